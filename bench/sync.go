@@ -1,0 +1,449 @@
+// Package bench owns the hub's end-to-end benchmark: orders with lines
+// written to a CRM database in PostgreSQL, synced by a hub (in this process,
+// with the embedded broker) to ERP interface tables in PostgreSQL, and
+// measured: orders per second, latency from the CRM commit to the ERP row,
+// and the process's peak memory.
+//
+// It drives the hub only through its config and its public packages, as an
+// operator would; nothing in the pipeline knows it is being measured.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/crmhub/hub/config"
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/pipeline/node"
+)
+
+// Options say what to measure.
+type Options struct {
+	PostgresDSN string // CRM and ERP schemas are created in this database
+	Orders      int    // orders to sync
+	Lines       int    // lines per order
+	Customers   int    // distinct customers the orders belong to
+	// Rate, when > 0, inserts orders at this many per second (a steady
+	// load for latency) instead of all before the hub starts (a backlog for
+	// throughput).
+	Rate int
+	// Capture is the CRM connector's change capture: cursor or outbox.
+	Capture string
+	// StateDSN is the hub's state store; default SQLite in a temp folder.
+	StateDSN string
+	// Kinds are the connector kinds to run with (the binary's registry).
+	Kinds *connectors.Registry
+	// Keep leaves the schemas in place for a look afterwards.
+	Keep bool
+	Log  *slog.Logger
+}
+
+// Result is what one run measured.
+type Result struct {
+	Orders        int
+	Elapsed       time.Duration // hub start (or first insert, with Rate) to the last ERP row
+	OrdersPerSec  float64
+	P50, P99, Max time.Duration // CRM commit to ERP row
+	PeakRSSBytes  int64
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%d orders in %s: %.0f orders/s; latency CRM commit -> ERP row p50 %s, p99 %s, max %s; peak RSS %d MiB",
+		r.Orders, r.Elapsed.Round(time.Millisecond), r.OrdersPerSec, r.P50.Round(time.Millisecond),
+		r.P99.Round(time.Millisecond), r.Max.Round(time.Millisecond), r.PeakRSSBytes>>20)
+}
+
+// RunSync runs one measurement, printing progress to progress.
+func RunSync(ctx context.Context, o Options, progress io.Writer) (Result, error) {
+	if o.Lines < 1 {
+		o.Lines = 3
+	}
+	if o.Customers < 1 {
+		o.Customers = max(1, o.Orders/20)
+	}
+	if o.Capture == "" {
+		o.Capture = "cursor"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	db, err := sqlx.Open("pgx", o.PostgresDSN)
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: open %s: %w", redact(o.PostgresDSN), err)
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return Result{}, fmt.Errorf("bench: connect to PostgreSQL: %w", err)
+	}
+	suffix := randomHex()
+	crm, erp := "bench_crm_"+suffix, "bench_erp_"+suffix
+	if err := createSchemas(ctx, db, crm, erp); err != nil {
+		return Result{}, err
+	}
+	if !o.Keep {
+		defer func() {
+			_, _ = db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA "+crm+" CASCADE; DROP SCHEMA "+erp+" CASCADE")
+		}()
+	} else {
+		fmt.Fprintf(progress, "schemas %s and %s are kept\n", crm, erp)
+	}
+	dir, err := os.MkdirTemp("", "hub-bench-")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(dir)
+
+	fmt.Fprintf(progress, "inserting %d customers\n", o.Customers)
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s.customers (id, name, email)
+SELECT g, 'Customer ' || g, 'c' || g || '@example.com' FROM generate_series(1, %d) g`, crm, o.Customers)); err != nil {
+		return Result{}, fmt.Errorf("bench: insert customers: %w", err)
+	}
+	insert := func(from, to int) error {
+		_, err := db.ExecContext(ctx, fmt.Sprintf(`
+INSERT INTO %[1]s.orders (id, customer_id, order_no, order_date, currency, total, status)
+SELECT g, 1 + g %% %[4]d, 'SO-' || g, DATE '2026-11-01' + (g %% 28), 'EUR', %[5]d * 19.90, 'open'
+FROM generate_series(%[2]d, %[3]d) g;
+INSERT INTO %[1]s.order_lines (order_id, line_no, sku, qty, unit_price)
+SELECT g, l, 'SKU-' || (g %% 97), 1, 19.90 FROM generate_series(%[2]d, %[3]d) g, generate_series(1, %[5]d) l`,
+			crm, from, to, o.Customers, o.Lines))
+		return err
+	}
+	if o.Rate <= 0 {
+		fmt.Fprintf(progress, "inserting %d orders with %d lines each\n", o.Orders, o.Lines)
+		for from := 1; from <= o.Orders; from += 20000 {
+			if err := insert(from, min(from+19999, o.Orders)); err != nil {
+				return Result{}, fmt.Errorf("bench: insert orders: %w", err)
+			}
+		}
+	}
+
+	cfgPath, err := writeConfig(dir, o, crm, erp)
+	if err != nil {
+		return Result{}, err
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: config: %w", err)
+	}
+	hubCtx, stopHub := context.WithCancel(ctx)
+	defer stopHub()
+	n := node.New(cfg, o.Log, "bench", o.Kinds)
+	hubDone := make(chan error, 1)
+	start := time.Now()
+	go func() { hubDone <- n.Run(hubCtx) }()
+	select {
+	case <-n.Ready():
+	case err := <-hubDone:
+		return Result{}, fmt.Errorf("bench: hub stopped at start: %w", err)
+	}
+	fmt.Fprintf(progress, "hub ready in %s\n", time.Since(start).Round(time.Millisecond))
+
+	if o.Rate > 0 {
+		start = time.Now()
+		go func() {
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			next := 1
+			for next <= o.Orders {
+				select {
+				case <-hubCtx.Done():
+					return
+				case <-tick.C:
+				}
+				due := min(o.Orders, int(time.Since(start).Seconds()*float64(o.Rate)))
+				if due >= next {
+					if err := insert(next, due); err != nil {
+						o.Log.Error("bench insert", "err", err)
+						return
+					}
+					next = due + 1
+				}
+			}
+		}()
+	}
+
+	var count int
+	last, lastAt := 0, time.Now()
+	for count < o.Orders {
+		select {
+		case err := <-hubDone:
+			return Result{}, fmt.Errorf("bench: hub stopped: %w", err)
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		if err := db.GetContext(ctx, &count, "SELECT count(*) FROM "+erp+".erp_orders"); err != nil {
+			return Result{}, fmt.Errorf("bench: count ERP orders: %w", err)
+		}
+		if time.Since(lastAt) >= 2*time.Second || count >= o.Orders {
+			rate := float64(count-last) / time.Since(lastAt).Seconds()
+			fmt.Fprintf(progress, "%8d / %d orders in the ERP (%.0f/s)\n", count, o.Orders, rate)
+			last, lastAt = count, time.Now()
+		}
+	}
+	var lastRow time.Time
+	if err := db.GetContext(ctx, &lastRow, "SELECT max(arrived_at) FROM "+erp+".erp_orders"); err != nil {
+		return Result{}, fmt.Errorf("bench: last arrival: %w", err)
+	}
+	res := Result{Orders: o.Orders, Elapsed: lastRow.Sub(start)}
+	if res.Elapsed <= 0 {
+		res.Elapsed = time.Since(start)
+	}
+	res.OrdersPerSec = float64(o.Orders) / res.Elapsed.Seconds()
+	var lat struct {
+		P50 float64 `db:"p50"`
+		P99 float64 `db:"p99"`
+		Max float64 `db:"mx"`
+	}
+	if err := db.GetContext(ctx, &lat, `SELECT
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
+  percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99,
+  max(d) AS mx
+FROM (SELECT extract(epoch FROM arrived_at - crm_updated_at) AS d FROM `+erp+`.erp_orders) x`); err != nil {
+		return Result{}, fmt.Errorf("bench: latency: %w", err)
+	}
+	res.P50, res.P99, res.Max = secs(lat.P50), secs(lat.P99), secs(lat.Max)
+	res.PeakRSSBytes = peakRSS()
+
+	var lines int
+	if err := db.GetContext(ctx, &lines, "SELECT count(*) FROM "+erp+".erp_order_lines"); err != nil {
+		return Result{}, err
+	}
+	if lines != o.Orders*o.Lines {
+		return res, fmt.Errorf("bench: %d order lines in the ERP, want %d", lines, o.Orders*o.Lines)
+	}
+	stopHub()
+	if err := <-hubDone; err != nil {
+		return res, fmt.Errorf("bench: hub stop: %w", err)
+	}
+	return res, nil
+}
+
+func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+func createSchemas(ctx context.Context, db *sqlx.DB, crm, erp string) error {
+	ddl := fmt.Sprintf(`
+CREATE SCHEMA %[1]s;
+CREATE TABLE %[1]s.customers (id BIGINT PRIMARY KEY, name TEXT NOT NULL, email TEXT,
+  updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
+CREATE TABLE %[1]s.orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, order_no TEXT NOT NULL,
+  order_date DATE NOT NULL, currency TEXT NOT NULL, total NUMERIC(12,2) NOT NULL, status TEXT NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
+CREATE INDEX ON %[1]s.orders (updated_at, id);
+CREATE INDEX ON %[1]s.customers (updated_at, id);
+CREATE TABLE %[1]s.order_lines (order_id BIGINT NOT NULL, line_no INT NOT NULL, sku TEXT NOT NULL,
+  qty NUMERIC(12,3) NOT NULL, unit_price NUMERIC(12,2) NOT NULL, PRIMARY KEY (order_id, line_no));
+CREATE SCHEMA %[2]s;
+CREATE TABLE %[2]s.erp_customers (ext_ref TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, updated_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE %[2]s.erp_orders (ext_ref TEXT PRIMARY KEY, customer_ref TEXT NOT NULL, order_no TEXT NOT NULL,
+  order_date DATE NOT NULL, currency TEXT NOT NULL, total NUMERIC(12,2) NOT NULL, status TEXT NOT NULL,
+  crm_updated_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+  arrived_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
+CREATE TABLE %[2]s.erp_order_lines (order_ref TEXT NOT NULL, line_no INT NOT NULL, sku TEXT NOT NULL,
+  qty NUMERIC(12,3) NOT NULL, unit_price NUMERIC(12,2) NOT NULL, amount NUMERIC(12,2) NOT NULL,
+  PRIMARY KEY (order_ref, line_no));`, crm, erp)
+	if _, err := db.ExecContext(ctx, ddl); err != nil {
+		return fmt.Errorf("bench: create schemas: %w", err)
+	}
+	return nil
+}
+
+const customerIn = `name: bench-customer-in
+system: crm
+entity: customer
+direction: in
+fields:
+  external_id: {from: id, type: string, required: true}
+  name: {from: name, required: true}
+  email: {from: email, transform: [lower]}
+  updated_at: {from: updated_at, type: datetime}
+`
+
+const orderIn = `name: bench-order-in
+system: crm
+entity: order
+direction: in
+fields:
+  external_id: {from: id, type: string, required: true}
+  order_no: {from: order_no, required: true}
+  customer.external_id: {from: customer_id, type: string, required: true}
+  order_date: {from: order_date, type: date, required: true}
+  status:
+    from: status
+    map: {values: {open: OPEN, paid: PAID}, default: UNKNOWN}
+  currency: {from: currency, transform: [upper]}
+  total: {from: total, type: decimal, required: true}
+  lines:
+    each: lines
+    fields:
+      line_no: {from: line_no, type: int}
+      sku: {from: sku, required: true}
+      qty: {from: qty, type: decimal}
+      unit_price: {from: unit_price, type: decimal}
+      amount: {multiply: [qty, unit_price], transform: [{round: 2}], type: decimal}
+  updated_at: {from: updated_at, type: datetime}
+`
+
+const customerOut = `name: bench-customer-out
+system: erp
+entity: customer
+direction: out
+fields:
+  ext_ref: {from: id, required: true}
+  name: {from: name}
+  email: {from: email}
+`
+
+const orderOut = `name: bench-order-out
+system: erp
+entity: order
+direction: out
+fields:
+  ext_ref: {from: id, required: true}
+  customer_ref: {from: customer.id, required: true, transform: [{xref: customer}]}
+  order_no: {from: order_no}
+  order_date: {from: order_date}
+  currency: {from: currency}
+  total: {from: total, type: decimal}
+  status: {from: status}
+  crm_updated_at: {from: updated_at}
+  lines:
+    each: lines
+    fields:
+      line_no: {from: line_no}
+      sku: {from: sku}
+      qty: {from: qty, type: decimal}
+      unit_price: {from: unit_price, type: decimal}
+      amount: {from: amount, type: decimal}
+`
+
+func writeConfig(dir string, o Options, crm, erp string) (string, error) {
+	files := map[string]string{
+		"customer-in.yaml": customerIn, "order-in.yaml": orderIn,
+		"customer-out.yaml": customerOut, "order-out.yaml": orderOut,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			return "", err
+		}
+	}
+	state := o.StateDSN
+	if state == "" {
+		state = "sqlite:" + filepath.Join(dir, "hub.db")
+	}
+	crmDSN := withSearchPath(o.PostgresDSN, crm)
+	erpDSN := withSearchPath(o.PostgresDSN, erp)
+	cfg := fmt.Sprintf(`hub:
+  data_dir: %[1]s
+log:
+  level: warn
+http:
+  addr: %[2]s
+kafka:
+  topic_prefix: bench
+  partitions: 6
+  embedded:
+    addr: %[3]s
+state:
+  dsn: %[4]q
+connectors:
+  crm:
+    kind: sqlstore
+    driver: pgx
+    dsn: %[5]q
+    poll_interval: 50ms
+    entities:
+      customer: {table: customers, capture: %[7]s, batch_size: 2000, look_back: 1s}
+      order:
+        table: orders
+        capture: %[7]s
+        batch_size: 2000
+        look_back: 1s
+        lines: {table: order_lines, parent_key: order_id, key: line_no}
+  erp:
+    kind: sqlstore
+    driver: pgx
+    dsn: %[6]q
+    entities:
+      customer: {table: erp_customers, key: ext_ref}
+      order:
+        table: erp_orders
+        key: ext_ref
+        lines: {table: erp_order_lines, parent_key: order_ref, key: line_no}
+sources:
+  crm-customers: {connector: crm, entity: customer, mapping: customer-in.yaml, batch_size: 2000, interval: 50ms}
+  crm-orders: {connector: crm, entity: order, mapping: order-in.yaml, batch_size: 2000, interval: 50ms, refs: {customer: customer_id}}
+sinks:
+  erp:
+    connector: erp
+    batch_size: 1000
+    entities:
+      customer: {mapping: customer-out.yaml}
+      order: {mapping: order-out.yaml}
+`, filepath.Join(dir, "data"), freeAddr(), freeAddr(), state, crmDSN, erpDSN, o.Capture)
+	p := filepath.Join(dir, "hub.yaml")
+	return p, os.WriteFile(p, []byte(cfg), 0o600)
+}
+
+func withSearchPath(dsn, schema string) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + schema
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func randomHex() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "@"); i >= 0 {
+		if j := strings.Index(dsn, "://"); j >= 0 && j < i {
+			return dsn[:j+3] + "…" + dsn[i:]
+		}
+	}
+	return dsn
+}
+
+// peakRSS is this process's peak resident set (VmHWM), or 0.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/crmhub/hub/config"
+)
+
+// configFlag adds the -c/--config flag every config-reading command takes.
+func configFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVarP(path, "config", "c", "", "config file (YAML); HUB_* environment variables override its keys")
+}
+
+// loadConfig loads and validates the config, printing every problem.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		if probs, ok := err.(config.Problems); ok {
+			return nil, fmt.Errorf("%d problem(s) in the configuration:\n%s", len(probs), indent(probs.Error()))
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// newLogger builds the process logger: text on a terminal, JSON otherwise.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// signalContext is cancelled on SIGINT or SIGTERM. A second signal, a
+// second or more after the first, exits at once, for an operator who does
+// not want to wait for a graceful stop. (Signals closer together come from
+// tools that signal the process and its group at once, like timeout(1).)
+func signalContext(log *slog.Logger) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		first := time.Now()
+		log.Info("signal received, stopping gracefully (send it again to exit at once)", "signal", sig.String())
+		cancel()
+		for sig = range ch {
+			if time.Since(first) > time.Second {
+				break
+			}
+		}
+		log.Warn("second signal, exiting without a graceful stop", "signal", sig.String())
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// version is the module version, or "dev" with the VCS revision.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "dev"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += "+" + s.Value[:12]
+		}
+		if s.Key == "vcs.modified" && s.Value == "true" {
+			v += "-dirty"
+		}
+	}
+	return v
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crmhub/hub/pipeline/api"
+	"github.com/crmhub/hub/pipeline/node"
+	"github.com/crmhub/hub/store"
+)
+
+func newDLQCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "List, show, replay and discard dead letters",
+		Long: `Operate the dead-letter store: the records a source or sink could not
+process, with the reason, the attempts and the payload. Replay re-injects a
+record after its cause is fixed (a record the inbound mapping rejected is
+mapped again with the mapping as it is now; a record a sink failed goes back
+to that sink alone). Replays need Kafka: the running hub's embedded broker or
+the configured brokers. The same operations are on the HTTP API under
+/api/v1/dlq.`,
+	}
+	cmd.PersistentFlags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
+
+	open := func(cmd *cobra.Command, withBus bool) (*node.Tools, error) {
+		cfg, err := loadConfig(cfgPath)
+		if err != nil {
+			return nil, exitErr(2, err)
+		}
+		reg, err := kinds()
+		if err != nil {
+			return nil, err
+		}
+		log := newLogger(cmd.ErrOrStderr(), "warn", cfg.Log.Format)
+		return node.OpenTools(cmd.Context(), cfg, reg, log, withBus)
+	}
+
+	var f store.DeadLetterFilter
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List dead letters (open ones unless --status says otherwise)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := open(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			if f.Status == "all" {
+				f.Status = ""
+			}
+			items, err := t.Store.ListDeadLetters(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			total, err := t.Store.CountDeadLetters(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				out := make([]api.DeadLetterJSON, len(items))
+				for i, d := range items {
+					out[i] = api.ToJSON(d)
+				}
+				return printJSON(cmd.OutOrStdout(), map[string]any{"total": total, "items": out})
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCONNECTOR\tENTITY\tKEY\tSTAGE\tKIND\tATTEMPTS\tLAST SEEN\tERROR")
+			for _, d := range items {
+				key := d.RecordKey
+				if key == "" {
+					key = d.HubID
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Connector, d.Entity, key, d.Stage,
+					d.Kind, d.Attempts, d.LastSeen.Local().Format(time.DateTime), oneLine(d.Error, 100))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d of %d shown\n", len(items), total)
+			return nil
+		},
+	}
+	list.Flags().StringVar(&f.Status, "status", store.StatusOpen, "open, replayed, discarded or all")
+	list.Flags().StringVar(&f.Connector, "connector", "", "only this source or sink")
+	list.Flags().StringVar(&f.Entity, "entity", "", "only this entity")
+	list.Flags().IntVar(&f.Limit, "limit", 100, "at most this many")
+	list.Flags().IntVar(&f.Offset, "offset", 0, "skip this many")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one dead letter with its payload",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			t, err := open(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			d, err := t.Store.GetDeadLetter(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), api.ToJSON(d))
+		},
+	}
+
+	var actor string
+	replay := &cobra.Command{
+		Use:   "replay ID [ID...]",
+		Short: "Re-inject dead letters after their cause is fixed",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, err := parseIDs(args)
+			if err != nil {
+				return err
+			}
+			t, err := open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			failed := 0
+			for _, id := range ids {
+				what, err := t.Replayer.Replay(cmd.Context(), id, actor)
+				if err != nil {
+					failed++
+					fmt.Fprintf(cmd.ErrOrStderr(), "%d: %v\n", id, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d: %s\n", id, what)
+			}
+			if failed > 0 {
+				return exitErr(1, fmt.Errorf("%d of %d replays failed", failed, len(ids)))
+			}
+			return nil
+		},
+	}
+	var reason string
+	discard := &cobra.Command{
+		Use:   "discard ID [ID...]",
+		Short: "Mark dead letters as not to be delivered",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, err := parseIDs(args)
+			if err != nil {
+				return err
+			}
+			t, err := open(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			for _, id := range ids {
+				if err := t.Replayer.Discard(cmd.Context(), id, actor, reason); err != nil {
+					return fmt.Errorf("discard %d: %w", id, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d: discarded\n", id)
+			}
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{replay, discard} {
+		c.Flags().StringVar(&actor, "actor", defaultActor(), "who does this, for the audit log")
+	}
+	discard.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
+	cmd.AddCommand(list, show, replay, discard)
+	return cmd
+}
+
+func defaultActor() string {
+	if u := os.Getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
+}
+
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("%q is not a dead-letter id (a positive number from hub dlq list)", s)
+	}
+	return id, nil
+}
+
+func parseIDs(args []string) ([]int64, error) {
+	ids := make([]int64, len(args))
+	for i, a := range args {
+		id, err := parseID(a)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		s = s[:max-1] + "…"
+	}
+	return s
+}

@@ -1,0 +1,19 @@
+package main
+
+import (
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/sqlstore"
+)
+
+// kinds is the registry of the connector kinds this binary ships.
+func kinds() (*connectors.Registry, error) {
+	r := connectors.NewRegistry()
+	for _, register := range []func(*connectors.Registry) error{
+		sqlstore.Register,
+	} {
+		if err := register(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}

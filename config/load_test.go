@@ -1,0 +1,351 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hub.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadDefaultsWithoutFile(t *testing.T) {
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.HTTP.Addr != "127.0.0.1:8080" || cfg.Kafka.Embedded.Addr != "127.0.0.1:9092" {
+		t.Errorf("defaults: http %q embedded %q", cfg.HTTP.Addr, cfg.Kafka.Embedded.Addr)
+	}
+	if !cfg.Kafka.UseEmbedded() {
+		t.Error("no brokers should mean the embedded broker")
+	}
+	if got, want := cfg.State.DSN.Reveal(), "sqlite:"+filepath.Join("data", "hub.db"); got != want {
+		t.Errorf("state dsn %q, want %q", got, want)
+	}
+	if got, want := cfg.Kafka.Embedded.DataDir, filepath.Join("data", "kafka"); got != want {
+		t.Errorf("embedded data dir %q, want %q", got, want)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	tests := []struct {
+		name  string
+		yaml  string
+		env   map[string]string
+		check func(t *testing.T, c *Config)
+	}{
+		{
+			name: "file values",
+			yaml: "http:\n  addr: 127.0.0.1:9000\n  read_timeout: 2s\nkafka:\n  brokers: [a:9092, b:9092]\n  partitions: 12\n",
+			check: func(t *testing.T, c *Config) {
+				if c.HTTP.Addr != "127.0.0.1:9000" || c.HTTP.ReadTimeout != 2*time.Second {
+					t.Errorf("http = %+v", c.HTTP)
+				}
+				if fmt.Sprint(c.Kafka.Brokers) != "[a:9092 b:9092]" || c.Kafka.Partitions != 12 {
+					t.Errorf("kafka = %v %d", c.Kafka.Brokers, c.Kafka.Partitions)
+				}
+				if c.Kafka.UseEmbedded() {
+					t.Error("brokers set: must not embed")
+				}
+			},
+		},
+		{
+			name: "env overrides file and defaults",
+			yaml: "http:\n  addr: 127.0.0.1:9000\n",
+			env: map[string]string{
+				"HUB_HTTP_ADDR":            "127.0.0.1:9100",
+				"HUB_KAFKA_EMBEDDED_ADDR":  "127.0.0.1:19092",
+				"HUB_KAFKA_BROKERS":        "x:1,y:2",
+				"HUB_KAFKA_PARTITIONS":     "3",
+				"HUB_HUB_SHUTDOWN_TIMEOUT": "7s",
+			},
+			check: func(t *testing.T, c *Config) {
+				if c.HTTP.Addr != "127.0.0.1:9100" {
+					t.Errorf("http.addr = %q", c.HTTP.Addr)
+				}
+				if c.Kafka.Embedded.Addr != "127.0.0.1:19092" {
+					t.Errorf("embedded.addr = %q", c.Kafka.Embedded.Addr)
+				}
+				if fmt.Sprint(c.Kafka.Brokers) != "[x:1 y:2]" || c.Kafka.Partitions != 3 {
+					t.Errorf("kafka = %v %d", c.Kafka.Brokers, c.Kafka.Partitions)
+				}
+				if c.Hub.ShutdownTimeout != 7*time.Second {
+					t.Errorf("shutdown = %s", c.Hub.ShutdownTimeout)
+				}
+			},
+		},
+		{
+			name: "secret references",
+			yaml: "kafka:\n  brokers: [k:9093]\n  sasl:\n    mechanism: SCRAM-SHA-512\n    username: hub\n    password: ${TEST_KAFKA_PW}\nstate:\n  dsn: postgres://hub:${TEST_PG_PW}@db:5432/hub?sslmode=${TEST_SSL:-disable}\n",
+			env:  map[string]string{"TEST_KAFKA_PW": "s3cr:et", "TEST_PG_PW": "pg"},
+			check: func(t *testing.T, c *Config) {
+				if c.Kafka.SASL.Password.Reveal() != "s3cr:et" {
+					t.Errorf("password = %q", c.Kafka.SASL.Password.Reveal())
+				}
+				if c.State.DSN.Reveal() != "postgres://hub:pg@db:5432/hub?sslmode=disable" {
+					t.Errorf("dsn = %q", c.State.DSN.Reveal())
+				}
+				if s := fmt.Sprintf("%v %s", c.Kafka.SASL.Password, c.State.DSN); strings.Contains(s, "s3cr") || strings.Contains(s, "pg@") {
+					t.Errorf("secrets printed: %s", s)
+				}
+			},
+		},
+		{
+			name: "empty file is all defaults",
+			yaml: "",
+			check: func(t *testing.T, c *Config) {
+				if c.Log.Level != "info" {
+					t.Errorf("log.level = %q", c.Log.Level)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load(writeFile(t, tt.yaml))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestLoadProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want []string // substrings, one per expected problem, in order
+	}{
+		{
+			name: "three mistakes, three problems with key and line",
+			yaml: "http:\n  addr: 127.0.0.1:8080\n  read_timeout: 10 seconds\nkafka:\n  partitons: 3\nstate:\n  dsn: mysql://x\n",
+			want: []string{
+				`:3: http.read_timeout: "10 seconds" is not a duration`,
+				`:5: kafka.partitons: unknown key (did you mean "partitions"?)`,
+				`:7: state.dsn: must start with sqlite: or postgres://`,
+			},
+		},
+		{
+			name: "missing secret",
+			yaml: "kafka:\n  brokers: [k:9092]\n  sasl:\n    mechanism: PLAIN\n    username: u\n    password: ${SURELY_UNSET_VAR_123}\n",
+			want: []string{
+				`:6: kafka.sasl.password: environment variable SURELY_UNSET_VAR_123 is not set`,
+				`kafka.sasl.password: is required when kafka.sasl.mechanism is set`,
+			},
+		},
+		{
+			name: "bad values",
+			yaml: "log:\n  level: loud\nkafka:\n  brokers: [nohost]\n  partitions: 0\n  producer:\n    batch_bytes: 5000000\n",
+			want: []string{
+				`:2: log.level: "loud" is not one of debug, info, warn, error`,
+				`:4: kafka.brokers: entry 1: "nohost" is not host:port`,
+				`:5: kafka.partitions: must be at least 1, got 0`,
+				`:7: kafka.producer.batch_bytes: must be between 1 and 1000000`,
+			},
+		},
+		{
+			name: "section given a scalar",
+			yaml: "http: 8080\n",
+			want: []string{`:1: http: must be a mapping of keys`},
+		},
+		{
+			name: "yaml syntax error names the line",
+			yaml: "http:\n  addr: [unclosed\n",
+			want: []string{`hub.yaml:`},
+		},
+		{
+			name: "env override is named when wrong",
+			yaml: "",
+			env:  map[string]string{"HUB_HTTP_ADDR": "localhost"},
+			want: []string{`http.addr (from HUB_HTTP_ADDR): "localhost" is not host:port`},
+		},
+		{
+			name: "negative retention refused",
+			yaml: "kafka:\n  embedded:\n    retention: -1h\n",
+			want: []string{`:3: kafka.embedded.retention: must be positive`},
+		},
+		{
+			name: "tls files checked",
+			yaml: "kafka:\n  brokers: [k:9093]\n  tls:\n    enabled: true\n    ca_file: /nonexistent/ca.pem\n",
+			want: []string{`:5: kafka.tls.ca_file: cannot read /nonexistent/ca.pem: no such file or directory`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load(writeFile(t, tt.yaml))
+			var probs Problems
+			if !errors.As(err, &probs) {
+				t.Fatalf("want Problems, got %v", err)
+			}
+			if len(probs) != len(tt.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(probs[i].String(), w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, probs[i].String(), w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("want error naming the file, got %v", err)
+	}
+}
+
+func TestShippedConfigsValidate(t *testing.T) {
+	files, _ := filepath.Glob("../configs/*.yaml")
+	if len(files) == 0 {
+		t.Skip("no configs yet")
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestComponents(t *testing.T) {
+	dir := t.TempDir()
+	mp := filepath.Join(dir, "m.yaml")
+	if err := os.WriteFile(mp, []byte("x: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body := `connectors:
+  crm:
+    kind: sqlstore
+    driver: postgres
+    dsn: postgres://x@h/db
+    entities:
+      customer:
+        table: customers
+        batch: 10
+sources:
+  crm-customer:
+    connector: crm
+    entity: customer
+    mapping: m.yaml
+sinks:
+  erp:
+    connector: crm
+    entities:
+      order: {mapping: m.yaml}
+`
+	p := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Sources["crm-customer"]; s.Mapping != mp || s.Interval != DefaultSourceInterval || s.BatchSize != DefaultSourceBatchSize {
+		t.Errorf("source = %+v", s)
+	}
+	if s := cfg.Sinks["erp"]; s.Entities["order"].Mapping != mp || s.Retry.MaxAttempts != DefaultRetryAttempts {
+		t.Errorf("sink = %+v", s)
+	}
+
+	type entityCfg struct {
+		Table string `mapstructure:"table"`
+	}
+	var sc struct {
+		Driver   string               `mapstructure:"driver"`
+		DSN      string               `mapstructure:"dsn"`
+		Entities map[string]entityCfg `mapstructure:"entities"`
+	}
+	err = cfg.DecodeConnector("crm", &sc)
+	probs, ok := ErrProblems(err)
+	if !ok || len(probs) != 1 || !strings.Contains(probs[0].String(), "hub.yaml:9: connectors.crm.entities.customer.batch: unknown key for a sqlstore connector") {
+		t.Fatalf("DecodeConnector problems = %v", err)
+	}
+	if sc.Driver != "postgres" || sc.Entities["customer"].Table != "customers" {
+		t.Errorf("decoded %+v", sc)
+	}
+	if w := cfg.Where("sources.crm-customer.mapping"); w != p+":14" {
+		t.Errorf("Where = %q", w)
+	}
+}
+
+func TestComponentProblems(t *testing.T) {
+	body := `connectors:
+  CRM:
+    driver: x
+  erp:
+    driver: y
+sources:
+  s1:
+    connector: nope
+    entity: lead
+    mapping: missing.yaml
+sinks:
+  k1:
+    connector: erp
+    entities:
+      order: {mapping: ""}
+`
+	_, err := Load(writeFile(t, body))
+	probs, ok := ErrProblems(err)
+	if !ok {
+		t.Fatalf("want problems, got %v", err)
+	}
+	want := []string{
+		`:2: connectors.CRM: names are lower-case`,
+		`:4: connectors.erp.kind: is required`,
+		`:8: sources.s1.connector: no connector named "nope"`,
+		`:9: sources.s1.entity: "lead" is not one of`,
+		`:10: sources.s1.mapping: cannot read mapping`,
+		`:15: sinks.k1.entities.order.mapping: is required`,
+	}
+	text := probs.Error()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("problems lack %q:\n%s", w, text)
+		}
+	}
+}
+
+func TestAPITokens(t *testing.T) {
+	t.Setenv("TEST_OPS_TOKEN", "0123456789abcdef-ops")
+	p := writeFile(t, "api:\n  tokens:\n    - {name: ops, role: operator, token: \"${TEST_OPS_TOKEN}\"}\n    - name: bad\n      role: root\n      token: short\n      scope: all\n")
+	_, err := Load(p)
+	probs, ok := ErrProblems(err)
+	if !ok {
+		t.Fatalf("want problems, got %v", err)
+	}
+	text := probs.Error()
+	for _, w := range []string{
+		`:5: api.tokens[1].role: "root" is not one of viewer, operator, admin`,
+		`:6: api.tokens[1].token: must be at least 16 characters`,
+		`:7: api.tokens[1].scope: unknown key`,
+	} {
+		if !strings.Contains(text, w) {
+			t.Errorf("problems lack %q:\n%s", w, text)
+		}
+	}
+	if strings.Contains(text, "short") || strings.Contains(text, "0123456789") {
+		t.Errorf("a token leaked into the problems:\n%s", text)
+	}
+}

@@ -1,0 +1,214 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxBatchBytes is the largest producer batch the hub allows: Kafka's (and
+// the embedded broker's) default message.max.bytes is 1,048,588 and a larger
+// batch is refused whole.
+const MaxBatchBytes = 1_000_000
+
+// resolve fills values that depend on other values.
+func (c *Config) resolve() {
+	if c.Hub.NodeID == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.Hub.NodeID = h
+		} else {
+			c.Hub.NodeID = "hub"
+		}
+	}
+	if c.Kafka.Embedded.DataDir == "" && c.Hub.DataDir != "" {
+		c.Kafka.Embedded.DataDir = filepath.Join(c.Hub.DataDir, "kafka")
+	}
+	if c.State.DSN == "" && c.Hub.DataDir != "" {
+		c.State.DSN = Secret("sqlite:" + filepath.Join(c.Hub.DataDir, "hub.db"))
+	}
+	c.resolveComponents()
+}
+
+var topicPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+
+func (c *Config) validate() Problems {
+	var ps Problems
+	add := func(key, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			add(key, "must be a positive duration, got %s", d)
+		}
+	}
+	oneOf := func(key, val string, allowed ...string) {
+		for _, a := range allowed {
+			if strings.EqualFold(val, a) {
+				return
+			}
+		}
+		add(key, "%q is not one of %s", val, strings.Join(allowed, ", "))
+	}
+
+	if c.Hub.DataDir == "" {
+		add("hub.data_dir", "is required (the folder for the embedded broker and the SQLite state)")
+	}
+	positive("hub.shutdown_timeout", c.Hub.ShutdownTimeout)
+
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "auto", "text", "json")
+
+	if err := checkHostPort(c.HTTP.Addr); err != nil {
+		add("http.addr", "%v", err)
+	}
+	positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
+	positive("http.read_timeout", c.HTTP.ReadTimeout)
+	positive("http.write_timeout", c.HTTP.WriteTimeout)
+	positive("http.idle_timeout", c.HTTP.IdleTimeout)
+	if c.HTTP.MaxBodyBytes <= 0 {
+		add("http.max_body_bytes", "must be positive, got %d", c.HTTP.MaxBodyBytes)
+	}
+
+	names := map[string]bool{}
+	for i, t := range c.API.Tokens {
+		key := fmt.Sprintf("api.tokens[%d]", i)
+		if t.Name == "" {
+			add(key+".name", "is required (it names the actor in the audit log)")
+		} else if names[t.Name] {
+			add(key+".name", "%q is used twice", t.Name)
+		}
+		names[t.Name] = true
+		oneOf(key+".role", t.Role, "viewer", "operator", "admin")
+		if len(t.Token.Reveal()) < 16 {
+			add(key+".token", "must be at least 16 characters (use ${VAR} to take it from the environment)")
+		}
+	}
+
+	k := c.Kafka
+	for i, b := range k.Brokers {
+		if err := checkHostPort(b); err != nil {
+			add("kafka.brokers", "entry %d: %v", i+1, err)
+		}
+	}
+	if !topicPrefixPattern.MatchString(k.TopicPrefix) {
+		add("kafka.topic_prefix", "%q must be 1-100 of letters, digits, '.', '_' or '-'", k.TopicPrefix)
+	}
+	if k.ClientID == "" {
+		add("kafka.client_id", "is required")
+	}
+	if k.Partitions < 1 {
+		add("kafka.partitions", "must be at least 1, got %d", k.Partitions)
+	}
+	if k.ReplicationFactor < 1 {
+		add("kafka.replication_factor", "must be at least 1, got %d", k.ReplicationFactor)
+	}
+	positive("kafka.dial_timeout", k.DialTimeout)
+	if k.Producer.BatchSize < 1 {
+		add("kafka.producer.batch_size", "must be at least 1, got %d", k.Producer.BatchSize)
+	}
+	if k.Producer.BatchBytes < 1 || k.Producer.BatchBytes > MaxBatchBytes {
+		add("kafka.producer.batch_bytes", "must be between 1 and %d (brokers refuse larger batches), got %d", MaxBatchBytes, k.Producer.BatchBytes)
+	}
+	positive("kafka.producer.batch_timeout", k.Producer.BatchTimeout)
+
+	if k.TLS.Enabled {
+		for key, f := range map[string]string{"kafka.tls.ca_file": k.TLS.CAFile, "kafka.tls.cert_file": k.TLS.CertFile, "kafka.tls.key_file": k.TLS.KeyFile} {
+			if f == "" {
+				continue
+			}
+			if _, err := os.Stat(f); err != nil {
+				add(key, "cannot read %s: %v", f, unwrapPathErr(err))
+			}
+		}
+		if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
+			add("kafka.tls.cert_file", "cert_file and key_file go together: set both for client certificates, or neither")
+		}
+	} else if k.TLS.CAFile != "" || k.TLS.CertFile != "" || k.TLS.KeyFile != "" {
+		add("kafka.tls.enabled", "TLS files are set but enabled is false")
+	}
+	if k.SASL.Mechanism != "" {
+		oneOf("kafka.sasl.mechanism", k.SASL.Mechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+		if k.SASL.Username == "" {
+			add("kafka.sasl.username", "is required when kafka.sasl.mechanism is set")
+		}
+		if k.SASL.Password == "" {
+			add("kafka.sasl.password", "is required when kafka.sasl.mechanism is set (use ${VAR} to take it from the environment)")
+		}
+	}
+	if k.UseEmbedded() {
+		if err := checkHostPort(k.Embedded.Addr); err != nil {
+			add("kafka.embedded.addr", "%v", err)
+		}
+		if k.Embedded.Retention <= 0 {
+			add("kafka.embedded.retention", "must be positive: without retention the embedded broker keeps every record in memory and on disk")
+		}
+		if k.Embedded.RetentionBytes < 0 {
+			add("kafka.embedded.retention_bytes", "must be 0 (no size limit) or positive, got %d", k.Embedded.RetentionBytes)
+		}
+	}
+
+	if err := checkDSN(c.State.DSN.Reveal()); err != nil {
+		add("state.dsn", "%v", err)
+	}
+	return append(ps, c.validateComponents()...)
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return fmt.Errorf("is required (host:port)")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has no valid port (0-65535)", addr)
+	}
+	return nil
+}
+
+// checkDSN accepts "sqlite:PATH", a postgres:// or postgresql:// URL.
+func checkDSN(dsn string) error {
+	switch {
+	case dsn == "":
+		return fmt.Errorf("is required (sqlite:PATH or postgres://user@host:5432/db)")
+	case strings.HasPrefix(dsn, "sqlite:"):
+		if strings.TrimPrefix(dsn, "sqlite:") == "" {
+			return fmt.Errorf("sqlite: needs a file path, e.g. sqlite:data/hub.db")
+		}
+		return nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		u, err := url.Parse(dsn)
+		if err != nil {
+			// url errors quote the whole URL, password included: say less.
+			return fmt.Errorf("is not a valid postgres URL")
+		}
+		if u.Host == "" {
+			return fmt.Errorf("postgres URL has no host")
+		}
+		return nil
+	default:
+		return fmt.Errorf("must start with sqlite: or postgres:// (got %q)", redactDSN(dsn))
+	}
+}
+
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "@"); i >= 0 {
+		return "…" + dsn[i:]
+	}
+	return dsn
+}

@@ -1,0 +1,350 @@
+// Package node owns the lifecycle of one hub process: it starts the state
+// store, the embedded broker (when no brokers are configured), the Kafka bus
+// and the HTTP server in order, reports readiness, and on shutdown stops
+// intake, flushes writers, commits offsets and closes everything in reverse
+// order within the configured timeout.
+//
+// It is the one place that maps config structs onto each component's own
+// plain config; components never import config themselves.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/crmhub/hub/config"
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/pipeline"
+	"github.com/crmhub/hub/pipeline/api"
+	"github.com/crmhub/hub/pipeline/broker"
+	"github.com/crmhub/hub/pipeline/bus"
+	"github.com/crmhub/hub/server"
+	"github.com/crmhub/hub/store"
+)
+
+// Entities are the canonical entities; each has the topic <prefix>.<entity>.
+func Entities() []string { return []string{"customer", "order", "invoice", "interaction"} }
+
+// Node is one running hub process.
+type Node struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+
+	reg    *prometheus.Registry
+	store  *store.Store
+	broker *broker.Broker
+	bus    *bus.Bus
+	http   *server.Server
+
+	kinds   *connectors.Registry
+	plan    *Plan
+	metrics *pipeline.Metrics
+	dlq     *pipeline.DeadLetters
+	journal *pipeline.Journal // nil when trace.enabled is false
+	closers []io.Closer       // writers and readers, closed after the runners stop
+
+	sources, sinks runGroup
+	sourceRunners  map[string]*pipeline.Source
+
+	ready chan struct{}
+}
+
+// New prepares a node; nothing starts until Run. kinds holds the connector
+// kinds the binary ships.
+func New(cfg *config.Config, log *slog.Logger, version string, kinds *connectors.Registry) *Node {
+	return &Node{cfg: cfg, log: log, version: version, kinds: kinds, ready: make(chan struct{})}
+}
+
+// Ready is closed once every component has started.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// HTTPAddr is the bound HTTP address once Ready.
+func (n *Node) HTTPAddr() string { return n.http.Addr() }
+
+// BrokerAddrs are the Kafka bootstrap addresses in use once Ready.
+func (n *Node) BrokerAddrs() []string {
+	if n.broker != nil {
+		return n.broker.Addrs()
+	}
+	return n.cfg.Kafka.Brokers
+}
+
+// Run starts the node and blocks until ctx is cancelled, then shuts down
+// gracefully. It returns an error if a component fails to start or the
+// shutdown does not finish within hub.shutdown_timeout.
+func (n *Node) Run(ctx context.Context) (err error) {
+	started := time.Now()
+	defer func() {
+		if cerr := n.shutdown(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	if err := n.start(ctx); err != nil {
+		return err
+	}
+	n.log.Info("hub ready", "http", n.http.Addr(), "kafka", n.BrokerAddrs(),
+		"embedded_broker", n.broker != nil, "startup", time.Since(started).Round(time.Millisecond))
+	close(n.ready)
+	<-ctx.Done()
+	n.log.Info("shutting down", "timeout", n.cfg.Hub.ShutdownTimeout)
+	return nil
+}
+
+func (n *Node) start(ctx context.Context) error {
+	cfg := n.cfg
+	plan, err := Build(cfg, n.kinds)
+	if err != nil {
+		return err
+	}
+	n.plan = plan
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newBuildInfo(n.version),
+	)
+
+	st, err := store.Open(ctx, cfg.State.DSN.Reveal())
+	if err != nil {
+		return fmt.Errorf("start state store (state.dsn): %w", err)
+	}
+	n.store = st
+
+	brokers := cfg.Kafka.Brokers
+	if cfg.Kafka.UseEmbedded() {
+		b, err := broker.Start(ctx, broker.Config{
+			Addr:           cfg.Kafka.Embedded.Addr,
+			DataDir:        cfg.Kafka.Embedded.DataDir,
+			Partitions:     cfg.Kafka.Partitions,
+			Retention:      cfg.Kafka.Embedded.Retention,
+			RetentionBytes: cfg.Kafka.Embedded.RetentionBytes,
+			SyncWrites:     cfg.Kafka.Embedded.SyncWrites,
+		}, n.log.With("component", "broker"))
+		if err != nil {
+			return fmt.Errorf("start embedded broker (kafka.embedded): %w", err)
+		}
+		n.broker = b
+		brokers = b.Addrs()
+	}
+
+	bs, err := bus.New(busConfig(cfg, brokers), n.log.With("component", "bus"))
+	if err != nil {
+		return fmt.Errorf("start kafka bus: %w", err)
+	}
+	n.bus = bs
+	if err := bs.Ping(ctx); err != nil {
+		return fmt.Errorf("reach kafka at %v: %w", brokers, err)
+	}
+	if err := bs.EnsureTopics(ctx, n.topics()...); err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	n.reg.MustRegister(bs.Collectors()...)
+	n.metrics = pipeline.NewMetrics(n.reg)
+	if err := n.startPipelines(ctx); err != nil {
+		return err
+	}
+
+	n.http = server.New(server.Config{
+		Addr:              cfg.HTTP.Addr,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
+		Tokens:            tokens(cfg),
+	}, n.log.With("component", "http"), n.reg,
+		server.Check{Name: "broker", Fn: bs.Ping},
+		server.Check{Name: "state", Fn: st.Ping},
+	)
+	(&api.API{Store: st, Replayer: n.Replayer()}).Register(n.http)
+	return n.http.Start()
+}
+
+// topics are the entity topics plus the dead-letter topic.
+func (n *Node) topics() []bus.TopicSpec {
+	k := n.cfg.Kafka
+	var specs []bus.TopicSpec
+	for _, e := range append(Entities(), "dlq") {
+		specs = append(specs, bus.TopicSpec{
+			Name:              k.TopicPrefix + "." + e,
+			Partitions:        k.Partitions,
+			ReplicationFactor: k.ReplicationFactor,
+		})
+	}
+	return specs
+}
+
+func busConfig(cfg *config.Config, brokers []string) bus.Config {
+	k := cfg.Kafka
+	return bus.Config{
+		Brokers:  brokers,
+		ClientID: k.ClientID,
+		TLS: bus.TLSConfig{
+			Enabled:            k.TLS.Enabled,
+			CAFile:             k.TLS.CAFile,
+			CertFile:           k.TLS.CertFile,
+			KeyFile:            k.TLS.KeyFile,
+			ServerName:         k.TLS.ServerName,
+			InsecureSkipVerify: k.TLS.InsecureSkipVerify,
+		},
+		SASL: bus.SASLConfig{
+			Mechanism: k.SASL.Mechanism,
+			Username:  k.SASL.Username,
+			Password:  k.SASL.Password.Reveal(),
+		},
+		BatchSize:    k.Producer.BatchSize,
+		BatchBytes:   k.Producer.BatchBytes,
+		BatchTimeout: k.Producer.BatchTimeout,
+		DialTimeout:  k.DialTimeout,
+	}
+}
+
+// shutdown stops components in reverse order of start, bounded by
+// hub.shutdown_timeout. Each step runs even if an earlier one failed.
+func (n *Node) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Hub.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if n.http != nil {
+		n.http.Drain()
+	}
+	// Intake (sources) stops first; then sinks finish their batch and
+	// commit; then writers and readers close, the API stops, and only then
+	// the bus, the broker and the store close.
+	n.sources.stop()
+	n.sinks.stop()
+	for _, c := range n.closers {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.plan != nil {
+		for _, c := range n.plan.Connectors {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close connector %s: %w", c.Name(), err))
+			}
+		}
+	}
+	if n.http != nil {
+		if err := n.http.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.bus != nil {
+		if err := n.bus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close bus: %w", err))
+		}
+	}
+	if n.broker != nil {
+		if err := n.broker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close embedded broker: %w", err))
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close state store: %w", err))
+		}
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("shutdown took longer than hub.shutdown_timeout (%s)", n.cfg.Hub.ShutdownTimeout))
+	}
+	if len(errs) == 0 {
+		n.log.Info("stopped cleanly")
+	}
+	return errors.Join(errs...)
+}
+
+func newBuildInfo(version string) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "hub_build_info",
+		Help:        "Always 1; the version label says which hub build runs.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	g.Set(1)
+	return g
+}
+
+func tokens(cfg *config.Config) []server.Token {
+	out := make([]server.Token, len(cfg.API.Tokens))
+	for i, t := range cfg.API.Tokens {
+		out[i] = server.Token{Name: t.Name, Role: t.Role, Secret: t.Token.Reveal()}
+	}
+	return out
+}
+
+// Replayer re-injects dead letters through this node's bus and sources.
+func (n *Node) Replayer() *pipeline.Replayer {
+	return &pipeline.Replayer{Store: n.store, Bus: n.bus, Prefix: n.cfg.Kafka.TopicPrefix,
+		Sources: n.sourceRunners, DLQ: n.dlq, Log: n.log.With("component", "replay")}
+}
+
+// Tools are what the operator commands (hub dlq) need without running the
+// pipelines: the state store and, for replays, the bus and the sources'
+// mappings. Close releases them.
+type Tools struct {
+	Store    *store.Store
+	Replayer *pipeline.Replayer
+	closers  []func() error
+}
+
+// Close releases the tools.
+func (t *Tools) Close() error {
+	var errs []error
+	for i := len(t.closers) - 1; i >= 0; i-- {
+		errs = append(errs, t.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenTools opens the state store and, when withBus is true, a bus client
+// to the configured brokers (the embedded broker of a running hub when none
+// are configured) for replays.
+func OpenTools(ctx context.Context, cfg *config.Config, kinds *connectors.Registry, log *slog.Logger, withBus bool) (*Tools, error) {
+	st, err := store.Open(ctx, cfg.State.DSN.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("open state store (state.dsn): %w", err)
+	}
+	t := &Tools{Store: st, closers: []func() error{st.Close},
+		Replayer: &pipeline.Replayer{Store: st, Log: log}} // discards need no bus
+	if !withBus {
+		return t, nil
+	}
+	plan, err := Build(cfg, kinds)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	brokers := cfg.Kafka.Brokers
+	if cfg.Kafka.UseEmbedded() {
+		brokers = []string{cfg.Kafka.Embedded.Addr}
+	}
+	bs, err := bus.New(busConfig(cfg, brokers), log)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.closers = append(t.closers, bs.Close)
+	if err := bs.Ping(ctx); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("reach kafka at %v (is the hub running?): %w", brokers, err)
+	}
+	metrics := pipeline.NewMetrics(prometheus.NewRegistry())
+	dlq := &pipeline.DeadLetters{Store: st, Metrics: metrics, Log: log}
+	sources := map[string]*pipeline.Source{}
+	policies := Policies(cfg)
+	for name, sp := range plan.Sources {
+		sources[name] = &pipeline.Source{Name: name, System: sp.Config.Connector, Entity: sp.Config.Entity,
+			Plan: sp.Plan, Refs: sp.Config.Refs, Store: st, DLQ: dlq, Metrics: metrics, Log: log,
+			Policy: policies[sp.Config.Entity]}
+	}
+	t.Replayer = &pipeline.Replayer{Store: st, Bus: bs, Prefix: cfg.Kafka.TopicPrefix, Sources: sources, DLQ: dlq, Log: log}
+	return t, nil
+}

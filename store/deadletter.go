@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Dead-letter kinds (DeadLetter.Kind). Others may be used.
+const (
+	KindPermanent        = "permanent"         // mapping/validation failure, 4xx: retrying cannot help
+	KindRetriesExhausted = "retries_exhausted" // transient errors until the retry budget ran out
+	KindConflict         = "conflict"          // the target refused the write as conflicting
+)
+
+// Dead-letter statuses (DeadLetter.Status).
+const (
+	StatusOpen      = "open"      // waiting for a fix and a replay
+	StatusReplayed  = "replayed"  // re-injected into the pipeline
+	StatusDiscarded = "discarded" // an operator decided to drop it
+)
+
+// DeadLetter is a record that could not be processed, with what is needed to
+// understand and replay it.
+type DeadLetter struct {
+	ID          int64
+	Connector   string // the source or sink that failed
+	Entity      string
+	RecordKey   string // the record's key in its system (or the hub id), used to fold repeats
+	HubID       string
+	Stage       string // where it failed: "source", "map_in", "xref", "map_out", "write", ...
+	Kind        string // KindPermanent, KindRetriesExhausted, KindConflict, ...
+	Error       string
+	Attempts    int // attempts made, summed over occurrences
+	Occurrences int // how many times this record was dead-lettered while open
+	FirstSeen   time.Time
+	LastSeen    time.Time
+	UpdatedAt   time.Time
+	Payload     []byte // the record as it was at Stage (native record or envelope)
+	Status      string // StatusOpen, StatusReplayed, StatusDiscarded
+	Topic       string // Kafka position, when the record came from a topic;
+	Partition   int    // Partition and Offset mean something only when
+	Offset      int64  // Topic is set
+	TraceID     string
+	// Version is the record's change time in its system (RFC 3339) for
+	// dead letters of native records; a replay publishes it with it.
+	Version string
+}
+
+// AddDeadLetter stores a dead letter with status open and returns its id.
+//
+// When an open dead letter exists for the same connector, entity and non-empty
+// RecordKey, that one is updated instead (latest error, stage, kind, payload
+// and position; attempts added; occurrences counted) and its id is returned,
+// so a record dead-lettered twice (say after a crash before the offset commit)
+// shows up once. FirstSeen and LastSeen default to now.
+func (s *Store) AddDeadLetter(ctx context.Context, dl DeadLetter) (int64, error) {
+	if dl.Connector == "" {
+		return 0, errors.New("store: add dead letter: connector is required")
+	}
+	if dl.Kind == "" {
+		dl.Kind = KindPermanent
+	}
+	now := s.now()
+	if dl.LastSeen.IsZero() {
+		dl.LastSeen = now
+	}
+	if dl.FirstSeen.IsZero() {
+		dl.FirstSeen = dl.LastSeen
+	}
+	var partition, offset any
+	if dl.Topic != "" {
+		partition, offset = dl.Partition, dl.Offset
+	}
+	var id int64
+	err := s.db.QueryRowxContext(ctx, s.rebind(`INSERT INTO dead_letters
+    (connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
+     first_seen, last_seen, updated_at, payload, status, topic, kafka_partition, kafka_offset, trace_id, version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)
+ON CONFLICT (connector, entity, record_key) WHERE status = 'open' AND record_key <> ''
+DO UPDATE SET
+    hub_id = CASE WHEN excluded.hub_id <> '' THEN excluded.hub_id ELSE dead_letters.hub_id END,
+    stage = excluded.stage, kind = excluded.kind, error = excluded.error,
+    attempts = dead_letters.attempts + excluded.attempts,
+    occurrences = dead_letters.occurrences + 1,
+    last_seen = excluded.last_seen, updated_at = excluded.updated_at,
+    payload = excluded.payload, topic = excluded.topic,
+    kafka_partition = excluded.kafka_partition, kafka_offset = excluded.kafka_offset,
+    trace_id = excluded.trace_id, version = excluded.version
+RETURNING id`),
+		dl.Connector, dl.Entity, dl.RecordKey, dl.HubID, dl.Stage, dl.Kind, dl.Error, dl.Attempts,
+		s.tv(dl.FirstSeen), s.tv(dl.LastSeen), s.tv(now), dl.Payload, dl.Topic, partition, offset, dl.TraceID, dl.Version,
+	).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store: add dead letter for %s %s %q: %w", dl.Connector, dl.Entity, dl.RecordKey, err)
+	}
+	return id, nil
+}
+
+// DeadLetterFilter selects dead letters; empty fields match everything.
+type DeadLetterFilter struct {
+	Status    string
+	Connector string
+	Entity    string
+	RecordKey string
+	Limit     int  // default 100
+	Offset    int  // rows to skip, for paging
+	Payload   bool // also load payloads (left nil otherwise)
+}
+
+const deadLetterCols = `id, connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
+    first_seen, last_seen, updated_at, status, topic, kafka_partition, kafka_offset, trace_id, version`
+
+func (f DeadLetterFilter) where() (string, []any) {
+	var conds []string
+	var args []any
+	for _, c := range []struct{ col, val string }{
+		{"status", f.Status}, {"connector", f.Connector}, {"entity", f.Entity}, {"record_key", f.RecordKey},
+	} {
+		if c.val != "" {
+			conds = append(conds, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListDeadLetters returns the dead letters matching f, oldest first.
+func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	cols := deadLetterCols
+	if f.Payload {
+		cols += ", payload"
+	}
+	where, args := f.where()
+	args = append(args, limit, max(f.Offset, 0))
+	rows, err := s.db.QueryxContext(ctx, s.rebind("SELECT "+cols+" FROM dead_letters"+where+" ORDER BY id LIMIT ? OFFSET ?"), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list dead letters: %w", err)
+	}
+	defer rows.Close()
+	var out []DeadLetter
+	for rows.Next() {
+		dl, err := scanDeadLetter(rows, f.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("store: list dead letters: %w", err)
+		}
+		out = append(out, dl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// CountDeadLetters counts the dead letters matching f (Limit and Offset ignored).
+func (s *Store) CountDeadLetters(ctx context.Context, f DeadLetterFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := s.db.GetContext(ctx, &n, s.rebind("SELECT COUNT(*) FROM dead_letters"+where), args...); err != nil {
+		return 0, fmt.Errorf("store: count dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// GetDeadLetter returns one dead letter with its payload, or ErrNotFound.
+func (s *Store) GetDeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
+	row := s.db.QueryRowxContext(ctx, s.rebind("SELECT "+deadLetterCols+", payload FROM dead_letters WHERE id = ?"), id)
+	dl, err := scanDeadLetter(row, true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DeadLetter{}, fmt.Errorf("%w: dead letter %d", ErrNotFound, id)
+	}
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("store: get dead letter %d: %w", id, err)
+	}
+	return dl, nil
+}
+
+// MarkDeadLetter sets the status of a dead letter (StatusOpen, StatusReplayed
+// or StatusDiscarded). It returns ErrNotFound for an unknown id, and
+// ErrConflict when reopening it would make a second open dead letter for the
+// same record.
+func (s *Store) MarkDeadLetter(ctx context.Context, id int64, status string) error {
+	switch status {
+	case StatusOpen, StatusReplayed, StatusDiscarded:
+	default:
+		return fmt.Errorf("store: mark dead letter %d: unknown status %q (want open, replayed or discarded)", id, status)
+	}
+	if status == StatusOpen {
+		var n int
+		err := s.db.GetContext(ctx, &n, s.rebind(`SELECT COUNT(*) FROM dead_letters o JOIN dead_letters d
+    ON o.connector = d.connector AND o.entity = d.entity AND o.record_key = d.record_key
+WHERE d.id = ? AND o.id <> d.id AND o.status = 'open' AND o.record_key <> ''`), id)
+		if err != nil {
+			return fmt.Errorf("store: mark dead letter %d %s: %w", id, status, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: mark dead letter %d open: the same record already has an open dead letter", ErrConflict, id)
+		}
+	}
+	res, err := s.db.ExecContext(ctx, s.rebind("UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?"),
+		status, s.tv(s.now()), id)
+	return checkOne(res, err, "mark dead letter %d %s", id, status)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDeadLetter(r scanner, withPayload bool) (DeadLetter, error) {
+	var dl DeadLetter
+	var partition, offset sql.NullInt64
+	dest := []any{&dl.ID, &dl.Connector, &dl.Entity, &dl.RecordKey, &dl.HubID, &dl.Stage, &dl.Kind, &dl.Error,
+		&dl.Attempts, &dl.Occurrences, timeCol{&dl.FirstSeen}, timeCol{&dl.LastSeen}, timeCol{&dl.UpdatedAt},
+		&dl.Status, &dl.Topic, &partition, &offset, &dl.TraceID, &dl.Version}
+	if withPayload {
+		dest = append(dest, &dl.Payload)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return DeadLetter{}, err
+	}
+	dl.Partition, dl.Offset = int(partition.Int64), offset.Int64
+	return dl, nil
+}

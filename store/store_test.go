@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crmhub/hub/store/storetest"
+)
+
+// forEachEngine runs fn as a parallel subtest per engine with a fresh DSN.
+func forEachEngine(t *testing.T, fn func(t *testing.T, dsn string)) {
+	t.Helper()
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, e.DSN(t))
+		})
+	}
+}
+
+func openStore(t *testing.T, dsn string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func latestVersion(t *testing.T) int {
+	t.Helper()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ms)
+}
+
+// fakeClock is a settable clock for Store.now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestParseDSN(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		dsn, dialect, path, err string
+	}{
+		{dsn: "", err: "empty DSN"},
+		{dsn: "   ", err: "empty DSN"},
+		{dsn: "postgres://u@h:5432/db?sslmode=disable", dialect: DialectPostgres},
+		{dsn: "postgresql://u@h/db", dialect: DialectPostgres},
+		{dsn: "sqlite:" + dir + "/a/hub.db", dialect: DialectSQLite, path: dir + "/a/hub.db"},
+		{dsn: "sqlite://" + dir + "/b/hub.db", dialect: DialectSQLite, path: dir + "/b/hub.db"},
+		{dsn: dir + "/c/hub.db", dialect: DialectSQLite, path: dir + "/c/hub.db"},
+		{dsn: "sqlite:" + dir + "/d.db?_pragma=cache_size(-2000)", dialect: DialectSQLite, path: dir + "/d.db"},
+		{dsn: "mysql://root@localhost/test", err: `unsupported DSN scheme "mysql"`},
+		{dsn: "host=localhost dbname=test", err: "keyword/value"},
+		{dsn: ":memory:", err: "plain database file"},
+		{dsn: "sqlite::memory:", err: "plain database file"},
+		{dsn: "file:x.db?mode=memory", err: "plain database file"},
+		{dsn: "sqlite:", err: "no file path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dsn, func(t *testing.T) {
+			dialect, driverDSN, err := parseDSN(tt.dsn)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("parseDSN(%q) error = %v, want it to contain %q", tt.dsn, err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseDSN(%q): %v", tt.dsn, err)
+			}
+			if dialect != tt.dialect {
+				t.Errorf("dialect = %q, want %q", dialect, tt.dialect)
+			}
+			if tt.path == "" {
+				return
+			}
+			if !strings.HasPrefix(driverDSN, tt.path+"?") {
+				t.Errorf("driver DSN %q does not start with %q", driverDSN, tt.path+"?")
+			}
+			for _, want := range []string{"busy_timeout", "journal_mode%28WAL%29", "foreign_keys", "_txlock=immediate"} {
+				if !strings.Contains(driverDSN, want) {
+					t.Errorf("driver DSN %q lacks %q", driverDSN, want)
+				}
+			}
+			if _, err := os.Stat(filepath.Dir(tt.path)); err != nil {
+				t.Errorf("parent directory not created: %v", err)
+			}
+		})
+	}
+}
+
+func TestOpenSQLiteSettings(t *testing.T) {
+	s := openStore(t, storetest.SQLiteDSN(t))
+	ctx := context.Background()
+	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000"} {
+		var got string
+		if err := s.DB().GetContext(ctx, &got, "PRAGMA "+pragma); err != nil {
+			t.Fatalf("PRAGMA %s: %v", pragma, err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %q, want %q", pragma, got, want)
+		}
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	latest := latestVersion(t)
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		if got, err := s.SchemaVersion(ctx); err != nil || got != latest {
+			t.Fatalf("SchemaVersion = %d, %v; want %d", got, err, latest)
+		}
+		if err := s.Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		// Re-opening applies nothing twice.
+		s2 := openStore(t, dsn)
+		var rows int
+		if err := s2.DB().GetContext(ctx, &rows, "SELECT COUNT(*) FROM schema_migrations"); err != nil {
+			t.Fatal(err)
+		}
+		if rows != latest {
+			t.Fatalf("schema_migrations has %d rows after re-open, want %d", rows, latest)
+		}
+		var applied time.Time
+		if err := s2.DB().QueryRowxContext(ctx, "SELECT applied_at FROM schema_migrations WHERE version = 1").Scan(timeCol{&applied}); err != nil {
+			t.Fatal(err)
+		}
+		if applied.Location() != time.UTC || time.Since(applied) > time.Minute || time.Since(applied) < 0 {
+			t.Errorf("applied_at = %v, want a recent UTC time", applied)
+		}
+	})
+}
+
+func TestConcurrentOpen(t *testing.T) {
+	latest := latestVersion(t)
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		const n = 4
+		stores := make([]*Store, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { stores[i], errs[i] = Open(context.Background(), dsn) })
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Errorf("Open #%d: %v", i, errs[i])
+				continue
+			}
+			defer stores[i].Close()
+		}
+		if t.Failed() {
+			return
+		}
+		var rows int
+		if err := stores[0].DB().GetContext(context.Background(), &rows, "SELECT COUNT(*) FROM schema_migrations"); err != nil {
+			t.Fatal(err)
+		}
+		if rows != latest {
+			t.Fatalf("schema_migrations has %d rows, want %d", rows, latest)
+		}
+	})
+}
+
+func TestRefuseNewerSchema(t *testing.T) {
+	latest := latestVersion(t)
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		if _, err := s.DB().ExecContext(ctx, s.rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+			latest+1, "from_the_future", s.tv(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		_, err := Open(ctx, dsn)
+		if !errors.Is(err, ErrSchemaTooNew) {
+			t.Fatalf("Open of a newer schema: err = %v, want ErrSchemaTooNew", err)
+		}
+		want := fmt.Sprintf("version %d, this hub knows up to %d", latest+1, latest)
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	})
+}
+
+func TestMigrationSQLHasNoUnknownTokens(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		for d := range dialectTokens {
+			if _, err := m.sqlFor(d); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}

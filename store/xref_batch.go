@@ -1,0 +1,335 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// The batch forms of the xref calls: one round trip (or one transaction)
+// for a whole pipeline batch instead of one per record. Keys are chunked so
+// that no statement carries more than maxParams parameters.
+const maxParams = 900
+
+// XrefEntry is what a system holds for a hub id.
+type XrefEntry struct {
+	ExternalID string
+	LastHash   string
+}
+
+// LookupHubIDs returns the hub ids of a system's external ids; ids not
+// linked yet are absent from the map.
+func (s *Store) LookupHubIDs(ctx context.Context, entity, system string, externalIDs []string) (map[string]string, error) {
+	out := make(map[string]string, len(externalIDs))
+	for _, chunk := range chunks(dedupe(externalIDs), maxParams-2) {
+		q, args := inQuery("SELECT external_id, hub_id FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)", chunk, entity, system)
+		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: look up %d hub ids of %s in %s: %w", len(chunk), entity, system, err)
+		}
+		for rows.Next() {
+			var ext, hub string
+			if err := rows.Scan(&ext, &hub); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: look up hub ids: %w", err)
+			}
+			out[ext] = hub
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: look up hub ids: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: look up hub ids: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// LookupExternals returns what system holds for each hub id; hub ids the
+// system does not know are absent.
+func (s *Store) LookupExternals(ctx context.Context, entity, system string, hubIDs []string) (map[string]XrefEntry, error) {
+	out := make(map[string]XrefEntry, len(hubIDs))
+	for _, chunk := range chunks(dedupe(hubIDs), maxParams-2) {
+		q, args := inQuery("SELECT hub_id, external_id, last_hash FROM xref WHERE entity = ? AND system = ? AND hub_id IN (%s)", chunk, entity, system)
+		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: look up %d %s ids of %s: %w", len(chunk), system, entity, err)
+		}
+		for rows.Next() {
+			var hub string
+			var e XrefEntry
+			if err := rows.Scan(&hub, &e.ExternalID, &e.LastHash); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: look up external ids: %w", err)
+			}
+			out[hub] = e
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: look up external ids: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: look up external ids: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// LinkMany links each external id of links (external id -> proposed hub
+// id) in one transaction and returns the hub id now linked to each: the
+// proposed one, or the one that won a race. Like Link it never relinks.
+func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[string]string) (map[string]string, error) {
+	if len(links) == 0 {
+		return map[string]string{}, nil
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
+	}
+	defer tx.Rollback()
+	now := s.tv(s.now())
+	stmt, err := tx.PreparexContext(ctx, s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
+	if err != nil {
+		return nil, fmt.Errorf("store: link %s in %s: prepare: %w", entity, system, err)
+	}
+	defer stmt.Close()
+	for ext, hub := range links {
+		if ext == "" || hub == "" {
+			return nil, fmt.Errorf("store: link %s %s/%q to %q: external id and hub id are required", entity, system, ext, hub)
+		}
+		if _, err := stmt.ExecContext(ctx, entity, system, ext, hub, now, now); err != nil {
+			return nil, fmt.Errorf("store: link %s %s/%s to %s: %w", entity, system, ext, hub, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: link %d %s in %s: commit: %w", len(links), entity, system, err)
+	}
+	exts := make([]string, 0, len(links))
+	for ext := range links {
+		exts = append(exts, ext)
+	}
+	linked, err := s.LookupHubIDs(ctx, entity, system, exts)
+	if err != nil {
+		return nil, err
+	}
+	for _, ext := range exts {
+		if _, ok := linked[ext]; !ok {
+			return nil, fmt.Errorf("%w: link %s %s/%s to %s: hub id is already linked to another %s id",
+				ErrConflict, entity, system, ext, links[ext], system)
+		}
+	}
+	return linked, nil
+}
+
+// Written is one record a sink wrote (or a source published): its hub id,
+// the target's external id (empty: leave the link as it is) and what was
+// written.
+type Written struct {
+	HubID      string
+	ExternalID string
+	Hash       string
+	Version    string
+}
+
+// RecordWritten links and stamps many records of one system: for each,
+// the external id is linked to the hub id (if it is not yet) and the last
+// hash and version are set. Records whose hub id is linked to a different
+// external id are returned in conflicts, untouched. A record with an empty
+// ExternalID only has its stamp updated, if it is linked.
+//
+// It writes multi-row upserts (one statement per few hundred records) and
+// falls back to one statement per record if that fails, e.g. because an
+// external id is linked to another hub id.
+func (s *Store) RecordWritten(ctx context.Context, entity, system string, ws []Written) (conflicts []Written, err error) {
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	var linked, stampOnly []Written
+	for _, w := range ws {
+		if w.ExternalID == "" {
+			stampOnly = append(stampOnly, w)
+		} else {
+			linked = append(linked, w)
+		}
+	}
+	if len(stampOnly) == 0 && distinctHubs(linked) {
+		conflicts, err = s.recordWrittenBulk(ctx, entity, system, linked)
+		if err == nil {
+			return conflicts, nil
+		}
+	}
+	return s.recordWrittenEach(ctx, entity, system, ws)
+}
+
+func distinctHubs(ws []Written) bool {
+	seen := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		if seen[w.HubID] {
+			return false
+		}
+		seen[w.HubID] = true
+	}
+	return true
+}
+
+// recordWrittenBulk upserts on (entity, hub_id, system): a new link is
+// inserted with its stamp; an existing one with the same external id is
+// restamped; one with another external id is left alone and returned.
+func (s *Store) recordWrittenBulk(ctx context.Context, entity, system string, ws []Written) ([]Written, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: record %d %s written to %s: %w", len(ws), entity, system, err)
+	}
+	defer tx.Rollback()
+	now := s.tv(s.now())
+	const cols = 8
+	done := make(map[string]bool, len(ws))
+	per := maxParams / cols
+	for start := 0; start < len(ws); start += per {
+		chunk := ws[start:min(start+per, len(ws))]
+		rows := make([]string, len(chunk))
+		args := make([]any, 0, len(chunk)*cols)
+		for i, w := range chunk {
+			rows[i] = "(?, ?, ?, ?, ?, ?, ?, ?)"
+			args = append(args, entity, system, w.ExternalID, w.HubID, w.Hash, w.Version, now, now)
+		}
+		q := `INSERT INTO xref (entity, system, external_id, hub_id, last_hash, version, created_at, updated_at)
+VALUES ` + strings.Join(rows, ", ") + `
+ON CONFLICT (entity, hub_id, system) DO UPDATE SET last_hash = excluded.last_hash, version = excluded.version, updated_at = excluded.updated_at
+WHERE xref.external_id = excluded.external_id
+RETURNING hub_id`
+		rs, err := tx.QueryContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: record %d %s written to %s: %w", len(chunk), entity, system, err)
+		}
+		for rs.Next() {
+			var hub string
+			if err := rs.Scan(&hub); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("store: record written: %w", err)
+			}
+			done[hub] = true
+		}
+		if err := rs.Close(); err != nil {
+			return nil, fmt.Errorf("store: record written: %w", err)
+		}
+		if err := rs.Err(); err != nil {
+			return nil, fmt.Errorf("store: record written: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: record %d %s written to %s: commit: %w", len(ws), entity, system, err)
+	}
+	var conflicts []Written
+	for _, w := range ws {
+		if !done[w.HubID] {
+			conflicts = append(conflicts, w)
+		}
+	}
+	return conflicts, nil
+}
+
+// recordWrittenEach is RecordWritten one statement at a time.
+func (s *Store) recordWrittenEach(ctx context.Context, entity, system string, ws []Written) (conflicts []Written, err error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: record %d %s written to %s: %w", len(ws), entity, system, err)
+	}
+	defer tx.Rollback()
+	now := s.tv(s.now())
+	link, err := tx.PreparexContext(ctx, s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
+	if err != nil {
+		return nil, fmt.Errorf("store: record written: prepare: %w", err)
+	}
+	defer link.Close()
+	stamp, err := tx.PreparexContext(ctx, s.rebind(`UPDATE xref SET last_hash = ?, version = ?, updated_at = ?
+WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?)`))
+	if err != nil {
+		return nil, fmt.Errorf("store: record written: prepare: %w", err)
+	}
+	defer stamp.Close()
+	for _, w := range ws {
+		if w.ExternalID != "" {
+			if _, err := link.ExecContext(ctx, entity, system, w.ExternalID, w.HubID, now, now); err != nil {
+				return nil, fmt.Errorf("store: link %s %s/%s to %s: %w", entity, system, w.ExternalID, w.HubID, err)
+			}
+		}
+		res, err := stamp.ExecContext(ctx, w.Hash, w.Version, now, entity, system, w.HubID, w.ExternalID, w.ExternalID)
+		if err != nil {
+			return nil, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
+		} else if n == 0 && w.ExternalID != "" {
+			conflicts = append(conflicts, w)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: record %d %s written to %s: commit: %w", len(ws), entity, system, err)
+	}
+	return conflicts, nil
+}
+
+func inQuery(format string, keys []string, head ...any) (string, []any) {
+	ph := strings.TrimSuffix(strings.Repeat("?,", len(keys)), ",")
+	args := make([]any, 0, len(head)+len(keys))
+	args = append(args, head...)
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	return fmt.Sprintf(format, ph), args
+}
+
+func chunks(keys []string, n int) [][]string {
+	var out [][]string
+	for len(keys) > n {
+		out = append(out, keys[:n])
+		keys = keys[n:]
+	}
+	if len(keys) > 0 {
+		out = append(out, keys)
+	}
+	return out
+}
+
+func dedupe(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// KnownHubIDs returns which of ids are hub ids of the entity (linked in
+// any system). A source uses it to recognise a record a sink just created
+// under the hub id, before the sink has recorded the link.
+func (s *Store) KnownHubIDs(ctx context.Context, entity string, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, chunk := range chunks(dedupe(ids), maxParams-1) {
+		q, args := inQuery("SELECT DISTINCT hub_id FROM xref WHERE entity = ? AND hub_id IN (%s)", chunk, entity)
+		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: look up %d %s hub ids: %w", len(chunk), entity, err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: look up hub ids: %w", err)
+			}
+			out[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: look up hub ids: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: look up hub ids: %w", err)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,328 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+
+	// The three database/sql drivers this connector speaks.
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/crmhub/hub/connectors"
+)
+
+// Kind is the connector kind this package registers.
+const Kind = "sqlstore"
+
+// Register registers kind "sqlstore".
+func Register(r *connectors.Registry) error {
+	return r.Register(Kind, func(p connectors.Params) (connectors.Connector, error) {
+		var cfg Config
+		if p.Decode == nil {
+			return nil, errors.New("no settings")
+		}
+		if err := p.Decode(&cfg); err != nil {
+			return nil, err
+		}
+		if cfg.InitSQL != "" && !filepath.IsAbs(cfg.InitSQL) && p.Dir != "" {
+			cfg.InitSQL = filepath.Join(p.Dir, cfg.InitSQL)
+		}
+		return New(p.Name, cfg)
+	})
+}
+
+// Conn is one configured sqlstore connector. It is a connectors.Source,
+// Sink and Scanner; it is safe for concurrent use once started.
+type Conn struct {
+	name string
+	cfg  Config
+	d    dialect
+
+	mu       sync.RWMutex
+	db       *sqlx.DB
+	entities map[string]*entity
+}
+
+var (
+	_ connectors.Source  = (*Conn)(nil)
+	_ connectors.Sink    = (*Conn)(nil)
+	_ connectors.Scanner = (*Conn)(nil)
+)
+
+// New validates cfg and returns a connector that connects on Start. Errors
+// name every bad key.
+func New(name string, cfg Config) (*Conn, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{name: name, cfg: c, d: dialectOf(c.Driver)}, nil
+}
+
+// Name is the connector's configured name.
+func (c *Conn) Name() string { return c.name }
+
+// Config returns the connector's config with every default filled in.
+func (c *Conn) Config() Config { return c.cfg }
+
+// Entities lists the configured entities, sorted.
+func (c *Conn) Entities() []string {
+	out := make([]string, 0, len(c.cfg.Entities))
+	for n := range c.cfg.Entities {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// table is a table of the live schema.
+type table struct {
+	name  string // as configured
+	q     string // quoted
+	cols  []string
+	types map[string]string
+}
+
+func (t *table) has(col string) bool { _, ok := t.types[col]; return ok }
+
+// entity is an entity's config resolved against the live schema.
+type entity struct {
+	name  string
+	cfg   EntityConfig
+	t     table
+	read  []string // columns a source reads
+	lines *lines
+}
+
+type lines struct {
+	cfg  LinesConfig
+	t    table
+	read []string
+}
+
+// Start opens the database and checks every configured table and column
+// (and, for outbox capture, the outbox) against the live schema.
+func (c *Conn) Start(ctx context.Context) error {
+	db, ents, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.checkOutbox(ctx, db); err != nil {
+		db.Close()
+		return err
+	}
+	c.mu.Lock()
+	old := c.db
+	c.db, c.entities = db, ents
+	c.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// open connects and resolves the entities against the live schema.
+func (c *Conn) open(ctx context.Context) (*sqlx.DB, map[string]*entity, error) {
+	dsn, err := c.d.prepareDSN(c.cfg.DSN)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlstore %s: dsn: %w", c.name, err)
+	}
+	db, err := sqlx.Open(c.cfg.Driver, dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlstore %s: open %s: %w", c.name, c.cfg.Driver, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, nil, connectors.Retryable(fmt.Errorf("sqlstore %s: connect: %w", c.name, err), 0)
+	}
+	if err := c.initSchema(ctx, db); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	ents, err := c.loadSchema(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, ents, nil
+}
+
+// checkOutbox checks the outbox when an entity captures through it.
+func (c *Conn) checkOutbox(ctx context.Context, db *sqlx.DB) error {
+	var users []string
+	for _, n := range c.Entities() {
+		if c.cfg.Entities[n].Capture == CaptureOutbox {
+			users = append(users, n)
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	t, err := c.loadTable(ctx, db, "outbox_table", c.cfg.OutboxTable)
+	if err != nil {
+		return fmt.Errorf("%w (entities %s capture through it: run `hub sql install-capture`)", err, strings.Join(users, ", "))
+	}
+	var p problems
+	for _, col := range []string{"id", "entity", "pk", "op", "changed_at"} {
+		if !t.has(col) {
+			p.add("outbox_table", "column %q not found in table %q", col, c.cfg.OutboxTable)
+		}
+	}
+	if err := p.err(); err != nil {
+		return connectors.Permanent(fmt.Errorf("sqlstore %s: schema check: %w", c.name, err))
+	}
+	return nil
+}
+
+// Close closes the database.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	db := c.db
+	c.db, c.entities = nil, nil
+	c.mu.Unlock()
+	if db == nil {
+		return nil
+	}
+	return db.Close()
+}
+
+// started returns the database and an entity, or an error when the
+// connector is not started or does not know the entity.
+func (c *Conn) started(name string) (*sqlx.DB, *entity, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.db == nil {
+		return nil, nil, fmt.Errorf("sqlstore %s: not started", c.name)
+	}
+	e, ok := c.entities[name]
+	if !ok {
+		return nil, nil, connectors.Permanent(fmt.Errorf("sqlstore %s: entity %q is not configured (have %s)", c.name, name, strings.Join(c.Entities(), ", ")))
+	}
+	return c.db, e, nil
+}
+
+func (c *Conn) loadTable(ctx context.Context, db *sqlx.DB, key, name string) (table, error) {
+	cols, err := c.d.columns(ctx, db, name)
+	if err != nil {
+		return table{}, fmt.Errorf("sqlstore %s: %s: read the columns of %s: %w", c.name, key, name, err)
+	}
+	if len(cols) == 0 {
+		return table{}, connectors.Permanent(fmt.Errorf("sqlstore %s: %s: table %q does not exist", c.name, key, name))
+	}
+	t := table{name: name, q: c.d.table(name), types: make(map[string]string, len(cols))}
+	for _, col := range cols {
+		t.cols = append(t.cols, col.Name)
+		t.types[col.Name] = col.Type
+	}
+	return t, nil
+}
+
+func (c *Conn) loadSchema(ctx context.Context, db *sqlx.DB) (map[string]*entity, error) {
+	var p problems
+	out := map[string]*entity{}
+	for _, name := range c.Entities() {
+		ec := c.cfg.Entities[name]
+		key := "entities." + name
+		t, err := c.loadTable(ctx, db, key+".table", ec.Table)
+		if err != nil {
+			return nil, err
+		}
+		e := &entity{name: name, cfg: ec, t: t}
+		need := func(k, col string) {
+			if col != "" && !t.has(col) {
+				p.add(k, "column %q not found in table %q", col, ec.Table)
+			}
+		}
+		need(key+".key", ec.Key)
+		need(key+".updated_at", ec.UpdatedAt)
+		need(key+".external_id", ec.ExternalID)
+		need(key+".version", ec.Version)
+		need(key+".delete.column", ec.Delete.Column)
+		for i, col := range ec.Columns {
+			need(fmt.Sprintf("%s.columns[%d]", key, i), col)
+		}
+		e.read = ec.Columns
+		if len(e.read) == 0 {
+			e.read = t.cols
+		}
+		if l := ec.Lines; l != nil {
+			lt, err := c.loadTable(ctx, db, key+".lines.table", l.Table)
+			if err != nil {
+				return nil, err
+			}
+			lneed := func(k, col string) {
+				if !lt.has(col) {
+					p.add(k, "column %q not found in table %q", col, l.Table)
+				}
+			}
+			lneed(key+".lines.parent_key", l.ParentKey)
+			lneed(key+".lines.key", l.Key)
+			for i, col := range l.Columns {
+				lneed(fmt.Sprintf("%s.lines.columns[%d]", key, i), col)
+			}
+			e.lines = &lines{cfg: *l, t: lt, read: l.Columns}
+			if len(e.lines.read) == 0 {
+				e.lines.read = lt.cols
+			}
+		}
+		out[name] = e
+	}
+	if err := p.err(); err != nil {
+		return nil, connectors.Permanent(fmt.Errorf("sqlstore %s: schema check: %w", c.name, err))
+	}
+	return out, nil
+}
+
+// initSchema runs init_sql when the first configured table is missing.
+func (c *Conn) initSchema(ctx context.Context, db *sqlx.DB) error {
+	if c.cfg.InitSQL == "" {
+		return nil
+	}
+	first := c.cfg.Entities[c.Entities()[0]].Table
+	cols, err := c.d.columns(ctx, db, first)
+	if err != nil || len(cols) > 0 {
+		return err
+	}
+	script, err := os.ReadFile(c.cfg.InitSQL)
+	if err != nil {
+		return connectors.Permanent(fmt.Errorf("sqlstore %s: init_sql: %w", c.name, err))
+	}
+	for i, stmt := range splitSQL(string(script)) {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return connectors.Permanent(fmt.Errorf("sqlstore %s: init_sql %s: statement %d: %w", c.name, c.cfg.InitSQL, i+1, err))
+		}
+	}
+	return nil
+}
+
+// splitSQL splits a script into statements at lines ending in ";", leaving
+// out comment lines. A CREATE TRIGGER runs to its "END;" line.
+func splitSQL(script string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(script, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		inTrigger := strings.Contains(strings.ToUpper(cur.String()), "CREATE TRIGGER")
+		if strings.HasSuffix(t, ";") && (!inTrigger || strings.EqualFold(t, "END;")) {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if rest := strings.TrimSpace(cur.String()); rest != "" {
+		out = append(out, rest)
+	}
+	return out
+}

@@ -1,0 +1,268 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+)
+
+func obj(kv ...any) mapping.Value {
+	var ms []mapping.Member
+	for i := 0; i < len(kv); i += 2 {
+		v, ok := kv[i+1].(mapping.Value)
+		if !ok {
+			if v, ok = mapping.FromAny(kv[i+1]); !ok {
+				panic(fmt.Sprintf("obj: %T", kv[i+1]))
+			}
+		}
+		ms = append(ms, mapping.Member{Key: kv[i].(string), Value: v})
+	}
+	return mapping.ObjectValue(ms...)
+}
+
+func num(s string) mapping.Value { return mapping.NumberValue(s) }
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func sinkTables(td *testDB, t *testing.T) Config {
+	td.exec(t,
+		`CREATE TABLE customers (ext VARCHAR(64) NOT NULL PRIMARY KEY, name VARCHAR(10) NOT NULL, balance NUMERIC(14,2), version {ts})`,
+		`CREATE TABLE orders (id {autoid}, ext VARCHAR(64) NOT NULL UNIQUE, status VARCHAR(16) NOT NULL, total NUMERIC(14,2), version {ts})`,
+		`CREATE TABLE order_lines (order_id BIGINT NOT NULL, line_no INTEGER NOT NULL, sku VARCHAR(32), qty INTEGER, PRIMARY KEY (order_id, line_no))`,
+	)
+	return Config{Entities: map[string]EntityConfig{
+		"customer": {Table: "customers", Key: "ext", UpdatedAt: "version"},
+		"order": {Table: "orders", UpdatedAt: "version", ExternalID: "ext",
+			Delete: DeleteConfig{Mode: DeleteSoft, Column: "status", Value: "cancelled"},
+			Lines:  &LinesConfig{Table: "order_lines", ParentKey: "order_id", Key: "line_no"}},
+	}}
+}
+
+func write(t *testing.T, c *Conn, entity string, recs ...connectors.WriteRecord) []connectors.Result {
+	t.Helper()
+	res, err := c.Write(context.Background(), entity, recs)
+	if err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if len(res) != len(recs) {
+		t.Fatalf("Write returned %d results for %d records", len(res), len(recs))
+	}
+	return res
+}
+
+func customer(ext, name, balance string, ver time.Time) connectors.WriteRecord {
+	var n mapping.Value
+	if name != "<null>" {
+		n = mapping.StringValue(name)
+	}
+	return connectors.WriteRecord{Entity: "customer", HubID: "hub-" + ext, ExternalID: ext, Op: connectors.OpUpsert, Version: ver,
+		Data: obj("name", n, "balance", num(balance))}
+}
+
+func customerRows(t *testing.T, td *testDB) string {
+	t.Helper()
+	bal := "balance"
+	if td.kind == "sqlite" { // a REAL: let SQLite print it, not database/sql
+		bal = "CAST(balance AS TEXT)"
+	}
+	rows, err := td.db.Query("SELECT ext, name, " + bal + " FROM customers ORDER BY ext")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var ext, name string
+		var bal sql.NullString
+		if err := rows.Scan(&ext, &name, &bal); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s=%s/%s;", ext, name, bal.String)
+	}
+	return b.String()
+}
+
+func noErrors(t *testing.T, res []connectors.Result) {
+	t.Helper()
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("result %d: %v", i, r.Err)
+		}
+	}
+}
+
+func TestSink(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		c := startConn(t, td, sinkTables(td, t))
+
+		t.Run("upsert is idempotent", func(t *testing.T) {
+			batch := []connectors.WriteRecord{customer("a", "Ann", "10.50", t0), customer("b", "Bob", "99999999999.99", t0), customer("c", "Cy", "0", t0)}
+			res := write(t, c, "customer", batch...)
+			noErrors(t, res)
+			if res[1].ExternalID != "b" || res[1].Skipped {
+				t.Errorf("result = %+v", res[1])
+			}
+			first := customerRows(t, td)
+			noErrors(t, write(t, c, "customer", batch...))
+			if again := customerRows(t, td); again != first {
+				t.Errorf("second write changed the table:\n%s\n%s", first, again)
+			}
+			if !strings.Contains(first, "b=Bob/99999999999.99") {
+				t.Errorf("rows = %s", first)
+			}
+		})
+
+		t.Run("version guard", func(t *testing.T) {
+			noErrors(t, write(t, c, "customer", customer("g", "New", "2", t0.Add(time.Hour))))
+			res := write(t, c, "customer", customer("g", "Old", "1", t0))
+			if res[0].Err != nil || !res[0].Skipped {
+				t.Fatalf("older write: %+v, want Skipped", res[0])
+			}
+			if got := customerRows(t, td); !strings.Contains(got, "g=New/2") {
+				t.Errorf("older version overwrote the newer row: %s", got)
+			}
+			res = write(t, c, "customer", customer("g", "Newer", "3", t0.Add(2*time.Hour)))
+			noErrors(t, res)
+			if res[0].Skipped || !strings.Contains(customerRows(t, td), "g=Newer/3") {
+				t.Errorf("newer write not applied: %+v %s", res[0], customerRows(t, td))
+			}
+		})
+
+		t.Run("bad record fails alone", func(t *testing.T) {
+			batch := []connectors.WriteRecord{
+				customer("p1", "Pam", "1", t0),
+				customer("p2", "<null>", "2", t0),
+				customer("p3", "Pat", "3", t0),
+			}
+			if td.kind != "sqlite" { // SQLite does not enforce VARCHAR lengths
+				batch = append(batch, customer("p4", "Far too long a name", "4", t0))
+			}
+			res := write(t, c, "customer", batch...)
+			for i, r := range res {
+				bad := i == 1 || i == 3
+				if !bad && r.Err != nil {
+					t.Errorf("good record %d failed: %v", i, r.Err)
+				}
+				if bad {
+					if r.Err == nil {
+						t.Errorf("bad record %d succeeded", i)
+						continue
+					}
+					if k, _ := connectors.Classify(r.Err); k != connectors.KindPermanent {
+						t.Errorf("bad record %d: %v is %v, want permanent", i, r.Err, k)
+					}
+					if !strings.Contains(r.Err.Error(), "name") {
+						t.Errorf("bad record %d: error does not name the column: %v", i, r.Err)
+					}
+					t.Logf("record %d: %v", i, r.Err)
+				}
+			}
+			got := customerRows(t, td)
+			if !strings.Contains(got, "p1=Pam") || !strings.Contains(got, "p3=Pat") || strings.Contains(got, "p2=") || strings.Contains(got, "p4=") {
+				t.Errorf("rows = %s", got)
+			}
+		})
+
+		t.Run("unknown field is permanent", func(t *testing.T) {
+			rec := customer("u", "U", "1", t0)
+			rec.Data = obj("name", "U", "nope", 1)
+			res := write(t, c, "customer", rec, customer("u2", "U2", "1", t0))
+			if k, _ := connectors.Classify(res[0].Err); res[0].Err == nil || k != connectors.KindPermanent || !strings.Contains(res[0].Err.Error(), `"nope"`) {
+				t.Errorf("unknown field: %v", res[0].Err)
+			}
+			noErrors(t, res[1:])
+		})
+
+		t.Run("order with lines is one unit", func(t *testing.T) {
+			ord := func(ver time.Time, status string, n int) connectors.WriteRecord {
+				ls := make([]mapping.Value, n)
+				for i := range ls {
+					ls[i] = obj("line_no", i+1, "sku", fmt.Sprintf("SKU-%d-%s", i+1, status), "qty", i+1)
+				}
+				return connectors.WriteRecord{Entity: "order", HubID: "h-o1", ExternalID: "o1", Op: connectors.OpUpsert, Version: ver,
+					Data: obj("status", status, "total", num("12345678901.23"), "lines", mapping.ArrayValue(ls))}
+			}
+			lineCount := func() int {
+				return td.count(t, "SELECT COUNT(*) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.ext = ?", "o1")
+			}
+			noErrors(t, write(t, c, "order", ord(t0, "open", 3)))
+			if n := lineCount(); n != 3 {
+				t.Fatalf("lines = %d, want 3", n)
+			}
+			noErrors(t, write(t, c, "order", ord(t0.Add(time.Minute), "paid", 2)))
+			if n := lineCount(); n != 2 {
+				t.Fatalf("lines after the newer version = %d, want 2", n)
+			}
+			if n := td.count(t, "SELECT COUNT(*) FROM order_lines WHERE sku LIKE ?", "%-paid"); n != 2 {
+				t.Errorf("lines not replaced: %d paid lines", n)
+			}
+			res := write(t, c, "order", ord(t0, "open", 5))
+			if !res[0].Skipped {
+				t.Errorf("older order: %+v, want Skipped", res[0])
+			}
+			if n := lineCount(); n != 2 {
+				t.Errorf("older order replaced the lines: %d", n)
+			}
+			noErrors(t, write(t, c, "order", ord(t0.Add(time.Minute), "paid", 2)))
+			if n := lineCount(); n != 2 {
+				t.Errorf("replay: lines = %d", n)
+			}
+			if n := td.count(t, "SELECT COUNT(*) FROM orders WHERE ext = ? AND status = ?", "o1", "paid"); n != 1 {
+				t.Errorf("order row not updated")
+			}
+			// A bad line fails the order, and the order only.
+			bad := ord(t0.Add(2*time.Minute), "bad", 1)
+			bad.Data = obj("status", "bad", "lines", mapping.ArrayValue([]mapping.Value{obj("line_no", 1, "colour", "red")}))
+			res = write(t, c, "order", bad)
+			if res[0].Err == nil || !strings.Contains(res[0].Err.Error(), `"colour"`) {
+				t.Errorf("bad line: %v", res[0].Err)
+			}
+			if n := td.count(t, "SELECT COUNT(*) FROM orders WHERE status = ?", "bad"); n != 0 {
+				t.Errorf("order written although its line was refused")
+			}
+		})
+
+		t.Run("hard delete", func(t *testing.T) {
+			noErrors(t, write(t, c, "customer", customer("d1", "Del", "1", t0), customer("d2", "Keep", "1", t0.Add(time.Hour))))
+			del := func(ext string, ver time.Time) connectors.WriteRecord {
+				return connectors.WriteRecord{Entity: "customer", ExternalID: ext, Op: connectors.OpDelete, Version: ver, Data: obj("ext", ext)}
+			}
+			res := write(t, c, "customer", del("d1", t0.Add(time.Minute)), del("d2", t0), del("missing", t0))
+			noErrors(t, res)
+			if res[0].Skipped || !res[1].Skipped || res[2].Skipped || res[0].ExternalID != "d1" {
+				t.Errorf("results = %+v", res)
+			}
+			if n := td.count(t, "SELECT COUNT(*) FROM customers WHERE ext IN (?, ?)", "d1", "d2"); n != 1 {
+				t.Errorf("rows left = %d, want 1 (d2, newer than its delete)", n)
+			}
+		})
+
+		t.Run("soft delete", func(t *testing.T) {
+			res := write(t, c, "order", connectors.WriteRecord{Entity: "order", ExternalID: "o1", Op: connectors.OpDelete, Version: t0.Add(time.Hour)})
+			noErrors(t, res)
+			if n := td.count(t, "SELECT COUNT(*) FROM orders WHERE ext = ? AND status = ?", "o1", "cancelled"); n != 1 {
+				t.Errorf("order not cancelled")
+			}
+		})
+	})
+}
+
+func TestSoftDeleteNow(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		td.exec(t, `CREATE TABLE invoices (id VARCHAR(20) PRIMARY KEY, amount NUMERIC(10,2), updated_at {ts}, deleted_at {ts})`)
+		c := startConn(t, td, Config{Entities: map[string]EntityConfig{
+			"invoice": {Table: "invoices", Delete: DeleteConfig{Mode: DeleteSoft, Column: "deleted_at"}},
+		}})
+		noErrors(t, write(t, c, "invoice", connectors.WriteRecord{ExternalID: "i1", Op: connectors.OpUpsert, Version: t0, Data: obj("amount", num("1.10"))}))
+		noErrors(t, write(t, c, "invoice", connectors.WriteRecord{ExternalID: "i1", Op: connectors.OpDelete, Version: t0.Add(time.Second)}))
+		if n := td.count(t, "SELECT COUNT(*) FROM invoices WHERE deleted_at IS NOT NULL"); n != 1 {
+			t.Errorf("deleted_at not set")
+		}
+	})
+}

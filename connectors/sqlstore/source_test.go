@@ -1,0 +1,294 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+)
+
+// read reads once, waiting at most wait for changes.
+func read(t *testing.T, c *Conn, entity, cursor string, max int, wait time.Duration) connectors.Batch {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	b, err := c.Read(ctx, entity, cursor, max)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	return b
+}
+
+func keys(b connectors.Batch) []string {
+	out := make([]string, len(b.Records))
+	for i, r := range b.Records {
+		out[i] = r.Key
+	}
+	return out
+}
+
+func TestOutboxCapture(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		ctx := context.Background()
+		td.exec(t,
+			`CREATE TABLE orders (id INTEGER PRIMARY KEY, customer VARCHAR(20), total NUMERIC(20,2), updated_at {ts})`,
+			`CREATE TABLE order_lines (order_id INTEGER NOT NULL, line_no INTEGER NOT NULL, sku VARCHAR(20), qty INTEGER, PRIMARY KEY (order_id, line_no))`,
+		)
+		cfg := Config{Driver: td.driver, DSN: td.dsn, PollInterval: 20 * time.Millisecond, Entities: map[string]EntityConfig{
+			"order": {Table: "orders", Capture: CaptureOutbox, Lines: &LinesConfig{Table: "order_lines", ParentKey: "order_id", Key: "line_no"}},
+		}}
+		c, err := New("crm", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx); err == nil || !strings.Contains(err.Error(), "install-capture") {
+			t.Fatalf("Start without the outbox: %v", err)
+		}
+		for range 2 { // idempotent
+			if err := c.InstallCapture(ctx); err != nil {
+				t.Fatalf("InstallCapture: %v", err)
+			}
+		}
+		c = startConn(t, td, cfg)
+
+		big := "12345678901234567.89"
+		if td.kind == "sqlite" { // NUMERIC affinity stores a REAL there
+			big = "1234.56"
+		}
+		td.execArgs(t, "INSERT INTO orders (id, customer, total, updated_at) VALUES (?, ?, ?, ?)", 1, "c1", big, td.ts(t0))
+		td.execArgs(t, "INSERT INTO order_lines (order_id, line_no, sku, qty) VALUES (?, ?, ?, ?), (?, ?, ?, ?)", 1, 2, "B", 1, 1, 1, "A", 5)
+		td.execArgs(t, "INSERT INTO orders (id, customer, total, updated_at) VALUES (?, ?, ?, ?)", 2, "c2", nil, td.ts(t0))
+
+		b := read(t, c, "order", "", 100, time.Second)
+		if got := strings.Join(keys(b), ","); got != "1,2" { // in order of each key's last change
+			t.Fatalf("keys = %s", got)
+		}
+		o1 := b.Records[0]
+		if o1.Op != connectors.OpUpsert || !o1.Version.Equal(t0) {
+			t.Errorf("order 1: op %s version %v", o1.Op, o1.Version)
+		}
+		if got := o1.Data.Get("total"); got.Str() != big || got.Kind().String() != "number" {
+			t.Errorf("total = %s %q, want number %s", got.Kind(), got.Str(), big)
+		}
+		if got := o1.Data.Get("updated_at").Str(); got != "2026-11-22T10:00:00Z" {
+			t.Errorf("updated_at = %q", got)
+		}
+		if !b.Records[1].Data.Get("total").IsNull() {
+			t.Errorf("NULL total = %v", b.Records[1].Data.Get("total"))
+		}
+		ls := o1.Data.Get("lines")
+		if ls.Len() != 2 || ls.Index(0).Get("sku").Str() != "A" || ls.Index(1).Get("qty").Str() != "1" {
+			t.Errorf("lines = %v", ls.Any())
+		}
+		cur := b.Cursor
+
+		// A line change enqueues its order.
+		td.execArgs(t, "UPDATE order_lines SET qty = ? WHERE order_id = ? AND line_no = ?", 7, 1, 2)
+		b = read(t, c, "order", cur, 100, time.Second)
+		if got := strings.Join(keys(b), ","); got != "1" {
+			t.Fatalf("after a line change: keys = %s", got)
+		}
+		if q := b.Records[0].Data.Get("lines").Index(1).Get("qty").Str(); q != "7" {
+			t.Errorf("line qty = %s", q)
+		}
+		cur = b.Cursor
+
+		// A delete yields Op delete with the key.
+		td.execArgs(t, "DELETE FROM orders WHERE id = ?", 2)
+		b = read(t, c, "order", cur, 100, time.Second)
+		if len(b.Records) != 1 || b.Records[0].Op != connectors.OpDelete || b.Records[0].Key != "2" || b.Records[0].Data.Get("id").Str() != "2" {
+			t.Fatalf("delete: %+v", b.Records)
+		}
+		cur = b.Cursor
+
+		// Nothing new: an empty batch with the same cursor once ctx is done.
+		start := time.Now()
+		b = read(t, c, "order", cur, 100, 150*time.Millisecond)
+		if len(b.Records) != 0 || b.Cursor != cur {
+			t.Errorf("idle read = %+v", b)
+		}
+		if time.Since(start) < 100*time.Millisecond {
+			t.Errorf("idle read returned at once")
+		}
+
+		// Re-reading from the start is harmless: current state per key.
+		b = read(t, c, "order", "", 100, time.Second)
+		if got := strings.Join(keys(b), ","); got != "1,2" {
+			t.Errorf("re-read keys = %s", got)
+		}
+	})
+}
+
+func TestCursorCapture(t *testing.T) {
+	// Recent times: the look-back assumes a row commits at most look_back
+	// after its updated_at, measured on the database's clock.
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-20 * time.Second)
+	forKinds(t, func(t *testing.T, td *testDB) {
+		td.exec(t, `CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {ts})`)
+		ins := func(id int, at time.Time) {
+			td.execArgs(t, "INSERT INTO customers (id, name, updated_at) VALUES (?, ?, ?)", id, fmt.Sprint("n", id), td.ts(at))
+		}
+		for i := 1; i <= 5; i++ {
+			ins(i, t0.Add(time.Duration(i)*time.Second))
+		}
+		tie := t0.Add(10 * time.Second)
+		for i := 6; i <= 30; i++ { // 25 rows with one updated_at
+			ins(i, tie)
+		}
+		for i := 31; i <= 33; i++ {
+			ins(i, t0.Add(20*time.Second))
+		}
+		c := startConn(t, td, Config{PollInterval: 20 * time.Millisecond, Entities: map[string]EntityConfig{
+			"customer": {Table: "customers", BatchSize: 10, LookBack: dur(10 * time.Second)},
+		}})
+
+		seen := map[string]int{}
+		cur := ""
+		var batches [][]string
+		for range 10 {
+			b := read(t, c, "customer", cur, 100, 100*time.Millisecond)
+			if len(b.Records) == 0 {
+				break
+			}
+			batches = append(batches, keys(b))
+			for _, r := range b.Records {
+				seen[r.Key]++
+			}
+			cur = b.Cursor
+		}
+		if len(seen) != 33 {
+			t.Fatalf("read %d distinct rows, want 33: %v", len(seen), batches)
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Errorf("row %s read %d times", k, n)
+			}
+		}
+		for _, b := range batches { // the tie group is never split
+			if slices.Contains(b, "6") != slices.Contains(b, "30") {
+				t.Errorf("tie group split across batches: %v", batches)
+			}
+		}
+		if len(batches[0]) != 30 {
+			t.Errorf("first batch = %d rows, want 30 (10 extended by the tie group)", len(batches[0]))
+		}
+
+		// A transaction that committed late, behind the cursor but inside
+		// the look-back window, is caught; nothing else is read again.
+		// (Its updated_at is 5 s before the newest row's, well inside the
+		// 10 s look-back from the database's clock.)
+		// The window is read again a quarter of the look-back (2.5 s)
+		// after the last complete read.
+		ins(40, t0.Add(15*time.Second))
+		b := read(t, c, "customer", cur, 100, 4*time.Second)
+		if got := strings.Join(keys(b), ","); got != "40" {
+			t.Fatalf("late row: keys = %s", got)
+		}
+		if !b.Records[0].Version.Equal(t0.Add(15 * time.Second)) {
+			t.Errorf("version = %v", b.Records[0].Version)
+		}
+		cur = b.Cursor
+
+		// An update moves a row forward.
+		td.execArgs(t, "UPDATE customers SET name = ?, updated_at = ? WHERE id = ?", "changed", td.ts(t0.Add(30*time.Second)), 3)
+		b = read(t, c, "customer", cur, 100, time.Second)
+		if got := strings.Join(keys(b), ","); got != "3" || b.Records[0].Data.Get("name").Str() != "changed" {
+			t.Fatalf("update: %v", b.Records)
+		}
+		if b = read(t, c, "customer", b.Cursor, 100, 100*time.Millisecond); len(b.Records) != 0 {
+			t.Errorf("idle read = %v", keys(b))
+		}
+		if _, err := c.Read(context.Background(), "customer", "garbage!", 10); err == nil {
+			t.Errorf("a bad cursor must fail")
+		}
+	})
+}
+
+func TestScan(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		td.exec(t,
+			`CREATE TABLE orders (id INTEGER PRIMARY KEY, updated_at {ts})`,
+			`CREATE TABLE order_lines (order_id INTEGER NOT NULL, line_no INTEGER NOT NULL, PRIMARY KEY (order_id, line_no))`,
+		)
+		for i := 12; i >= 1; i-- {
+			td.execArgs(t, "INSERT INTO orders (id, updated_at) VALUES (?, ?)", i, td.ts(t0))
+			for l := 1; l <= i%3; l++ {
+				td.execArgs(t, "INSERT INTO order_lines (order_id, line_no) VALUES (?, ?)", i, l)
+			}
+		}
+		c := startConn(t, td, Config{Entities: map[string]EntityConfig{
+			"order": {Table: "orders", BatchSize: 5, Lines: &LinesConfig{Table: "order_lines", ParentKey: "order_id", Key: "line_no"}},
+		}})
+		var got []string
+		err := c.Scan(context.Background(), "order", func(r connectors.Record) error {
+			got = append(got, fmt.Sprintf("%s:%d", r.Key, r.Data.Get("lines").Len()))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "1:1,2:2,3:0,4:1,5:2,6:0,7:1,8:2,9:0,10:1,11:2,12:0"
+		if strings.Join(got, ",") != want {
+			t.Errorf("scan = %s\nwant   %s", strings.Join(got, ","), want)
+		}
+	})
+}
+
+func TestSchemaCheck(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		td.exec(t, `CREATE TABLE customers (id INTEGER PRIMARY KEY, modified {ts})`)
+		for _, tc := range []struct {
+			ec   EntityConfig
+			want string
+		}{
+			{EntityConfig{Table: "customers"}, `entities.customer.updated_at: column "updated_at" not found in table "customers"`},
+			{EntityConfig{Table: "customers", UpdatedAt: "modified", Columns: []string{"id", "email"}}, `entities.customer.columns[1]: column "email" not found`},
+			{EntityConfig{Table: "clients", UpdatedAt: "modified"}, `entities.customer.table: table "clients" does not exist`},
+		} {
+			c, err := New("crm", Config{Driver: td.driver, DSN: td.dsn, Entities: map[string]EntityConfig{"customer": tc.ec}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Start(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Start = %v, want %q", err, tc.want)
+			}
+			c.Close()
+		}
+	})
+}
+
+// A backlog written long before it is read needs no look-back: the cursor
+// stays small and each read is one forward query, however many rows share
+// the look-back window of the newest one.
+func TestCursorBacklogStaysSmall(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		td.exec(t, `CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {ts})`)
+		old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := 1; i <= 300; i++ {
+			td.execArgs(t, "INSERT INTO customers (id, name, updated_at) VALUES (?, ?, ?)", i, fmt.Sprint("n", i), td.ts(old.Add(time.Duration(i)*time.Millisecond)))
+		}
+		c := startConn(t, td, Config{PollInterval: 20 * time.Millisecond, Entities: map[string]EntityConfig{
+			"customer": {Table: "customers", BatchSize: 50, LookBack: dur(time.Hour)},
+		}})
+		cur, total := "", 0
+		for range 10 {
+			b := read(t, c, "customer", cur, 50, 100*time.Millisecond)
+			if len(b.Records) == 0 {
+				break
+			}
+			total += len(b.Records)
+			cur = b.Cursor
+			if len(cur) > 300 {
+				t.Fatalf("cursor grew to %d bytes after %d rows: the look-back remembers a settled backlog", len(cur), total)
+			}
+		}
+		if total != 300 {
+			t.Errorf("read %d rows, want 300 exactly once", total)
+		}
+	})
+}

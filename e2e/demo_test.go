@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"database/sql"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestReadmeDemo runs the README's demo as written: `hub run -c
+// configs/demo.yaml` in a copy of configs/ (the connector DSNs are relative
+// to the working folder, data/demo/...), with free ports through HUB_*
+// overrides. The seeded records reach the ERP; then the README's change (a
+// new customer, order 1 paid) follows within seconds.
+func TestReadmeDemo(t *testing.T) {
+	t.Parallel()
+	_, self, _, _ := runtime.Caller(0)
+	repo := filepath.Dir(filepath.Dir(self))
+	dir := t.TempDir()
+	copyDir(t, filepath.Join(repo, "configs"), filepath.Join(dir, "configs"))
+	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	dataDir := filepath.Join(dir, "data", "demo")
+	hub := startProc(t, "hub (demo)", dir, []string{
+		"HUB_HUB_DATA_DIR=" + dataDir,
+		"HUB_HTTP_ADDR=" + httpAddr,
+		"HUB_KAFKA_EMBEDDED_ADDR=" + kafkaAddr,
+		"HUB_STATE_DSN=sqlite:" + filepath.Join(dataDir, "hub.db"),
+	}, "run", "-c", "configs/demo.yaml")
+	waitHTTP(t, hub, "http://"+httpAddr+"/readyz", 200, time.Minute)
+
+	open := func(name string) *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, name)+"?_pragma=busy_timeout(20000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	crm, erp := open("crm.db"), open("erp.db")
+	query := func(db *sql.DB, q string, args ...any) []string {
+		rows, err := db.Query(q, args...)
+		if err != nil {
+			return []string{"error: " + err.Error()}
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var out []string
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return []string{"error: " + err.Error()}
+			}
+			line := ""
+			for i, v := range vals {
+				if i > 0 {
+					line += "|"
+				}
+				line += v.String
+			}
+			out = append(out, line)
+		}
+		if err := rows.Err(); err != nil {
+			return []string{"error: " + err.Error()}
+		}
+		return out
+	}
+	waitRows := func(what string, db *sql.DB, q string, want ...string) {
+		t.Helper()
+		waitFor(t, what, 15*time.Second, 100*time.Millisecond, []*proc{hub}, func() (bool, string) {
+			got := query(db, q)
+			return equalStrings(got, want), "got " + joinQ(got) + ", want " + joinQ(want)
+		})
+	}
+	const orders = "SELECT order_no, status, total FROM erp_orders ORDER BY order_no"
+	const lines = "SELECT o.order_no, l.line_no, l.sku, l.qty, l.unit_price, l.amount FROM erp_order_lines l JOIN erp_orders o ON o.ext_ref = l.order_ref ORDER BY 1, 2"
+	waitRows("the seeded customers in the ERP", erp, "SELECT name, email, phone, country FROM erp_customers ORDER BY name",
+		"Acme Maschinenbau GmbH|einkauf@acme.example|+49301234567|DE",
+		"Ada Lovelace|ada@example.com|+442079460000|GB",
+		"Grace Hopper|grace@example.com|+12025550143|US")
+	waitRows("the seeded orders in the ERP", erp, orders, "SO-1001|OPEN|1250.00", "SO-1002|PAID|99.80")
+	waitRows("the seeded lines in the ERP", erp, lines,
+		"SO-1001|1|PUMP-100|2|500.00|1000.00", "SO-1001|2|SVC-INST|4|62.50|250.00", "SO-1002|1|BOOK-7|2|49.90|99.80")
+	var n int
+	if err := erp.QueryRow("SELECT COUNT(*) FROM erp_orders o JOIN erp_customers c ON c.ext_ref = o.customer_ref").Scan(&n); err != nil || n != 2 {
+		t.Errorf("orders whose customer_ref is an ERP customer: %d (%v), want 2", n, err)
+	}
+
+	// The README's change.
+	start := time.Now()
+	if _, err := crm.Exec("INSERT INTO customers (name, email, phone, country) VALUES ('Linus Example', 'linus@example.org', '+358 40 1234567', 'FI'); UPDATE orders SET status = 'paid' WHERE id = 1;"); err != nil {
+		t.Fatal(err)
+	}
+	waitRows("the new customer in the ERP", erp, "SELECT name, phone FROM erp_customers WHERE email = 'linus@example.org'", "Linus Example|+358401234567")
+	waitRows("order 1 paid in the ERP", erp, orders, "SO-1001|PAID|1250.00", "SO-1002|PAID|99.80")
+	t.Logf("the README's change reached the ERP in %s", time.Since(start).Round(time.Millisecond))
+	waitRows("the lines unchanged", erp, lines,
+		"SO-1001|1|PUMP-100|2|500.00|1000.00", "SO-1001|2|SVC-INST|4|62.50|250.00", "SO-1002|1|BOOK-7|2|49.90|99.80")
+	if l := listDeadLetters(t, dir, "configs/demo.yaml", "all"); l.Total != 0 {
+		t.Errorf("the demo has %d dead letters: %+v", l.Total, l.Items)
+	}
+	hub.stop(t)
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func joinQ(s []string) string {
+	out := "["
+	for i, x := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += "\"" + x + "\""
+	}
+	return out + "]"
+}
+
+// TestValidateFewPartitions: a config that sets kafka.partitions below the
+// default number of sink workers, and no workers at all, is valid (the
+// operator asked for nothing a partition count could contradict).
+func TestValidateFewPartitions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, n := range []int{1, 3} {
+		r := newRig(t, rigOpts{crm: newSQLite(t, dir, "crm.db"), erp: newSQLite(t, dir, "erp.db"), partitions: n})
+		out, errOut, err := runHubCode(t, r.dir, "validate", "-c", r.cfg)
+		if err != nil {
+			t.Errorf("BUG: kafka.partitions: %d with a sink and no sinks.*.workers: hub validate fails (%v):\n%s%s"+
+				"(config/components.go: resolveComponents defaults workers to DefaultSinkWorkers (4) whatever kafka.partitions is, "+
+				"then validateComponents refuses workers > partitions)", n, err, out, errOut)
+		}
+	}
+}

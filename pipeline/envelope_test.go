@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmhub/hub/mapping"
+)
+
+func mustParse(t testing.TB, s string) mapping.Value {
+	t.Helper()
+	v, err := mapping.ParseJSON([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	data := mustParse(t, `{"order_no":"1001","total":"12.50","lines":[{"sku":"A","qty":2}],"note":"tab\there \u0001 ünï"}`)
+	e := &Envelope{
+		Entity: "order", ID: "h-1", Op: OpUpsert, Origin: "shop", SourceID: "820982911946154508",
+		Version: time.Date(2026, 11, 22, 10, 0, 0, 123, time.UTC), Hash: Hash(data),
+		Refs: map[string]string{"customer": "h-9"}, Data: data, TraceID: "t1",
+	}
+	b := e.AppendJSON(nil)
+	if !json.Valid(b) {
+		t.Fatalf("not valid JSON: %s", b)
+	}
+	got, err := DecodeEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Entity != e.Entity || got.ID != e.ID || got.Op != e.Op || got.Origin != e.Origin ||
+		got.SourceID != e.SourceID || !got.Version.Equal(e.Version) || got.Hash != e.Hash ||
+		got.Refs["customer"] != "h-9" || got.TraceID != "t1" {
+		t.Errorf("round trip changed the envelope:\n got %+v\nwant %+v", got, e)
+	}
+	if Hash(got.Data) != e.Hash {
+		t.Error("data changed in the round trip")
+	}
+	if s := string(mapping.AppendJSON(nil, got.Data.Get("total"))); s != `"12.50"` {
+		t.Errorf("total = %s", s)
+	}
+}
+
+func TestHashIgnoresOrderAndNulls(t *testing.T) {
+	a := mustParse(t, `{"a":1,"b":{"y":"2","x":null,"z":[1,2]}}`)
+	b := mustParse(t, `{"b":{"z":[1,2],"y":"2"},"a":1}`)
+	c := mustParse(t, `{"b":{"z":[2,1],"y":"2"},"a":1}`)
+	if Hash(a) != Hash(b) {
+		t.Error("key order or nulls changed the hash")
+	}
+	if Hash(a) == Hash(c) {
+		t.Error("array order must change the hash")
+	}
+}
+
+func TestDecodeEnvelopeErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`not json`, "not valid JSON"},
+		{`[1]`, "want a JSON object"},
+		{`{"id":"x","op":"upsert"}`, "entity: missing"},
+		{`{"entity":"order","id":7,"op":"upsert"}`, "id: want a string"},
+		{`{"entity":"order","id":"x","op":"merge"}`, `op: "merge" is not upsert or delete`},
+		{`{"entity":"order","id":"x","op":"upsert","version":"yesterday"}`, "version"},
+		{`{"entity":"order","id":"x","op":"upsert","refs":{"customer":1}}`, "refs.customer"},
+	}
+	for _, tt := range tests {
+		_, err := DecodeEnvelope([]byte(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("DecodeEnvelope(%s) = %v, want %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add([]byte(`{"entity":"order","id":"x","op":"upsert","data":{"a":[1,{"b":null}]}}`))
+	f.Add([]byte(`{"refs":{"":""}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := DecodeEnvelope(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeEnvelope(e.AppendJSON(nil))
+		if err != nil {
+			t.Fatalf("re-decoding our own encoding: %v", err)
+		}
+		if Hash(again.Data) != Hash(e.Data) {
+			t.Fatal("data changed in a round trip")
+		}
+	})
+}
+
+func BenchmarkEnvelopeEncode(b *testing.B) {
+	data := mustParse(b, benchOrder)
+	e := &Envelope{Entity: "order", ID: "h-1", Op: OpUpsert, Origin: "crm", SourceID: "42",
+		Version: time.Now(), Hash: Hash(data), Data: data}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = e.AppendJSON(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkEnvelopeDecode(b *testing.B) {
+	data := mustParse(b, benchOrder)
+	e := &Envelope{Entity: "order", ID: "h-1", Op: OpUpsert, Origin: "crm", SourceID: "42",
+		Version: time.Now(), Hash: Hash(data), Data: data}
+	enc := e.AppendJSON(nil)
+	b.SetBytes(int64(len(enc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeEnvelope(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	data := mustParse(b, benchOrder)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Hash(data)
+	}
+}
+
+const benchOrder = `{"external_id":"crm:1001","order_no":"1001","order_date":"2026-11-22","currency":"EUR","status":"OPEN","total":"149.70",
+"customer":{"name":"Ada Lovelace","email":"ada@example.com","phone":"+442071234567"},
+"lines":[{"sku":"SKU-1","qty":1,"unit_price":"49.90","amount":"49.90"},{"sku":"SKU-2","qty":2,"unit_price":"49.90","amount":"99.80"}]}`

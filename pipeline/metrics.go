@@ -1,0 +1,45 @@
+package pipeline
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the per-connector pipeline counters. One set serves every
+// runner of a node; labels say which connector and entity.
+type Metrics struct {
+	RecordsIn    *prometheus.CounterVec   // published by sources
+	RecordsOut   *prometheus.CounterVec   // written by sinks
+	Suppressed   *prometheus.CounterVec   // echoes and no-ops a sink skipped, by reason
+	Failures     *prometheus.CounterVec   // by kind: retryable, permanent
+	Retries      *prometheus.CounterVec   // retry attempts
+	DeadLetters  *prometheus.CounterVec   // records dead-lettered, by stage
+	Lag          *prometheus.GaugeVec     // consumer lag of sinks
+	BatchSeconds *prometheus.HistogramVec // one batch, read to commit
+}
+
+// NewMetrics builds the metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	ce := []string{"connector", "entity"}
+	m := &Metrics{
+		RecordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_records_in_total", Help: "Records a source published to Kafka."}, ce),
+		RecordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_records_out_total", Help: "Records a sink wrote to its system."}, ce),
+		Suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_records_suppressed_total", Help: "Records skipped as echoes, no-ops or older versions."},
+			[]string{"connector", "entity", "reason"}),
+		Failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_failures_total", Help: "Failed record or batch attempts by kind."},
+			[]string{"connector", "entity", "kind"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_retries_total", Help: "Retry attempts after transient failures."}, ce),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_dead_letters_total", Help: "Records sent to the dead-letter store, by stage."},
+			[]string{"connector", "entity", "stage"}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hub_consumer_lag", Help: "Records a sink has yet to consume."}, ce),
+		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hub_batch_duration_seconds", Help: "Time to process one batch, read to commit.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 12)}, []string{"connector", "entity", "role"}),
+	}
+	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Suppressed, m.Failures, m.Retries, m.DeadLetters, m.Lag, m.BatchSeconds)
+	return m
+}

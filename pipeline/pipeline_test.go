@@ -1,0 +1,569 @@
+package pipeline
+
+// These tests run sources and sinks against the real embedded broker and a
+// real SQLite state store. The connectors at both ends are in-memory
+// stand-ins: the system under test is the pipeline, and the SQL connector
+// has its own end-to-end tests against real databases.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/pipeline/broker"
+	"github.com/crmhub/hub/pipeline/bus"
+	"github.com/crmhub/hub/store"
+	"github.com/crmhub/hub/store/storetest"
+)
+
+// memSource serves records from a slice; the cursor is the index.
+type memSource struct {
+	mu   sync.Mutex
+	recs map[string][]connectors.Record
+}
+
+func (m *memSource) Entities() []string { return []string{"customer", "order"} }
+
+func (m *memSource) add(entity string, recs ...connectors.Record) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recs[entity] = append(m.recs[entity], recs...)
+}
+
+func (m *memSource) Read(_ context.Context, entity, cursor string, max int) (connectors.Batch, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	from := 0
+	if cursor != "" {
+		from, _ = strconv.Atoi(cursor)
+	}
+	all := m.recs[entity]
+	to := min(from+max, len(all))
+	return connectors.Batch{Records: append([]connectors.Record(nil), all[from:to]...), Cursor: strconv.Itoa(to)}, nil
+}
+
+// memSink is a target keyed by external id that counts writes and can fail.
+type memSink struct {
+	mu       sync.Mutex
+	rows     map[string]map[string]mapping.Value // entity -> external id -> row
+	writes   map[string]int                      // entity -> records written
+	failNext int                                 // batches to fail with a transient error
+	failOnly string                              // when set, failNext counts only this entity's batches
+}
+
+func newMemSink() *memSink {
+	return &memSink{rows: map[string]map[string]mapping.Value{}, writes: map[string]int{}}
+}
+
+func (m *memSink) Entities() []string { return []string{"customer", "order"} }
+
+func (m *memSink) Write(_ context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failNext > 0 && (m.failOnly == "" || m.failOnly == entity) {
+		m.failNext--
+		return nil, connectors.Retryable(errors.New("connection refused"), 0)
+	}
+	if m.rows[entity] == nil {
+		m.rows[entity] = map[string]mapping.Value{}
+	}
+	out := make([]connectors.Result, len(recs))
+	for i, r := range recs {
+		if r.Data.Get("reject").Bool() {
+			out[i].Err = connectors.Permanent(errors.New("target says no"))
+			continue
+		}
+		ext := r.ExternalID
+		if ext == "" {
+			ext = "T-" + r.HubID
+		}
+		if r.Op == connectors.OpDelete {
+			delete(m.rows[entity], ext)
+		} else {
+			m.rows[entity][ext] = r.Data
+		}
+		m.writes[entity]++
+		out[i].ExternalID = ext
+	}
+	return out, nil
+}
+
+func (m *memSink) snapshot(entity string) (map[string]mapping.Value, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp := map[string]mapping.Value{}
+	for k, v := range m.rows[entity] {
+		cp[k] = v
+	}
+	return cp, m.writes[entity]
+}
+
+const customerIn = `name: t-customer-in
+system: crm
+entity: customer
+direction: in
+fields:
+  external_id: {from: id, type: string, required: true}
+  name: {from: name, required: true, transform: [trim]}
+  email: {from: email, transform: [lower]}
+`
+
+const orderIn = `name: t-order-in
+system: crm
+entity: order
+direction: in
+fields:
+  external_id: {from: id, type: string, required: true}
+  total: {from: total, type: decimal, required: true}
+  customer:
+    fields:
+      external_id: {from: customer_id, type: string}
+`
+
+const customerOut = `name: t-customer-out
+system: erp
+entity: customer
+direction: out
+fields:
+  NAME: {from: name}
+  EMAIL: {from: email}
+  HUB: {from: id}
+`
+
+const orderOut = `name: t-order-out
+system: erp
+entity: order
+direction: out
+fields:
+  TOTAL: {from: total, type: decimal}
+  CUSTOMER_NO: {from: customer.id, transform: [{xref: customer}]}
+  reject: {expr: 'total == "666.00"', type: bool}
+`
+
+func compile(t testing.TB, name, spec string) *mapping.Plan {
+	t.Helper()
+	p, err := mapping.Compile(name+".yaml", []byte(spec))
+	if err != nil {
+		t.Fatalf("compile %s: %v", name, err)
+	}
+	return p
+}
+
+type harness struct {
+	t      *testing.T
+	store  *store.Store
+	bus    *bus.Bus
+	src    *memSource
+	sink   *memSink
+	m      *Metrics
+	log    *slog.Logger
+	prefix string
+	wg     sync.WaitGroup
+
+	orderIn, orderOut string // mapping specs; tests swap in fixed ones
+	customerOut       string
+	refWait           time.Duration
+	sources           map[string]*Source
+	dlq               *DeadLetters
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	b, err := broker.Start(ctx, broker.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 3}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	st, err := store.Open(ctx, storetest.SQLiteDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	bs, err := bus.New(bus.Config{Brokers: b.Addrs()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bs.Close() })
+	h := &harness{t: t, store: st, bus: bs, src: &memSource{recs: map[string][]connectors.Record{}},
+		sink: newMemSink(), m: NewMetrics(prometheus.NewRegistry()), log: log, prefix: "t",
+		orderIn: orderIn, orderOut: orderOut, customerOut: customerOut}
+	var specs []bus.TopicSpec
+	for _, e := range []string{"customer", "order", "dlq"} {
+		specs = append(specs, bus.TopicSpec{Name: h.prefix + "." + e, Partitions: 3, ReplicationFactor: 1})
+	}
+	if err := bs.EnsureTopics(ctx, specs...); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// start runs the sources and sinks until the returned stop is called.
+func (h *harness) start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	dlq := &DeadLetters{Store: h.store, Topic: h.bus.NewWriter(h.prefix + ".dlq"), Metrics: h.m, Log: h.log}
+	plansIn := map[string]*mapping.Plan{"customer": compile(h.t, "cin", customerIn), "order": compile(h.t, "oin", h.orderIn)}
+	plansOut := map[string]*mapping.Plan{"customer": compile(h.t, "cout", h.customerOut), "order": compile(h.t, "oout", h.orderOut)}
+	h.dlq = dlq
+	journal := &Journal{Store: h.store, Log: h.log}
+	closersJ := []io.Closer{journal}
+	h.sources = map[string]*Source{}
+	var runners []interface{ Run(context.Context) error }
+	var closers []io.Closer
+	for _, e := range []string{"customer", "order"} {
+		src := &Source{Name: "crm-" + e, System: "crm", Entity: e, Conn: h.src, Plan: plansIn[e],
+			Store: h.store, Writer: h.bus.NewWriter(h.prefix + "." + e), DLQ: dlq, Metrics: h.m,
+			Log: h.log.With("source", e), Interval: 20 * time.Millisecond, BatchSize: 50, Journal: journal}
+		if e == "order" {
+			src.Refs = map[string]string{"customer": "customer_id"}
+		}
+		h.sources[src.Name] = src
+		runners = append(runners, src)
+		reader := h.bus.NewReader("sink.erp."+e, []string{h.prefix + "." + e}, bus.ReaderOptions{MaxWait: 50 * time.Millisecond})
+		closers = append(closers, reader, src.Writer)
+		runners = append(runners, &Sink{Name: "erp", System: "erp", Entity: e, Conn: h.sink, Plan: plansOut[e],
+			Reader: reader, Journal: journal,
+			Store: h.store, DLQ: dlq, Metrics: h.m, Log: h.log.With("sink", e), BatchSize: 100,
+			Retry: RetryPolicy{MaxAttempts: 6, Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, RefWait: h.refWait}})
+	}
+	for _, r := range runners {
+		h.wg.Add(1)
+		go func() { defer h.wg.Done(); _ = r.Run(ctx) }()
+	}
+	return func() {
+		cancel()
+		h.wg.Wait()
+		for _, c := range append(closers, closersJ...) {
+			_ = c.Close()
+		}
+	}
+}
+
+func customer(i int, name string) connectors.Record {
+	return connectors.Record{Entity: "customer", Key: strconv.Itoa(i), Op: connectors.OpUpsert,
+		Version: time.Unix(int64(1000+i), 0),
+		Data: mapping.ObjectValue(
+			mapping.Member{Key: "id", Value: mapping.IntValue(int64(i))},
+			mapping.Member{Key: "name", Value: mapping.StringValue(name)},
+			mapping.Member{Key: "email", Value: mapping.StringValue(fmt.Sprintf("C%d@Example.com", i))},
+		)}
+}
+
+func order(i, cust int, total string) connectors.Record {
+	return connectors.Record{Entity: "order", Key: strconv.Itoa(i), Op: connectors.OpUpsert,
+		Version: time.Unix(int64(2000+i), 0),
+		Data: mapping.ObjectValue(
+			mapping.Member{Key: "id", Value: mapping.IntValue(int64(i))},
+			mapping.Member{Key: "customer_id", Value: mapping.IntValue(int64(cust))},
+			mapping.Member{Key: "total", Value: mapping.StringValue(total)},
+		)}
+}
+
+// eventually polls cond for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within %s; last state: %s", what, d, last)
+}
+
+func TestSyncOrdersWithCustomersExactlyOnce(t *testing.T) {
+	h := newHarness(t)
+	// Orders are published before their customers: the sink must wait for
+	// each customer to reach the target before writing its order.
+	for i := 1; i <= 60; i++ {
+		h.src.add("order", order(i, (i%20)+1, fmt.Sprintf("%d.50", i)))
+	}
+	stop := h.start()
+	time.Sleep(100 * time.Millisecond)
+	for i := 1; i <= 20; i++ {
+		h.src.add("customer", customer(i, fmt.Sprintf(" Customer %d ", i)))
+	}
+	eventually(t, 30*time.Second, "60 orders and 20 customers in the target", func() (bool, string) {
+		c, _ := h.sink.snapshot("customer")
+		o, _ := h.sink.snapshot("order")
+		return len(c) == 20 && len(o) == 60, fmt.Sprintf("%d customers, %d orders", len(c), len(o))
+	})
+	stop()
+
+	customers, cw := h.sink.snapshot("customer")
+	orders, ow := h.sink.snapshot("order")
+	if cw != 20 || ow != 60 {
+		t.Errorf("writes: %d customers, %d orders; want exactly 20 and 60", cw, ow)
+	}
+	byHub := map[string]string{} // customer hub id -> target id
+	for ext, row := range customers {
+		byHub[row.Get("HUB").Str()] = ext
+		if !strings.HasPrefix(row.Get("NAME").Str(), "Customer ") || !strings.Contains(row.Get("EMAIL").Str(), "@example.com") {
+			t.Errorf("customer %s mapped wrong: %s", ext, mapping.AppendJSON(nil, row))
+		}
+	}
+	ctx := context.Background()
+	for i := 1; i <= 60; i++ {
+		hub, ok, err := h.store.LookupHubID(ctx, "order", "crm", strconv.Itoa(i))
+		if err != nil || !ok {
+			t.Fatalf("order %d has no hub id: %v", i, err)
+		}
+		ext, _, ok, _ := h.store.LookupExternal(ctx, "order", hub, "erp")
+		if !ok {
+			t.Fatalf("order %d not linked to the target", i)
+		}
+		row := orders[ext]
+		if got, want := row.Get("TOTAL").Str(), fmt.Sprintf("%d.50", i); got != want {
+			t.Errorf("order %d total %q, want %q", i, got, want)
+		}
+		custHub, _, _ := h.store.LookupHubID(ctx, "customer", "crm", strconv.Itoa((i%20)+1))
+		if got := row.Get("CUSTOMER_NO").Str(); got != byHub[custHub] || got == "" {
+			t.Errorf("order %d customer %q, want the target's id %q", i, got, byHub[custHub])
+		}
+	}
+
+	// A second run over the same records (cursor reset) writes nothing.
+	for _, e := range []string{"customer", "order"} {
+		if err := h.store.SetCursor(ctx, "crm-"+e, e, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop = h.start()
+	time.Sleep(800 * time.Millisecond)
+	h.src.add("customer", customer(21, "Late Customer"))
+	eventually(t, 20*time.Second, "the new customer", func() (bool, string) {
+		c, _ := h.sink.snapshot("customer")
+		return len(c) == 21, fmt.Sprint(len(c))
+	})
+	stop()
+	if _, cw := h.sink.snapshot("customer"); cw != 21 {
+		t.Errorf("customer writes after a re-read = %d, want 21 (20 + the new one)", cw)
+	}
+	if _, ow := h.sink.snapshot("order"); ow != 60 {
+		t.Errorf("order writes after a re-read = %d, want 60", ow)
+	}
+}
+
+// TestLateCustomerIsWaitedFor: the customers' writes fail for far longer
+// than the order sink's retry budget (6 attempts of at most 200 ms); the
+// orders wait for their customers without spending attempts, then arrive.
+func TestLateCustomerIsWaitedFor(t *testing.T) {
+	h := newHarness(t)
+	h.sink.failNext, h.sink.failOnly = 15, "customer" // about 3 s of customer writes refused
+	for i := 1; i <= 5; i++ {
+		h.src.add("customer", customer(i, fmt.Sprintf("C%d", i)))
+	}
+	for i := 1; i <= 20; i++ {
+		h.src.add("order", order(i, (i%5)+1, fmt.Sprintf("%d.00", i)))
+	}
+	stop := h.start()
+	defer stop()
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "5 customers and 20 orders", func() (bool, string) {
+		c, _ := h.sink.snapshot("customer")
+		o, _ := h.sink.snapshot("order")
+		return len(c) == 5 && len(o) == 20, fmt.Sprintf("%d customers, %d orders", len(c), len(o))
+	})
+	if n, _ := h.store.CountDeadLetters(ctx, store.DeadLetterFilter{}); n != 0 {
+		dls, _ := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{})
+		t.Errorf("%d dead letters, want none (orders whose customer is late wait): %+v", n, dls)
+	}
+	if _, w := h.sink.snapshot("order"); w != 20 {
+		t.Errorf("%d order writes, want 20", w)
+	}
+}
+
+// TestOrderOfDeadLetteredCustomer: a customer the target refuses will not
+// arrive before an operator replays it, so its orders are dead-lettered
+// at once, naming the customer's dead letter, instead of waiting; orders
+// of other customers are written. A customer that never shows up at all
+// makes its order wait for retry.ref_wait, then dead-letters it.
+func TestOrderOfDeadLetteredCustomer(t *testing.T) {
+	h := newHarness(t)
+	h.refWait = 2 * time.Second
+	h.customerOut = customerOut + "  reject: {expr: 'name == \"Refused\"', type: bool}\n"
+	h.src.add("customer", customer(1, "Fine"), customer(2, "Refused"))
+	h.src.add("order", order(1, 1, "1.00"), order(2, 2, "2.00"), order(3, 3, "3.00")) // customer 3 never comes
+	stop := h.start()
+	defer stop()
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "1 order written and 3 dead letters", func() (bool, string) {
+		o, _ := h.sink.snapshot("order")
+		n, _ := h.store.CountDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+		return len(o) == 1 && n == 3, fmt.Sprintf("%d orders, %d dead letters", len(o), n)
+	})
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen, Entity: "order"})
+	if err != nil || len(dls) != 2 {
+		t.Fatalf("order dead letters: %+v %v", dls, err)
+	}
+	hub2, _, _ := h.store.LookupHubID(ctx, "order", "crm", "2")
+	hub3, _, _ := h.store.LookupHubID(ctx, "order", "crm", "3")
+	for _, d := range dls {
+		switch d.HubID {
+		case hub2:
+			if d.Stage != StageXref || d.Kind != store.KindPermanent || !strings.Contains(d.Error, "is dead-lettered at erp") {
+				t.Errorf("order 2 (its customer refused): %s/%s %q", d.Stage, d.Kind, d.Error)
+			}
+		case hub3:
+			if d.Stage != StageXref || d.Kind != store.KindRetriesExhausted || !strings.Contains(d.Error, "retry.ref_wait") {
+				t.Errorf("order 3 (its customer never came): %s/%s %q", d.Stage, d.Kind, d.Error)
+			}
+		default:
+			t.Errorf("unexpected dead letter %+v", d)
+		}
+	}
+}
+
+func TestBadRecordsDeadLetteredOthersDelivered(t *testing.T) {
+	h := newHarness(t)
+	for i := 1; i <= 5; i++ {
+		h.src.add("customer", customer(i, fmt.Sprintf("C%d", i)))
+	}
+	h.src.add("customer", connectors.Record{Entity: "customer", Key: "99", Op: connectors.OpUpsert,
+		Data: mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.IntValue(99)})}) // no name
+	for i := 1; i <= 10; i++ {
+		total := fmt.Sprintf("%d.00", i)
+		if i == 4 {
+			total = "12,50" // not a decimal
+		}
+		if i == 7 {
+			total = "666.00" // the target refuses it
+		}
+		h.src.add("order", order(i, (i%5)+1, total))
+	}
+	stop := h.start()
+	defer stop()
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "8 orders written and 3 dead letters", func() (bool, string) {
+		o, _ := h.sink.snapshot("order")
+		n, _ := h.store.CountDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+		return len(o) == 8 && n == 3, fmt.Sprintf("%d orders, %d dead letters", len(o), n)
+	})
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen, Payload: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(dls, func(i, j int) bool { return dls[i].Stage+dls[i].RecordKey < dls[j].Stage+dls[j].RecordKey })
+	want := []struct{ connector, entity, key, stage, errPart string }{
+		{"crm-order", "order", "4", StageSourceMap, `total: "12,50"`},
+		{"crm-customer", "customer", "99", StageSourceMap, "name: required"},
+		{"erp", "order", "", StageWrite, "target says no"},
+	}
+	for i, w := range want {
+		d := dls[i]
+		if d.Connector != w.connector || d.Entity != w.entity || d.Stage != w.stage || !strings.Contains(d.Error, w.errPart) {
+			t.Errorf("dead letter %d = %s/%s key %s stage %s error %q; want %+v", i, d.Connector, d.Entity, d.RecordKey, d.Stage, d.Error, w)
+		}
+		if w.key != "" && d.RecordKey != w.key {
+			t.Errorf("dead letter %d key %q, want %q", i, d.RecordKey, w.key)
+		}
+		if len(d.Payload) == 0 {
+			t.Errorf("dead letter %d has no payload", i)
+		}
+	}
+}
+
+func TestTargetDownIsWaitedOutNotDeadLettered(t *testing.T) {
+	h := newHarness(t)
+	h.sink.failNext = 12 // about 2 s of a target that refuses connections
+	for i := 1; i <= 30; i++ {
+		h.src.add("customer", customer(i, fmt.Sprintf("C%d", i)))
+	}
+	stop := h.start()
+	defer stop()
+	eventually(t, 60*time.Second, "all 30 customers", func() (bool, string) {
+		c, _ := h.sink.snapshot("customer")
+		return len(c) == 30, fmt.Sprint(len(c))
+	})
+	if n, _ := h.store.CountDeadLetters(context.Background(), store.DeadLetterFilter{}); n != 0 {
+		t.Errorf("%d dead letters; a target outage must not dead-letter records", n)
+	}
+	if _, w := h.sink.snapshot("customer"); w != 30 {
+		t.Errorf("%d writes, want 30", w)
+	}
+}
+
+func TestReplayAfterFix(t *testing.T) {
+	h := newHarness(t)
+	for i := 1; i <= 3; i++ {
+		h.src.add("customer", customer(i, fmt.Sprintf("C%d", i)))
+	}
+	h.src.add("order", order(1, 1, "10.00"), order(2, 2, "12,50"), order(3, 3, "666.00"))
+	ctx := context.Background()
+	stop := h.start()
+	eventually(t, 30*time.Second, "1 order written, 2 dead letters", func() (bool, string) {
+		o, _ := h.sink.snapshot("order")
+		n, _ := h.store.CountDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+		return len(o) == 1 && n == 2, fmt.Sprintf("%d orders, %d dead letters", len(o), n)
+	})
+	stop()
+
+	// The fixes: the CRM writes decimal commas, and the target's refusal
+	// of 666 was the outbound mapping's doing.
+	h.orderIn = strings.Replace(orderIn, "total: {from: total, type: decimal, required: true}",
+		`total: {from: total, type: decimal, required: true, transform: [{replace: {pattern: ",", with: "."}}]}`, 1)
+	h.orderOut = strings.Replace(orderOut, `reject: {expr: 'total == "666.00"', type: bool}`, "", 1)
+	stop = h.start()
+	defer stop()
+	rp := &Replayer{Store: h.store, Bus: h.bus, Prefix: h.prefix, Sources: h.sources, DLQ: h.dlq, Log: h.log}
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+	if err != nil || len(dls) != 2 {
+		t.Fatalf("dead letters: %v %v", dls, err)
+	}
+	for _, d := range dls {
+		what, err := rp.Replay(ctx, d.ID, "tester")
+		if err != nil {
+			t.Fatalf("replay %d (%s): %v", d.ID, d.Stage, err)
+		}
+		t.Log(what)
+	}
+	eventually(t, 30*time.Second, "all 3 orders written", func() (bool, string) {
+		o, _ := h.sink.snapshot("order")
+		return len(o) == 3, fmt.Sprint(len(o))
+	})
+	orders, writes := h.sink.snapshot("order")
+	totals := map[string]bool{}
+	for _, row := range orders {
+		totals[row.Get("TOTAL").Str()] = true
+	}
+	if !totals["12.50"] || !totals["666.00"] || !totals["10.00"] || writes != 3 {
+		t.Errorf("totals %v after %d writes, want 10.00, 12.50 and 666.00 written once each", totals, writes)
+	}
+	if n, _ := h.store.CountDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen}); n != 0 {
+		t.Errorf("%d dead letters still open", n)
+	}
+	if _, err := rp.Replay(ctx, dls[0].ID, "tester"); !errors.Is(err, ErrNotOpen) {
+		t.Errorf("second replay of one dead letter = %v, want ErrNotOpen", err)
+	}
+	audit, _ := h.store.ListAudit(ctx, 10)
+	if len(audit) != 2 || audit[0].Actor != "tester" || audit[0].Action != "dlq.replay" {
+		t.Errorf("audit = %+v", audit)
+	}
+}

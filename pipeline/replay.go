@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/pipeline/bus"
+	"github.com/crmhub/hub/store"
+)
+
+// Replayer re-injects dead letters once their cause is fixed, and discards
+// the ones an operator gives up on. Every action is written to the audit log.
+type Replayer struct {
+	Store  *store.Store
+	Bus    *bus.Bus
+	Prefix string // topic prefix
+	// Sources by name: a record the inbound mapping rejected is mapped
+	// again by its source (with the mapping as it is now) and published.
+	Sources map[string]*Source
+	DLQ     *DeadLetters
+	Log     *slog.Logger
+}
+
+// ErrNotReplayable is returned for dead letters that cannot be re-injected.
+var ErrNotReplayable = errors.New("not replayable")
+
+// ErrNotOpen is returned for dead letters already replayed or discarded.
+var ErrNotOpen = errors.New("not open")
+
+// Replay re-injects dead letter id and marks it replayed. It returns a
+// sentence saying what it did.
+func (r *Replayer) Replay(ctx context.Context, id int64, actor string) (string, error) {
+	dl, err := r.Store.GetDeadLetter(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if dl.Status != store.StatusOpen {
+		return "", fmt.Errorf("dead letter %d is %s: %w", id, dl.Status, ErrNotOpen)
+	}
+	// Marked first: if the record fails again it becomes a new dead letter
+	// rather than folding into this one.
+	if err := r.Store.MarkDeadLetter(ctx, id, store.StatusReplayed); err != nil {
+		return "", err
+	}
+	what, err := r.reinject(ctx, dl)
+	if err != nil {
+		if rerr := r.Store.MarkDeadLetter(context.WithoutCancel(ctx), id, store.StatusOpen); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("reopen dead letter %d: %w", id, rerr))
+		}
+		return "", fmt.Errorf("replay dead letter %d: %w", id, err)
+	}
+	if err := r.Store.AppendAudit(ctx, actor, "dlq.replay", "dead_letter:"+strconv.FormatInt(id, 10), what); err != nil {
+		r.Log.Warn("audit replay", "id", id, "err", err)
+	}
+	return what, nil
+}
+
+func (r *Replayer) reinject(ctx context.Context, dl store.DeadLetter) (string, error) {
+	switch dl.Stage {
+	case StageSourceMap:
+		src, ok := r.Sources[dl.Connector]
+		if !ok {
+			return "", fmt.Errorf("source %q is not in the config: %w", dl.Connector, ErrNotReplayable)
+		}
+		data, err := mapping.ParseJSON(dl.Payload)
+		if err != nil {
+			return "", fmt.Errorf("payload is not JSON (%v): %w", err, ErrNotReplayable)
+		}
+		s := *src
+		s.Writer = r.Bus.NewWriter(r.Prefix + "." + dl.Entity)
+		defer s.Writer.Close()
+		s.DLQ = r.DLQ
+		// The record keeps its own version: a change made in its system
+		// since it was dead-lettered is newer, and the sinks' version
+		// guard keeps it rather than bring this content back.
+		version := dl.FirstSeen // older dead letters: not before the record's version, before any later change
+		if dl.Version != "" {
+			if version, err = time.Parse(time.RFC3339Nano, dl.Version); err != nil {
+				return "", fmt.Errorf("version %q: %v: %w", dl.Version, err, ErrNotReplayable)
+			}
+		}
+		rec := connectors.Record{Entity: dl.Entity, Key: dl.RecordKey, Op: connectors.OpUpsert, Version: version, Data: data}
+		if err := s.publishRecords(ctx, []connectors.Record{rec}); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("mapped %s %s again with source %s and published it", dl.Entity, dl.RecordKey, dl.Connector), nil
+	case StageDecode:
+		return "", fmt.Errorf("the record is not a valid envelope; discard it: %w", ErrNotReplayable)
+	default:
+		env, err := DecodeEnvelope(dl.Payload)
+		if err != nil {
+			return "", fmt.Errorf("payload is not an envelope (%v): %w", err, ErrNotReplayable)
+		}
+		w := r.Bus.NewWriter(r.Prefix + "." + env.Entity)
+		defer w.Close()
+		msg := bus.Message{Key: []byte(env.ID), Value: dl.Payload,
+			Headers: []bus.Header{{Key: HeaderReplayFor, Value: []byte(dl.Connector)}}}
+		if err := w.Write(ctx, msg); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("sent %s %s back to sink %s", env.Entity, env.ID, dl.Connector), nil
+	}
+}
+
+// Discard marks dead letter id discarded: an operator decided it is not to
+// be delivered.
+func (r *Replayer) Discard(ctx context.Context, id int64, actor, reason string) error {
+	dl, err := r.Store.GetDeadLetter(ctx, id)
+	if err != nil {
+		return err
+	}
+	if dl.Status != store.StatusOpen {
+		return fmt.Errorf("dead letter %d is %s: %w", id, dl.Status, ErrNotOpen)
+	}
+	if err := r.Store.MarkDeadLetter(ctx, id, store.StatusDiscarded); err != nil {
+		return err
+	}
+	return r.Store.AppendAudit(ctx, actor, "dlq.discard", "dead_letter:"+strconv.FormatInt(id, 10), reason)
+}

@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crmhub/hub/store"
+)
+
+// Journal appends what sources and sinks did to each record to the state
+// store's trace journal, so that any id can be traced ("where is this
+// record?"). A nil *Journal traces nothing.
+//
+// Append only queues: one goroutine writes the queued events of many
+// batches with one transaction of multi-row inserts, off the pipeline's
+// path. The journal is for people, not for correctness: when the queue is
+// full or the store fails, events are dropped and logged, and the pipeline
+// goes on. Close writes what is queued.
+type Journal struct {
+	Store *store.Store
+	Log   *slog.Logger
+
+	once    sync.Once
+	ch      chan []store.TraceEvent
+	done    chan struct{}
+	dropped atomic.Int64
+}
+
+// journalQueue is how many batches may wait; journalFlush how many events
+// one write takes at most.
+const (
+	journalQueue = 256
+	journalFlush = 5000
+)
+
+func (j *Journal) start() {
+	j.once.Do(func() {
+		j.ch = make(chan []store.TraceEvent, journalQueue)
+		j.done = make(chan struct{})
+		go j.run()
+	})
+}
+
+// Append queues events; it never blocks and never fails the caller.
+func (j *Journal) Append(_ context.Context, events []store.TraceEvent) {
+	if j == nil || len(events) == 0 {
+		return
+	}
+	j.start()
+	select {
+	case j.ch <- append([]store.TraceEvent(nil), events...):
+	default:
+		if j.dropped.Add(int64(len(events))) == int64(len(events)) && j.Log != nil {
+			j.Log.Warn("trace journal: queue full; dropping events")
+		}
+	}
+}
+
+func (j *Journal) run() {
+	defer close(j.done)
+	var buf []store.TraceEvent
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := j.Store.AppendTrace(ctx, buf); err != nil && j.Log != nil {
+			j.Log.Warn("trace journal: append failed; these events are lost", "events", len(buf), "err", err)
+		}
+		buf = buf[:0]
+	}
+	for evs := range j.ch {
+		buf = append(buf, evs...)
+		// Take what else is queued, then write it all at once.
+	more:
+		for len(buf) < journalFlush {
+			select {
+			case evs, ok := <-j.ch:
+				if !ok {
+					break more
+				}
+				buf = append(buf, evs...)
+			default:
+				break more
+			}
+		}
+		flush()
+	}
+	flush()
+}
+
+// Close writes the queued events and stops; Append must not be called
+// after it.
+func (j *Journal) Close() error {
+	if j == nil {
+		return nil
+	}
+	j.start()
+	close(j.ch)
+	<-j.done
+	return nil
+}
+
+// Prune deletes events older than retention every interval until ctx ends.
+func (j *Journal) Prune(ctx context.Context, retention, every time.Duration) {
+	if j == nil || retention <= 0 {
+		return
+	}
+	if every <= 0 {
+		every = time.Hour
+	}
+	for {
+		n, err := j.Store.PruneTrace(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			j.Log.Warn("trace journal: prune failed", "err", err)
+		case n > 0:
+			j.Log.Info("trace journal pruned", "events", n, "retention", retention)
+		}
+		if !sleep(ctx, every) {
+			return
+		}
+	}
+}
+
+func versionText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// FormatTrace writes the journeys of traced records as text for people:
+// each record's ids in every system, then its events in order, then its
+// dead letters. The output depends only on the records, so tracing any of
+// a record's ids prints the same text.
+func FormatTrace(w io.Writer, id string, recs []store.RecordTrace) error {
+	b := &strings.Builder{}
+	if len(recs) == 0 {
+		fmt.Fprintf(b, "nothing known about %q (no hub id, external id or journal entry)\n", id)
+	}
+	for i, r := range recs {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(b, "%s %s\n", r.Entity, r.HubID)
+		for _, l := range r.Links {
+			fmt.Fprintf(b, "  id in %-12s %s", l.System, l.ExternalID)
+			if l.Version != "" {
+				fmt.Fprintf(b, " (version %s)", l.Version)
+			}
+			b.WriteString("\n")
+		}
+		if len(r.Events) > 0 {
+			b.WriteString("  journey:\n")
+		}
+		for _, e := range r.Events {
+			fmt.Fprintf(b, "    %s  %-13s %-10s", e.At.UTC().Format("2006-01-02 15:04:05.000"), e.Event, e.System)
+			if e.ExternalID != "" {
+				fmt.Fprintf(b, " id %s", e.ExternalID)
+			}
+			if e.Version != "" {
+				fmt.Fprintf(b, " version %s", e.Version)
+			}
+			if e.Detail != "" {
+				fmt.Fprintf(b, " — %s", e.Detail)
+			}
+			b.WriteString("\n")
+		}
+		for _, d := range r.DeadLetters {
+			fmt.Fprintf(b, "  dead letter %d (%s, %s) at %s by %s: %s [%s]\n", d.ID, d.Kind, d.Status, d.Stage, d.Connector, d.Error,
+				d.LastSeen.UTC().Format("2006-01-02 15:04:05"))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

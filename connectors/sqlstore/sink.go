@@ -55,11 +55,13 @@ func (c *Conn) Write(ctx context.Context, entityName string, recs []connectors.W
 // writeBatch writes recs in one transaction. Without savepoints the first
 // database error rolls back and is returned; with them a record's
 // permanent failure is rolled back to its savepoint and reported in its
-// Result.
+// Result. Failures of statements that carry no record (begin, savepoints)
+// are the connection's: always Retryable, never a reason to dead-letter
+// the batch's records.
 func (c *Conn) writeBatch(ctx context.Context, db *sqlx.DB, e *entity, recs []connectors.WriteRecord, savepoints bool) ([]connectors.Result, error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, c.d.classify(fmt.Errorf("begin: %w", err))
+		return nil, connectors.Retryable(fmt.Errorf("begin: %w", err), 0)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 	results := make([]connectors.Result, len(recs))
@@ -78,7 +80,7 @@ func (c *Conn) writeBatch(ctx context.Context, db *sqlx.DB, e *entity, recs []co
 		rec := &recs[i]
 		if savepoints {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT hub_rec"); err != nil {
-				return nil, c.d.classify(fmt.Errorf("savepoint: %w", err))
+				return nil, connectors.Retryable(fmt.Errorf("savepoint: %w", err), 0)
 			}
 		}
 		r, err := c.writeOne(ctx, tx, e, rec)
@@ -86,7 +88,7 @@ func (c *Conn) writeBatch(ctx context.Context, db *sqlx.DB, e *entity, recs []co
 			results[i] = r
 			if savepoints {
 				if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT hub_rec"); err != nil {
-					return nil, c.d.classify(fmt.Errorf("release savepoint: %w", err))
+					return nil, connectors.Retryable(fmt.Errorf("release savepoint: %w", err), 0)
 				}
 			}
 			continue
@@ -98,7 +100,7 @@ func (c *Conn) writeBatch(ctx context.Context, db *sqlx.DB, e *entity, recs []co
 			results[i] = connectors.Result{ExternalID: r.ExternalID, Err: connectors.Permanent(fmt.Errorf("%s: %w", what, bad.err))}
 			if savepoints {
 				if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT hub_rec"); err != nil {
-					return nil, c.d.classify(fmt.Errorf("release savepoint: %w", err))
+					return nil, connectors.Retryable(fmt.Errorf("release savepoint: %w", err), 0)
 				}
 			}
 			continue
@@ -108,13 +110,13 @@ func (c *Conn) writeBatch(ctx context.Context, db *sqlx.DB, e *entity, recs []co
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT hub_rec"); rerr != nil {
-			return nil, c.d.classify(fmt.Errorf("rollback to savepoint: %w", rerr))
+			return nil, connectors.Retryable(fmt.Errorf("rollback to savepoint: %w", rerr), 0)
 		}
 		if col := c.culprit(ctx, tx, e, rec, err); col != "" {
 			err = connectors.Permanent(fmt.Errorf("column %q: %w", col, err))
 		}
 		if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT hub_rec"); rerr != nil {
-			return nil, c.d.classify(fmt.Errorf("release savepoint: %w", rerr))
+			return nil, connectors.Retryable(fmt.Errorf("release savepoint: %w", rerr), 0)
 		}
 		results[i] = connectors.Result{ExternalID: r.ExternalID, Err: fmt.Errorf("%s: %w", what, err)}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/erp/tryton"
 	"github.com/crmhub/hub/connectors/sqlstore"
 )
 
@@ -10,6 +11,7 @@ func kinds() (*connectors.Registry, error) {
 	r := connectors.NewRegistry()
 	for _, register := range []func(*connectors.Registry) error{
 		sqlstore.Register,
+		tryton.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, err

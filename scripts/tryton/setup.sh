@@ -58,7 +58,10 @@ fi
 modules=(tryton-server tryton-modules-party tryton-modules-sale
   tryton-modules-account-invoice tryton-modules-product tryton-modules-company
   tryton-modules-currency tryton-modules-account tryton-modules-stock
-  tryton-modules-account-product)
+  tryton-modules-account-product tryton-modules-sale-amendment)
+# Modules activated in the template database (sale_amendment lets the
+# connector change the lines of a sale Tryton is already processing).
+activate=(sale account_invoice account_product sale_amendment)
 missing=()
 for p in "${modules[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -128,6 +131,14 @@ ready="$home/db/$template.ready"
 if [ -f "$db" ] && [ -f "$ready" ]; then
   log "template database $template is ready ($db)"
   start_server
+  if [ "$(cat "$home/db/$template.modules" 2>/dev/null)" != "${activate[*]}" ]; then
+    log "activating ${activate[*]} in $template"
+    "$0" stop
+    trytond-admin -c "$conf" -d "$template" -u "${activate[@]}" --activate-dependencies >>"$logfile" 2>&1 ||
+      die "trytond-admin -u failed; see $logfile"
+    echo "${activate[*]}" >"$home/db/$template.modules"
+    start_server
+  fi
   if [ "$(head -c4 "$ready")" != "$(date -u +%Y)" ] || [ "$here/setup_db.py" -nt "$ready" ]; then
     # A new year (a fiscal year must cover today) or a newer set-up
     # script: run the set-up again; it only adds what is missing.
@@ -136,15 +147,16 @@ if [ -f "$db" ] && [ -f "$ready" ]; then
     date -u +%FT%TZ >"$ready"
   fi
 else
-  rm -f "$db" "$ready"
+  rm -f "$db" "$ready" "$home/db/$template.modules"
   t0=$(date +%s)
   log "creating database $template (trytond-admin --all; about 20 s)"
   touch "$db"
   trytond-admin -c "$conf" -d "$template" --all --email admin@example.com >>"$logfile" 2>&1 ||
     die "trytond-admin --all failed; see $logfile"
-  log "activating sale, account_invoice, account_product"
-  trytond-admin -c "$conf" -d "$template" -u sale account_invoice account_product \
+  log "activating ${activate[*]}"
+  trytond-admin -c "$conf" -d "$template" -u "${activate[@]}" \
     --activate-dependencies >>"$logfile" 2>&1 || die "trytond-admin -u failed; see $logfile"
+  echo "${activate[*]}" >"$home/db/$template.modules"
   start_server
   log "set-up over JSON-RPC (currency, company, accounts, fiscal year, products)"
   "$py" "$here/setup_db.py" "$url" "$template" >&2 || die "setup_db.py failed"

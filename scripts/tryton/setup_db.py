@@ -9,8 +9,9 @@ again changes nothing: currency EUR, a company attached to the admin user,
 the minimal chart of accounts with default properties, fiscal years (this
 year and next) with move and invoice sequences and periods, a product
 category with revenue/expense accounts, and products SKU-1..SKU-5 in unit
-"u" (list prices 10.00, 20.00, ...), and a few countries (DE, AT, CH, FR, NL,
-IT, ES, GB, US, CN).
+"u" (list prices 10.00, 20.00, ...), a few countries (DE, AT, CH, FR, NL,
+IT, ES, GB, US, CN), and a "Cash" invoice payment method (so tests can pay
+invoices with the account.invoice.pay wizard).
 """
 import base64
 import datetime
@@ -196,6 +197,19 @@ def main():
             "products": [["create", [{"suffix_code": code}]]]}], ctx)
         made.append(code)
     log("products: created %s" % (", ".join(made) or "none (all exist)"))
+
+    # A payment method for paying customer invoices in cash.
+    if one(rpc, "account.invoice.payment.method", [["company", "=", co]], ctx) is None:
+        journal = one(rpc, "account.journal", [["type", "=", "cash"]], ctx)
+        cash = one(rpc, "account.account", [["company", "=", co], ["type.name", "=", "Cash"]], ctx)
+        if journal is None or cash is None:
+            raise SystemExit("no cash journal or cash account for the payment method")
+        pm = rpc.model("account.invoice.payment.method", "create", [{
+            "name": "Cash", "company": co, "journal": journal,
+            "debit_account": cash, "credit_account": cash}], ctx)[0]
+        log("created payment method Cash (%d)" % pm)
+    else:
+        log("payment method exists")
     log("%d calls" % rpc.n)
 
 

@@ -48,6 +48,7 @@ type Conn struct {
 	unitSym      map[int64]string
 	currencies   map[string]int64 // ISO code -> id
 	countries    map[string]int64 // ISO code -> id
+	amendments   *bool            // sale_amendment activated; nil: not asked yet
 }
 
 type product struct {
@@ -112,6 +113,7 @@ func (c *Conn) Start(ctx context.Context) error {
 	c.rpc, c.client, c.company = r, cl, company
 	c.productCache, c.units, c.unitSym = map[string]product{}, nil, nil
 	c.currencies, c.countries = map[string]int64{}, map[string]int64{}
+	c.amendments = nil
 	c.mu.Unlock()
 	if old != nil {
 		old.Close()

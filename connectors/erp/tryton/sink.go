@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -333,6 +334,10 @@ type saleJob struct {
 	id    int64
 	state string
 	vals  map[string]any
+	// amend changes the lines of a sale Tryton processes already, as
+	// sale_amendment "line" actions; nil when the change cannot be one
+	// (lines added or removed).
+	amend []map[string]any
 }
 
 type wantLine struct {
@@ -463,8 +468,9 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 	for _, j := range updates {
 		if len(j.vals) > 0 {
 			if !editable(j.state) {
-				res[j.i].Err = recErr("tryton %s: update sale %s (%d): it is %s in Tryton and its lines can no longer change "+
-					"(Tryton edits sales only in draft or quotation; amend it in Tryton, or cancel and re-create)", c.name, j.key, j.id, j.state)
+				if err := c.amendSale(ctx, r, tctx, j); err != nil {
+					res[j.i].Err = err
+				}
 				continue
 			}
 			if j.state == SaleQuotation {
@@ -499,6 +505,71 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 	}
 	c.button(ctx, r, tctx, "confirm", confirm, res)
 	return res, nil
+}
+
+// amendSale changes the lines of a sale that Tryton processes already
+// (its invoice drafted, its shipment waiting) through the sale_amendment
+// module: one amendment with a "line" action per changed line, validated
+// at once, after which Tryton re-computes the sale and replaces its draft
+// invoice and shipment lines. Other changes of such a sale (lines added or
+// removed, another party, dates) are permanent errors that say why.
+func (c *Conn) amendSale(ctx context.Context, r *rpc, tctx map[string]any, j saleJob) error {
+	changed := make([]string, 0, len(j.vals))
+	for k := range j.vals {
+		changed = append(changed, k)
+	}
+	slices.Sort(changed)
+	switch {
+	case j.state != "processing" && j.state != "done":
+		return recErr("tryton %s: update sale %s (%d): it is %s in Tryton and cannot change now", c.name, j.key, j.id, j.state)
+	case len(changed) != 1 || changed[0] != "lines":
+		return recErr("tryton %s: update sale %s (%d): it is %s in Tryton; only its lines' quantities, prices and descriptions "+
+			"can still change (through sale_amendment), not %s", c.name, j.key, j.id, j.state, strings.Join(changed, ", "))
+	case j.amend == nil:
+		return recErr("tryton %s: update sale %s (%d): it is %s in Tryton and lines were added or removed; "+
+			"Tryton's amendments change existing lines only (cancel and re-create it)", c.name, j.key, j.id, j.state)
+	}
+	ok, err := c.hasAmendments(ctx, r, tctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return recErr("tryton %s: update sale %s (%d): it is %s in Tryton and its lines can no longer change "+
+			"(activate Tryton's sale_amendment module to let the hub amend it, or cancel and re-create)", c.name, j.key, j.id, j.state)
+	}
+	var ids []int64
+	vals := map[string]any{"sale": j.id, "description": "hub: " + j.key, "lines": []any{[]any{"create", j.amend}}}
+	if err := r.model(ctx, "sale.amendment", "create", tctx, &ids, []map[string]any{vals}); err != nil {
+		return fmt.Errorf("tryton %s: amend sale %s (%d): create the amendment: %w", c.name, j.key, j.id, err)
+	}
+	if err := r.model(ctx, "sale.amendment", "validate_amendment", tctx, nil, ids); err != nil {
+		// An amendment left in draft changes nothing; remove it so the
+		// next attempt starts clean.
+		_ = r.model(ctx, "sale.amendment", "delete", tctx, nil, ids)
+		return fmt.Errorf("tryton %s: amend sale %s (%d): validate the amendment: %w", c.name, j.key, j.id, err)
+	}
+	return nil
+}
+
+// hasAmendments reports whether the sale_amendment module is activated,
+// asked once per connector start.
+func (c *Conn) hasAmendments(ctx context.Context, r *rpc, tctx map[string]any) (bool, error) {
+	c.mu.RLock()
+	known, ok := c.amendments != nil, c.amendments != nil && *c.amendments
+	c.mu.RUnlock()
+	if known {
+		return ok, nil
+	}
+	rows, err := r.searchRead(ctx, "ir.module", tctx,
+		[]any{[]any{"name", "=", "sale_amendment"}, []any{"state", "=", "activated"}}, 0, 1, nil, []string{"name"})
+	if err != nil {
+		return false, fmt.Errorf("tryton %s: is sale_amendment activated: %w", c.name, err)
+	}
+	ok = len(rows) == 1
+	c.mu.Lock()
+	c.amendments = &ok
+	c.mu.Unlock()
+	return ok, nil
 }
 
 // button calls a sale button (quote, confirm, cancel) on the jobs' sales,
@@ -695,6 +766,7 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 		}
 	}
 	if !sameLines(have, want) {
+		job.amend = amendLines(have, want)
 		ops := []any{}
 		var del []int64
 		for _, l := range sub(ex, "lines") {
@@ -706,6 +778,28 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 		job.vals["lines"] = append(ops, []any{"create", lineVals()})
 	}
 	return job, nil
+}
+
+// amendLines returns the sale_amendment "line" actions that turn a sale's
+// lines into the wanted ones, position by position, or nil when the number
+// of lines differs (an amendment cannot add or remove lines).
+func amendLines(have []map[string]any, want []wantLine) []map[string]any {
+	if len(have) != len(want) {
+		return nil
+	}
+	out := []map[string]any{}
+	for n, w := range want {
+		if sameLines(have[n:n+1], want[n:n+1]) {
+			continue
+		}
+		desc := w.desc
+		if desc == "" {
+			desc = asString(have[n]["description"])
+		}
+		out = append(out, map[string]any{"action": "line", "line": asInt(have[n]["id"]), "product": w.product,
+			"quantity": json.Number(w.qtyText), "unit": w.unit, "unit_price": Decimal(w.priceTxt), "description": desc})
+	}
+	return out
 }
 
 // sameLines compares a sale's lines with the wanted ones, in order.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,24 @@ func mustWrite(t *testing.T, c *Conn, entity string, recs []connectors.WriteReco
 		t.Fatalf("write %s: %d results for %d records", entity, len(res), len(recs))
 	}
 	return res
+}
+
+// liveRead reads fields of one record of model.
+func liveRead(t *testing.T, c *Conn, model, id string, fields ...string) Row {
+	t.Helper()
+	r, tctx, err := c.started("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatalf("%s id %q: %v", model, id, err)
+	}
+	rows, err := r.searchRead(context.Background(), model, tctx, []any{[]any{"id", "=", n}}, 0, 1, nil, fields)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("read %s %s: %v (%d rows)", model, id, err, len(rows))
+	}
+	return rows[0]
 }
 
 func count(t *testing.T, c *Conn, model string, domain []any) int {
@@ -321,16 +340,38 @@ func TestLiveInvoicesThroughSource(t *testing.T) {
 			t.Fatalf("order %d: %v", i, r.Err)
 		}
 	}
-	// A confirmed sale's lines can no longer change: permanent, explained.
+	// A processing sale's quantity changes through a sale_amendment: the
+	// same sale, the line's new quantity, its draft invoice redone.
 	changed := orderLines(1)
 	changed[0].qty = "7"
-	res2 := mustWrite(t, c, EntityOrder, []connectors.WriteRecord{order(1, res[1].ExternalID, changed...)})
-	if k, _ := connectors.Classify(res2[0].Err); res2[0].Err == nil || k != connectors.KindPermanent || !strings.Contains(res2[0].Err.Error(), "processing") {
-		t.Fatalf("quantity change of a confirmed sale: %v", res2[0].Err)
+	var res2 []connectors.Result
+	timed(t, c, "amend the quantity of a processing sale", func() {
+		res2 = mustWrite(t, c, EntityOrder, []connectors.WriteRecord{order(1, res[1].ExternalID, changed...)})
+	})
+	if res2[0].Err != nil || res2[0].ExternalID != ores[1].ExternalID {
+		t.Fatalf("quantity change of a processing sale: %+v, want the same sale %s amended", res2[0], ores[1].ExternalID)
 	}
-	// Re-sending it unchanged is fine.
-	if res3 := mustWrite(t, c, EntityOrder, orders[1:2]); res3[0].Err != nil || res3[0].ExternalID != ores[1].ExternalID {
-		t.Fatalf("resend of a confirmed sale: %+v", res3[0])
+	total := decimal.Zero
+	for _, l := range changed {
+		total = total.Add(decimal.RequireFromString(l.qty).Mul(decimal.RequireFromString(l.price)))
+	}
+	want["shop:0001"] = total.StringFixed(2)
+	sale := liveRead(t, c, "sale.sale", res2[0].ExternalID, "state", "total_amount", "revision")
+	if sale["state"] != "processing" || !decEq(asString(sale["total_amount"]), total.StringFixed(2)) || asInt(sale["revision"]) != 1 {
+		t.Errorf("amended sale: %v, want processing, total %s, revision 1", sale, total.StringFixed(2))
+	}
+	// Re-sending it unchanged is a no-op: no second amendment.
+	if res3 := mustWrite(t, c, EntityOrder, []connectors.WriteRecord{order(1, res[1].ExternalID, changed...)}); res3[0].Err != nil || res3[0].ExternalID != ores[1].ExternalID {
+		t.Fatalf("resend of an amended sale: %+v", res3[0])
+	}
+	if n := count(t, c, "sale.amendment", []any{}); n != 1 {
+		t.Errorf("%d amendments after a resend, want 1", n)
+	}
+	// Adding a line cannot be an amendment: permanent, explained.
+	more := append(orderLines(2), orderLines(2)[0])
+	res4 := mustWrite(t, c, EntityOrder, []connectors.WriteRecord{order(2, res[2].ExternalID, more...)})
+	if k, _ := connectors.Classify(res4[0].Err); res4[0].Err == nil || k != connectors.KindPermanent || !strings.Contains(res4[0].Err.Error(), "added or removed") {
+		t.Fatalf("a line added to a processing sale: %v, want a permanent error saying lines were added", res4[0].Err)
 	}
 
 	r, tctx, _ := c.started("")

@@ -20,6 +20,7 @@ import (
 //	company: 0                   # 0: the user's current company
 //	entities: [customer, order, invoice]
 //	sale_state: confirmed        # draft, quotation or confirmed: where a written sale ends
+//	invoice_states: [posted, paid, cancelled]   # the invoices the source reads
 //	poll_interval: 5s
 //	look_back: 10s
 //	batch_size: 200
@@ -42,6 +43,12 @@ type Config struct {
 	// quotation or confirmed (default; Tryton then processes it and, with
 	// invoice method "order", drafts its invoice at once).
 	SaleState string `mapstructure:"sale_state" yaml:"sale_state"`
+	// InvoiceStates are the invoice states the source and scanner read;
+	// default posted, paid and cancelled. A draft invoice is Tryton's
+	// working copy: it has no number, and Tryton deletes and re-creates
+	// it when its sale changes, which a source cannot see (Tryton reports
+	// no deletes). Add draft to read drafts too.
+	InvoiceStates []string `mapstructure:"invoice_states" yaml:"invoice_states"`
 	// PollInterval is how often Read asks again while nothing changed;
 	// default 5s.
 	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval"`
@@ -131,6 +138,22 @@ func (cfg Config) withDefaults() (Config, error) {
 	case SaleDraft, SaleQuotation, SaleConfirmed:
 	default:
 		p.Add("sale_state", "unknown state %q (draft, quotation or confirmed)", cfg.SaleState)
+	}
+	if len(cfg.InvoiceStates) == 0 {
+		out.InvoiceStates = []string{"posted", "paid", "cancelled"}
+	} else {
+		out.InvoiceStates = nil
+		for i, st := range cfg.InvoiceStates {
+			switch st {
+			case "draft", "validated", "posted", "paid", "cancelled":
+			default:
+				p.Add(fmt.Sprintf("invoice_states[%d]", i), "unknown invoice state %q (draft, validated, posted, paid, cancelled)", st)
+				continue
+			}
+			if !slices.Contains(out.InvoiceStates, st) {
+				out.InvoiceStates = append(out.InvoiceStates, st)
+			}
+		}
 	}
 	switch {
 	case cfg.PollInterval == 0:

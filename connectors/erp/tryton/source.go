@@ -34,10 +34,11 @@ func readFields(entity string) []string {
 	return nil
 }
 
-// baseDomain restricts an entity's model: invoices are customer invoices.
-func baseDomain(entity string) []any {
+// baseDomain restricts an entity's model: invoices are customer invoices
+// in the configured states.
+func (c *Conn) baseDomain(entity string) []any {
 	if entity == EntityInvoice {
-		return []any{[]any{"type", "=", "out"}}
+		return []any{[]any{"type", "=", "out"}, []any{"state", "in", c.cfg.InvoiceStates}}
 	}
 	return []any{}
 }
@@ -89,9 +90,9 @@ func shape(entity string, row Row) mapping.Value {
 			member{Key: "lines", Value: shapeLines(row)}, mv("invoices", row["invoices"]),
 			mv("create_date", row["create_date"]), mv("write_date", row["write_date"]))
 	case EntityInvoice:
-		var saleRef, saleNo any
+		var sale, saleRef, saleNo any
 		if ss := sub(row, "sales"); len(ss) > 0 {
-			saleRef, saleNo = ss[0]["reference"], ss[0]["number"]
+			sale, saleRef, saleNo = ss[0]["id"], ss[0]["reference"], ss[0]["number"]
 		}
 		return mapping.ObjectValue(member{Key: "id", Value: id}, mv("number", row["number"]), mv("type", row["type"]),
 			mv("state", row["state"]), mv("invoice_date", row["invoice_date"]), mv("party", row["party"]),
@@ -99,7 +100,7 @@ func shape(entity string, row Row) mapping.Value {
 			mv("currency", nested(row, "currency", "code")), mv("untaxed_amount", row["untaxed_amount"]),
 			mv("tax_amount", row["tax_amount"]), mv("total_amount", row["total_amount"]), mv("amount_to_pay", row["amount_to_pay"]),
 			mv("reference", row["reference"]), mv("description", row["description"]),
-			mv("sale_reference", saleRef), mv("sale_number", saleNo),
+			mv("sale", sale), mv("sale_reference", saleRef), mv("sale_number", saleNo),
 			member{Key: "lines", Value: shapeLines(row)},
 			mv("create_date", row["create_date"]), mv("write_date", row["write_date"]))
 	}
@@ -188,7 +189,7 @@ func and(base []any, clauses ...any) []any {
 // changes returns the ids and change times of records changed after (t,
 // id) (all records when t is zero), in change order, at most n.
 func (c *Conn) changes(ctx context.Context, r *rpc, tctx map[string]any, entity string, t time.Time, id int64, n int) ([]Row, error) {
-	model, base := modelOf(entity), baseDomain(entity)
+	model, base := modelOf(entity), c.baseDomain(entity)
 	written, created := and(base, []any{"write_date", "!=", nil}), and(base, []any{"write_date", "=", nil})
 	if !t.IsZero() {
 		written = and(written, after("write_date", t, id))
@@ -213,7 +214,7 @@ func (c *Conn) changes(ctx context.Context, r *rpc, tctx map[string]any, entity 
 
 // window returns the records changed in [low, (t, id)].
 func (c *Conn) window(ctx context.Context, r *rpc, tctx map[string]any, entity string, low, t time.Time, id int64) ([]Row, error) {
-	model, base := modelOf(entity), baseDomain(entity)
+	model, base := modelOf(entity), c.baseDomain(entity)
 	fields := []string{"create_date", "write_date"}
 	w, err := r.searchRead(ctx, model, tctx, and(base, []any{"write_date", ">=", DateTime{low}}, upTo("write_date", t, id)), 0, 0, nil, fields)
 	if err != nil {
@@ -370,7 +371,7 @@ func (c *Conn) Scan(ctx context.Context, entity string, fn func(connectors.Recor
 	actx := withActiveTest(tctx)
 	var last int64
 	for {
-		rows, err := r.searchRead(ctx, modelOf(entity), actx, and(baseDomain(entity), []any{"id", ">", last}), 0, c.cfg.BatchSize,
+		rows, err := r.searchRead(ctx, modelOf(entity), actx, and(c.baseDomain(entity), []any{"id", ">", last}), 0, c.cfg.BatchSize,
 			[][2]string{{"id", "ASC"}}, readFields(entity))
 		if err != nil {
 			return fmt.Errorf("tryton %s: scan %s after id %d: %w", c.name, entity, last, err)

@@ -400,36 +400,25 @@ func TestLiveInvoicesThroughSource(t *testing.T) {
 		}
 		return b
 	}
+	// Only issued invoices come (invoice_states defaults to posted, paid,
+	// cancelled): the 3 drafts are Tryton's working copies.
 	b := read("", 5*time.Second)
-	if len(b.Records) != 5 {
-		t.Fatalf("read %d invoices, want 5", len(b.Records))
+	if len(b.Records) != 2 {
+		t.Fatalf("read %d invoices, want the 2 posted ones", len(b.Records))
 	}
-	posted := 0
 	for _, rec := range b.Records {
 		d := rec.Data
 		ref := d.Get("sale_reference").Str()
 		if !decEq(d.Get("total_amount").Str(), want[ref]) {
 			t.Errorf("invoice of %s: total %s, want %s", ref, d.Get("total_amount").Str(), want[ref])
 		}
-		switch d.Get("state").Str() {
-		case "posted":
-			posted++
-			if !strings.HasPrefix(d.Get("number").Str(), "INV") || !decEq(d.Get("amount_to_pay").Str(), want[ref]) || d.Get("invoice_date").IsNull() {
-				t.Errorf("posted invoice: %s", mapping.AppendJSON(nil, d))
-			}
-		case "draft":
-			if !d.Get("number").IsNull() {
-				t.Errorf("draft invoice with a number: %s", mapping.AppendJSON(nil, d))
-			}
-		default:
-			t.Errorf("invoice state %s", d.Get("state").Str())
+		if d.Get("state").Str() != "posted" || !strings.HasPrefix(d.Get("number").Str(), "INV") ||
+			!decEq(d.Get("amount_to_pay").Str(), want[ref]) || d.Get("invoice_date").IsNull() || d.Get("sale").Kind() != mapping.Number {
+			t.Errorf("posted invoice: %s", mapping.AppendJSON(nil, d))
 		}
 		if rec.Version.IsZero() || rec.Key == "" || d.Get("lines").Len() < 2 {
 			t.Errorf("record %+v", rec)
 		}
-	}
-	if posted != 2 {
-		t.Fatalf("posted = %d, want 2", posted)
 	}
 	t.Logf("an invoice record: %s", mapping.AppendJSON(nil, b.Records[0].Data))
 
@@ -458,7 +447,7 @@ func TestLiveInvoicesThroughSource(t *testing.T) {
 		t.Fatalf("orders batch of 3: %d", len(cb.Records))
 	}
 	n := 0
-	if err := c.Scan(ctx, EntityInvoice, func(connectors.Record) error { n++; return nil }); err != nil || n != 5 {
+	if err := c.Scan(ctx, EntityInvoice, func(connectors.Record) error { n++; return nil }); err != nil || n != 3 {
 		t.Fatalf("scan invoices: %d, %v", n, err)
 	}
 	st := c.CallStats()

@@ -1,0 +1,177 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/erp"
+	"github.com/crmhub/hub/mapping"
+)
+
+// Kind is the connector kind this package registers.
+const Kind = "rest"
+
+// Register registers kind "rest".
+func Register(r *connectors.Registry) error {
+	return r.Register(Kind, func(p connectors.Params) (connectors.Connector, error) {
+		if p.Decode == nil {
+			return nil, errors.New("no settings")
+		}
+		var cfg Config
+		if err := p.Decode(&cfg); err != nil {
+			return nil, err
+		}
+		return New(p.Name, cfg, erp.Options{})
+	})
+}
+
+// Conn is one configured rest connector: a connectors.Source, Sink and
+// Scanner, safe for concurrent use once started.
+type Conn struct {
+	name  string
+	cfg   Config
+	ents  map[string]*entity
+	names []string
+	opts  erp.Options
+	log   *slog.Logger
+
+	mu     sync.RWMutex
+	client *erp.Client
+}
+
+var (
+	_ connectors.Source    = (*Conn)(nil)
+	_ connectors.Sink      = (*Conn)(nil)
+	_ connectors.Scanner   = (*Conn)(nil)
+	_ prometheus.Collector = (*Conn)(nil)
+)
+
+// New validates cfg and returns a connector that connects on Start.
+// Errors name every bad key. opts may set a logger, a transport or the
+// clock; its Auth, when nil, comes from cfg.Auth.
+func New(name string, cfg Config, opts erp.Options) (*Conn, error) {
+	c, ents, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(ents))
+	for n := range ents {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Conn{name: name, cfg: c, ents: ents, names: names, opts: opts, log: log.With("connector", name)}, nil
+}
+
+// Name is the connector's configured name.
+func (c *Conn) Name() string { return c.name }
+
+// Config returns the connector's config with every default filled in.
+func (c *Conn) Config() Config { return c.cfg }
+
+// Entities lists the configured entities, sorted.
+func (c *Conn) Entities() []string { return append([]string(nil), c.names...) }
+
+// Start makes the HTTP client and lists one record of the first entity,
+// so wrong credentials or a wrong path show at once.
+func (c *Conn) Start(ctx context.Context) error {
+	opts := c.opts
+	if opts.Auth == nil {
+		opts.Auth = erp.NewAuth(c.cfg.Auth)
+	}
+	base := opts.Transport
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	opts.Transport = captureTransport{base: base}
+	cl, err := erp.New(c.name, c.cfg.HTTPConfig, opts)
+	if err != nil {
+		return fmt.Errorf("rest %s: %w", c.name, err)
+	}
+	e := c.ents[c.names[0]]
+	err = list(ctx, cl, e, e.query(nil, "", ""), listOpts{op: "list " + e.name, size: 1, onePage: true},
+		func([]mapping.Value) (bool, error) { return false, nil })
+	if err != nil {
+		cl.Close()
+		if s := statusOf(err); s == http.StatusUnauthorized || s == http.StatusForbidden {
+			return connectors.Permanent(fmt.Errorf("rest %s: start: the server refused the credentials (auth:): %w", c.name, err))
+		}
+		return fmt.Errorf("rest %s: start: list %s at %s: %w", c.name, e.name, e.cfg.List, err)
+	}
+	c.mu.Lock()
+	old := c.client
+	c.client = cl
+	c.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// Close releases idle connections.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	cl := c.client
+	c.client = nil
+	c.mu.Unlock()
+	if cl != nil {
+		cl.Close()
+	}
+	return nil
+}
+
+// started returns the client and the entity, or an error when the
+// connector is not started or does not serve entity.
+func (c *Conn) started(entity string) (*erp.Client, *entity, error) {
+	c.mu.RLock()
+	cl := c.client
+	c.mu.RUnlock()
+	if cl == nil {
+		return nil, nil, fmt.Errorf("rest %s: not started", c.name)
+	}
+	e, ok := c.ents[entity]
+	if !ok {
+		return nil, nil, connectors.Permanent(fmt.Errorf("rest %s: entity %q is not configured (have %s)", c.name, entity, strings.Join(c.names, ", ")))
+	}
+	return cl, e, nil
+}
+
+// Stats returns the HTTP client's counters (zero before Start).
+func (c *Conn) Stats() erp.Stats {
+	c.mu.RLock()
+	cl := c.client
+	c.mu.RUnlock()
+	if cl == nil {
+		return erp.Stats{}
+	}
+	return cl.Stats()
+}
+
+// Describe implements prometheus.Collector (the erp client's metrics).
+func (c *Conn) Describe(ch chan<- *prometheus.Desc) {
+	if cl, err := erp.New(c.name, c.cfg.HTTPConfig, erp.Options{}); err == nil {
+		cl.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Conn) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	cl := c.client
+	c.mu.RUnlock()
+	if cl != nil {
+		cl.Collect(ch)
+	}
+}

@@ -85,7 +85,8 @@ func list(ctx context.Context, cl *erp.Client, e *entity, q url.Values, o listOp
 			return connectors.Retryable(fmt.Errorf("%s: the reply is not JSON: %w", o.op, err), 0)
 		}
 		recsV := e.recordsPath.get(body)
-		if recsV.Kind() != mapping.Array && !(recsV.IsNull() && body.IsNull()) {
+		// A missing or null member is an empty page (some APIs leave it out).
+		if recsV.Kind() != mapping.Array && !recsV.IsNull() {
 			return connectors.Permanent(fmt.Errorf("%s: the reply has no array of records at %s (records:), but a %s", o.op, e.recordsPath, recsV.Kind()))
 		}
 		recs := recsV.Elems()

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -72,6 +73,10 @@ type EntityConfig struct {
 	// The source needs the list oldest change first, ties in a fixed order
 	// (order_by: modified asc, name asc).
 	Params map[string]string `mapstructure:"params" yaml:"params"`
+	// Query is more list params as "name=value" text: the config loader
+	// lower-cases the keys of params, so a name with capitals (orderBy)
+	// goes here.
+	Query []string `mapstructure:"query" yaml:"query"`
 	// Records is the dotted path of the array of records in a list reply;
 	// default "" (the reply is the array, as WooCommerce's). ERPNext: data.
 	Records string `mapstructure:"records" yaml:"records"`
@@ -147,6 +152,8 @@ type SinceConfig struct {
 	// Params are query parameters with {since} in their values; they
 	// replace list params of the same name.
 	Params map[string]string `mapstructure:"params" yaml:"params"`
+	// Query is more such parameters as "name=value" (names with capitals).
+	Query []string `mapstructure:"query" yaml:"query"`
 	// Format of the time sent; default updated_at.format.
 	Format string `mapstructure:"format" yaml:"format"`
 	// TimeZone of the time sent; default updated_at.time_zone.
@@ -208,6 +215,8 @@ type MatchConfig struct {
 	// same name. The connector keeps only records whose Field equals the
 	// value exactly, so a fuzzy search parameter is fine.
 	Params map[string]string `mapstructure:"params" yaml:"params"`
+	// Query is more such parameters as "name=value" (names with capitals).
+	Query []string `mapstructure:"query" yaml:"query"`
 }
 
 // The pagination types.
@@ -425,25 +434,27 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 	}
 	ec.UpdatedSince = us
 	e.sinceFmt = compileFormat(p, key+".updated_since", us.Format, us.TimeZone)
+	sinceParams := mergeQuery(p, key+".updated_since", us.Params, us.Query)
 	switch {
-	case us.Param != "" && len(us.Params) > 0:
+	case us.Param != "" && len(sinceParams) > 0:
 		p.Add(key+".updated_since", "takes param or params, not both")
 	case us.Param != "":
 		checkParamName(p, key+".updated_since.param", us.Param)
 		e.since = []param{{name: us.Param, tmpl: "{since}"}}
-	case len(us.Params) > 0:
-		e.since = compileParams(p, key+".updated_since.params", us.Params, "since")
+	case len(sinceParams) > 0:
+		e.since = compileParams(p, key+".updated_since.params", sinceParams, "since")
 	}
 	e.exclusive = us.Exclusive
 
-	e.static = compileStatic(p, key+".params", ec.Params)
+	e.static = compileStatic(p, key+".params", mergeQuery(p, key, ec.Params, ec.Query))
 
 	// pagination
 	ec.Pagination = compilePage(p, key+".pagination", ec.Pagination, &e.page)
 
 	// match
 	m := ec.Match
-	if m.Field != "" || m.Param != "" || len(m.Params) > 0 {
+	matchParams := mergeQuery(p, key+".match", m.Params, m.Query)
+	if m.Field != "" || m.Param != "" || len(matchParams) > 0 {
 		if ec.ReadOnly {
 			p.Add(key+".match", "a read-only entity is never written: match is for the sink")
 		}
@@ -453,13 +464,13 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 			p.Add(key+".match.field", "%v", err)
 		}
 		switch {
-		case m.Param != "" && len(m.Params) > 0:
+		case m.Param != "" && len(matchParams) > 0:
 			p.Add(key+".match", "takes param or params, not both")
 		case m.Param != "":
 			checkParamName(p, key+".match.param", m.Param)
 			e.match = []param{{name: m.Param, tmpl: "{value}"}}
-		case len(m.Params) > 0:
-			e.match = compileParams(p, key+".match.params", m.Params, "value")
+		case len(matchParams) > 0:
+			e.match = compileParams(p, key+".match.params", matchParams, "value")
 		default:
 			p.Add(key+".match", "needs param or params: how the list finds a record by %s", m.Field)
 		}
@@ -483,6 +494,32 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 	}
 	e.cfg = ec
 	return ec, e
+}
+
+// mergeQuery returns params with the "name=value" entries of query added
+// (key.query[i] names a bad one; a name in both is a problem too).
+func mergeQuery(p *erp.Problems, key string, params map[string]string, query []string) map[string]string {
+	out := make(map[string]string, len(params)+len(query))
+	for k, v := range params {
+		out[k] = v
+	}
+	for i, q := range query {
+		name, value, ok := strings.Cut(q, "=")
+		k := fmt.Sprintf("%s.query[%d]", key, i)
+		_, inParams := params[name]
+		_, twice := out[name]
+		switch {
+		case !ok || name == "":
+			p.Add(k, "%q is not name=value", q)
+		case inParams:
+			p.Add(k, "%q is also in params", name)
+		case twice:
+			p.Add(k, "%q is listed twice", name)
+		default:
+			out[name] = value
+		}
+	}
+	return out
 }
 
 // compileParams checks templated parameters: each value must hold the

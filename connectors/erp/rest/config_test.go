@@ -93,6 +93,18 @@ func TestConfigProblems(t *testing.T) {
 		{"since param name", func(_ *Config, e *EntityConfig) { e.UpdatedSince = SinceConfig{Param: "modified after"} },
 			[]string{"entities.customer.updated_since.param: \"modified after\" is not a query parameter name"}},
 		{"param name", func(_ *Config, e *EntityConfig) { e.Params = map[string]string{"a=b": "c"} }, []string{"entities.customer.params: \"a=b\""}},
+		{"query", func(_ *Config, e *EntityConfig) {
+			e.Query = []string{"orderBy=modified", "fields=x", "noequals", "orderBy=id"}
+		},
+			[]string{"entities.customer.query[1]: \"fields\" is also in params", "entities.customer.query[2]: \"noequals\" is not name=value",
+				"entities.customer.query[3]: \"orderBy\" is listed twice"}},
+		{"since query", func(_ *Config, e *EntityConfig) {
+			e.UpdatedSince = SinceConfig{Query: []string{"modifiedAfter={since}"}}
+		}, nil},
+		{"match query and param", func(_ *Config, e *EntityConfig) {
+			e.Match = MatchConfig{Field: "ref", Param: "search", Query: []string{"refNo={value}"}}
+		},
+			[]string{"entities.customer.match: takes param or params, not both"}},
 		{"no pagination", func(_ *Config, e *EntityConfig) { e.Pagination = PageConfig{} }, []string{"entities.customer.pagination.type: is required"}},
 		{"pagination type", func(_ *Config, e *EntityConfig) { e.Pagination = PageConfig{Type: "keyset"} }, []string{"entities.customer.pagination.type: unknown type \"keyset\""}},
 		{"page size", func(_ *Config, e *EntityConfig) { e.Pagination.Size = 1 }, []string{"entities.customer.pagination.size: must be between 2 and 10000"}},
@@ -320,6 +332,29 @@ func TestTimeFormats(t *testing.T) {
 				t.Errorf("%s: format %v = %q, want %q", tt.format, got, s, tt.out)
 			}
 		}
+	}
+}
+
+// TestQueryKeepsCase: names given as query: "name=value" keep their
+// capitals (the config loader lower-cases map keys) and join params.
+func TestQueryKeepsCase(t *testing.T) {
+	cfg := validConfig()
+	e := validEntity()
+	e.Query = []string{"orderBy=modified", "sortOrder=ASC"}
+	e.UpdatedSince = SinceConfig{Query: []string{"modifiedSince={since}"}}
+	e.Match = MatchConfig{Field: "ref", Query: []string{"refNo={value}"}}
+	cfg.Entities["customer"] = e
+	c, err := New("erp", cfg, erp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent := c.ents["customer"]
+	q := ent.query(ent.since, "since", "2026-03-01")
+	if q.Get("orderBy") != "modified" || q.Get("sortOrder") != "ASC" || q.Get("fields") != `["*"]` || q.Get("modifiedSince") != "2026-03-01" {
+		t.Fatalf("list query %v", q)
+	}
+	if q := ent.query(ent.match, "value", "crm:1"); q.Get("refNo") != "crm:1" {
+		t.Fatalf("match query %v", q)
 	}
 }
 

@@ -81,10 +81,11 @@ func (e *APIError) Error() string {
 	if e.Type != "" {
 		s += ": " + e.Type
 	}
-	if e.Message != "" {
+	switch {
+	case e.Message != "":
 		s += ": " + e.Message
-	} else if e.http != nil && e.http.Body != "" {
-		s += ": " + e.http.Body
+	case e.Type == "" && e.http != nil && e.http.Body != "":
+		s += ": " + e.http.Body // nothing understood: the start of the reply
 	}
 	return s
 }

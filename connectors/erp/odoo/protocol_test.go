@@ -546,3 +546,29 @@ func TestDebugLogHasNoSecret(t *testing.T) {
 		})
 	}
 }
+
+// TestClassify is the retry policy for Odoo's exception classes.
+func TestClassify(t *testing.T) {
+	for _, tt := range []struct {
+		e    Error
+		kind connectors.ErrorKind
+	}{
+		{Error{Name: "odoo.exceptions.ValidationError"}, connectors.KindPermanent},
+		{Error{Name: "odoo.exceptions.UserError", Status: 422}, connectors.KindPermanent},
+		{Error{Name: "odoo.exceptions.AccessError", Status: 403}, connectors.KindPermanent},
+		{Error{Name: "odoo.exceptions.MissingError", Status: 404}, connectors.KindPermanent},
+		{Error{Name: "builtins.ValueError", Status: 500}, connectors.KindPermanent},
+		{Error{Name: "werkzeug.exceptions.NotFound", Code: 404}, connectors.KindPermanent},
+		{Error{Name: "psycopg2.OperationalError", Message: `FATAL:  database "x" does not exist`}, connectors.KindPermanent},
+		{Error{Name: "odoo.exceptions.LockError", Status: 409}, connectors.KindRetryable},
+		{Error{Name: "psycopg2.errors.SerializationFailure"}, connectors.KindRetryable},
+		{Error{Name: "psycopg2.OperationalError", Message: "server closed the connection unexpectedly"}, connectors.KindRetryable},
+		{Error{Name: "builtins.RuntimeError", Status: 500}, connectors.KindRetryable},
+		{Error{Name: "builtins.RuntimeError"}, connectors.KindRetryable},
+	} {
+		e := tt.e
+		if k := kindOf(classify(&e, 0)); k != tt.kind {
+			t.Errorf("%s (HTTP %d): %v, want %v", tt.e.Name, tt.e.Status, k, tt.kind)
+		}
+	}
+}

@@ -256,6 +256,9 @@ func (r *rpc) json2Error(op string, err error, eb *errorBody) error {
 		Message string `json:"message"`
 	}
 	if status != he.Status || json.Unmarshal(body, &obj) != nil || obj.Name == "" {
+		if he.Status == http.StatusConflict { // a lock, whoever answered
+			return connectors.Retryable(err, time.Second)
+		}
 		return err
 	}
 	_, after := connectors.Classify(err)
@@ -449,9 +452,7 @@ func (r *rpc) searchRead(ctx context.Context, model string, octx map[string]any,
 	if order != "" {
 		kw["order"] = order
 	}
-	if octx != nil {
-		kw["context"] = octx
-	}
+	withCtx(kw, octx)
 	var rows []Row
 	if err := r.call(ctx, model, "search_read", nil, kw, &rows); err != nil {
 		return nil, err
@@ -459,10 +460,19 @@ func (r *rpc) searchRead(ctx context.Context, model string, octx map[string]any,
 	return rows, nil
 }
 
+// withCtx adds the call context to kw, unless there is none: Odoo's
+// with_context(None) fails.
+func withCtx(kw map[string]any, octx map[string]any) map[string]any {
+	if octx != nil {
+		kw["context"] = octx
+	}
+	return kw
+}
+
 // create is create(vals_list); it returns the new ids in order.
 func (r *rpc) create(ctx context.Context, model string, octx map[string]any, vals []map[string]any) ([]int64, error) {
 	var res []json.Number
-	if err := r.call(ctx, model, "create", nil, map[string]any{"vals_list": vals, "context": octx}, &res); err != nil {
+	if err := r.call(ctx, model, "create", nil, withCtx(map[string]any{"vals_list": vals}, octx), &res); err != nil {
 		return nil, err
 	}
 	if len(res) != len(vals) {
@@ -477,10 +487,10 @@ func (r *rpc) create(ctx context.Context, model string, octx map[string]any, val
 
 // write is write(vals) on ids.
 func (r *rpc) write(ctx context.Context, model string, octx map[string]any, ids []int64, vals map[string]any) error {
-	return r.call(ctx, model, "write", ids, map[string]any{"vals": vals, "context": octx}, nil)
+	return r.call(ctx, model, "write", ids, withCtx(map[string]any{"vals": vals}, octx), nil)
 }
 
 // method calls a method without arguments (action_confirm, unlink) on ids.
 func (r *rpc) method(ctx context.Context, model, method string, octx map[string]any, ids []int64) error {
-	return r.call(ctx, model, method, ids, map[string]any{"context": octx}, nil)
+	return r.call(ctx, model, method, ids, withCtx(map[string]any{}, octx), nil)
 }

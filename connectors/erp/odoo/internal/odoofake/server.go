@@ -505,6 +505,11 @@ func (s *Server) serveJSON2(w http.ResponseWriter, r *http.Request, body []byte)
 		fail(werkzeugErr("UnprocessableEntity", http.StatusUnprocessableEntity, fmt.Sprintf("cannot call %s.%s with ids", call.Model, call.Method)))
 		return
 	}
+	if c, given := args["context"]; given && c == nil {
+		// web_json_2_rpc: Model.with_context(None)
+		fail(typeError("argument of type 'NoneType' is not iterable"))
+		return
+	}
 	octx, _ := args["context"].(map[string]any)
 	call.Context = octx
 	named := map[string]any{}

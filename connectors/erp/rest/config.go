@@ -100,6 +100,11 @@ type EntityConfig struct {
 	// (updates bump the target's change time, which the source would read
 	// back as a change).
 	SkipUnchanged *bool `mapstructure:"skip_unchanged" yaml:"skip_unchanged"`
+	// WriteOnly lists dotted paths the target takes on a write but does
+	// not return (ERPNext's Customer address_line1, city, ... that become
+	// its primary address): skip_unchanged leaves them out of the
+	// comparison.
+	WriteOnly []string `mapstructure:"write_only" yaml:"write_only"`
 	// LookBack re-reads changes this far behind the cursor, for records
 	// committed late; default 10s, 0 off.
 	LookBack *time.Duration `mapstructure:"look_back" yaml:"look_back"`
@@ -476,6 +481,14 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 		}
 	}
 
+	for i, w := range ec.WriteOnly {
+		wp, err := parsePath(w)
+		if err != nil || len(wp) == 0 {
+			p.Add(fmt.Sprintf("%s.write_only[%d]", key, i), "%q is not a member path", w)
+			continue
+		}
+		e.writeOnly = append(e.writeOnly, wp)
+	}
 	if ec.SkipUnchanged == nil {
 		t := true
 		ec.SkipUnchanged = &t

@@ -128,6 +128,7 @@ func TestConfigProblems(t *testing.T) {
 		{"match both", func(_ *Config, e *EntityConfig) { e.Match.Param = "search" }, []string{"entities.customer.match: takes param or params, not both"}},
 		{"match placeholder", func(_ *Config, e *EntityConfig) { e.Match.Params = map[string]string{"filters": "[]"} },
 			[]string{"entities.customer.match.params: no value holds {value}"}},
+		{"write only", func(_ *Config, e *EntityConfig) { e.WriteOnly = []string{"city", ""} }, []string{"entities.customer.write_only[1]: \"\" is not a member path"}},
 		{"look back", func(_ *Config, e *EntityConfig) { e.LookBack = &neg }, []string{"entities.customer.look_back: must not be negative"}},
 		{"batch size", func(_ *Config, e *EntityConfig) { e.BatchSize = 20000 }, []string{"entities.customer.batch_size: must be between 1 and 10000"}},
 		{"wrap", func(_ *Config, e *EntityConfig) { e.Wrap = " order" }, []string{"entities.customer.wrap:"}},

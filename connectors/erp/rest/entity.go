@@ -26,6 +26,7 @@ type entity struct {
 	static, since, match                                    []param
 	exclusive                                               bool
 	softValue                                               mapping.Value
+	writeOnly                                               []path
 	page                                                    pageSpec
 }
 
@@ -102,6 +103,26 @@ func (p path) set(v mapping.Value, x mapping.Value) mapping.Value {
 		}
 	}
 	return mapping.ObjectValue(append(ms, mapping.Member{Key: p[0], Value: p[1:].set(mapping.Value{}, x)})...)
+}
+
+// without returns a copy of v without the member at p (v itself when it
+// has none).
+func (p path) without(v mapping.Value) mapping.Value {
+	if len(p) == 0 || v.Kind() != mapping.Object {
+		return v
+	}
+	ms := v.Members()
+	for i, m := range ms {
+		if m.Key != p[0] {
+			continue
+		}
+		if len(p) == 1 {
+			return mapping.ObjectValue(append(ms[:i:i], ms[i+1:]...)...)
+		}
+		ms[i].Value = p[1:].without(m.Value)
+		return mapping.ObjectValue(ms...)
+	}
+	return v
 }
 
 // text is the text of a scalar: a string's content, a number's literal

@@ -127,6 +127,55 @@ func TestERPNextCustomerLifecycle(t *testing.T) {
 	}
 }
 
+// TestERPNextCustomerAddress: a new customer's address fields become its
+// primary Address (ERPNext's Customer.create_primary_address) and are no
+// fields of the Customer, so a read never returns them: listed under
+// write_only, they do not make every rewrite a PUT. Without an address
+// city and country, ERPNext refuses the customer with its message.
+func TestERPNextCustomerAddress(t *testing.T) {
+	f := newFrappe(t)
+	withAddr := func(i int) connectors.WriteRecord {
+		r := erpCustomer(i)
+		for _, m := range []struct{ k, v string }{{"address_line1", "Friedrichstrasse 43"}, {"city", "Berlin"}, {"pincode", "10969"}, {"country", "Germany"}} {
+			r.Data = path{m.k}.set(r.Data, mapping.StringValue(m.v))
+		}
+		return r
+	}
+	for _, writeOnly := range []bool{false, true} {
+		cfg := erpnextConfig(f, 3)
+		ec := cfg.Entities["customer"]
+		if writeOnly {
+			ec.WriteOnly = customerAddressFields()
+		}
+		cfg.Entities["customer"] = ec
+		c, _ := start(t, cfg, erp.Options{})
+		i := 1
+		if writeOnly {
+			i = 2
+		}
+		id := okIDs(t, mustWrite(t, c, "customer", []connectors.WriteRecord{withAddr(i)}))[0]
+		f.mu.Lock()
+		addr := f.addresses[len(f.addresses)-1]
+		f.mu.Unlock()
+		if addr["city"] != "Berlin" || f.doc("Customer", id)["customer_primary_address"] != addr["name"] || f.doc("Customer", id)["city"] != nil {
+			t.Fatalf("address %v, customer %v", addr, f.doc("Customer", id))
+		}
+		f.resetCalls()
+		rec := withAddr(i)
+		rec.ExternalID = id
+		okIDs(t, mustWrite(t, c, "customer", []connectors.WriteRecord{rec}))
+		puts := f.calledWith("PUT ")
+		if writeOnly && puts != 0 || !writeOnly && puts != 1 {
+			t.Fatalf("write_only %v: %d PUTs for an unchanged customer", writeOnly, puts)
+		}
+	}
+	c, _ := start(t, erpnextConfig(f, 3), erp.Options{})
+	bad := erpCustomer(3)
+	bad.Data = path{"address_line1"}.set(bad.Data, mapping.StringValue("Unter den Linden 1"))
+	res := mustWrite(t, c, "customer", []connectors.WriteRecord{bad})
+	wantPermanent(t, res[0].Err, "HTTP 417", "Following fields are mandatory to create address: City Country")
+}
+
 // TestERPNextSalesOrderWithItems writes submitted sales orders with their
 // items, rewrites them unchanged (no PUT: a submitted order would refuse
 // it), and shows that a real change to a submitted order is a permanent

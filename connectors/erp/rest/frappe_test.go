@@ -49,7 +49,9 @@ type frappeSite struct {
 	docs   map[string][]frappeDoc
 	seq    map[string]int
 	items  map[string]bool // Item codes that exist
-	calls  []string
+	// addresses made from a new Customer's address fields (make_address)
+	addresses []frappeDoc
+	calls     []string
 	// throttle answers the next requests 429 with Retry-After: 1.
 	throttle int
 	// dropCreates commits the next creates and then drops the connection
@@ -189,8 +191,29 @@ func (f *frappeSite) insertLocked(doctype string, doc frappeDoc) frappeDoc {
 	doc["idx"] = 0.0
 	f.fillRows(doctype, doc)
 	f.compute(doctype, doc)
+	if doctype == "Customer" {
+		// Customer.create_primary_address: the address fields are no
+		// columns of Customer; a new customer with address_line1 gets an
+		// Address of its own.
+		addr := frappeDoc{}
+		for _, k := range customerAddressFields() {
+			if v, ok := doc[k]; ok {
+				addr[k] = v
+				delete(doc, k)
+			}
+		}
+		if addr["address_line1"] != nil {
+			addr["name"] = fmt.Sprint(doc["customer_name"], "-Billing")
+			doc["customer_primary_address"] = addr["name"]
+			f.addresses = append(f.addresses, addr)
+		}
+	}
 	f.docs[doctype] = append(f.docs[doctype], doc)
 	return doc
+}
+
+func customerAddressFields() []string {
+	return []string{"address_line1", "address_line2", "city", "state", "pincode", "country"}
 }
 
 // fillRows gives child rows their name, parent and idx.
@@ -609,6 +632,10 @@ func (f *frappeSite) validate(doctype string, d frappeDoc) (string, string) {
 			return "MandatoryError", fmt.Sprintf("Error: Value missing for %s: %s", doctype, label[fl])
 		}
 	}
+	if doctype == "Customer" && !missing("address_line1") && (missing("city") || missing("country")) {
+		// erpnext.selling.doctype.customer.customer.make_address
+		return "ValidationError", "Following fields are mandatory to create address: <br><br> <ul><li>City</li>\n<li>Country</li></ul>"
+	}
 	if doctype == "Sales Order" {
 		if f.find("Customer", fmt.Sprint(d["customer"])) == nil {
 			return "LinkValidationError", fmt.Sprintf("Could not find Customer: %v", d["customer"])
@@ -679,6 +706,11 @@ func (f *frappeSite) update(w http.ResponseWriter, r *http.Request, doctype, nam
 		f.mu.Unlock()
 		f.notFound(w, doctype, name)
 		return
+	}
+	if doctype == "Customer" {
+		for _, k := range customerAddressFields() {
+			delete(d, k) // no columns: doc.update sets them, save ignores them
+		}
 	}
 	merged := cloneDoc(cur)
 	for k, v := range d {

@@ -144,13 +144,18 @@ func list(ctx context.Context, cl *erp.Client, e *entity, q url.Values, o listOp
 			}
 		case PageCursor:
 			next := text(ps.nextCursor.get(body))
-			if next == "" || got == 0 {
+			if next == "" {
 				return nil
 			}
-			if len(ps.hasMore) > 0 {
-				if hm := ps.hasMore.get(body); hm.Kind() == mapping.Bool && !hm.Bool() {
+			// has_more, when configured and given, decides (a filtered page
+			// may be empty and still have more after it); else an empty
+			// page ends the list.
+			if hm := ps.hasMore.get(body); len(ps.hasMore) > 0 && hm.Kind() == mapping.Bool {
+				if !hm.Bool() {
 					return nil
 				}
+			} else if got == 0 {
+				return nil
 			}
 			if next == cursor {
 				return connectors.Permanent(fmt.Errorf("%s: the server sent the same next cursor %q twice", o.op, next))

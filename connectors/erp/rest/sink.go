@@ -196,7 +196,11 @@ func (w *write) update(ctx context.Context, id string) (string, bool, error) {
 		if !found {
 			return "", true, nil
 		}
-		if covers(have, w.data) {
+		want := w.data
+		for _, p := range e.writeOnly {
+			want = p.without(want)
+		}
+		if covers(have, want) {
 			return idOr(e, have, id), false, nil
 		}
 	}

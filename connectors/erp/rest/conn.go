@@ -93,7 +93,10 @@ func (c *Conn) Start(ctx context.Context) error {
 	}
 	base := opts.Transport
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		base = http.DefaultTransport
+		if t, ok := base.(*http.Transport); ok {
+			base = t.Clone() // idle connections of its own, closed by Close
+		}
 	}
 	opts.Transport = captureTransport{base: base}
 	cl, err := erp.New(c.name, c.cfg.HTTPConfig, opts)

@@ -380,8 +380,8 @@ func TestUnavailable(t *testing.T) {
 func TestTimeoutThenRetry(t *testing.T) {
 	for _, proto := range protocols {
 		t.Run(proto, func(t *testing.T) {
-			e := newEnv(t, proto, setup{cfg: func(c *Config) { c.Timeout = 150 * time.Millisecond }})
-			e.fake.FailNext(odoofake.Fault{Delay: 400 * time.Millisecond, Method: "create"})
+			e := newEnv(t, proto, setup{cfg: func(c *Config) { c.Timeout = 250 * time.Millisecond }})
+			e.fake.FailNext(odoofake.Fault{Delay: 600 * time.Millisecond, Method: "create"})
 			res := mustWrite(t, e.conn, EntityCustomer, []connectors.WriteRecord{customer(1)})
 			if res[0].Err == nil || kindOf(res[0].Err) != connectors.KindRetryable {
 				t.Fatalf("timed out create: %+v", res[0])

@@ -13,16 +13,50 @@ import (
 	"github.com/crmhub/hub/mapping"
 )
 
-// read calls Read once, giving up waiting for changes after a moment.
+// read reads one batch as Read does, without waiting for changes when
+// there are none (TestReadPolls covers the waiting).
 func read(t *testing.T, c *Conn, entity, cur string, max int) connectors.Batch {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
-	defer cancel()
-	b, err := c.Read(ctx, entity, cur, max)
+	r, octx, err := c.started(entity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.readOnce(context.Background(), r, octx, entity, cur, max)
 	if err != nil {
 		t.Fatalf("read %s: %v", entity, err)
 	}
 	return b
+}
+
+// TestReadPolls: with nothing new Read polls until a change arrives, and
+// returns an empty batch with its cursor when ctx ends first.
+func TestReadPolls(t *testing.T) {
+	e := newEnv(t, ProtocolJSON2, setup{cfg: func(c *Config) { c.PollInterval = 5 * time.Millisecond }})
+	_, cur := drain(t, e.conn, EntityCustomer, "", 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	b, err := e.conn.Read(ctx, EntityCustomer, cur, 10)
+	cancel()
+	if err != nil || len(b.Records) != 0 || b.Cursor == "" {
+		t.Fatalf("idle read: %v, %d records, cursor %q", err, len(b.Records), b.Cursor)
+	}
+	polls := e.fake.Count("res.partner", "search_read")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(50 * time.Millisecond)
+		e.clock.Add(time.Minute)
+		e.fake.Put("res.partner", map[string]any{"name": "Arrives later", "ref": "LATER"})
+	}()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err = e.conn.Read(ctx, EntityCustomer, b.Cursor, 10)
+	<-done
+	if err != nil || len(b.Records) != 1 || b.Records[0].Data.Get("ref").Str() != "LATER" {
+		t.Fatalf("read while waiting: %v, %v", err, keys(b.Records))
+	}
+	if n := e.fake.Count("res.partner", "search_read"); n <= polls+1 {
+		t.Fatalf("Read did not poll (%d calls before, %d after)", polls, n)
+	}
 }
 
 // drain reads batches of at most max until one comes back empty.

@@ -28,6 +28,9 @@ type methodSpec struct {
 }
 
 func methodOf(model, method string) (methodSpec, bool) {
+	if model == "res.users" { // only the user's context is served
+		return methodSpec{apiModel: true}, method == "context_get"
+	}
 	switch method {
 	case "search_read":
 		return methodSpec{params: []string{"domain", "fields", "offset", "limit", "order"}, apiModel: true}, true
@@ -45,8 +48,6 @@ func methodOf(model, method string) (methodSpec, bool) {
 		return methodSpec{}, true
 	case "action_confirm":
 		return methodSpec{}, model == "sale.order"
-	case "context_get":
-		return methodSpec{apiModel: true}, model == "res.users"
 	}
 	return methodSpec{}, false
 }

@@ -301,6 +301,18 @@ func TestScanPages(t *testing.T) {
 	if n := e.fake.Count("res.partner", "search_read"); n != 4 { // 4+4+4+3
 		t.Fatalf("pages = %d, want 4", n)
 	}
+	// The stand-in pages by offset and limit as Odoo does.
+	page, err := e.conn.rpc.searchRead(context.Background(), "res.partner", map[string]any{"active_test": false}, nil, []string{"ref"}, 4, 4, "id desc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range page {
+		ids = append(ids, idString(r.ID()))
+	}
+	if fmt.Sprint(ids) != fmt.Sprint([]string{want[10], want[9], want[8], want[7]}) {
+		t.Fatalf("offset 4 limit 4 by id desc: %v (of %v)", ids, want)
+	}
 	// Orders come with their lines.
 	res := mustWrite(t, e.conn, EntityOrder, []connectors.WriteRecord{order(1, want[2], orderLines(1)...)})
 	var o connectors.Record

@@ -447,9 +447,14 @@ func (s *Sink) write(ctx context.Context, ready []*item) ([]*item, error) {
 			Version: it.env.Version.UTC().Format(time.RFC3339Nano)})
 	}
 	err := retryForever(bctx, s.Log, "record xref of written records", func() error {
-		conflicts, err := s.Store.RecordWritten(bctx, s.Entity, s.System, written)
-		for _, c := range conflicts {
+		linked, err := s.Store.RecordWritten(bctx, s.Entity, s.System, written)
+		for _, c := range linked.Conflicts {
 			s.Log.Warn("target id differs from the one on record", "hub_id", c.HubID, "external_id", c.ExternalID)
+		}
+		for _, m := range linked.Merged {
+			s.Log.Info("merged two hub ids of one record", "alias", m.Alias, "hub_id", m.HubID, "external_id", m.ExternalID)
+			s.events = append(s.events, store.TraceEvent{Entity: s.Entity, HubID: m.HubID, System: s.System, Connector: s.Name,
+				ExternalID: m.ExternalID, Event: store.TraceMerged, Detail: "hub id " + m.Alias + " (known to " + s.System + " only) is this record"})
 		}
 		return err
 	})

@@ -18,6 +18,7 @@ const (
 	TraceDeadLettered = "dead_lettered" // the record went to the dead-letter store
 	TraceMatched      = "matched"       // first contact matched to an existing hub id
 	TraceConflict     = "conflict"      // fields kept or refused by ownership or the conflict policy
+	TraceMerged       = "merged"        // another hub id of the same record was merged into this one
 )
 
 // TraceEvent is one line of a record's journey.

@@ -24,8 +24,25 @@ func (s *Store) LookupHubID(ctx context.Context, entity, system, externalID stri
 
 // LookupExternal returns the external id that a system uses for a hub id, and
 // the hash of the content last written there (empty if none recorded). ok is
-// false when the record does not exist in that system yet.
+// false when the record does not exist in that system yet. A hub id merged
+// into another answers for that one.
 func (s *Store) LookupExternal(ctx context.Context, entity, hubID, system string) (externalID, lastHash string, ok bool, err error) {
+	externalID, lastHash, ok, err = s.lookupExternal(ctx, entity, hubID, system)
+	if ok || err != nil {
+		return externalID, lastHash, ok, err
+	}
+	var merged string
+	err = s.db.GetContext(ctx, &merged, s.rebind("SELECT hub_id FROM hub_aliases WHERE entity = ? AND alias = ?"), entity, hubID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("store: resolve %s alias %s: %w", entity, hubID, err)
+	}
+	return s.lookupExternal(ctx, entity, merged, system)
+}
+
+func (s *Store) lookupExternal(ctx context.Context, entity, hubID, system string) (externalID, lastHash string, ok bool, err error) {
 	row := s.db.QueryRowxContext(ctx,
 		s.rebind("SELECT external_id, last_hash FROM xref WHERE entity = ? AND hub_id = ? AND system = ?"),
 		entity, hubID, system)
@@ -66,7 +83,7 @@ VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 	if !ok {
 		// The insert was dropped because hubID already has another external
 		// id in this system.
-		other, _, _, lerr := s.LookupExternal(ctx, entity, hubID, system)
+		other, _, _, lerr := s.lookupExternal(ctx, entity, hubID, system)
 		if lerr != nil {
 			return "", lerr
 		}

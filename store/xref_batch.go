@@ -46,8 +46,40 @@ func (s *Store) LookupHubIDs(ctx context.Context, entity, system string, externa
 }
 
 // LookupExternals returns what system holds for each hub id; hub ids the
-// system does not know are absent.
+// system does not know are absent. A hub id merged into another (an alias)
+// answers with what the system holds for that one.
 func (s *Store) LookupExternals(ctx context.Context, entity, system string, hubIDs []string) (map[string]XrefEntry, error) {
+	out, err := s.lookupExternals(ctx, entity, system, hubIDs)
+	if err != nil || len(out) == len(hubIDs) {
+		return out, err
+	}
+	var missing []string
+	for _, id := range hubIDs {
+		if _, ok := out[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	aliases, err := s.ResolveAliases(ctx, entity, missing)
+	if err != nil || len(aliases) == 0 {
+		return out, err
+	}
+	targets := make([]string, 0, len(aliases))
+	for _, hub := range aliases {
+		targets = append(targets, hub)
+	}
+	found, err := s.lookupExternals(ctx, entity, system, targets)
+	if err != nil {
+		return nil, err
+	}
+	for alias, hub := range aliases {
+		if e, ok := found[hub]; ok {
+			out[alias] = e
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) lookupExternals(ctx context.Context, entity, system string, hubIDs []string) (map[string]XrefEntry, error) {
 	out := make(map[string]XrefEntry, len(hubIDs))
 	for _, chunk := range chunks(dedupe(hubIDs), maxParams-2) {
 		q, args := inQuery("SELECT hub_id, external_id, last_hash FROM xref WHERE entity = ? AND system = ? AND hub_id IN (%s)", chunk, entity, system)
@@ -133,16 +165,19 @@ type Written struct {
 
 // RecordWritten links and stamps many records of one system: for each,
 // the external id is linked to the hub id (if it is not yet) and the last
-// hash and version are set. Records whose hub id is linked to a different
-// external id are returned in conflicts, untouched. A record with an empty
-// ExternalID only has its stamp updated, if it is linked.
+// hash and version are set. A record whose external id is linked to a hub
+// id that only this system knows is merged with it (see Linked.Merged);
+// records whose hub id is linked to a different external id, or whose
+// external id belongs to a hub id other systems know too, are left alone
+// and returned as conflicts. A record without ExternalID only has its
+// stamp updated, if it is linked.
 //
 // It writes multi-row upserts (one statement per few hundred records) and
-// falls back to one statement per record if that fails, e.g. because an
-// external id is linked to another hub id.
-func (s *Store) RecordWritten(ctx context.Context, entity, system string, ws []Written) (conflicts []Written, err error) {
+// goes record by record for what that left over (a new link refused by the
+// external id's unique index, a merge).
+func (s *Store) RecordWritten(ctx context.Context, entity, system string, ws []Written) (Linked, error) {
 	if len(ws) == 0 {
-		return nil, nil
+		return Linked{}, nil
 	}
 	var linked, stampOnly []Written
 	for _, w := range ws {
@@ -153,9 +188,12 @@ func (s *Store) RecordWritten(ctx context.Context, entity, system string, ws []W
 		}
 	}
 	if len(stampOnly) == 0 && distinctHubs(linked) {
-		conflicts, err = s.recordWrittenBulk(ctx, entity, system, linked)
+		left, err := s.recordWrittenBulk(ctx, entity, system, linked)
 		if err == nil {
-			return conflicts, nil
+			if len(left) == 0 {
+				return Linked{}, nil
+			}
+			return s.recordWrittenEach(ctx, entity, system, left)
 		}
 	}
 	return s.recordWrittenEach(ctx, entity, system, ws)
@@ -230,45 +268,57 @@ RETURNING hub_id`
 }
 
 // recordWrittenEach is RecordWritten one statement at a time.
-func (s *Store) recordWrittenEach(ctx context.Context, entity, system string, ws []Written) (conflicts []Written, err error) {
+func (s *Store) recordWrittenEach(ctx context.Context, entity, system string, ws []Written) (Linked, error) {
+	var out Linked
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("store: record %d %s written to %s: %w", len(ws), entity, system, err)
+		return out, fmt.Errorf("store: record %d %s written to %s: %w", len(ws), entity, system, err)
 	}
 	defer tx.Rollback()
 	now := s.tv(s.now())
 	link, err := tx.PreparexContext(ctx, s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
 	if err != nil {
-		return nil, fmt.Errorf("store: record written: prepare: %w", err)
+		return out, fmt.Errorf("store: record written: prepare: %w", err)
 	}
 	defer link.Close()
 	stamp, err := tx.PreparexContext(ctx, s.rebind(`UPDATE xref SET last_hash = ?, version = ?, updated_at = ?
 WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?)`))
 	if err != nil {
-		return nil, fmt.Errorf("store: record written: prepare: %w", err)
+		return out, fmt.Errorf("store: record written: prepare: %w", err)
 	}
 	defer stamp.Close()
 	for _, w := range ws {
 		if w.ExternalID != "" {
 			if _, err := link.ExecContext(ctx, entity, system, w.ExternalID, w.HubID, now, now); err != nil {
-				return nil, fmt.Errorf("store: link %s %s/%s to %s: %w", entity, system, w.ExternalID, w.HubID, err)
+				return out, fmt.Errorf("store: link %s %s/%s to %s: %w", entity, system, w.ExternalID, w.HubID, err)
 			}
 		}
 		res, err := stamp.ExecContext(ctx, w.Hash, w.Version, now, entity, system, w.HubID, w.ExternalID, w.ExternalID)
 		if err != nil {
-			return nil, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
+			return out, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
-		} else if n == 0 && w.ExternalID != "" {
-			conflicts = append(conflicts, w)
+		n, err := res.RowsAffected()
+		if err != nil {
+			return out, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
+		}
+		if n > 0 || w.ExternalID == "" {
+			continue
+		}
+		m, ok, err := s.merge(ctx, tx, entity, system, w, now)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out.Merged = append(out.Merged, m)
+		} else {
+			out.Conflicts = append(out.Conflicts, w)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: record %d %s written to %s: commit: %w", len(ws), entity, system, err)
+		return Linked{}, fmt.Errorf("store: record %d %s written to %s: commit: %w", len(ws), entity, system, err)
 	}
-	return conflicts, nil
+	return out, nil
 }
 
 func inQuery(format string, keys []string, head ...any) (string, []any) {

@@ -40,13 +40,15 @@ func TestXrefBatch(t *testing.T) {
 			{HubID: "h2", ExternalID: "E2", Hash: "x2", Version: "v2"},
 			{HubID: "h3", Hash: "x3"}, // no erp id: nothing to stamp
 		}
-		conflicts, err := s.RecordWritten(ctx, "customer", "erp", ws)
+		l, err := s.RecordWritten(ctx, "customer", "erp", ws)
+		conflicts := l.Conflicts
 		if err != nil || len(conflicts) != 0 {
 			t.Fatalf("RecordWritten = %v, %v", conflicts, err)
 		}
 		// h1 written again under another erp id: a conflict, left untouched.
-		conflicts, err = s.RecordWritten(ctx, "customer", "erp", []Written{{HubID: "h1", ExternalID: "E1-other", Hash: "y"}})
-		if err != nil || len(conflicts) != 1 {
+		l, err = s.RecordWritten(ctx, "customer", "erp", []Written{{HubID: "h1", ExternalID: "E1-other", Hash: "y"}})
+		conflicts = l.Conflicts
+		if err != nil || len(conflicts) != 1 || len(l.Merged) != 0 {
 			t.Fatalf("conflicting RecordWritten = %v, %v", conflicts, err)
 		}
 		ext, err := s.LookupExternals(ctx, "customer", "erp", []string{"h1", "h2", "h3"})
@@ -57,11 +59,12 @@ func TestXrefBatch(t *testing.T) {
 			t.Errorf("LookupExternals = %+v", ext)
 		}
 		// The multi-row path: new links, a restamp and a conflict at once.
-		conflicts, err = s.RecordWritten(ctx, "customer", "erp", []Written{
+		l, err = s.RecordWritten(ctx, "customer", "erp", []Written{
 			{HubID: "h1", ExternalID: "E1", Hash: "x1b"},       // restamp
 			{HubID: "h4", ExternalID: "E4", Hash: "x4"},        // new link
 			{HubID: "h2", ExternalID: "E2-other", Hash: "bad"}, // conflict
 		})
+		conflicts = l.Conflicts
 		if err != nil || len(conflicts) != 1 || conflicts[0].HubID != "h2" {
 			t.Fatalf("bulk RecordWritten = %v, %v", conflicts, err)
 		}
@@ -75,6 +78,63 @@ func TestXrefBatch(t *testing.T) {
 		}
 		if _, h, _, _ := s.LookupExternal(ctx, "customer", "h2", "erp"); h != "x2b" {
 			t.Errorf("hash after restamp = %q", h)
+		}
+	})
+}
+
+// TestMergeHubIDs: a source saw a record first as a reference by its
+// native key (the invoice's sale S-1) and minted hub id "ref" for it; a
+// sink then wrote the CRM's order "crm-o" to that system and got S-1 back.
+// Both are one record: the link moves to "crm-o", and "ref" answers as an
+// alias. A hub id other systems know too is never merged: that is a
+// conflict for an operator.
+func TestMergeHubIDs(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		s := openStore(t, dsn)
+		ctx := context.Background()
+		if _, err := s.LinkMany(ctx, "order", "erp", map[string]string{"S-1": "ref", "S-2": "known"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LinkMany(ctx, "order", "crm", map[string]string{"41": "crm-o", "42": "crm-p", "43": "known"}); err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.RecordWritten(ctx, "order", "erp", []Written{
+			{HubID: "crm-o", ExternalID: "S-1", Hash: "h1", Version: "v1"}, // merges "ref"
+			{HubID: "crm-p", ExternalID: "S-2", Hash: "h2"},                // "known" is in the CRM too: conflict
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Merged) != 1 || l.Merged[0] != (Merge{Alias: "ref", HubID: "crm-o", System: "erp", ExternalID: "S-1"}) {
+			t.Errorf("merged = %+v", l.Merged)
+		}
+		if len(l.Conflicts) != 1 || l.Conflicts[0].HubID != "crm-p" {
+			t.Errorf("conflicts = %+v", l.Conflicts)
+		}
+		if hub, _, _ := s.LookupHubID(ctx, "order", "erp", "S-1"); hub != "crm-o" {
+			t.Errorf("S-1 is linked to %q, want crm-o", hub)
+		}
+		if hub, _, _ := s.LookupHubID(ctx, "order", "erp", "S-2"); hub != "known" {
+			t.Errorf("S-2 is linked to %q, want known (untouched)", hub)
+		}
+		// Records published under the alias still resolve, in both lookups.
+		ext, err := s.LookupExternals(ctx, "order", "crm", []string{"ref", "crm-o", "nope"})
+		if err != nil || len(ext) != 2 || ext["ref"].ExternalID != "41" || ext["crm-o"].ExternalID != "41" {
+			t.Errorf("LookupExternals via alias = %+v, %v", ext, err)
+		}
+		if e, h, ok, err := s.LookupExternal(ctx, "order", "ref", "erp"); err != nil || !ok || e != "S-1" || h != "h1" {
+			t.Errorf("LookupExternal via alias = %q %q %v %v", e, h, ok, err)
+		}
+		// A second merge into the first one's target collapses the chain.
+		if _, err := s.LinkMany(ctx, "order", "shop", map[string]string{"#9": "shop-o"}); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := s.RecordWritten(ctx, "order", "shop", []Written{{HubID: "crm-o", ExternalID: "#9"}}); err != nil || len(l.Merged) != 1 {
+			t.Fatalf("second merge: %+v %v", l, err)
+		}
+		al, err := s.ResolveAliases(ctx, "order", []string{"ref", "shop-o", "crm-o"})
+		if err != nil || len(al) != 2 || al["ref"] != "crm-o" || al["shop-o"] != "crm-o" {
+			t.Errorf("aliases = %v, %v", al, err)
 		}
 	})
 }

@@ -63,7 +63,20 @@ func (ps Problems) Error() string {
 // Load reads the YAML file at path (none when path is ""), applies HUB_*
 // environment overrides and ${VAR} references, decodes into a Config and
 // validates it. On any problem it returns Problems listing all of them.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, LoadOptions{}) }
+
+// LoadOptions change what Load insists on.
+type LoadOptions struct {
+	// StateOnly is for commands that only use the state store (listing
+	// dead letters, tracing a record): a ${VAR} under connectors that is
+	// not set is no problem (it reads as ""), so an operator needs the
+	// state store's credentials but not every ERP's password. Such a
+	// config must not be used to start connectors.
+	StateOnly bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, opts LoadOptions) (*Config, error) {
 	cfg := Default()
 	cfg.File = path
 	cfg.lines = map[string]int{}
@@ -85,7 +98,7 @@ func Load(path string) (*Config, error) {
 				return nil, Problems{{File: path, Line: root.Line, Msg: "the file must be a mapping of keys (hub, log, http, kafka, state)"}}
 			}
 			probs = append(probs, checkKeys(path, root, reflect.TypeOf(Config{}), "", cfg.lines)...)
-			probs = append(probs, expandRefs(path, root, "")...)
+			probs = append(probs, expandRefs(path, root, "", opts)...)
 			if err := root.Decode(&fileValues); err != nil {
 				probs = append(probs, yamlProblem(path, err))
 			}
@@ -401,16 +414,16 @@ var refPattern = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`
 // expandRefs replaces ${VAR} and ${VAR:-default} in scalar values with the
 // environment's value. A reference to an unset variable without a default is
 // a problem: a secret that silently becomes "" is worse than a stop.
-func expandRefs(file string, node *yaml.Node, key string) Problems {
+func expandRefs(file string, node *yaml.Node, key string, opts LoadOptions) Problems {
 	var probs Problems
 	switch node.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(node.Content); i += 2 {
-			probs = append(probs, expandRefs(file, node.Content[i+1], join(key, node.Content[i].Value))...)
+			probs = append(probs, expandRefs(file, node.Content[i+1], join(key, node.Content[i].Value), opts)...)
 		}
 	case yaml.SequenceNode:
 		for i, c := range node.Content {
-			probs = append(probs, expandRefs(file, c, fmt.Sprintf("%s[%d]", key, i))...)
+			probs = append(probs, expandRefs(file, c, fmt.Sprintf("%s[%d]", key, i), opts)...)
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(node.Value, "${") {
@@ -423,6 +436,9 @@ func expandRefs(file string, node *yaml.Node, key string) Problems {
 			}
 			if sub[2] != "" {
 				return sub[3]
+			}
+			if opts.StateOnly && strings.HasPrefix(key, "connectors.") {
+				return ""
 			}
 			probs = append(probs, Problem{File: file, Line: node.Line, Key: key,
 				Msg: fmt.Sprintf("environment variable %s is not set (referenced as %s)", sub[1], m)})

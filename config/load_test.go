@@ -349,3 +349,29 @@ func TestAPITokens(t *testing.T) {
 		t.Errorf("a token leaked into the problems:\n%s", text)
 	}
 }
+
+// TestLoadStateOnly: commands that only use the state store load a config
+// whose connectors reference secrets this shell does not have; everything
+// else still needs its variables.
+func TestLoadStateOnly(t *testing.T) {
+	t.Setenv("HUB_TEST_STATE_DIR", t.TempDir())
+	p := writeFile(t, `state: {dsn: "sqlite:${HUB_TEST_STATE_DIR}/hub.db"}
+connectors:
+  erp: {kind: tryton, password: "${HUB_TEST_UNSET_ERP_PASSWORD}"}
+`)
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "HUB_TEST_UNSET_ERP_PASSWORD") {
+		t.Fatalf("Load = %v, want the unset variable named", err)
+	}
+	cfg, err := LoadWith(p, LoadOptions{StateOnly: true})
+	if err != nil {
+		t.Fatalf("LoadWith StateOnly: %v", err)
+	}
+	if !strings.HasSuffix(cfg.State.DSN.Reveal(), "/hub.db") || cfg.Connectors["erp"].Settings["password"] != "" {
+		t.Errorf("state dsn %q, erp password %q", cfg.State.DSN.Reveal(), cfg.Connectors["erp"].Settings["password"])
+	}
+	// The state store's own secret is still required.
+	p2 := writeFile(t, `state: {dsn: "${HUB_TEST_UNSET_STATE_DSN}"}`)
+	if _, err := LoadWith(p2, LoadOptions{StateOnly: true}); err == nil || !strings.Contains(err.Error(), "HUB_TEST_UNSET_STATE_DSN") {
+		t.Errorf("StateOnly with an unset state.dsn = %v, want a problem", err)
+	}
+}

@@ -25,7 +25,12 @@ func configFlag(cmd *cobra.Command, path *string) {
 
 // loadConfig loads and validates the config, printing every problem.
 func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	return loadConfigWith(path, config.LoadOptions{})
+}
+
+// loadConfigWith is loadConfig with options (config.LoadOptions).
+func loadConfigWith(path string, opts config.LoadOptions) (*config.Config, error) {
+	cfg, err := config.LoadWith(path, opts)
 	if err != nil {
 		if probs, ok := err.(config.Problems); ok {
 			return nil, fmt.Errorf("%d problem(s) in the configuration:\n%s", len(probs), indent(probs.Error()))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/pipeline/api"
 	"github.com/crmhub/hub/pipeline/node"
 	"github.com/crmhub/hub/store"
@@ -33,7 +34,9 @@ the configured brokers. The same operations are on the HTTP API under
 	cmd.PersistentFlags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
 
 	open := func(cmd *cobra.Command, withBus bool) (*node.Tools, error) {
-		cfg, err := loadConfig(cfgPath)
+		// Without the bus only the state store is used: the connectors'
+		// secrets need not be in this shell's environment.
+		cfg, err := loadConfigWith(cfgPath, config.LoadOptions{StateOnly: !withBus})
 		if err != nil {
 			return nil, exitErr(2, err)
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/pipeline"
 	"github.com/crmhub/hub/pipeline/api"
 	"github.com/crmhub/hub/pipeline/node"
@@ -28,7 +29,7 @@ is known about the id.`,
   hub trace SO-1001 -c hub.yaml --entity order`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cfgPath)
+			cfg, err := loadConfigWith(cfgPath, config.LoadOptions{StateOnly: true})
 			if err != nil {
 				return exitErr(2, err)
 			}

@@ -21,11 +21,11 @@ import (
 func TestConfigProblems(t *testing.T) {
 	neg := -time.Second
 	_, err := Config{HTTPConfig: erp.HTTPConfig{URL: "nope"}, Database: "a/b", Entities: []string{"order", "ledger", "order"},
-		SaleState: "done", LookBack: &neg, BatchSize: -1, InvoiceStates: []string{"posted", "open"}}.withDefaults()
+		SaleState: "done", LookBack: &neg, BatchSize: -1, ButtonBatch: 5000, InvoiceStates: []string{"posted", "open"}}.withDefaults()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, k := range []string{"url:", "database:", "user:", "password:", "entities[1]:", "entities[2]:", "sale_state:", "look_back:", "batch_size:", "invoice_states[1]:"} {
+	for _, k := range []string{"url:", "database:", "user:", "password:", "entities[1]:", "entities[2]:", "sale_state:", "look_back:", "batch_size:", "invoice_states[1]:", "button_batch:"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("problems lack %s: %v", k, err)
 		}
@@ -34,7 +34,7 @@ func TestConfigProblems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SaleState != SaleConfirmed || *cfg.LookBack != defaultLookBack || cfg.BatchSize != defaultBatchSize ||
+	if cfg.SaleState != SaleConfirmed || *cfg.LookBack != defaultLookBack || cfg.BatchSize != defaultBatchSize || cfg.ButtonBatch != defaultButtonBatch ||
 		strings.Join(cfg.Entities, ",") != "customer,invoice,order" || strings.Join(cfg.InvoiceStates, ",") != "posted,paid,cancelled" || cfg.URL != "http://127.0.0.1:8000" || cfg.Language != "en" {
 		t.Fatalf("defaults: %+v", cfg)
 	}

@@ -573,16 +573,19 @@ func (c *Conn) hasAmendments(ctx context.Context, r *rpc, tctx map[string]any) (
 }
 
 // button calls a sale button (quote, confirm, cancel) on the jobs' sales,
-// together and then alone when Tryton refuses one; it returns the jobs
-// that went through.
+// button_batch at a time and then alone when Tryton refuses one; it
+// returns the jobs that went through.
 func (c *Conn) button(ctx context.Context, r *rpc, tctx map[string]any, name string, jobs []saleJob, res []connectors.Result) []saleJob {
-	errs := each(jobs, func(js []saleJob) error {
-		ids := make([]int64, len(js))
-		for k, j := range js {
-			ids[k] = j.id
-		}
-		return r.model(ctx, "sale.sale", name, tctx, nil, ids)
-	})
+	errs := make([]error, 0, len(jobs))
+	for chunk := range slices.Chunk(jobs, c.cfg.ButtonBatch) {
+		errs = append(errs, each(chunk, func(js []saleJob) error {
+			ids := make([]int64, len(js))
+			for k, j := range js {
+				ids[k] = j.id
+			}
+			return r.model(ctx, "sale.sale", name, tctx, nil, ids)
+		})...)
+	}
 	var ok []saleJob
 	for k, j := range jobs {
 		if errs[k] != nil {

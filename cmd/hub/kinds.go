@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/erp/odoo"
+	"github.com/crmhub/hub/connectors/erp/rest"
 	"github.com/crmhub/hub/connectors/erp/tryton"
 	"github.com/crmhub/hub/connectors/sqlstore"
 )
@@ -12,6 +14,8 @@ func kinds() (*connectors.Registry, error) {
 	for _, register := range []func(*connectors.Registry) error{
 		sqlstore.Register,
 		tryton.Register,
+		odoo.Register,
+		rest.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, err

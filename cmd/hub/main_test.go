@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/spf13/cobra"
 )
 
 var buildOnce struct {
@@ -385,14 +388,47 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// wantCommands is every subcommand the binary has, by parent. A command
+// added or removed without updating this list (and the README's list)
+// fails TestHelpListsCommands.
+var wantCommands = map[string][]string{
+	"":      {"bench", "broker", "dlq", "map", "run", "sql", "trace", "validate", "version"},
+	"bench": {"sync"},
+	"dlq":   {"discard", "list", "replay", "show"},
+	"map":   {"bench", "explain", "test"},
+	"sql":   {"install-capture"},
+}
+
+// TestHelpListsCommands checks the command tree against wantCommands and
+// that `hub [PARENT] --help` lists every command registered on it.
 func TestHelpListsCommands(t *testing.T) {
-	out, err := exec.Command(hubBinary(t), "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("--help: %v\n%s", err, out)
+	got := map[string][]string{}
+	var walk func(c *cobra.Command, path string)
+	walk = func(c *cobra.Command, path string) {
+		for _, sub := range c.Commands() {
+			got[path] = append(got[path], sub.Name())
+			if sub.HasSubCommands() {
+				walk(sub, strings.TrimSpace(path+" "+sub.Name()))
+			}
+		}
+		sort.Strings(got[path])
 	}
-	for _, c := range []string{"run", "validate", "broker", "version", "map"} {
-		if !strings.Contains(string(out), "\n  "+c+" ") {
-			t.Errorf("--help does not list %q:\n%s", c, out)
+	walk(newRootCmd(), "")
+	if !reflect.DeepEqual(got, wantCommands) {
+		t.Errorf("command tree = %v\nwant %v", got, wantCommands)
+	}
+
+	for parent, subs := range got {
+		args := append(strings.Fields(parent), "--help")
+		out, err := exec.Command(hubBinary(t), args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("hub %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		for _, c := range subs {
+			// cobra lists "  NAME   Short" under Available Commands.
+			if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(c) + ` +\S`).Match(out) {
+				t.Errorf("hub %s does not list %q:\n%s", strings.Join(args, " "), c, out)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,20 +57,44 @@ fields:
 `
 }
 
-// countingSink counts the records a sink really wrote.
+// countingSink counts the records a sink really wrote and keeps every
+// field value it wrote.
 type countingSink struct {
 	connectors.Sink
 	n atomic.Int64
+
+	mu     sync.Mutex
+	writes []fieldWrite
+}
+
+// fieldWrite is one column of one record a sink wrote ("" for NULL);
+// create is a record the target did not have (no external id on record).
+type fieldWrite struct {
+	hubID, field, value string
+	create              bool
 }
 
 func (c *countingSink) Write(ctx context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	res, err := c.Sink.Write(ctx, entity, recs)
-	for _, r := range res {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, r := range res {
 		if r.Err == nil && !r.Skipped {
 			c.n.Add(1)
+			if i < len(recs) {
+				for _, m := range recs[i].Data.Members() {
+					c.writes = append(c.writes, fieldWrite{hubID: recs[i].HubID, field: m.Key, value: m.Value.Str(), create: recs[i].ExternalID == ""})
+				}
+			}
 		}
 	}
 	return res, err
+}
+
+func (c *countingSink) written() []fieldWrite {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]fieldWrite(nil), c.writes...)
 }
 
 type side struct {
@@ -336,28 +361,83 @@ func TestTwoWayOneUpdateOneWriteNoneBack(t *testing.T) {
 	}
 }
 
+// history is every value an owner gave a field of each customer, by the
+// CRM's id: a value the hub writes to the other side must be one of them.
+type history struct {
+	mu   sync.Mutex
+	vals map[string]map[string]map[string]bool // field -> CRM id -> values
+	last map[string]map[string]string          // field -> CRM id -> last value
+}
+
+func (h *history) set(field, id, v string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.vals[field] == nil {
+		h.vals[field], h.last[field] = map[string]map[string]bool{}, map[string]string{}
+	}
+	if h.vals[field][id] == nil {
+		h.vals[field][id] = map[string]bool{}
+	}
+	h.vals[field][id][v] = true
+	h.last[field][id] = v
+}
+
+// normField makes a written or read value comparable: decimals with two
+// places.
+func normField(field, v string) string {
+	if field == "credit_limit" && v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return strconv.FormatFloat(f, 'f', 2, 64)
+		}
+	}
+	return v
+}
+
 func TestTwoWayConcurrentUpdatesSettle(t *testing.T) {
 	tw := newTwoWay(t)
 	const customers, updates = 20, 1000
+	owned := &history{vals: map[string]map[string]map[string]bool{}, last: map[string]map[string]string{}}
 	for i := 1; i <= customers; i++ {
+		id := fmt.Sprintf("C%d", i)
 		tw.crm.exec(t, "INSERT INTO customers (id, name, email, phone, updated_at) VALUES (?, ?, ?, ?, NOW)",
-			fmt.Sprintf("C%d", i), fmt.Sprintf("Customer %d", i), fmt.Sprintf("c%d@example.com", i), fmt.Sprintf("+4930%07d", i))
+			id, fmt.Sprintf("Customer %d", i), fmt.Sprintf("c%d@example.com", i), fmt.Sprintf("+4930%07d", i))
+		owned.set("email", id, fmt.Sprintf("c%d@example.com", i))
+		owned.set("phone", id, fmt.Sprintf("+4930%07d", i))
+		owned.set("credit_limit", id, "") // the ERP's rows start without them
+		owned.set("payment_terms", id, "")
 	}
 	stop := tw.start(t)
 	defer stop()
 	tw.settle(t, customers, 60*time.Second, time.Second)
 	ctx := context.Background()
-	erpIDs := map[string]string{}
+	erpIDs, crmOf := map[string]string{}, map[string]string{}
 	for i := 1; i <= customers; i++ {
 		id := fmt.Sprintf("C%d", i)
 		hub, _, _ := tw.h.store.LookupHubID(ctx, "customer", "crm", id)
 		erpIDs[id], _, _, _ = tw.h.store.LookupExternal(ctx, "customer", hub, "erp")
+		crmOf[hub] = id
 	}
+	// The ERP gives every customer its terms first, so that every owned
+	// field has an owner's value (a refused edit of a field the hub holds
+	// no value of is not written back: see docs/two-way.md).
+	for i := 1; i <= customers; i++ {
+		id := fmt.Sprintf("C%d", i)
+		credit := fmt.Sprintf("%d.00", 1000+i)
+		tw.erp.exec(t, "UPDATE customers SET credit_limit = ?, payment_terms = 'NET30', updated_at = NOW WHERE id = ?", credit, erpIDs[id])
+		owned.set("credit_limit", id, credit)
+		owned.set("payment_terms", id, "NET30")
+	}
+	tw.settle(t, customers, 60*time.Second, time.Second)
 
-	// The owners' own last values, in the order their updates committed.
+	// Edits of the other side's owned fields: they must never stick, nor
+	// ever be written anywhere.
+	const (
+		badCredit = "1.00"
+		badTerms  = "CRM-TERMS"
+		badEmail  = "erp-was-here@example.com"
+		badPhone  = "+490000000000"
+	)
 	var mu [customers + 1]sync.Mutex
-	var last sync.Mutex
-	lastEmail, lastCredit := map[string]string{}, map[string]string{}
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
@@ -368,28 +448,38 @@ func TestTwoWayConcurrentUpdatesSettle(t *testing.T) {
 				c := 1 + rng.IntN(customers)
 				id := fmt.Sprintf("C%d", c)
 				v := fmt.Sprintf("w%d-%d", w, n)
+				// The owners' values are recorded under the customer's
+				// lock, in the order their updates committed.
 				mu[c].Lock()
 				var err error
-				switch rng.IntN(6) {
+				switch rng.IntN(10) {
 				case 0:
 					err = tw.crm.try("UPDATE customers SET name = ?, updated_at = NOW WHERE id = ?", "crm "+v, id)
 				case 1:
 					err = tw.crm.try("UPDATE customers SET email = ?, updated_at = NOW WHERE id = ?", v+"@crm.example.com", id)
-					last.Lock()
-					lastEmail[id] = v + "@crm.example.com"
-					last.Unlock()
-				case 2: // not the CRM's field: must not stick
-					err = tw.crm.try("UPDATE customers SET credit_limit = 1.00, updated_at = NOW WHERE id = ?", id)
-				case 3:
+					owned.set("email", id, v+"@crm.example.com")
+				case 2:
+					phone := fmt.Sprintf("+4940%03d%04d", w, n)
+					err = tw.crm.try("UPDATE customers SET phone = ?, updated_at = NOW WHERE id = ?", phone, id)
+					owned.set("phone", id, phone)
+				case 3: // not the CRM's field: must not stick
+					err = tw.crm.try("UPDATE customers SET credit_limit = ?, updated_at = NOW WHERE id = ?", badCredit, id)
+				case 4: // not the CRM's field: must not stick
+					err = tw.crm.try("UPDATE customers SET payment_terms = ?, updated_at = NOW WHERE id = ?", badTerms, id)
+				case 5:
 					err = tw.erp.try("UPDATE customers SET name = ?, updated_at = NOW WHERE id = ?", "erp "+v, erpIDs[id])
-				case 4:
+				case 6:
 					credit := fmt.Sprintf("%d.00", 100+rng.IntN(9000))
 					err = tw.erp.try("UPDATE customers SET credit_limit = ?, updated_at = NOW WHERE id = ?", credit, erpIDs[id])
-					last.Lock()
-					lastCredit[id] = credit
-					last.Unlock()
-				case 5: // not the ERP's field: must not stick
-					err = tw.erp.try("UPDATE customers SET email = 'erp-was-here@example.com', updated_at = NOW WHERE id = ?", erpIDs[id])
+					owned.set("credit_limit", id, credit)
+				case 7:
+					terms := "NET-" + v
+					err = tw.erp.try("UPDATE customers SET payment_terms = ?, updated_at = NOW WHERE id = ?", terms, erpIDs[id])
+					owned.set("payment_terms", id, terms)
+				case 8: // not the ERP's field: must not stick
+					err = tw.erp.try("UPDATE customers SET email = ?, updated_at = NOW WHERE id = ?", badEmail, erpIDs[id])
+				case 9: // not the ERP's field: must not stick
+					err = tw.erp.try("UPDATE customers SET phone = ?, updated_at = NOW WHERE id = ?", badPhone, erpIDs[id])
 				}
 				mu[c].Unlock()
 				if err != nil {
@@ -400,23 +490,56 @@ func TestTwoWayConcurrentUpdatesSettle(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	crm, _ := tw.settle(t, customers, 120*time.Second, 2*time.Second)
+	crm, erp := tw.settle(t, customers, 120*time.Second, 2*time.Second)
+
+	// Settled: both sides hold every owner's last value.
+	cols := map[string]int{"email": 1, "phone": 2, "credit_limit": 3, "payment_terms": 4}
 	for i := 1; i <= customers; i++ {
 		id := fmt.Sprintf("C%d", i)
-		f := strings.Split(crm[id], "|")
-		if want := lastEmail[id]; want != "" && f[1] != want {
-			t.Errorf("%s email %q, want the CRM's last %q", id, f[1], want)
-		}
-		if f[1] == "erp-was-here@example.com" {
-			t.Errorf("%s: the ERP overwrote the CRM's email", id)
-		}
-		if want := lastCredit[id]; f[3] != want && !(want == "" && f[3] == "") {
-			t.Errorf("%s credit limit %q, want the ERP's last %q", id, f[3], want)
+		for _, row := range []struct{ side, row string }{{"CRM", crm[id]}, {"ERP", erp[erpIDs[id]]}} {
+			f := strings.Split(row.row, "|")
+			for field, col := range cols {
+				if got, want := normField(field, f[col]), normField(field, owned.last[field][id]); got != want {
+					t.Errorf("%s %s %s %q, want the owner's last %q", row.side, id, field, got, want)
+				}
+			}
 		}
 	}
-	dls, _ := tw.h.store.CountDeadLetters(ctx, storeFilterOpen())
-	t.Logf("settled: %d CRM writes, %d ERP writes, %d+%d records published, %d open dead letters",
-		tw.crm.sink.n.Load(), tw.erp.sink.n.Load(), tw.published("crm"), tw.published("erp"), dls)
+	// At no point did the hub write an owned field to its owner, nor a
+	// value to the other side that its owner never held.
+	owner := map[string]string{"email": "crm", "phone": "crm", "credit_limit": "erp", "payment_terms": "erp"}
+	for _, sd := range []*side{tw.crm, tw.erp} {
+		ws := sd.sink.written()
+		bad := 0
+		for _, w := range ws {
+			o, ok := owner[w.field]
+			if !ok {
+				continue
+			}
+			id := crmOf[w.hubID]
+			switch {
+			case o == sd.system && !(w.create && w.value == ""):
+				// (A new row gets the owned columns as the hub holds them:
+				// none, so NULL, which overwrites nothing.)
+				t.Errorf("the %s sink wrote %s %s = %q to its owner", sd.system, id, w.field, w.value)
+				bad++
+			case !owned.vals[w.field][id][normField(w.field, w.value)]:
+				t.Errorf("the %s sink wrote %s %s = %q, which %s never held", sd.system, id, w.field, w.value, o)
+				bad++
+			}
+			if bad > 10 {
+				t.Fatal("too many bad writes")
+			}
+		}
+		t.Logf("%s sink: %d records, %d field values written", sd.system, sd.sink.n.Load(), len(ws))
+	}
+	// Every conflict was decidable (versions on both sides): nothing to
+	// review, nothing failed.
+	if dls, err := tw.h.store.ListDeadLetters(ctx, store.DeadLetterFilter{}); err != nil || len(dls) != 0 {
+		t.Errorf("dead letters %v: %d, want none; %+v", err, len(dls), dls)
+	}
+	t.Logf("settled: %d CRM writes, %d ERP writes, %d+%d records published",
+		tw.crm.sink.n.Load(), tw.erp.sink.n.Load(), tw.published("crm"), tw.published("erp"))
 }
 
 func storeFilterOpen() store.DeadLetterFilter {

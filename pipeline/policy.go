@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -119,16 +118,6 @@ func E164(s, countryCode string) string {
 type reviewError struct{ msg string }
 
 func (e *reviewError) Error() string { return e.msg }
-
-func (s *Source) isReview(recs []connectors.Record, bad map[int]error, key string) bool {
-	for i, r := range recs {
-		var re *reviewError
-		if r.Key == key && bad[i] != nil && errors.As(bad[i], &re) {
-			return true
-		}
-	}
-	return false
-}
 
 // putMatchKeys stores the match keys of the batch's published records, so
 // that later first contacts find them.

@@ -283,6 +283,18 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 			}
 		}
 	}
+	// Keys of this entity with an upsert in the batch (the others are
+	// deletes only), and keys parked for review: indexed once, not per key.
+	upserted, review := map[string]bool{}, map[string]bool{}
+	for i, rec := range recs {
+		if rec.Op != connectors.OpDelete {
+			upserted[rec.Key] = true
+		}
+		var re *reviewError
+		if err := p.bad[i]; err != nil && errors.As(err, &re) {
+			review[rec.Key] = true
+		}
+	}
 	// Hub ids for every key, created where missing. A referenced record
 	// gets its id now; its own record finds the same one later. A record
 	// of this entity seen for the first time may match an existing hub
@@ -335,11 +347,8 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 			if _, ok := fresh[k]; ok {
 				continue
 			}
-			if entity == s.Entity && s.isDeleteOnly(recs, k) {
-				continue // a delete of a record the hub never saw
-			}
-			if entity == s.Entity && s.isReview(recs, p.bad, k) {
-				continue // parked for review: no hub id yet
+			if entity == s.Entity && (!upserted[k] || review[k]) {
+				continue // a delete of a record the hub never saw, or parked for review: no hub id yet
 			}
 			id, err := uuid.NewV7()
 			if err != nil {
@@ -441,15 +450,6 @@ func (s *Source) note(p *prep, env *Envelope, event, detail string) {
 	}
 	p.trace = append(p.trace, store.TraceEvent{Entity: s.Entity, HubID: env.ID, System: s.System, Connector: s.Name,
 		ExternalID: env.SourceID, Event: event, Version: versionText(env.readVersion), Hash: env.Hash, Detail: detail})
-}
-
-func (s *Source) isDeleteOnly(recs []connectors.Record, key string) bool {
-	for _, r := range recs {
-		if r.Key == key && r.Op != connectors.OpDelete {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Source) deadLetter(ctx context.Context, rec connectors.Record, err error) error {

@@ -36,8 +36,11 @@ type Policy struct {
 	// from any other system never sets them.
 	Owners map[string]string
 	// Conflict decides fields without an owner: ConflictNewest (the newer
-	// source version wins; equal versions from two systems go to review)
-	// or a system's name (that system's value wins).
+	// source version wins; an equal version from another system is the
+	// hub's own write read back and loses; a change or value without a
+	// version goes to review) or a system's name (that system's value wins
+	// over the others'; between the others, and against the named system's
+	// own older reads, the newer version wins).
 	Conflict string
 	// Match are the rules that match a record seen for the first time to
 	// an existing hub record, tried in order.
@@ -327,25 +330,27 @@ func (pol *Policy) mergeInto(h *hubRecord, system string, version time.Time, dat
 			why = fmt.Sprintf("%s: owned by %s", f, owner)
 		case !has:
 			take = true
-		case pol.Conflict != "" && pol.Conflict != ConflictNewest:
+		default:
+			named := pol.Conflict != "" && pol.Conflict != ConflictNewest
 			switch {
-			case system == pol.Conflict:
+			case named && system == pol.Conflict:
+				// The named system's value wins, whatever the versions; only
+				// an older read of its own does not undo a newer one.
 				take = true
-			case meta.S == pol.Conflict:
+				if meta.S == system && !version.IsZero() {
+					take, why = newer(f, meta, system, version)
+				}
+			case named && meta.S == pol.Conflict:
 				why = fmt.Sprintf("%s: %s wins conflicts", f, pol.Conflict)
 			default:
+				// Newest wins: under newest, and between systems that are
+				// not the named one.
 				take, why = newer(f, meta, system, version)
-			}
-		default:
-			var undecided bool
-			take, why = newer(f, meta, system, version)
-			if !take && why == "" {
-				undecided = true
-			}
-			if undecided {
-				o.review = append(o.review, fmt.Sprintf("%s: %s says %s, %s says %s, both at %s",
-					f, meta.S, mapping.AppendJSON(nil, cur), system, mapping.AppendJSON(nil, val), ver))
-				continue
+				if !take && why == "" {
+					o.review = append(o.review, fmt.Sprintf("%s: %s says %s (%s), %s says %s (%s); without both versions the newer cannot be told",
+						f, orHub(meta.S), mapping.AppendJSON(nil, cur), orNoVersion(meta.V), system, mapping.AppendJSON(nil, val), orNoVersion(ver)))
+					continue
+				}
 			}
 		}
 		if take {
@@ -365,6 +370,20 @@ func (pol *Policy) mergeInto(h *hubRecord, system string, version time.Time, dat
 	return o
 }
 
+func orHub(system string) string {
+	if system == "" {
+		return "the hub"
+	}
+	return system
+}
+
+func orNoVersion(v string) string {
+	if v == "" {
+		return "no version"
+	}
+	return "version " + v
+}
+
 // newer decides a field by version: take is true when the change is newer
 // than the value's; why says why not, or is "" when it cannot be decided
 // (a version missing on either side).
@@ -372,6 +391,9 @@ func newer(field string, meta fieldMeta, system string, version time.Time) (take
 	cur, err := time.Parse(time.RFC3339Nano, meta.V)
 	switch {
 	case meta.S == system:
+		if err == nil && version.IsZero() {
+			return false, "" // a versioned value, a change without one
+		}
 		if err == nil && version.Before(cur) {
 			return false, fmt.Sprintf("%s: an older read of %s", field, system)
 		}
@@ -476,7 +498,11 @@ func (s *Source) settle(p *prep, i int, h *hubRecord, o mergeOutcome) {
 	data := withIDs(h.data(), env.ID, nil)
 	hash := Hash(data)
 	readHash := env.Hash
-	for _, r := range o.review {
+	if len(o.review) > 0 {
+		// One dead letter for all of the change's conflicts: the store keeps
+		// one open dead letter per record key, so one per field would keep
+		// only the last field's.
+		r := strings.Join(o.review, "; ")
 		p.reviews = append(p.reviews, store.DeadLetter{Connector: s.Name, Entity: s.Entity, RecordKey: env.SourceID + "#merge",
 			HubID: env.ID, Stage: StageMerge, Kind: KindReview, Attempts: 1, TraceID: env.ID,
 			Error:   "conflict the policy cannot decide (the hub kept its value): " + r,

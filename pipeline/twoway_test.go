@@ -25,6 +25,7 @@ import (
 
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/sqlstore"
+	"github.com/crmhub/hub/mapping"
 	"github.com/crmhub/hub/pipeline/bus"
 	"github.com/crmhub/hub/store"
 )
@@ -544,4 +545,221 @@ func TestTwoWayConcurrentUpdatesSettle(t *testing.T) {
 
 func storeFilterOpen() store.DeadLetterFilter {
 	return store.DeadLetterFilter{Status: store.StatusOpen}
+}
+
+// TestConflictPolicy merges changes of a field without an owner, one after
+// another, and checks what the hub keeps and why, under both policies.
+func TestConflictPolicy(t *testing.T) {
+	at := func(sec int) time.Time {
+		if sec == 0 {
+			return time.Time{} // a change without a version
+		}
+		return time.Date(2026, 5, 1, 10, 0, sec, 0, time.UTC)
+	}
+	type step struct {
+		system string
+		at     int    // the change's version (seconds); 0: none
+		name   string // the change
+		want   string // the hub's name after it
+		kept   string // the reason the hub kept its value; "" when the change is taken
+		review bool   // the policy cannot decide: review, the hub keeps its value
+	}
+	tests := []struct {
+		name     string
+		conflict string
+		steps    []step
+	}{
+		{"a named system wins whatever the timestamps", "erp", []step{
+			{"crm", 20, "crm 1", "crm 1", "", false},
+			{"erp", 10, "erp 1", "erp 1", "", false}, // older than the CRM's, still wins
+			{"crm", 30, "crm 2", "erp 1", "name: erp wins conflicts", false},
+			{"shop", 40, "shop 1", "erp 1", "name: erp wins conflicts", false},
+			{"crm", 0, "crm 3", "erp 1", "name: erp wins conflicts", false},
+			{"erp", 5, "erp 0", "erp 1", "an older read of erp", false}, // its own older read does not undo its newer value
+			{"erp", 0, "erp 2", "erp 2", "", false},
+			{"erp", 50, "erp 3", "erp 3", "", false},
+		}},
+		{"a named system that never set the field: the others decide by version", "erp", []step{
+			{"crm", 20, "crm 1", "crm 1", "", false},
+			{"shop", 10, "shop 1", "crm 1", "crm holds a newer value", false},
+			{"shop", 30, "shop 2", "shop 2", "", false},
+			{"crm", 0, "crm 2", "shop 2", "", true},
+			{"erp", 1, "erp 1", "erp 1", "", false},
+		}},
+		{"newest: the newer version wins, whichever arrives last", "newest", []step{
+			{"crm", 20, "crm 1", "crm 1", "", false},
+			{"erp", 10, "erp 1", "crm 1", "crm holds a newer value", false},
+			{"erp", 30, "erp 2", "erp 2", "", false},
+			{"crm", 25, "crm 2", "erp 2", "erp holds a newer value", false},
+			{"crm", 15, "crm 3", "erp 2", "erp holds a newer value", false},
+			{"erp", 28, "erp 0", "erp 2", "an older read of erp", false},
+		}},
+		// Documented: an equal version from another system is the hub's own
+		// write read back (sinks stamp what they write with the hub's
+		// version), so it never overwrites the hub's value, in either order.
+		{"newest: equal versions, the CRM first", "newest", []step{
+			{"crm", 20, "crm 1", "crm 1", "", false},
+			{"erp", 20, "erp 1", "crm 1", "name: erp's value at the same version is the hub's older write", false},
+		}},
+		{"newest: equal versions, the ERP first", "newest", []step{
+			{"erp", 20, "erp 1", "erp 1", "", false},
+			{"crm", 20, "crm 1", "erp 1", "name: crm's value at the same version is the hub's older write", false},
+		}},
+		{"newest: a change without a version goes to review", "newest", []step{
+			{"crm", 20, "crm 1", "crm 1", "", false},
+			{"erp", 0, "erp 1", "crm 1", "", true},
+			{"crm", 0, "crm 2", "crm 1", "", true}, // even from the system that set it
+			{"crm", 21, "crm 3", "crm 3", "", false},
+		}},
+		{"newest: a system without versions changes its own value", "newest", []step{
+			{"crm", 0, "crm 1", "crm 1", "", false},
+			{"crm", 0, "crm 2", "crm 2", "", false},
+		}},
+		{"newest: a value without a version goes to review", "newest", []step{
+			{"crm", 0, "crm 1", "crm 1", "", false},
+			{"erp", 20, "erp 1", "crm 1", "", true},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := &Policy{Merge: true, Conflict: tc.conflict, Owners: map[string]string{"email": "crm"}}
+			h, err := decodeRecord(store.StoredRecord{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, st := range tc.steps {
+				o := pol.mergeInto(h, st.system, at(st.at), mapping.ObjectValue(
+					mapping.Member{Key: "name", Value: mapping.StringValue(st.name)},
+					mapping.Member{Key: "email", Value: mapping.StringValue(st.system + "@example.com")}))
+				what := fmt.Sprintf("step %d (%s at %d says %q)", i+1, st.system, st.at, st.name)
+				if got := h.members["name"].Str(); got != st.want {
+					t.Fatalf("%s: the hub's name %q, want %q (outcome %+v)", what, got, st.want, o)
+				}
+				// The owned field is the CRM's whatever the policy.
+				if got := h.members["email"].Str(); got != "crm@example.com" && (st.system == "crm" || got != "") {
+					t.Fatalf("%s: email %q: the CRM owns it", what, got)
+				}
+				var nameRefused []string
+				for _, r := range o.refused {
+					if strings.HasPrefix(r, "name: ") {
+						nameRefused = append(nameRefused, r)
+					}
+				}
+				switch {
+				case st.review:
+					if len(o.review) != 1 || !strings.HasPrefix(o.review[0], "name: ") || len(nameRefused) != 0 {
+						t.Fatalf("%s: %+v; want the name sent to review", what, o)
+					}
+				case st.kept != "":
+					if len(nameRefused) != 1 || !strings.Contains(nameRefused[0], st.kept) || len(o.review) != 0 || !o.stale {
+						t.Fatalf("%s: %+v; want the name kept because %q and the origin written back", what, o, st.kept)
+					}
+				default:
+					if !o.changed || len(nameRefused) != 0 || len(o.review) != 0 {
+						t.Fatalf("%s: %+v; want the change taken", what, o)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestConflictReviewDeadLetter: a change the newest-wins policy cannot
+// decide (the ERP's record has no version) leaves the hub's record as it
+// is, publishes nothing and files one review dead letter with both
+// versions and a reason per field, which the record's trace shows.
+func TestConflictReviewDeadLetter(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	pol := &Policy{Merge: true, Conflict: ConflictNewest, Match: []MatchRule{{Field: "email", Normalize: "email"}}}
+	journal := &Journal{Store: h.store, Log: h.log}
+	dlq := &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
+	w := h.bus.NewWriter(h.prefix + ".customer")
+	defer w.Close()
+	src := func(system string) *Source {
+		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+			Store: h.store, Writer: w, DLQ: dlq, Metrics: h.m, Log: h.log, Policy: pol, Journal: journal}
+	}
+	crm, erp := src("crm"), src("erp")
+	v1 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	ana := person("c1", "Ana", "ana@example.com", "+49 30 1234567")
+	ana.Version = v1
+	if err := crm.publishRecords(ctx, []connectors.Record{ana}); err != nil {
+		t.Fatal(err)
+	}
+	// The same person from the ERP (matched by email), another name and
+	// phone, and no version.
+	other := person("E-1", "Ana Maria", "ANA@example.com", "+49 89 7654321")
+	other.Version = time.Time{}
+	if err := erp.publishRecords(ctx, []connectors.Record{other}); err != nil {
+		t.Fatal(err)
+	}
+	if err := journal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hub, _, _ := h.store.LookupHubID(ctx, "customer", "crm", "c1")
+	if got, _, _ := h.store.LookupHubID(ctx, "customer", "erp", "E-1"); got != hub || hub == "" {
+		t.Fatalf("the ERP's record has hub id %q, want the CRM's %q", got, hub)
+	}
+	if n := counter(t, h.m.RecordsIn.WithLabelValues("erp", "customer")); n != 0 {
+		t.Errorf("the ERP's undecidable change published %v records, want none", n)
+	}
+	recs, err := h.store.LoadRecords(ctx, "customer", []string{hub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := mapping.ParseJSON([]byte(recs[hub].Data))
+	if data.Get("name").Str() != "Ana" || data.Get("phone").Str() != "+49 30 1234567" {
+		t.Errorf("the hub's record %s; want the CRM's name and phone kept", recs[hub].Data)
+	}
+
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen, Payload: true})
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("dead letters %v: %+v; want one review", err, dls)
+	}
+	d := dls[0]
+	if d.Kind != KindReview || d.Stage != StageMerge || d.Connector != "erp-customer" || d.HubID != hub || d.RecordKey != "E-1#merge" {
+		t.Errorf("dead letter kind %s stage %s connector %s hub %s key %s; want review/merge by erp-customer for %s",
+			d.Kind, d.Stage, d.Connector, d.HubID, d.RecordKey, hub)
+	}
+	for _, want := range []string{
+		`name: crm says "Ana" (version 2026-05-01T10:00:00Z), erp says "Ana Maria" (no version); without both versions the newer cannot be told`,
+		`phone: crm says "+49 30 1234567" (version 2026-05-01T10:00:00Z), erp says "+49 89 7654321" (no version)`,
+	} {
+		if !strings.Contains(d.Error, want) {
+			t.Errorf("reason %q lacks %q", d.Error, want)
+		}
+	}
+	payload, err := mapping.ParseJSON(d.Payload)
+	if err != nil {
+		t.Fatalf("payload %s: %v", d.Payload, err)
+	}
+	if hv, iv := payload.Get("hub"), payload.Get("incoming"); hv.Get("name").Str() != "Ana" || iv.Get("name").Str() != "Ana Maria" ||
+		hv.Get("phone").Str() != "+49 30 1234567" || iv.Get("phone").Str() != "+49 89 7654321" || payload.Get("origin").Str() != "erp" {
+		t.Errorf("payload %s; want the hub's and the ERP's version and the origin", d.Payload)
+	}
+
+	traced, err := h.store.Trace(ctx, "E-1", "")
+	if err != nil || len(traced) != 1 {
+		t.Fatalf("trace E-1: %v %+v", err, traced)
+	}
+	var b strings.Builder
+	if err := FormatTrace(&b, "E-1", traced); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"matched       erp", "conflict      erp        id E-1 — review: name: crm says", "dead letter", "(review, open) at merge by erp-customer"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("trace lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func counter(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

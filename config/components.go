@@ -126,6 +126,13 @@ func (c *Config) validateComponents() Problems {
 		if s.BatchSize < 1 {
 			add(k+".batch_size", "must be at least 1")
 		}
+		for _, e := range sortedNames(s.Refs) {
+			if !isEntity(e) {
+				add(k+".refs."+e, "%q is not one of customer, order, invoice, interaction (the referenced entity)", e)
+			} else if s.Refs[e] == "" {
+				add(k+".refs."+e, "is required: the native field that holds the referenced %s's key", e)
+			}
+		}
 	}
 	for _, name := range sortedNames(c.Sinks) {
 		s, k := c.Sinks[name], "sinks."+name
@@ -152,7 +159,9 @@ func (c *Config) validateComponents() Problems {
 		if s.Retry.RefWait < 0 {
 			add(k+".retry.ref_wait", "must be positive")
 		}
-		if s.Retry.Initial < 0 || s.Retry.Max < s.Retry.Initial {
+		if s.Retry.Initial < 0 {
+			add(k+".retry.initial", "must be positive")
+		} else if s.Retry.Max < s.Retry.Initial {
 			add(k+".retry.max", "must be at least retry.initial (%s)", s.Retry.Initial)
 		}
 	}

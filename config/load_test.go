@@ -375,3 +375,37 @@ connectors:
 		t.Errorf("StateOnly with an unset state.dsn = %v, want a problem", err)
 	}
 }
+
+// TestComponentChecks: values that decode fine but could never work are
+// refused when the config is loaded, naming the key.
+func TestComponentChecks(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"a role in another case would be refused every call",
+			"api:\n  tokens:\n    - {name: ops, role: Operator, token: 0123456789abcdef}\n",
+			`:3: api.tokens[0].role: "Operator" is not one of viewer, operator, admin (lower case)`},
+		{"refs name an entity",
+			"connectors:\n  crm: {kind: sqlstore}\nsources:\n  s:\n    connector: crm\n    entity: order\n    mapping: " + os.DevNull + "\n    refs: {custmer: customer_id}\n",
+			`:8: sources.s.refs.custmer: "custmer" is not one of customer, order, invoice, interaction`},
+		{"refs name a field",
+			"connectors:\n  crm: {kind: sqlstore}\nsources:\n  s:\n    connector: crm\n    entity: order\n    mapping: " + os.DevNull + "\n    refs: {customer: \"\"}\n",
+			`:8: sources.s.refs.customer: is required: the native field that holds the referenced customer's key`},
+		{"a negative first backoff names retry.initial",
+			"connectors:\n  erp: {kind: sqlstore}\nsinks:\n  k:\n    connector: erp\n    entities:\n      order: {mapping: " + os.DevNull + "}\n    retry:\n      initial: -1s\n",
+			`:9: sinks.k.retry.initial: must be positive`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, tt.yaml))
+			probs, ok := ErrProblems(err)
+			if !ok || len(probs) != 1 || !strings.Contains(probs[0].String(), tt.want) {
+				t.Fatalf("problems = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	// The lower-case roles pass.
+	if _, err := Load(writeFile(t, "api:\n  tokens:\n    - {name: a, role: viewer, token: 0123456789abcdef}\n    - {name: b, role: admin, token: 0123456789abcdeg}\n")); err != nil {
+		t.Errorf("viewer and admin tokens: %v", err)
+	}
+}

@@ -84,7 +84,13 @@ func (c *Config) validate() Problems {
 			add(key+".name", "%q is used twice", t.Name)
 		}
 		names[t.Name] = true
-		oneOf(key+".role", t.Role, "viewer", "operator", "admin")
+		// Exactly: the server compares roles as written, so "Operator"
+		// would pass here and then be refused everything.
+		switch t.Role {
+		case "viewer", "operator", "admin":
+		default:
+			add(key+".role", "%q is not one of viewer, operator, admin (lower case)", t.Role)
+		}
 		if len(t.Token.Reveal()) < 16 {
 			add(key+".token", "must be at least 16 characters (use ${VAR} to take it from the environment)")
 		}

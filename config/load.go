@@ -77,6 +77,29 @@ type LoadOptions struct {
 
 // LoadWith is Load with options.
 func LoadWith(path string, opts LoadOptions) (*Config, error) {
+	cfg, probs, err := load(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return cfg, nil
+}
+
+// Inspect loads like LoadWith but also returns the config when it has
+// problems, decoded as far as it goes, so that a checker (hub validate)
+// can go on to check what the config names (connector settings, mapping
+// files) and report every problem in one run. cfg is nil only when the
+// file cannot be read as YAML at all; err is for a file that cannot be
+// read. A config with problems must never be used to start anything.
+func Inspect(path string, opts LoadOptions) (cfg *Config, probs Problems, err error) {
+	return load(path, opts)
+}
+
+// load reads, decodes, resolves and validates; the problems come located
+// and in file order.
+func load(path string, opts LoadOptions) (*Config, Problems, error) {
 	cfg := Default()
 	cfg.File = path
 	cfg.lines = map[string]int{}
@@ -86,16 +109,16 @@ func LoadWith(path string, opts LoadOptions) (*Config, error) {
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("config: read %s: %w", path, err)
+			return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
 		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return nil, Problems{yamlProblem(path, err)}
+			return nil, Problems{yamlProblem(path, err)}, nil
 		}
 		if len(doc.Content) > 0 {
 			root := doc.Content[0]
 			if root.Kind != yaml.MappingNode {
-				return nil, Problems{{File: path, Line: root.Line, Msg: "the file must be a mapping of keys (hub, log, http, kafka, state)"}}
+				return nil, Problems{{File: path, Line: root.Line, Msg: "the file must be a mapping of keys (hub, log, http, kafka, state)"}}, nil
 			}
 			probs = append(probs, checkKeys(path, root, reflect.TypeOf(Config{}), "", cfg.lines)...)
 			probs = append(probs, expandRefs(path, root, "", opts)...)
@@ -113,7 +136,7 @@ func LoadWith(path string, opts LoadOptions) (*Config, error) {
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
 	if err := v.MergeConfigMap(fileValues); err != nil {
-		return nil, fmt.Errorf("config: merge %s: %w", path, err)
+		return nil, nil, fmt.Errorf("config: merge %s: %w", path, err)
 	}
 
 	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
@@ -138,18 +161,55 @@ func LoadWith(path string, opts LoadOptions) (*Config, error) {
 	cfg.resolve()
 	probs = append(probs, cfg.validate()...)
 
-	if len(probs) > 0 {
-		for i := range probs {
-			cfg.locate(&probs[i])
-		}
-		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
-		return nil, dedupe(probs)
+	if len(probs) == 0 {
+		return &cfg, nil, nil
 	}
-	return &cfg, nil
+	for i := range probs {
+		cfg.locate(&probs[i])
+	}
+	return &cfg, sortProblems(dedupe(probs)), nil
 }
 
 // Line returns the line of the file that sets key, or 0.
 func (c *Config) Line(key string) int { return c.lines[key] }
+
+// ProblemAt is a problem about a dotted key, placed where its value comes
+// from: the line of the file that sets the key (or, for a key the file
+// leaves out, the line of its nearest parent), or the HUB_* variable that
+// overrides it. Components checked after Load (connector settings,
+// mappings) report through it, so that their problems read like Load's.
+func (c *Config) ProblemAt(key, msg string) Problem {
+	p := Problem{Key: key, Msg: msg}
+	c.locate(&p)
+	return p
+}
+
+// Combine adds more problems (found by checking what a config names) to
+// those Load reported, in file order. A problem about a key that Load
+// already reported is left out: one word about a key is enough (a mapping
+// file that does not exist need not also fail to compile).
+func Combine(reported, more Problems) Problems {
+	seen := map[string]bool{}
+	for _, p := range reported {
+		if p.Key != "" {
+			seen[p.Key] = true
+		}
+	}
+	out := append(Problems(nil), reported...)
+	for _, p := range more {
+		if p.Key == "" || !seen[p.Key] {
+			out = append(out, p)
+		}
+	}
+	return sortProblems(dedupe(out))
+}
+
+// sortProblems orders problems by line, keeping the order of those on one
+// line (and of those without a line, which come first).
+func sortProblems(ps Problems) Problems {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	return ps
+}
 
 // locate fills in where a problem's value came from.
 func (c *Config) locate(p *Problem) {

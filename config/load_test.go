@@ -376,6 +376,80 @@ connectors:
 	}
 }
 
+// TestInspect: a config with problems still comes back, decoded as far as
+// it goes, so that hub validate can check its connectors and mappings in
+// the same run; Load refuses it.
+func TestInspect(t *testing.T) {
+	p := writeFile(t, `http:
+  addr: nowhere
+connectors:
+  crm:
+    kind: sqlstore
+    driver: sqlite
+sources:
+  s:
+    connector: crm
+    entity: customer
+    mapping: m.yaml
+    batch_size: -1
+    refs: {custmer: customer_id, order: ""}
+sinks:
+  k:
+    connector: crm
+    entities:
+      customer: {mapping: m.yaml}
+    retry: {initial: -1s}
+api:
+  tokens:
+    - {name: ops, role: Operator, token: 0123456789abcdef}
+`)
+	if _, err := Load(p); err == nil {
+		t.Fatal("Load accepted a config with problems")
+	}
+	cfg, probs, err := Inspect(p, LoadOptions{})
+	if err != nil || cfg == nil {
+		t.Fatalf("Inspect = %v, %v", cfg, err)
+	}
+	if cfg.Connectors["crm"].Settings["driver"] != "sqlite" || cfg.Sources["s"].Entity != "customer" || cfg.Sinks["k"].Workers != DefaultSinkWorkers {
+		t.Errorf("config not decoded: %+v %+v %+v", cfg.Connectors, cfg.Sources, cfg.Sinks)
+	}
+	want := []string{
+		`:2: http.addr: "nowhere" is not host:port`,
+		`:11: sources.s.mapping: cannot read mapping`,
+		`:12: sources.s.batch_size: must be at least 1`,
+		`:13: sources.s.refs.custmer: "custmer" is not one of customer, order, invoice, interaction`,
+		`:13: sources.s.refs.order: is required: the native field that holds the referenced order's key`,
+		`:18: sinks.k.entities.customer.mapping: cannot read mapping`,
+		`:19: sinks.k.retry.initial: must be positive`,
+		`:22: api.tokens[0].role: "Operator" is not one of viewer, operator, admin (lower case)`,
+	}
+	if len(probs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(want), probs)
+	}
+	for i, w := range want {
+		if !strings.Contains(probs[i].String(), w) {
+			t.Errorf("problem %d = %q, want it to contain %q", i, probs[i].String(), w)
+		}
+	}
+
+	// What a checker finds later joins the list in file order, placed by
+	// ProblemAt; a key already reported is not reported twice.
+	more := Problems{
+		cfg.ProblemAt("connectors.crm.dsn", "is required"),
+		cfg.ProblemAt("connectors.crm.driver", "unsupported"),
+		cfg.ProblemAt("sources.s.mapping", "mapping m.yaml: open: no such file"),
+	}
+	all := Combine(probs, more)
+	text := all.Error()
+	if len(all) != len(want)+2 || !strings.Contains(text, p+":4: connectors.crm.dsn: is required") ||
+		!strings.Contains(text, p+":6: connectors.crm.driver: unsupported") || strings.Contains(text, "open: no such file") {
+		t.Errorf("Combine =\n%s", text)
+	}
+	if all[1].Key != "connectors.crm.dsn" || all[2].Key != "connectors.crm.driver" {
+		t.Errorf("Combine is not in file order:\n%s", text)
+	}
+}
+
 // TestComponentChecks: values that decode fine but could never work are
 // refused when the config is loaded, naming the key.
 func TestComponentChecks(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/pipeline/node"
 )
 
@@ -14,22 +15,19 @@ func newValidateCmd() *cobra.Command {
 		Use:   "validate",
 		Short: "Check a config file and print every problem (exit 1) or \"ok\" (exit 0)",
 		Long: `Load the config exactly as "hub run" would (file, HUB_* environment
-overrides, ${VAR} references), validate every key and print each problem with
-its file, line and key; then check each connector's settings and compile every
-mapping. Nothing is started and nothing is connected to.`,
+overrides, ${VAR} references), validate every key, check each connector's
+settings and compile every mapping, then print every problem in one list,
+each with its file, line and key. Nothing is started and nothing is
+connected to.`,
 		Example: `  hub validate -c configs/demo.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cfgPath)
+			probs, err := validateConfig(cfgPath)
 			if err != nil {
 				return exitErr(1, err)
 			}
-			reg, err := kinds()
-			if err != nil {
-				return err
-			}
-			if _, err := node.Build(cfg, reg); err != nil {
-				return exitErr(1, fmt.Errorf("problems in the configured components:\n%s", indent(err.Error())))
+			if len(probs) > 0 {
+				return exitErr(1, fmt.Errorf("%d problem(s) in the configuration:\n%s", len(probs), indent(probs.Error())))
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "ok")
 			return nil
@@ -37,4 +35,27 @@ mapping. Nothing is started and nothing is connected to.`,
 	}
 	configFlag(cmd, &cfgPath)
 	return cmd
+}
+
+// validateConfig finds every problem of a config in one pass: its own keys
+// and, even when those have problems, what it names (connector settings,
+// mappings, what each connector can do), so that a mistake in one place
+// never hides another.
+func validateConfig(path string) (config.Problems, error) {
+	cfg, probs, err := config.Inspect(path, config.LoadOptions{})
+	if err != nil || cfg == nil {
+		return probs, err
+	}
+	reg, err := kinds()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := node.Build(cfg, reg); err != nil {
+		more, ok := config.ErrProblems(err)
+		if !ok {
+			more = config.Problems{{File: cfg.File, Msg: err.Error()}}
+		}
+		probs = config.Combine(probs, more)
+	}
+	return probs, nil
 }

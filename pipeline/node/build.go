@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -32,14 +33,29 @@ type SourcePlan struct {
 
 // Build checks everything a config names beyond its own keys: connector
 // settings (by their kind), mapping files, and that each connector can do
-// what a source or sink asks of it. It reports every problem at once.
+// what a source or sink asks of it. It reports every problem at once, as
+// config.Problems naming the full key and the config file's line.
+//
+// `hub validate` also runs it on a config that has problems of its own
+// (config.Inspect), so it skips what config validation already reports: a
+// connector without a kind, references to connectors that are not there,
+// sources and sinks without a mapping file.
 func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 	p := &Plan{Connectors: map[string]connectors.Connector{}, Sources: map[string]SourcePlan{}, Sinks: map[string]map[string]*mapping.Plan{}}
-	var errs []string
-	fail := func(err error) { errs = append(errs, err.Error()) }
+	var probs config.Problems
+	fail := func(key, format string, args ...any) {
+		probs = append(probs, cfg.ProblemAt(key, fmt.Sprintf(format, args...)))
+	}
 
 	for _, name := range sorted(cfg.Connectors) {
-		cc := cfg.Connectors[name]
+		cc, key := cfg.Connectors[name], "connectors."+name
+		if cc.Kind == "" {
+			continue // config validation reports it
+		}
+		if !contains(kinds.Kinds(), cc.Kind) {
+			fail(key+".kind", "unknown connector kind %q (known: %s)", cc.Kind, strings.Join(kinds.Kinds(), ", "))
+			continue
+		}
 		conn, err := kinds.New(cc.Kind, connectors.Params{
 			Name:   name,
 			Decode: func(into any) error { return cfg.DecodeConnector(name, into) },
@@ -47,20 +63,29 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 			Dir:    cfg.Dir(),
 		})
 		if err != nil {
-			fail(fmt.Errorf("%s: %w", where(cfg, "connectors."+name), err))
+			probs = append(probs, connectorProblems(cfg, name, cc.Kind, err)...)
 			continue
 		}
 		p.Connectors[name] = conn
 	}
 	load := func(key, path, entity, direction string) *mapping.Plan {
+		if path == "" {
+			return nil // config validation reports it
+		}
 		mp, err := mapping.Load(path)
 		if err != nil {
-			fail(fmt.Errorf("%s: mapping %s:\n%s", key, path, err))
+			var mps mapping.Problems
+			if !errors.As(err, &mps) {
+				fail(key, "mapping %s: %v", path, err)
+				return nil
+			}
+			for _, m := range mps {
+				fail(key, "%s", m.String())
+			}
 			return nil
 		}
 		if mp.Entity != entity || mp.Direction != direction {
-			fail(fmt.Errorf("%s: %s: mapping %s maps %s %q, but %s needs %s %q", where(cfg, key), key, path,
-				mp.Entity, mp.Direction, key, entity, direction))
+			fail(key, "mapping %s maps %s %q, but this needs %s %q", path, mp.Entity, mp.Direction, entity, direction)
 			return nil
 		}
 		return mp
@@ -69,10 +94,9 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 		sc, key := cfg.Sources[name], "sources."+name
 		if conn, ok := p.Connectors[sc.Connector]; ok {
 			if src, ok := conn.(connectors.Source); !ok {
-				fail(fmt.Errorf("%s: connector %s cannot be a source", where(cfg, key+".connector"), sc.Connector))
+				fail(key+".connector", "connector %s cannot be a source", sc.Connector)
 			} else if !contains(src.Entities(), sc.Entity) {
-				fail(fmt.Errorf("%s: connector %s has no %s configured (it has: %s)", where(cfg, key+".entity"),
-					sc.Connector, sc.Entity, strings.Join(src.Entities(), ", ")))
+				fail(key+".entity", "connector %s has no %s configured (it has: %s)", sc.Connector, sc.Entity, strings.Join(src.Entities(), ", "))
 			}
 		}
 		if mp := load(key+".mapping", sc.Mapping, sc.Entity, "in"); mp != nil {
@@ -86,31 +110,57 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 			if s, ok := conn.(connectors.Sink); ok {
 				sink = s
 			} else {
-				fail(fmt.Errorf("%s: connector %s cannot be a sink", where(cfg, key+".connector"), sc.Connector))
+				fail(key+".connector", "connector %s cannot be a sink", sc.Connector)
 			}
 		}
 		p.Sinks[name] = map[string]*mapping.Plan{}
 		for _, entity := range sorted(sc.Entities) {
 			ekey := key + ".entities." + entity
 			if sink != nil && !contains(sink.Entities(), entity) {
-				fail(fmt.Errorf("%s: connector %s has no %s configured", where(cfg, ekey), sc.Connector, entity))
+				fail(ekey, "connector %s has no %s configured (it has: %s)", sc.Connector, entity, strings.Join(sink.Entities(), ", "))
 			}
 			if mp := load(ekey+".mapping", sc.Entities[entity].Mapping, entity, "out"); mp != nil {
 				p.Sinks[name][entity] = mp
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "\n"))
+	if len(probs) > 0 {
+		return nil, config.Combine(nil, probs)
 	}
 	return p, nil
 }
 
-func where(cfg *config.Config, key string) string {
-	if w := cfg.Where(key); w != "" {
-		return w + ": " + key
+// settingProblem matches one "key: message" of a connector's error; keys
+// are the connector's own (driver, entities.order.columns[2]).
+var settingProblem = regexp.MustCompile(`(?s)^([A-Za-z_][A-Za-z0-9_]*(?:\[[0-9]+\])?(?:\.[A-Za-z0-9_-]+(?:\[[0-9]+\])?)*): (.+)$`)
+
+// connectorProblems turns the error of a connector factory into problems
+// that name the full key (connectors.crm.driver) and the line of that key,
+// or of the connector when the file does not set it. Factories report
+// decoding problems as config.Problems (already located) and their own
+// checks as "key: message; key: message".
+func connectorProblems(cfg *config.Config, name, kind string, err error) config.Problems {
+	if ps, ok := config.ErrProblems(err); ok {
+		return ps
 	}
-	return key
+	prefix := "connectors." + name
+	inner := err
+	if u := errors.Unwrap(err); u != nil {
+		inner = u // without the registry's "connector NAME (KIND): "
+	}
+	var out config.Problems
+	for _, part := range strings.Split(inner.Error(), "; ") {
+		if m := settingProblem.FindStringSubmatch(part); m != nil {
+			out = append(out, cfg.ProblemAt(prefix+"."+m[1], m[2]))
+			continue
+		}
+		if n := len(out); n > 0 {
+			out[n-1].Msg += "; " + part // "; " inside a message, not a new key
+			continue
+		}
+		out = append(out, cfg.ProblemAt(prefix, kind+": "+part))
+	}
+	return out
 }
 
 func sorted[V any](m map[string]V) []string {

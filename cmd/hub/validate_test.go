@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestValidateOnePass: hub validate reports the config's own mistakes and
+// the mistakes of what it names (connector settings, mappings, what a
+// connector can do) in one run, each with file:line and the full key; a
+// core mistake hides nothing.
+func TestValidateOnePass(t *testing.T) {
+	dir := t.TempDir()
+	demo, err := filepath.Abs(filepath.Join("..", "..", "configs", "demo", "mappings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	customerIn := filepath.Join(demo, "crm-customer-in.yaml")
+	orderIn := filepath.Join(demo, "crm-order-in.yaml")
+	customerOut := filepath.Join(demo, "erp-customer-out.yaml")
+	broken := filepath.Join(dir, "broken.yaml")
+	if err := os.WriteFile(broken, []byte("entity: customer\ndirection: in\nfields:\n  email:\n    from: email\n    transform: [frobnicate]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		yaml string
+		// want holds one "line: key: message" per problem, in order; the
+		// output must hold exactly these.
+		want []string
+	}{
+		{
+			name: "core and component mistakes together",
+			yaml: fmt.Sprintf(`http:
+  addr: nowhere
+log:
+  level: loud
+connectors:
+  crm:
+    kind: sqlstore
+    dsn: crm.db
+    entities:
+      customer:
+        table: customers
+        capture: magic
+  erp:
+    kind: tryton
+    url: http://127.0.0.1:8000
+    database: erp
+    user: admin
+    password: secretsecret
+    entities: [customer]
+    colour: blue
+  shop:
+    kind: magento
+sources:
+  crm-customers:
+    connector: crm
+    entity: customer
+    mapping: %s
+    refs: {custmer: customer_id}
+  crm-orders:
+    connector: crm
+    entity: order
+    mapping: %s
+sinks:
+  erp:
+    connector: erp
+    workers: 9
+    entities:
+      customer: {mapping: %s}
+`, broken, orderIn, customerIn),
+			want: []string{
+				`:2: http.addr: "nowhere" is not host:port`,
+				`:4: log.level: "loud" is not one of debug, info, warn, error`,
+				`:6: connectors.crm.driver: is required (pgx, mysql or sqlite)`,
+				`:12: connectors.crm.entities.customer.capture: unknown mode "magic" (cursor or outbox)`,
+				`:20: connectors.erp.colour: unknown key for a tryton connector`,
+				`:22: connectors.shop.kind: unknown connector kind "magento" (known: odoo, rest, sqlstore, tryton)`,
+				`:27: sources.crm-customers.mapping: ` + broken + `:6: email: unknown transform "frobnicate"`,
+				`:28: sources.crm-customers.refs.custmer: "custmer" is not one of customer, order, invoice, interaction`,
+				`:36: sinks.erp.workers: must be between 1 and kafka.partitions (6)`,
+				`:38: sinks.erp.entities.customer.mapping: mapping ` + customerIn + ` maps customer "in", but this needs customer "out"`,
+			},
+		},
+		{
+			name: "what a connector cannot do",
+			yaml: fmt.Sprintf(`connectors:
+  erp:
+    kind: tryton
+    url: http://127.0.0.1:8000
+    database: erp
+    user: admin
+    password: secretsecret
+    entities: [customer]
+sources:
+  erp-orders:
+    connector: erp
+    entity: order
+    mapping: %s
+sinks:
+  back:
+    connector: erp
+    entities:
+      invoice: {mapping: %s}
+`, orderIn, customerOut),
+			want: []string{
+				`:12: sources.erp-orders.entity: connector erp has no order configured (it has: customer)`,
+				`:18: sinks.back.entities.invoice: connector erp has no invoice configured (it has: customer)`,
+				`:18: sinks.back.entities.invoice.mapping: mapping ` + customerOut + ` maps customer "out", but this needs invoice "out"`,
+			},
+		},
+		{
+			name: "one word per key",
+			yaml: `connectors:
+  crm:
+    kind: sqlstore
+    driver: sqlite
+    dsn: ${HUB_TEST_SURELY_UNSET_DSN}
+    entities:
+      customer: {table: customers}
+sources:
+  s:
+    connector: crm
+    entity: customer
+    mapping: missing.yaml
+`,
+			want: []string{
+				`:5: connectors.crm.dsn: environment variable HUB_TEST_SURELY_UNSET_DSN is not set`,
+				`:12: sources.s.mapping: cannot read mapping`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := writeConfig(t, dir, tt.yaml)
+			stdout, stderr, code := runHubIO(t, nil, "validate", "-c", cfg)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			var got []string
+			for _, l := range strings.Split(stderr, "\n") {
+				if l = strings.TrimSpace(l); strings.HasPrefix(l, cfg+":") {
+					got = append(got, strings.TrimPrefix(l, cfg))
+				}
+			}
+			if !strings.Contains(stderr, fmt.Sprintf("%d problem(s)", len(tt.want))) || len(got) != len(tt.want) {
+				t.Errorf("%d problems reported, want %d:\n%s", len(got), len(tt.want), stderr)
+			}
+			for i, w := range tt.want {
+				if i >= len(got) || !strings.HasPrefix(got[i], w) {
+					t.Errorf("problem %d: want %q\nall:\n%s", i+1, w, stderr)
+				}
+			}
+		})
+	}
+
+	t.Run("the demo is ok", func(t *testing.T) {
+		stdout, stderr, code := runHubIO(t, nil, "validate", "-c", filepath.Join("..", "..", "configs", "demo.yaml"))
+		if code != 0 || strings.TrimSpace(stdout) != "ok" {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+	})
+}

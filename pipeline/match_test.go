@@ -3,11 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/store"
 )
 
 func person(key, name, email, phone string) connectors.Record {
@@ -119,5 +121,125 @@ func TestE164(t *testing.T) {
 		if got := E164(tc.in, tc.cc); got != tc.want {
 			t.Errorf("E164(%q, %q) = %q, want %q", tc.in, tc.cc, got, tc.want)
 		}
+	}
+}
+
+// TestAmbiguousMatchParkedForReview: a first contact that matches two hub
+// records is not published and gets no hub id; it is parked in the
+// dead-letter store as a review (stage match) naming both candidates, with
+// the native record as payload. The same record read again stays one
+// dead letter.
+func TestAmbiguousMatchParkedForReview(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	pol := &Policy{Match: []MatchRule{{Field: "email", Normalize: "email"}, {Field: "phone", Normalize: "phone", CountryCode: "49"}}}
+	w := h.bus.NewWriter(h.prefix + ".customer")
+	defer w.Close()
+	dlq := &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
+	src := func(system string) *Source {
+		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+			Store: h.store, Writer: w, DLQ: dlq, Metrics: h.m, Log: h.log, Policy: pol}
+	}
+	crm, erp := src("crm"), src("erp")
+	// Dan and Eve share a phone and have no email.
+	if err := crm.publishRecords(ctx, []connectors.Record{
+		person("c3", "Dan", "", "089 7654321"), person("c4", "Eve", "", "+49 89 7654321")}); err != nil {
+		t.Fatal(err)
+	}
+	dan, _, _ := h.store.LookupHubID(ctx, "customer", "crm", "c3")
+	eve, _, _ := h.store.LookupHubID(ctx, "customer", "crm", "c4")
+	for range 2 {
+		if err := erp.publishRecords(ctx, []connectors.Record{person("E-3", "D. or E.", "", "089-7654321")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, _ := h.store.LookupHubID(ctx, "customer", "erp", "E-3"); ok {
+		t.Error("the ambiguous record got a hub id")
+	}
+	if n := counter(t, h.m.RecordsIn.WithLabelValues("erp", "customer")); n != 0 {
+		t.Errorf("the ambiguous record was published (%v records)", n)
+	}
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen, Payload: true})
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("dead letters %v: %+v; want one", err, dls)
+	}
+	d := dls[0]
+	if d.Kind != KindReview || d.Stage != StageMatch || d.Connector != "erp-customer" || d.RecordKey != "E-3" || d.Occurrences != 2 {
+		t.Errorf("dead letter %s/%s by %s key %s seen %d times; want review/match by erp-customer, key E-3, twice",
+			d.Kind, d.Stage, d.Connector, d.RecordKey, d.Occurrences)
+	}
+	first, second := min(dan, eve), max(dan, eve)
+	if want := `ambiguous match by phone "+49897654321": hub records ` + first + ", " + second; !strings.Contains(d.Error, want) {
+		t.Errorf("reason %q; want it to contain %q", d.Error, want)
+	}
+	if p, err := mapping.ParseJSON(d.Payload); err != nil || p.Get("id").Str() != "E-3" || p.Get("phone").Str() != "089-7654321" {
+		t.Errorf("payload %s (%v); want the native record", d.Payload, err)
+	}
+}
+
+// company is a customer with a tax id.
+func company(key, name, email, taxID string) connectors.Record {
+	r := person(key, name, email, "")
+	ms := append(r.Data.Members(), mapping.Member{Key: "vat", Value: mapping.StringValue(taxID)})
+	r.Data = mapping.ObjectValue(ms...)
+	return r
+}
+
+const companyIn = personIn + `  tax_id: {from: vat}
+`
+
+// TestMatchingByTaxID: tax ids match whatever their spacing, case and
+// separators; an email match whose tax id contradicts is no match.
+func TestMatchingByTaxID(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	pol := &Policy{Match: []MatchRule{{Field: "email", Normalize: NormalizeKind("email")}, {Field: "tax_id", Normalize: NormalizeKind("tax_id")}}}
+	src := func(system string) *Source {
+		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "cin", companyIn),
+			Store: h.store, Metrics: h.m, Log: h.log, Policy: pol}
+	}
+	if _, err := src("crm").envelopes(ctx, []connectors.Record{
+		company("c1", "Acme GmbH", "info@acme.example", "DE 123.456-789"),
+		company("c2", "Beta AG", "", "DE987654321"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hubOf := func(system, key string) string {
+		id, _, err := h.store.LookupHubID(ctx, "customer", system, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	tests := []struct {
+		name, system string
+		rec          connectors.Record
+		wantAs       string // the CRM key it must match, "" for a new hub record
+	}{
+		{"lower case, no separators", "erp", company("E-1", "ACME", "", "de123456789"), "c1"},
+		{"slashes and dashes", "erp", company("E-2", "Beta", "", "DE-987/654/321"), "c2"},
+		{"the email matches but the tax id contradicts", "shop", company("S-1", "Acme Branch", "INFO@acme.example", "DE 000 000 000"), ""},
+		{"an unknown tax id", "shop", company("S-2", "Gamma", "", "ATU 1234 5678"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := src(tc.system).envelopes(ctx, []connectors.Record{tc.rec})
+			if err != nil || len(p.bad) != 0 {
+				t.Fatalf("%v %v", err, p.bad)
+			}
+			got := hubOf(tc.system, tc.rec.Key)
+			if tc.wantAs != "" {
+				if want := hubOf("crm", tc.wantAs); got != want {
+					t.Fatalf("hub id %s; want CRM %s's %s", got, tc.wantAs, want)
+				}
+				return
+			}
+			if got == "" || got == hubOf("crm", "c1") || got == hubOf("crm", "c2") {
+				t.Fatalf("hub id %q; want a new hub record", got)
+			}
+		})
+	}
+	if got := (MatchRule{Field: "tax_id", Normalize: "exact"}).Key(mapping.StringValue(" de 123.456-789/ ")); got != "DE123456789" {
+		t.Errorf("tax id key %q", got)
 	}
 }

@@ -339,6 +339,11 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 			for k, hub := range matched {
 				fresh[k] = hub
 			}
+			for _, i := range firsts {
+				if p.bad[i] != nil {
+					review[recs[i].Key] = true // parked by match: no hub id
+				}
+			}
 		}
 		for _, k := range ks {
 			if _, ok := known[k]; ok {

@@ -9,19 +9,33 @@ import (
 	"testing"
 )
 
-// TestShippedMappings compiles every spec under configs/mappings and maps
-// its sample input (testdata/<name>.input.json) to the expected output
+// TestShippedMappings compiles every spec under configs/mappings and
+// configs/demo/mappings and maps its sample input
+// (testdata/<name>.input.json next to the spec) to the expected output
 // (testdata/<name>.expected.json). testdata/<name>.lookups.json, when
 // present, stands in for the pipeline's xref lookups.
 func TestShippedMappings(t *testing.T) {
-	root := filepath.Join("..", "configs", "mappings")
+	for _, tc := range []struct {
+		name, root string
+		min        int // so that a moved folder fails instead of testing nothing
+	}{
+		{"shipped", filepath.Join("..", "configs", "mappings"), 6},
+		{"demo", filepath.Join("..", "configs", "demo", "mappings"), 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testMappingsIn(t, tc.root, tc.min)
+		})
+	}
+}
+
+func testMappingsIn(t *testing.T, root string, atLeast int) {
 	specs, err := filepath.Glob(filepath.Join(root, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bench, _ := filepath.Glob(filepath.Join(root, "bench", "*.yaml"))
 	specs = append(specs, bench...)
-	if len(specs) < 6 {
+	if len(specs) < atLeast {
 		t.Fatalf("found only %d specs under %s", len(specs), root)
 	}
 	for _, spec := range specs {

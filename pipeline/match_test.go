@@ -175,6 +175,20 @@ func TestAmbiguousMatchParkedForReview(t *testing.T) {
 	if p, err := mapping.ParseJSON(d.Payload); err != nil || p.Get("id").Str() != "E-3" || p.Get("phone").Str() != "089-7654321" {
 		t.Errorf("payload %s (%v); want the native record", d.Payload, err)
 	}
+	// "Where is this record?" by its ERP id: parked, with its dead letter.
+	traced, err := h.store.Trace(ctx, "E-3", "")
+	if err != nil || len(traced) != 1 || traced[0].HubID != "" || len(traced[0].DeadLetters) != 1 || traced[0].DeadLetters[0].ID != d.ID {
+		t.Fatalf("trace E-3: %v %+v; want the dead letter of a record without a hub id", err, traced)
+	}
+	var b strings.Builder
+	if err := FormatTrace(&b, "E-3", traced); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"customer (no hub id yet)", "(review, open) at match by erp-customer: ambiguous match by phone"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("trace lacks %q:\n%s", want, b.String())
+		}
+	}
 }
 
 // company is a customer with a tax id.

@@ -150,7 +150,11 @@ func FormatTrace(w io.Writer, id string, recs []store.RecordTrace) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(b, "%s %s\n", r.Entity, r.HubID)
+		if r.HubID == "" {
+			fmt.Fprintf(b, "%s (no hub id yet)\n", r.Entity) // parked before it got one: only its dead letters
+		} else {
+			fmt.Fprintf(b, "%s %s\n", r.Entity, r.HubID)
+		}
 		for _, l := range r.Links {
 			fmt.Fprintf(b, "  id in %-12s %s", l.System, l.ExternalID)
 			if l.Version != "" {

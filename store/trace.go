@@ -110,8 +110,10 @@ type RecordTrace struct {
 
 // Trace finds every record that id names (a hub id, or any system's
 // external id) and returns the journey of each, ordered by entity and hub
-// id. entity, when not empty, narrows the search. An id nothing knows gives
-// no records and no error.
+// id. entity, when not empty, narrows the search. A record parked before
+// it got a hub id (an ambiguous first contact) is found by its dead
+// letters, as a RecordTrace without HubID. An id nothing knows gives no
+// records and no error.
 func (s *Store) Trace(ctx context.Context, id, entity string) ([]RecordTrace, error) {
 	if id == "" {
 		return nil, fmt.Errorf("store: trace: an id is required")
@@ -143,6 +145,9 @@ func (s *Store) Trace(ctx context.Context, id, entity string) ([]RecordTrace, er
 	if err := add("SELECT DISTINCT entity, hub_id FROM trace_events WHERE (hub_id = ? OR external_id = ?)", id, id); err != nil {
 		return nil, err
 	}
+	if len(found) == 0 {
+		return s.traceParked(ctx, id, entity)
+	}
 	keys := make([]key, 0, len(found))
 	for k := range found {
 		keys = append(keys, k)
@@ -160,6 +165,37 @@ func (s *Store) Trace(ctx context.Context, id, entity string) ([]RecordTrace, er
 			return nil, err
 		}
 		out = append(out, rt)
+	}
+	return out, nil
+}
+
+// traceParked finds a record known only by its dead letters: one parked
+// before it got a hub id (an ambiguous first contact). It returns one
+// RecordTrace per entity, without a hub id.
+func (s *Store) traceParked(ctx context.Context, id, entity string) ([]RecordTrace, error) {
+	q, args := "SELECT "+deadLetterCols+", payload FROM dead_letters WHERE record_key = ?", []any{id}
+	if entity != "" {
+		q += " AND entity = ?"
+		args = append(args, entity)
+	}
+	rows, err := s.db.QueryxContext(ctx, s.rebind(q+" ORDER BY entity, id"), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: trace %q: dead letters: %w", id, err)
+	}
+	defer rows.Close()
+	var out []RecordTrace
+	for rows.Next() {
+		d, err := scanDeadLetter(rows, true)
+		if err != nil {
+			return nil, fmt.Errorf("store: trace %q: dead letters: %w", id, err)
+		}
+		if len(out) == 0 || out[len(out)-1].Entity != d.Entity {
+			out = append(out, RecordTrace{Entity: d.Entity})
+		}
+		out[len(out)-1].DeadLetters = append(out[len(out)-1].DeadLetters, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: trace %q: dead letters: %w", id, err)
 	}
 	return out, nil
 }

@@ -163,6 +163,18 @@ func TestTraceAPI(t *testing.T) {
 		both.Records[0].Entity != "customer" || both.Records[0].HubID != custHub || both.Records[1].HubID != hub {
 		t.Errorf("trace 5001 without entity: %v %s; want the customer and the order", err, body)
 	}
+	// A first contact parked for review has no hub id: its dead letter is
+	// its trace.
+	if _, err := st.AddDeadLetter(ctx, store.DeadLetter{Connector: "erp-customers", Entity: "customer", RecordKey: "E-3",
+		Stage: pipeline.StageMatch, Kind: pipeline.KindReview, Error: "ambiguous match by phone", Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := get("/api/v1/trace/E-3", viewer)
+	var parked TraceJSON
+	if err := json.Unmarshal(body, &parked); err != nil || code != http.StatusOK || len(parked.Records) != 1 || parked.Records[0].HubID != "" ||
+		len(parked.Records[0].DeadLetters) != 1 || parked.Records[0].DeadLetters[0].Kind != pipeline.KindReview {
+		t.Errorf("trace of a parked record: %d %v %s; want its review dead letter", code, err, body)
+	}
 	if code, body := get("/api/v1/trace/no-such-record", viewer); code != http.StatusNotFound || !strings.Contains(string(body), "nothing known about no-such-record") {
 		t.Errorf("unknown id: %d %s; want 404", code, body)
 	}

@@ -428,8 +428,15 @@ func (c *Conn) readCursor(ctx context.Context, db *sqlx.DB, e *entity, cursor st
 	}
 	if st.T != "" && lb > 0 {
 		// Only rows the next window can hold need remembering: it starts
-		// at now minus the look-back at the earliest.
-		horizon := now.Add(-lb).UnixMicro()
+		// at R minus the look-back at the earliest (windowLow). R is now
+		// only when the window was read completely; until then it stays
+		// put, and so must what is remembered, or rows read since would
+		// come back as late commits and crowd out everything else.
+		rt := now
+		if r, err := time.Parse(time.RFC3339Nano, st.R); err == nil && r.Before(now) {
+			rt = r
+		}
+		horizon := rt.Add(-lb).UnixMicro()
 		for _, r := range out {
 			if at := r.ver.UnixMicro(); at >= horizon {
 				seen[r.hash()] = at

@@ -292,3 +292,49 @@ func TestCursorBacklogStaysSmall(t *testing.T) {
 		}
 	})
 }
+
+// TestCursorDenseWindow reads a table whose rows are all inside the
+// look-back window, in small batches, while the window comes due every
+// few reads: every row is read exactly once and a row added later is
+// reached. The window must remember every row it can still hold (all
+// rows newer than the window's low bound, not than now minus the
+// look-back): forgetting them made it re-read them as late commits, fill
+// every batch with them and never move forward again (hub bench sync
+// stalled at a few thousand orders).
+func TestCursorDenseWindow(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		td.exec(t, `CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {ts})`)
+		now := time.Now().UTC()
+		for i := 1; i <= 200; i++ {
+			td.execArgs(t, "INSERT INTO customers (id, name, updated_at) VALUES (?, ?, ?)", i, fmt.Sprint("n", i),
+				td.ts(now.Add(-900*time.Millisecond+time.Duration(i)*500*time.Microsecond)))
+		}
+		c := startConn(t, td, Config{PollInterval: 20 * time.Millisecond, Entities: map[string]EntityConfig{
+			"customer": {Table: "customers", BatchSize: 20, LookBack: dur(time.Second)},
+		}})
+		reads := map[string]int{}
+		cur := ""
+		for n := range 40 {
+			if n == 3 {
+				td.execArgs(t, "INSERT INTO customers (id, name, updated_at) VALUES (?, ?, ?)", 999, "fresh", td.ts(time.Now().UTC()))
+			}
+			b := read(t, c, "customer", cur, 20, 50*time.Millisecond)
+			for _, r := range b.Records {
+				reads[r.Key]++
+			}
+			cur = b.Cursor
+			if reads["999"] > 0 && len(reads) == 201 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if reads["999"] == 0 || len(reads) != 201 {
+			t.Fatalf("after 40 reads: %d distinct rows of 201, the fresh row read %d times", len(reads), reads["999"])
+		}
+		for k, n := range reads {
+			if n != 1 {
+				t.Errorf("row %s read %d times; nothing committed late", k, n)
+			}
+		}
+	})
+}

@@ -295,15 +295,25 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 			review[rec.Key] = true
 		}
 	}
+	// The hash last read from or written to this system, by hub id, of the
+	// records already linked. A record linked just now has none.
+	lastHash := map[string]string{}
 	// Hub ids for every key, created where missing. A referenced record
 	// gets its id now; its own record finds the same one later. A record
 	// of this entity seen for the first time may match an existing hub
 	// record by the policy's match rules.
 	ids := map[string]map[string]string{}
 	for entity, ks := range keys {
-		known, err := s.Store.LookupHubIDs(ctx, entity, s.System, ks)
+		links, err := s.Store.LookupLinks(ctx, entity, s.System, ks)
 		if err != nil {
 			return p, err
+		}
+		known := make(map[string]string, len(links))
+		for k, l := range links {
+			known[k] = l.HubID
+			if entity == s.Entity {
+				lastHash[l.HubID] = l.LastHash
+			}
 		}
 		fresh := map[string]string{}
 		// A key that is itself a hub id is a record a sink created under
@@ -374,7 +384,6 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 	}
 
 	p.envs = make([]*Envelope, len(recs))
-	hubIDs := make([]string, 0, len(recs))
 	for i, rec := range recs {
 		if _, rejected := p.bad[i]; rejected {
 			continue
@@ -409,16 +418,13 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 		}
 		p.envs[i] = &Envelope{Entity: s.Entity, ID: hubID, Op: OpUpsert, Origin: s.System, SourceID: rec.Key,
 			Version: rec.Version, Hash: hash, Refs: refs, Data: data, TraceID: hubID, readVersion: rec.Version}
-		hubIDs = append(hubIDs, hubID)
 	}
 
 	// Already published (a look-back re-read) or written here by a sink (an
 	// echo of the hub's own write): nothing new to say. Within the batch,
-	// only an earlier record of the same hub id counts.
-	last, err := s.Store.LookupExternals(ctx, s.Entity, s.System, hubIDs)
-	if err != nil {
-		return p, err
-	}
+	// only an earlier record of the same hub id counts. (A link another
+	// writer made between the lookup and now is taken as hash-less: at
+	// worst a record is published twice, never one dropped.)
 	seen := map[string]string{}
 	for i, env := range p.envs {
 		if env == nil || env.Op != OpUpsert {
@@ -426,7 +432,7 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 		}
 		prev, inBatch := seen[env.ID]
 		if !inBatch {
-			prev = last[env.ID].LastHash
+			prev = lastHash[env.ID]
 		}
 		seen[env.ID] = env.Hash
 		if prev == env.Hash {

@@ -20,20 +20,41 @@ type XrefEntry struct {
 // LookupHubIDs returns the hub ids of a system's external ids; ids not
 // linked yet are absent from the map.
 func (s *Store) LookupHubIDs(ctx context.Context, entity, system string, externalIDs []string) (map[string]string, error) {
-	out := make(map[string]string, len(externalIDs))
+	links, err := s.LookupLinks(ctx, entity, system, externalIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(links))
+	for ext, l := range links {
+		out[ext] = l.HubID
+	}
+	return out, nil
+}
+
+// Link is what the xref holds for one external id of a system.
+type Link struct {
+	HubID    string
+	LastHash string // the content last read from or written to the system
+}
+
+// LookupLinks returns the links of a system's external ids; ids not linked
+// yet are absent from the map.
+func (s *Store) LookupLinks(ctx context.Context, entity, system string, externalIDs []string) (map[string]Link, error) {
+	out := make(map[string]Link, len(externalIDs))
 	for _, chunk := range chunks(dedupe(externalIDs), maxParams-2) {
-		q, args := inQuery("SELECT external_id, hub_id FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)", chunk, entity, system)
+		q, args := inQuery("SELECT external_id, hub_id, last_hash FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)", chunk, entity, system)
 		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
 		if err != nil {
 			return nil, fmt.Errorf("store: look up %d hub ids of %s in %s: %w", len(chunk), entity, system, err)
 		}
 		for rows.Next() {
-			var ext, hub string
-			if err := rows.Scan(&ext, &hub); err != nil {
+			var ext string
+			var l Link
+			if err := rows.Scan(&ext, &l.HubID, &l.LastHash); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: look up hub ids: %w", err)
 			}
-			out[ext] = hub
+			out[ext] = l
 		}
 		if err := rows.Close(); err != nil {
 			return nil, fmt.Errorf("store: look up hub ids: %w", err)
@@ -109,9 +130,20 @@ func (s *Store) lookupExternals(ctx context.Context, entity, system string, hubI
 // LinkMany links each external id of links (external id -> proposed hub
 // id) in one transaction and returns the hub id now linked to each: the
 // proposed one, or the one that won a race. Like Link it never relinks.
+//
+// It inserts in multi-row statements that return what they inserted; only
+// the external ids some other writer linked first are looked up again.
 func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(links))
 	if len(links) == 0 {
-		return map[string]string{}, nil
+		return out, nil
+	}
+	exts := make([]string, 0, len(links))
+	for ext, hub := range links {
+		if ext == "" || hub == "" {
+			return nil, fmt.Errorf("store: link %s %s/%q to %q: external id and hub id are required", entity, system, ext, hub)
+		}
+		exts = append(exts, ext)
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -119,38 +151,60 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 	}
 	defer tx.Rollback()
 	now := s.tv(s.now())
-	stmt, err := tx.PreparexContext(ctx, s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
-	if err != nil {
-		return nil, fmt.Errorf("store: link %s in %s: prepare: %w", entity, system, err)
-	}
-	defer stmt.Close()
-	for ext, hub := range links {
-		if ext == "" || hub == "" {
-			return nil, fmt.Errorf("store: link %s %s/%q to %q: external id and hub id are required", entity, system, ext, hub)
+	const cols = 6
+	for _, chunk := range chunks(exts, maxParams/cols) {
+		rows := make([]string, len(chunk))
+		args := make([]any, 0, len(chunk)*cols)
+		for i, ext := range chunk {
+			rows[i] = "(?, ?, ?, ?, ?, ?)"
+			args = append(args, entity, system, ext, links[ext], now, now)
 		}
-		if _, err := stmt.ExecContext(ctx, entity, system, ext, hub, now, now); err != nil {
-			return nil, fmt.Errorf("store: link %s %s/%s to %s: %w", entity, system, ext, hub, err)
+		q := "INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at) VALUES " +
+			strings.Join(rows, ", ") + " ON CONFLICT DO NOTHING RETURNING external_id, hub_id"
+		rs, err := tx.QueryContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: link %d %s in %s: %w", len(chunk), entity, system, err)
+		}
+		for rs.Next() {
+			var ext, hub string
+			if err := rs.Scan(&ext, &hub); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("store: link %s in %s: %w", entity, system, err)
+			}
+			out[ext] = hub
+		}
+		if err := rs.Close(); err != nil {
+			return nil, fmt.Errorf("store: link %s in %s: %w", entity, system, err)
+		}
+		if err := rs.Err(); err != nil {
+			return nil, fmt.Errorf("store: link %s in %s: %w", entity, system, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: link %d %s in %s: commit: %w", len(links), entity, system, err)
 	}
-	exts := make([]string, 0, len(links))
-	for ext := range links {
-		exts = append(exts, ext)
+	var lost []string // linked by another writer first, or hub id taken
+	for _, ext := range exts {
+		if _, ok := out[ext]; !ok {
+			lost = append(lost, ext)
+		}
 	}
-	linked, err := s.LookupHubIDs(ctx, entity, system, exts)
+	if len(lost) == 0 {
+		return out, nil
+	}
+	linked, err := s.LookupHubIDs(ctx, entity, system, lost)
 	if err != nil {
 		return nil, err
 	}
-	for _, ext := range exts {
-		if _, ok := linked[ext]; !ok {
+	for _, ext := range lost {
+		hub, ok := linked[ext]
+		if !ok {
 			return nil, fmt.Errorf("%w: link %s %s/%s to %s: hub id is already linked to another %s id",
 				ErrConflict, entity, system, ext, links[ext], system)
 		}
+		out[ext] = hub
 	}
-	return linked, nil
+	return out, nil
 }
 
 // Written is one record a sink wrote (or a source published): its hub id,

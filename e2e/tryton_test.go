@@ -663,7 +663,16 @@ func TestTrytonOrderToInvoice(t *testing.T) {
 		n := tr.count(t, "sale.sale", []any{"state", "=", "processing"})
 		return n >= nOrd, fmt.Sprintf("%d processing sales", n)
 	})
-	t.Logf("200 orders of 50 customers reached Tryton as processing sales in %s", time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	calls := metricSum(t, r.httpAddr, "hub_erp_calls_total", `connector="erp"`)
+	inERP := metricSum(t, r.httpAddr, "hub_erp_call_seconds_total", `connector="erp"`)
+	cpu := metricSum(t, r.httpAddr, "process_cpu_seconds_total")
+	if calls == 0 || inERP == 0 {
+		t.Errorf("/metrics: hub_erp_calls_total %v, hub_erp_call_seconds_total %v: the ERP connector's metrics are not exported", calls, inERP)
+	}
+	t.Logf("MEASURE 200 orders of 50 customers to processing Tryton sales in %s: %.1f orders/s; %v JSON-RPC calls, "+
+		"%.1f s inside Tryton's calls (%.0f ms a call, summed over the sink's parallel workers); hub process CPU %.1f s",
+		took.Round(time.Millisecond), float64(nOrd)/took.Seconds(), calls, inERP, 1000*inERP/max(calls, 1), cpu)
 
 	parties := trytonParties(t, tr, baseline)
 	if len(parties) != nCust {

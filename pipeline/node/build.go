@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"regexp"
 	"sort"
 	"strings"
@@ -200,12 +201,37 @@ func (g *runGroup) stop() {
 	g.wg.Wait()
 }
 
+// connectorMetrics exports the metrics connectors keep themselves (the ERP
+// clients' calls, retries, call time, budget) on /metrics. Connectors of
+// one kind describe the same metrics, told apart by their connector label,
+// so they are collected together, unchecked (Describe sends nothing): a
+// registry refuses two collectors with the same descriptions.
+type connectorMetrics []prometheus.Collector
+
+func (connectorMetrics) Describe(chan<- *prometheus.Desc) {}
+
+func (cs connectorMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}
+
 // startPipelines starts connectors, then sinks, then sources.
 func (n *Node) startPipelines(ctx context.Context) error {
 	cfg := n.cfg
+	var withMetrics connectorMetrics
 	for _, name := range sorted(n.plan.Connectors) {
-		if err := n.plan.Connectors[name].Start(ctx); err != nil {
+		conn := n.plan.Connectors[name]
+		if err := conn.Start(ctx); err != nil {
 			return fmt.Errorf("start connector %s: %w", name, err)
+		}
+		if c, ok := conn.(prometheus.Collector); ok {
+			withMetrics = append(withMetrics, c)
+		}
+	}
+	if len(withMetrics) > 0 {
+		if err := n.reg.Register(withMetrics); err != nil {
+			return fmt.Errorf("register the connectors' metrics: %w", err)
 		}
 	}
 	topic := func(entity string) string { return cfg.Kafka.TopicPrefix + "." + entity }

@@ -19,9 +19,26 @@ type Plan struct {
 
 	root *objPlan
 	need *need // what the plan reads; nil: everything
+	// reads and readsAll: per top-level output member, the record's
+	// members it is made from, or that it may read anything (see Reads).
+	reads    map[string]map[string]bool
+	readsAll map[string]bool
 	// arenaHint is how many output Values the last record took (a size
 	// hint for the next record's arena, shared by all goroutines).
 	arenaHint atomic.Int32
+}
+
+// Reads reports whether the top-level output member target is made from
+// the record's top-level member source (it reads a path that starts with
+// it). known is false when target has an expression, which may read
+// anything: then reads is false and only running the plan can tell. It is
+// worked out at compile time; a pipeline uses it to leave out of a write
+// the members made from fields the target system owns.
+func (p *Plan) Reads(target, source string) (reads, known bool) {
+	if p.readsAll[target] {
+		return false, false
+	}
+	return p.reads[target][source], true
 }
 
 // NewDecoder returns a Decoder for this plan's input records. It decodes

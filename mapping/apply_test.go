@@ -313,3 +313,43 @@ func TestDecodeTransientMatchesDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestReads: what each top-level output member is made from, known at
+// compile time; an expression makes it unknown.
+func TestReads(t *testing.T) {
+	p, err := Compile("reads.yaml", []byte(`name: reads
+entity: customer
+direction: out
+fields:
+  A: {from: email}
+  B: {concat: [name, {value: " "}, phone]}
+  C: {expr: 'name + "!"'}
+  D: {from: [customer_no, external_id]}
+  E.F: {from: billing_address.city}
+  G: {value: constant}
+  L:
+    each: attributes.lines
+    fields:
+      Q: {from: qty}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		target, source string
+		reads, known   bool
+	}{
+		{"A", "email", true, true}, {"A", "name", false, true},
+		{"B", "name", true, true}, {"B", "phone", true, true}, {"B", "email", false, true},
+		{"C", "name", false, false}, {"C", "email", false, false},
+		{"D", "customer_no", true, true}, {"D", "external_id", true, true},
+		{"E", "billing_address", true, true}, {"E", "email", false, true},
+		{"G", "email", false, true},
+		{"L", "attributes", true, true}, {"L", "qty", false, true},
+		{"nope", "email", false, true},
+	} {
+		if r, k := p.Reads(c.target, c.source); r != c.reads || k != c.known {
+			t.Errorf("Reads(%s, %s) = %v, %v; want %v, %v", c.target, c.source, r, k, c.reads, c.known)
+		}
+	}
+}

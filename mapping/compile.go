@@ -65,6 +65,13 @@ type compiler struct {
 	// record, scopeNeed the current object (the record or an element).
 	rootNeed, scopeNeed *need
 	usesExpr            bool
+
+	// reads[t] are the members of the record that top-level target t is
+	// made from; readsAll[t] that t may read anything (an expression).
+	// top is the top-level target being compiled.
+	top      string
+	reads    map[string]map[string]bool
+	readsAll map[string]bool
 }
 
 func (c *compiler) problem(n *yaml.Node, field, format string, args ...any) {
@@ -175,6 +182,7 @@ func (c *compiler) compile(data []byte) *Plan {
 	if !c.usesExpr {
 		p.need = c.rootNeed
 	}
+	p.reads, p.readsAll = c.reads, c.readsAll
 	return p
 }
 
@@ -350,7 +358,13 @@ func (c *compiler) object(n *yaml.Node, prefix string, tgt, src *CanonField) *ob
 		return o
 	}
 	for _, kv := range pairs(n) {
+		if prefix == "" && c.scopeNeed == c.rootNeed {
+			c.top, _, _ = strings.Cut(kv[0].Value, ".")
+		}
 		c.field(o, kv[0], kv[1], prefix, tgt, src)
+		if prefix == "" && c.scopeNeed == c.rootNeed {
+			c.top = ""
+		}
 	}
 	return o
 }
@@ -487,10 +501,28 @@ func (c *compiler) pathOnly(n *yaml.Node, field string, src *CanonField) (srcPat
 
 // needOf is the need node a path starts from.
 func (c *compiler) needOf(p srcPath) *need {
+	if p.root || c.scopeNeed == c.rootNeed {
+		c.noteRead(p)
+	}
 	if p.root {
 		return c.rootNeed
 	}
 	return c.scopeNeed
+}
+
+// noteRead records that the top-level target being compiled reads the
+// record's member p starts with.
+func (c *compiler) noteRead(p srcPath) {
+	if c.top == "" || len(p.segs) == 0 {
+		return
+	}
+	if c.reads == nil {
+		c.reads, c.readsAll = map[string]map[string]bool{}, map[string]bool{}
+	}
+	if c.reads[c.top] == nil {
+		c.reads[c.top] = map[string]bool{}
+	}
+	c.reads[c.top][p.segs[0].key] = true
 }
 
 // fieldKeys lists what a field spec may say.

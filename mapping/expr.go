@@ -20,6 +20,12 @@ const maxExprNodes = 2000
 // whole records, since an expression may read anything.
 func (c *compiler) compileExpr(src string, wantBool bool) (*vm.Program, error) {
 	c.usesExpr = true
+	if c.top != "" {
+		if c.readsAll == nil {
+			c.reads, c.readsAll = map[string]map[string]bool{}, map[string]bool{}
+		}
+		c.readsAll[c.top] = true
+	}
 	opts := []expr.Option{
 		// No expr.Env: record fields are only known at run time, so
 		// types are checked then (a failure is a field error).

@@ -546,6 +546,21 @@ func reviewPayload(h *hubRecord, env *Envelope) []byte {
 	return append(b, '}')
 }
 
+// Owned lists the fields system owns, sorted.
+func (pol *Policy) Owned(system string) []string {
+	if pol == nil {
+		return nil
+	}
+	var out []string
+	for f, owner := range pol.Owners {
+		if owner == system {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // OwnedBy returns data without the fields system owns: the hub never
 // writes them to their system of record.
 func (pol *Policy) OwnedBy(system string, data mapping.Value) mapping.Value {

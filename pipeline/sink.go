@@ -319,22 +319,44 @@ func (s *Sink) prepare(ctx context.Context, it *item, v *view) (bool, error) {
 
 // withoutOwned leaves out of a mapped record the members that come from
 // fields this system owns: the hub never writes them to their system of
-// record. They are found by mapping the record again without those fields
-// and keeping only the members that come out the same, so any mapping
-// works, whatever it does with absent fields.
+// record, not even as NULL when it holds no value for them (an update
+// would overwrite an edit the owner made that the hub has not read yet).
+// Which members those are is known from the plan (Plan.Reads). A member
+// with an expression, which may read anything, is kept only when mapping
+// the record again without the owned fields gives it the same value.
 func (s *Sink) withoutOwned(ctx context.Context, data, out mapping.Value, v *view) mapping.Value {
-	stripped := s.Policy.OwnedBy(s.System, data)
-	if stripped.Len() == data.Len() || out.Kind() != mapping.Object {
+	owned := s.Policy.Owned(s.System)
+	if len(owned) == 0 || out.Kind() != mapping.Object {
 		return out
 	}
-	alt, err := s.Plan.Apply(ctx, stripped, s.lookup(v))
-	if err != nil {
-		return out // a mapping that needs the owned fields: write them as the hub holds them
-	}
+	var alt mapping.Value
+	var altErr error
+	altDone := false
 	ms := out.Members()
 	kept := make([]mapping.Member, 0, len(ms))
 	for _, m := range ms {
-		if sameValue(m.Value, alt.Get(m.Key)) && (!m.Value.IsNull() || hasMember(alt, m.Key)) {
+		drop, unknown := false, false
+		for _, f := range owned {
+			reads, known := s.Plan.Reads(m.Key, f)
+			if !known {
+				unknown = true
+				break
+			}
+			if reads {
+				drop = true
+				break
+			}
+		}
+		if unknown {
+			if !altDone {
+				alt, altErr = s.Plan.Apply(ctx, s.Policy.OwnedBy(s.System, data), s.lookup(v))
+				altDone = true
+			}
+			// A mapping that needs the owned fields to work at all: the
+			// member is written as the hub holds it.
+			drop = altErr == nil && !(sameValue(m.Value, alt.Get(m.Key)) && (!m.Value.IsNull() || hasMember(alt, m.Key)))
+		}
+		if !drop {
 			kept = append(kept, m)
 		}
 	}

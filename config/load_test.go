@@ -483,3 +483,15 @@ func TestComponentChecks(t *testing.T) {
 		t.Errorf("viewer and admin tokens: %v", err)
 	}
 }
+
+// TestLogSettingsAnyCase: log.level and log.format pass validation in any
+// case, and come out in the lower case the logger understands.
+func TestLogSettingsAnyCase(t *testing.T) {
+	cfg, err := Load(writeFile(t, "hub: {data_dir: "+t.TempDir()+"}\nlog: {level: DEBUG, format: TEXT}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Level != "debug" || cfg.Log.Format != "text" {
+		t.Errorf("log = %q %q, want debug text", cfg.Log.Level, cfg.Log.Format)
+	}
+}

@@ -19,6 +19,8 @@ const MaxBatchBytes = 1_000_000
 
 // resolve fills values that depend on other values.
 func (c *Config) resolve() {
+	// Validation takes these in any case; the logger knows lower case.
+	c.Log.Level, c.Log.Format = strings.ToLower(c.Log.Level), strings.ToLower(c.Log.Format)
 	if c.Hub.NodeID == "" {
 		if h, err := os.Hostname(); err == nil {
 			c.Hub.NodeID = h

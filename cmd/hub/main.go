@@ -28,7 +28,7 @@ func newRootCmd() *cobra.Command {
 		Long: `hub keeps customers, orders, invoices and call interactions in step between a
 CRM database, ERPs, e-commerce shops and call-center systems. Every change
 travels through Kafka; field mappings translate each system to one canonical
-model; reconciliation jobs find and repair drift.`,
+model; dead letters keep what failed until an operator replays it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

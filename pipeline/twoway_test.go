@@ -543,10 +543,6 @@ func TestTwoWayConcurrentUpdatesSettle(t *testing.T) {
 		tw.crm.sink.n.Load(), tw.erp.sink.n.Load(), tw.published("crm"), tw.published("erp"))
 }
 
-func storeFilterOpen() store.DeadLetterFilter {
-	return store.DeadLetterFilter{Status: store.StatusOpen}
-}
-
 // TestConflictPolicy merges changes of a field without an owner, one after
 // another, and checks what the hub keeps and why, under both policies.
 func TestConflictPolicy(t *testing.T) {

@@ -31,6 +31,7 @@ func TestSync(t *testing.T) {
 		{"postgres-to-postgres/cursor", postgres, postgres, "cursor"},
 		{"postgres-to-postgres/outbox", postgres, postgres, "outbox"},
 		{"postgres-to-mariadb/cursor", postgres, mariadb, "cursor"},
+		{"postgres-to-mariadb/outbox", postgres, mariadb, "outbox"}, // deletes into MariaDB
 		{"sqlite-to-sqlite/cursor", sqlite, sqlite, "cursor"},
 		{"sqlite-to-sqlite/outbox", sqlite, sqlite, "outbox"},
 	}

@@ -261,30 +261,16 @@ func (c *Conn) Read(ctx context.Context, entityName, cursor string, max int) (co
 	if max <= 0 || max > e.cfg.BatchSize {
 		max = e.cfg.BatchSize
 	}
-	for {
-		var b connectors.Batch
+	b, err := connectors.Poll(ctx, c.cfg.PollInterval, cursor, func(cursor string) (connectors.Batch, error) {
 		if e.cfg.Capture == CaptureOutbox {
-			b, err = c.readOutbox(ctx, db, e, cursor, max)
-		} else {
-			b, err = c.readCursor(ctx, db, e, cursor, max)
+			return c.readOutbox(ctx, db, e, cursor, max)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return connectors.Batch{Cursor: cursor}, nil
-			}
-			return connectors.Batch{}, fmt.Errorf("sqlstore %s: read %s: %w", c.name, entityName, err)
-		}
-		if len(b.Records) > 0 {
-			return b, nil
-		}
-		t := time.NewTimer(c.cfg.PollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return connectors.Batch{Cursor: cursor}, nil
-		case <-t.C:
-		}
+		return c.readCursor(ctx, db, e, cursor, max)
+	})
+	if err != nil {
+		return connectors.Batch{}, fmt.Errorf("sqlstore %s: read %s: %w", c.name, entityName, err)
 	}
+	return b, nil
 }
 
 // cursorState is the cursor of cursor mode: the last (updated_at, key)

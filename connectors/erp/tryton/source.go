@@ -277,26 +277,13 @@ func (c *Conn) Read(ctx context.Context, entity, cur string, max int) (connector
 	if max <= 0 || max > c.cfg.BatchSize {
 		max = c.cfg.BatchSize
 	}
-	for {
-		b, err := c.readOnce(ctx, r, tctx, entity, cur, max)
-		if err != nil {
-			if ctx.Err() != nil {
-				return connectors.Batch{Cursor: cur}, nil
-			}
-			return connectors.Batch{}, fmt.Errorf("tryton %s: read %s: %w", c.name, entity, err)
-		}
-		if len(b.Records) > 0 {
-			return b, nil
-		}
-		cur = b.Cursor
-		t := time.NewTimer(c.cfg.PollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return connectors.Batch{Cursor: cur}, nil
-		case <-t.C:
-		}
+	b, err := connectors.Poll(ctx, c.cfg.PollInterval, cur, func(cur string) (connectors.Batch, error) {
+		return c.readOnce(ctx, r, tctx, entity, cur, max)
+	})
+	if err != nil {
+		return connectors.Batch{}, fmt.Errorf("tryton %s: read %s: %w", c.name, entity, err)
 	}
+	return b, nil
 }
 
 func (c *Conn) readOnce(ctx context.Context, r *rpc, tctx map[string]any, entity, cur string, max int) (connectors.Batch, error) {

@@ -490,12 +490,19 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 	c.button(ctx, r, tctx, "cancel", cancels, res)
 	// Move on: draft -> quotation -> confirmed, as far as sale_state says.
 	target := c.cfg.SaleState
-	var quote, confirm []saleJob
+	var quote, confirm, process []saleJob
 	for _, j := range moving {
-		if j.state == SaleDraft && (target == SaleQuotation || target == SaleConfirmed) {
+		switch {
+		case j.state == SaleDraft && (target == SaleQuotation || target == SaleConfirmed):
 			quote = append(quote, j)
-		} else if j.state == SaleQuotation && target == SaleConfirmed {
+		case j.state == SaleQuotation && target == SaleConfirmed:
 			confirm = append(confirm, j)
+		case j.state == SaleConfirmed && target == SaleConfirmed:
+			// Confirmed but never processed: Tryton processes a sale in a
+			// transaction of its own after the confirm, and a crash (or
+			// a kill) in between leaves it so, without invoice or
+			// shipment. Process is idempotent; it moves the sale on.
+			process = append(process, j)
 		}
 	}
 	for _, j := range c.button(ctx, r, tctx, "quote", quote, res) {
@@ -504,6 +511,7 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 		}
 	}
 	c.button(ctx, r, tctx, "confirm", confirm, res)
+	c.button(ctx, r, tctx, "process", process, res)
 	return res, nil
 }
 

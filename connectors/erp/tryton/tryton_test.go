@@ -453,3 +453,34 @@ func TestLiveInvoicesThroughSource(t *testing.T) {
 	st := c.CallStats()
 	t.Logf("MEASURE whole test: %d calls, %.1f ms/call", st.Calls, float64(st.Time)/float64(st.Calls)/1e6)
 }
+
+// TestLiveConfirmedNotProcessed: Tryton processes a confirmed sale in a
+// transaction of its own; a crash in between leaves it confirmed without
+// invoice or shipment (seen when e2e/TestTrytonKilledMidSync killed
+// trytond). Writing the order again moves it on to processing.
+func TestLiveConfirmedNotProcessed(t *testing.T) {
+	c := newLive(t, func(cfg *Config) { cfg.SaleState = SaleQuotation })
+	ctx := context.Background()
+	res := mustWrite(t, c, EntityCustomer, []connectors.WriteRecord{customer(1)})
+	o := order(1, res[0].ExternalID, orderLines(1)...)
+	sale := mustWrite(t, c, EntityOrder, []connectors.WriteRecord{o})[0]
+	if sale.Err != nil {
+		t.Fatal(sale.Err)
+	}
+	// The state the crash leaves: confirmed, never processed.
+	r, tctx, _ := c.started("")
+	id, _ := strconv.ParseInt(sale.ExternalID, 10, 64)
+	if err := r.model(ctx, "sale.sale", "write", tctx, nil, []int64{id},
+		map[string]any{"state": "confirmed", "sale_date": Date{time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}}); err != nil {
+		t.Fatal(err)
+	}
+	c.cfg.SaleState = SaleConfirmed
+	again := mustWrite(t, c, EntityOrder, []connectors.WriteRecord{o})[0]
+	if again.Err != nil || again.ExternalID != sale.ExternalID {
+		t.Fatalf("rewrite: %+v, want the same sale %s", again, sale.ExternalID)
+	}
+	got := liveRead(t, c, "sale.sale", sale.ExternalID, "state", "invoices")
+	if got["state"] != "processing" || len(got["invoices"].([]any)) != 1 {
+		t.Errorf("after the rewrite: %v, want processing with its invoice", got)
+	}
+}

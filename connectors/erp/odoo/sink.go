@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/erp"
 	"github.com/crmhub/hub/mapping"
 )
 
@@ -89,31 +90,6 @@ func inWaves(recs []connectors.WriteRecord, key func(connectors.WriteRecord) str
 		pending = later
 	}
 	return res, nil
-}
-
-// each runs fn on all items at once; when that fails permanently for a
-// batch of several (Odoo rolls the whole call back), it runs fn on each
-// item alone, so one record Odoo refuses does not fail the others. It
-// returns an error per item.
-func each[T any](items []T, fn func([]T) error) []error {
-	errs := make([]error, len(items))
-	if len(items) == 0 {
-		return errs
-	}
-	err := fn(items)
-	if err == nil {
-		return errs
-	}
-	if k, _ := connectors.Classify(err); k != connectors.KindPermanent || len(items) == 1 {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
-	for i := range items {
-		errs[i] = fn(items[i : i+1])
-	}
-	return errs
 }
 
 // ---- customers ----
@@ -203,7 +179,7 @@ func (c *Conn) writePartners(ctx context.Context, r *rpc, octx map[string]any, r
 			updates = append(updates, partnerJob{i: i, key: keys[i], id: ex.ID(), vals: vals})
 		}
 	}
-	errs := each(creates, func(jobs []partnerJob) error {
+	errs := erp.Each(creates, func(jobs []partnerJob) error {
 		vals := make([]map[string]any, len(jobs))
 		for k, j := range jobs {
 			vals[k] = j.vals
@@ -494,7 +470,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 	}
 
 	// New orders: one create for all, each alone when Odoo refuses one.
-	errs := each(creates, func(jobs []orderJob) error {
+	errs := erp.Each(creates, func(jobs []orderJob) error {
 		vals := make([]map[string]any, len(jobs))
 		for k, j := range jobs {
 			vals[k] = j.vals
@@ -551,7 +527,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 // orderMethod calls a method (action_confirm, unlink) on the jobs' orders,
 // together and then alone when Odoo refuses one.
 func (c *Conn) orderMethod(ctx context.Context, r *rpc, octx map[string]any, method, what string, jobs []orderJob, res []connectors.Result) {
-	errs := each(jobs, func(js []orderJob) error {
+	errs := erp.Each(jobs, func(js []orderJob) error {
 		ids := make([]int64, len(js))
 		for k, j := range js {
 			ids[k] = j.id

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/erp"
 	"github.com/crmhub/hub/mapping"
 )
 
@@ -54,30 +55,6 @@ func recordKey(rec connectors.WriteRecord, field string) string {
 
 func recErr(format string, args ...any) error {
 	return connectors.Permanent(fmt.Errorf(format, args...))
-}
-
-// each runs fn on all items at once; when that fails permanently for a
-// batch of several, it runs fn on each item alone, so one record Tryton
-// refuses does not fail the others. It returns an error per item.
-func each[T any](items []T, fn func([]T) error) []error {
-	errs := make([]error, len(items))
-	if len(items) == 0 {
-		return errs
-	}
-	err := fn(items)
-	if err == nil {
-		return errs
-	}
-	if k, _ := connectors.Classify(err); k != connectors.KindPermanent || len(items) == 1 {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
-	for i := range items {
-		errs[i] = fn(items[i : i+1])
-	}
-	return errs
 }
 
 // ---- customers ----
@@ -154,7 +131,7 @@ func (c *Conn) writeParties(ctx context.Context, r *rpc, tctx map[string]any, re
 			updates = append(updates, job)
 		}
 	}
-	errs := each(creates, func(jobs []partyJob) error {
+	errs := erp.Each(creates, func(jobs []partyJob) error {
 		vals := make([]map[string]any, len(jobs))
 		for k, j := range jobs {
 			vals[k] = j.vals
@@ -437,7 +414,7 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 	}
 
 	// New sales: one create for all, each alone when Tryton refuses one.
-	errs := each(creates, func(jobs []saleJob) error {
+	errs := erp.Each(creates, func(jobs []saleJob) error {
 		vals := make([]map[string]any, len(jobs))
 		for k, j := range jobs {
 			vals[k] = j.vals
@@ -586,7 +563,7 @@ func (c *Conn) hasAmendments(ctx context.Context, r *rpc, tctx map[string]any) (
 func (c *Conn) button(ctx context.Context, r *rpc, tctx map[string]any, name string, jobs []saleJob, res []connectors.Result) []saleJob {
 	errs := make([]error, 0, len(jobs))
 	for chunk := range slices.Chunk(jobs, c.cfg.ButtonBatch) {
-		errs = append(errs, each(chunk, func(js []saleJob) error {
+		errs = append(errs, erp.Each(chunk, func(js []saleJob) error {
 			ids := make([]int64, len(js))
 			for k, j := range js {
 				ids[k] = j.id

@@ -1,0 +1,28 @@
+package erp
+
+import "github.com/crmhub/hub/connectors"
+
+// Each runs fn on all items at once; when that fails permanently for a
+// batch of several (the ERP rolls the whole call back), it runs fn on each
+// item alone, so one record the ERP refuses does not fail the others. It
+// returns an error per item: all the same one for a retryable failure.
+func Each[T any](items []T, fn func([]T) error) []error {
+	errs := make([]error, len(items))
+	if len(items) == 0 {
+		return errs
+	}
+	err := fn(items)
+	if err == nil {
+		return errs
+	}
+	if k, _ := connectors.Classify(err); k != connectors.KindPermanent || len(items) == 1 {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	for i := range items {
+		errs[i] = fn(items[i : i+1])
+	}
+	return errs
+}

@@ -45,11 +45,9 @@ type Conn struct {
 	mu     sync.RWMutex
 	rpc    *rpc
 	client *erp.Client
-	// caches of reference data
-	products     map[string]int64 // default_code -> product.product id
-	productCodes map[int64]string // product.product id -> default_code
-	countries    map[string]int64 // ISO code -> res.country id
-	countryCodes map[int64]string
+	// caches of reference data, reset at every Start
+	products  *codeTable // product.product by default_code
+	countries *codeTable // res.country by ISO code
 }
 
 var (
@@ -71,7 +69,9 @@ func New(name string, cfg Config, opts erp.Options) (*Conn, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Conn{name: name, cfg: c, opts: opts, now: now}, nil
+	return &Conn{name: name, cfg: c, opts: opts, now: now,
+		products:  newCodeTable("product.product", "default_code", "products", false, true),
+		countries: newCodeTable("res.country", "code", "countries", true, false)}, nil
 }
 
 // Name is the connector's configured name.
@@ -120,9 +120,9 @@ func (c *Conn) Start(ctx context.Context) error {
 	c.mu.Lock()
 	old := c.client
 	c.rpc, c.client = r, cl
-	c.products, c.productCodes = map[string]int64{}, map[int64]string{}
-	c.countries, c.countryCodes = map[string]int64{}, map[int64]string{}
 	c.mu.Unlock()
+	c.products.reset()
+	c.countries.reset()
 	if old != nil {
 		old.Close()
 	}

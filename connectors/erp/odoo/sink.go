@@ -139,7 +139,7 @@ func (c *Conn) writePartners(ctx context.Context, r *rpc, octx map[string]any, r
 		}
 		byID[idString(row.ID())] = row
 	}
-	countries, err := c.countryIDs(ctx, r, octx, codes)
+	countries, err := c.countries.ids(ctx, r, octx, codes)
 	if err != nil {
 		return nil, fmt.Errorf("odoo %s: %w", c.name, err)
 	}
@@ -415,7 +415,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 			lines[oid] = append(lines[oid], l)
 		}
 	}
-	prods, err := c.lookupProducts(ctx, r, octx, codes)
+	prods, err := c.products.ids(ctx, r, octx, codes)
 	if err != nil {
 		return nil, fmt.Errorf("odoo %s: %w", c.name, err)
 	}

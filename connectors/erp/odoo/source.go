@@ -100,7 +100,7 @@ func (c *Conn) enrich(ctx context.Context, r *rpc, octx map[string]any, entity s
 				cs = append(cs, id)
 			}
 		}
-		if x.countries, err = c.countryCodesOf(ctx, r, octx, cs); err != nil {
+		if x.countries, err = c.countries.codes(ctx, r, octx, cs); err != nil {
 			return x, err
 		}
 	case EntityOrder:
@@ -144,7 +144,7 @@ func (c *Conn) linesOf(ctx context.Context, r *rpc, octx map[string]any, ls []Ro
 			prods = append(prods, id)
 		}
 	}
-	return c.productCodesOf(ctx, r, octx, prods)
+	return c.products.codes(ctx, r, octx, prods)
 }
 
 // invoiceSales finds the sale order each invoice bills: through its lines'

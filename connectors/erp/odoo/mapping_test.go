@@ -1,9 +1,6 @@
 package odoo
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,76 +8,16 @@ import (
 
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/mapping/mappingtest"
 )
 
 var mappingRoot = filepath.Join("..", "..", "..", "configs", "mappings")
 
-// golden maps <name>.input.json with the spec and compares the result with
-// <name>.expected.json (written instead with HUB_UPDATE_GOLDEN=1);
-// <name>.lookups.json stands in for the pipeline's xref.
+// golden is what the shipped mapping name makes of its sample (checked
+// against its expected output).
 func golden(t *testing.T, name string) mapping.Value {
 	t.Helper()
-	plan, err := mapping.Load(filepath.Join(mappingRoot, name+".yaml"))
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	td := filepath.Join(mappingRoot, "testdata", name)
-	in, err := os.ReadFile(td + ".input.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := mapping.ParseJSON(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lk mapping.Lookup
-	if data, err := os.ReadFile(td + ".lookups.json"); err == nil {
-		var m mapping.MapLookup
-		if err := json.Unmarshal(data, &m); err != nil {
-			t.Fatal(err)
-		}
-		lk = m
-	}
-	got, err := plan.Apply(context.Background(), rec, lk)
-	if err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-	g := string(mapping.AppendJSON(nil, got))
-	if os.Getenv("HUB_UPDATE_GOLDEN") == "1" {
-		writeIndented(t, td+".expected.json", []byte(g))
-	}
-	wantRaw, err := os.ReadFile(td + ".expected.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := mapping.ParseJSON(wantRaw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w := string(mapping.AppendJSON(nil, want)); g != w {
-		t.Fatalf("got\n%s\nwant\n%s", g, w)
-	}
-	return got
-}
-
-func writeIndented(t *testing.T, path string, compact []byte) {
-	t.Helper()
-	var out bytes.Buffer
-	if err := json.Indent(&out, compact, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	out.WriteByte('\n')
-	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestMappings runs the Odoo mappings' samples
-// (configs/mappings/testdata/odoo-*) against their expected outputs.
-func TestMappings(t *testing.T) {
-	for _, name := range []string{"odoo-partner-out", "odoo-sale-out", "odoo-invoice-in"} {
-		t.Run(name, func(t *testing.T) { golden(t, name) })
-	}
+	return mappingtest.Golden(t, mappingRoot, name)
 }
 
 // TestMappingsThroughConnector writes what the outbound mappings make of
@@ -162,7 +99,7 @@ func TestMappingsThroughConnector(t *testing.T) {
 			got := mapping.AppendJSON(nil, b.Records[0].Data)
 			td := filepath.Join(mappingRoot, "testdata", "odoo-invoice-in.input.json")
 			if os.Getenv("HUB_UPDATE_GOLDEN") == "1" && proto == ProtocolJSON2 {
-				writeIndented(t, td, got)
+				mappingtest.WriteIndented(t, td, got)
 			}
 			raw, err := os.ReadFile(td)
 			if err != nil {

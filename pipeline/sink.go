@@ -157,6 +157,7 @@ func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 	}
 
 	b := newBackoff(s.Retry.Initial, s.Retry.Max)
+	toldWait := false
 	for len(todo) > 0 {
 		var v *view
 		if err := retryForever(ctx, s.Log, "read xref for batch", func() error {
@@ -167,6 +168,8 @@ func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 			return err
 		}
 		var ready, retry []*item
+		deadRefs := map[string]*store.DeadLetter{} // this pass's answers, by referenced record
+		waiting := 0
 		for _, it := range todo {
 			ok, err := s.prepare(ctx, it, v)
 			switch {
@@ -177,10 +180,11 @@ func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 			case ctx.Err() != nil:
 				return ctx.Err()
 			case errors.As(err, new(*missingRef)):
-				if done, derr := s.awaitRef(ctx, it, err); derr != nil {
+				if done, derr := s.awaitRef(ctx, it, err, deadRefs); derr != nil {
 					return derr
 				} else if !done {
 					retry = append(retry, it)
+					waiting++
 				}
 			default:
 				if done, derr := s.failed(ctx, it, err); derr != nil {
@@ -196,6 +200,11 @@ func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 				return err
 			}
 			retry = append(retry, again...)
+		}
+		if waiting > 0 && !toldWait {
+			// Once per batch; each record's wait is in its trace.
+			s.Log.Info("records wait for the records they reference to reach "+s.System, "records", waiting, "refs", len(deadRefs))
+			toldWait = true
 		}
 		todo = retry
 		if len(todo) > 0 {
@@ -502,8 +511,10 @@ func countWritten(results []connectors.Result) int {
 // since the record is fine and its customer is only late. It gives up,
 // dead-lettering the record (done true), when the referenced record is
 // itself dead-lettered at this sink (it will not arrive before an operator
-// replays it) or after RefWait.
-func (s *Sink) awaitRef(ctx context.Context, it *item, err error) (done bool, _ error) {
+// replays it) or after RefWait. dead holds what the store said of each
+// referenced record in this pass (nil: no open dead letter), so orders of
+// one customer ask once.
+func (s *Sink) awaitRef(ctx context.Context, it *item, err error, dead map[string]*store.DeadLetter) (done bool, _ error) {
 	var miss *missingRef
 	errors.As(err, &miss)
 	now := time.Now()
@@ -511,23 +522,29 @@ func (s *Sink) awaitRef(ctx context.Context, it *item, err error) (done bool, _ 
 		it.waiting = now
 		s.Metrics.Failures.WithLabelValues(s.System, s.Entity, "missing_ref").Inc()
 		s.note(it.env, "", store.TraceFailed, fmt.Sprintf("waiting: %v", err))
-		s.Log.Info("record waits for a reference", "hub_id", it.env.ID, "ref", miss.entity, "ref_hub_id", miss.hubID)
+		s.Log.Debug("record waits for a reference", "hub_id", it.env.ID, "ref", miss.entity, "ref_hub_id", miss.hubID)
 	}
-	var dead []store.DeadLetter
-	if err := retryForever(ctx, s.Log, "look up the reference's dead letters", func() error {
-		var err error
-		dead, err = s.Store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen,
-			Connector: s.Name, Entity: miss.entity, RecordKey: miss.hubID, Limit: 1})
-		return err
-	}); err != nil {
-		return false, err
+	key := miss.entity + "/" + miss.hubID
+	dl, asked := dead[key]
+	if !asked {
+		if err := retryForever(ctx, s.Log, "look up the reference's dead letters", func() error {
+			l, err := s.Store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen,
+				Connector: s.Name, Entity: miss.entity, RecordKey: miss.hubID, Limit: 1})
+			if len(l) > 0 {
+				dl = &l[0]
+			}
+			return err
+		}); err != nil {
+			return false, err
+		}
+		dead[key] = dl
 	}
 	waited := now.Sub(it.waiting)
 	switch {
-	case len(dead) > 0:
+	case dl != nil:
 		it.attempts++
 		it.lastErr = fmt.Errorf("%s %s is dead-lettered at %s (dead letter %d: %s): replay it, then this %s",
-			miss.entity, miss.hubID, s.Name, dead[0].ID, dead[0].Error, s.Entity)
+			miss.entity, miss.hubID, s.Name, dl.ID, dl.Error, s.Entity)
 		return true, s.deadLetter(ctx, it, store.KindPermanent)
 	case s.Retry.RefWait > 0 && waited >= s.Retry.RefWait:
 		it.attempts++

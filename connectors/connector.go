@@ -128,6 +128,17 @@ type Params struct {
 	Env Env
 }
 
+// Settings decodes p's settings block into a new C: the first step of
+// every kind's factory.
+func Settings[C any](p Params) (C, error) {
+	var cfg C
+	if p.Decode == nil {
+		return cfg, errors.New("no settings")
+	}
+	err := p.Decode(&cfg)
+	return cfg, err
+}
+
 // Env is what the hub lends connectors.
 type Env struct {
 	// Getenv reads secrets referenced by the config.

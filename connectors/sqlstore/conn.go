@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,11 +24,8 @@ const Kind = "sqlstore"
 // Register registers kind "sqlstore".
 func Register(r *connectors.Registry) error {
 	return r.Register(Kind, func(p connectors.Params) (connectors.Connector, error) {
-		var cfg Config
-		if p.Decode == nil {
-			return nil, errors.New("no settings")
-		}
-		if err := p.Decode(&cfg); err != nil {
+		cfg, err := connectors.Settings[Config](p)
+		if err != nil {
 			return nil, err
 		}
 		if cfg.InitSQL != "" && !filepath.IsAbs(cfg.InitSQL) && p.Dir != "" {

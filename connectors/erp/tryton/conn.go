@@ -2,7 +2,6 @@ package tryton
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,11 +19,8 @@ const Kind = "tryton"
 // Register registers kind "tryton".
 func Register(r *connectors.Registry) error {
 	return r.Register(Kind, func(p connectors.Params) (connectors.Connector, error) {
-		if p.Decode == nil {
-			return nil, errors.New("no settings")
-		}
-		var cfg Config
-		if err := p.Decode(&cfg); err != nil {
+		cfg, err := connectors.Settings[Config](p)
+		if err != nil {
 			return nil, err
 		}
 		return New(p.Name, cfg, erp.Options{})

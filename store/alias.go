@@ -60,8 +60,8 @@ func (s *Store) merge(ctx context.Context, tx *sqlx.Tx, entity, system string, w
 		sql  string
 		args []any
 	}{
-		{"UPDATE xref SET hub_id = ?, last_hash = ?, version = ?, updated_at = ? WHERE entity = ? AND system = ? AND external_id = ?",
-			[]any{w.HubID, w.Hash, w.Version, now, entity, system, w.ExternalID}},
+		{"UPDATE xref SET hub_id = ?, last_hash = ?, version = ?, fields = ?, updated_at = ? WHERE entity = ? AND system = ? AND external_id = ?",
+			[]any{w.HubID, w.Hash, w.Version, w.Fields, now, entity, system, w.ExternalID}},
 		{"UPDATE hub_aliases SET hub_id = ? WHERE entity = ? AND hub_id = ?", []any{w.HubID, entity, other}},
 		{"INSERT INTO hub_aliases (entity, alias, hub_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
 			[]any{entity, other, w.HubID, now}},

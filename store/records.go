@@ -18,20 +18,21 @@ type StoredRecord struct {
 	PubHash string // the hash last acknowledged by Kafka
 	Version string // the newest version merged in (RFC 3339)
 	Rev     int64  // 0: not stored yet
+	Seen    string // system -> newest version merged from it (JSON)
 }
 
 // LoadRecords returns the stored records of hub ids; unknown ids are absent.
 func (s *Store) LoadRecords(ctx context.Context, entity string, hubIDs []string) (map[string]StoredRecord, error) {
 	out := make(map[string]StoredRecord, len(hubIDs))
 	for _, chunk := range chunks(dedupe(hubIDs), maxParams-1) {
-		q, args := inQuery("SELECT hub_id, data, fields, hash, pub_hash, version, rev FROM records WHERE entity = ? AND hub_id IN (%s)", chunk, entity)
+		q, args := inQuery("SELECT hub_id, data, fields, hash, pub_hash, version, rev, seen FROM records WHERE entity = ? AND hub_id IN (%s)", chunk, entity)
 		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
 		if err != nil {
 			return nil, fmt.Errorf("store: load %d %s records: %w", len(chunk), entity, err)
 		}
 		for rows.Next() {
 			var r StoredRecord
-			if err := rows.Scan(&r.HubID, &r.Data, &r.Fields, &r.Hash, &r.PubHash, &r.Version, &r.Rev); err != nil {
+			if err := rows.Scan(&r.HubID, &r.Data, &r.Fields, &r.Hash, &r.PubHash, &r.Version, &r.Rev, &r.Seen); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: load %s records: %w", entity, err)
 			}
@@ -42,6 +43,35 @@ func (s *Store) LoadRecords(ctx context.Context, entity string, hubIDs []string)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("store: load %s records: %w", entity, err)
+		}
+	}
+	return out, nil
+}
+
+// RecordHashes returns the hash of the stored record of each hub id;
+// unknown ids are absent. A sink asks it to tell a merge that a newer one
+// has replaced since it was published.
+func (s *Store) RecordHashes(ctx context.Context, entity string, hubIDs []string) (map[string]string, error) {
+	out := make(map[string]string, len(hubIDs))
+	for _, chunk := range chunks(dedupe(hubIDs), maxParams-1) {
+		q, args := inQuery("SELECT hub_id, hash FROM records WHERE entity = ? AND hub_id IN (%s)", chunk, entity)
+		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: hashes of %d %s records: %w", len(chunk), entity, err)
+		}
+		for rows.Next() {
+			var id, hash string
+			if err := rows.Scan(&id, &hash); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: hashes of %s records: %w", entity, err)
+			}
+			out[id] = hash
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: hashes of %s records: %w", entity, err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: hashes of %s records: %w", entity, err)
 		}
 	}
 	return out, nil
@@ -64,11 +94,11 @@ func (s *Store) SaveRecords(ctx context.Context, entity string, recs []StoredRec
 	for _, r := range recs {
 		var res sql.Result
 		if r.Rev == 0 {
-			res, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO records (entity, hub_id, data, fields, hash, pub_hash, version, rev, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT DO NOTHING`), entity, r.HubID, r.Data, r.Fields, r.Hash, r.PubHash, r.Version, now)
+			res, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO records (entity, hub_id, data, fields, hash, pub_hash, version, seen, rev, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT DO NOTHING`), entity, r.HubID, r.Data, r.Fields, r.Hash, r.PubHash, r.Version, r.Seen, now)
 		} else {
-			res, err = tx.ExecContext(ctx, s.rebind(`UPDATE records SET data = ?, fields = ?, hash = ?, pub_hash = ?, version = ?, rev = rev + 1, updated_at = ?
-WHERE entity = ? AND hub_id = ? AND rev = ?`), r.Data, r.Fields, r.Hash, r.PubHash, r.Version, now, entity, r.HubID, r.Rev)
+			res, err = tx.ExecContext(ctx, s.rebind(`UPDATE records SET data = ?, fields = ?, hash = ?, pub_hash = ?, version = ?, seen = ?, rev = rev + 1, updated_at = ?
+WHERE entity = ? AND hub_id = ? AND rev = ?`), r.Data, r.Fields, r.Hash, r.PubHash, r.Version, r.Seen, now, entity, r.HubID, r.Rev)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store: save %s record %s: %w", entity, r.HubID, err)

@@ -15,6 +15,11 @@ const maxParams = 900
 type XrefEntry struct {
 	ExternalID string
 	LastHash   string
+	// Version is the system's version of the record as last read or
+	// written, Fields what it held field by field (JSON; two-way
+	// entities only).
+	Version string
+	Fields  string
 }
 
 // LookupHubIDs returns the hub ids of a system's external ids; ids not
@@ -35,6 +40,8 @@ func (s *Store) LookupHubIDs(ctx context.Context, entity, system string, externa
 type Link struct {
 	HubID    string
 	LastHash string // the content last read from or written to the system
+	Version  string // the system's version of it
+	Fields   string // its fields' hashes, JSON (two-way entities only)
 }
 
 // LookupLinks returns the links of a system's external ids; ids not linked
@@ -42,7 +49,7 @@ type Link struct {
 func (s *Store) LookupLinks(ctx context.Context, entity, system string, externalIDs []string) (map[string]Link, error) {
 	out := make(map[string]Link, len(externalIDs))
 	for _, chunk := range chunks(dedupe(externalIDs), maxParams-2) {
-		q, args := inQuery("SELECT external_id, hub_id, last_hash FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)", chunk, entity, system)
+		q, args := inQuery("SELECT external_id, hub_id, last_hash, version, fields FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)", chunk, entity, system)
 		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
 		if err != nil {
 			return nil, fmt.Errorf("store: look up %d hub ids of %s in %s: %w", len(chunk), entity, system, err)
@@ -50,7 +57,7 @@ func (s *Store) LookupLinks(ctx context.Context, entity, system string, external
 		for rows.Next() {
 			var ext string
 			var l Link
-			if err := rows.Scan(&ext, &l.HubID, &l.LastHash); err != nil {
+			if err := rows.Scan(&ext, &l.HubID, &l.LastHash, &l.Version, &l.Fields); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: look up hub ids: %w", err)
 			}
@@ -103,7 +110,7 @@ func (s *Store) LookupExternals(ctx context.Context, entity, system string, hubI
 func (s *Store) lookupExternals(ctx context.Context, entity, system string, hubIDs []string) (map[string]XrefEntry, error) {
 	out := make(map[string]XrefEntry, len(hubIDs))
 	for _, chunk := range chunks(dedupe(hubIDs), maxParams-2) {
-		q, args := inQuery("SELECT hub_id, external_id, last_hash FROM xref WHERE entity = ? AND system = ? AND hub_id IN (%s)", chunk, entity, system)
+		q, args := inQuery("SELECT hub_id, external_id, last_hash, version, fields FROM xref WHERE entity = ? AND system = ? AND hub_id IN (%s)", chunk, entity, system)
 		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
 		if err != nil {
 			return nil, fmt.Errorf("store: look up %d %s ids of %s: %w", len(chunk), system, entity, err)
@@ -111,7 +118,7 @@ func (s *Store) lookupExternals(ctx context.Context, entity, system string, hubI
 		for rows.Next() {
 			var hub string
 			var e XrefEntry
-			if err := rows.Scan(&hub, &e.ExternalID, &e.LastHash); err != nil {
+			if err := rows.Scan(&hub, &e.ExternalID, &e.LastHash, &e.Version, &e.Fields); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: look up external ids: %w", err)
 			}
@@ -215,6 +222,13 @@ type Written struct {
 	ExternalID string
 	Hash       string
 	Version    string
+	Fields     string // the fields' hashes, JSON (two-way entities only)
+	// IfVersion, when set, makes the stamp conditional: it is applied only
+	// while the link's version is still IfVersion. A sink that wrote on
+	// the strength of that version uses it, so that its stamp never
+	// replaces a newer state the system's source recorded meanwhile. Such
+	// a record must be linked already; an unmatched one is left alone.
+	IfVersion string
 }
 
 // RecordWritten links and stamps many records of one system: for each,
@@ -233,13 +247,26 @@ func (s *Store) RecordWritten(ctx context.Context, entity, system string, ws []W
 	if len(ws) == 0 {
 		return Linked{}, nil
 	}
-	var linked, stampOnly []Written
+	var linked, stampOnly, conditional []Written
 	for _, w := range ws {
+		if w.IfVersion != "" {
+			conditional = append(conditional, w)
+			continue
+		}
 		if w.ExternalID == "" {
 			stampOnly = append(stampOnly, w)
 		} else {
 			linked = append(linked, w)
 		}
+	}
+	if len(conditional) > 0 {
+		if err := s.stampIfVersion(ctx, entity, system, conditional); err != nil {
+			return Linked{}, err
+		}
+		if len(linked) == 0 && len(stampOnly) == 0 {
+			return Linked{}, nil
+		}
+		ws = append(linked, stampOnly...)
 	}
 	if len(stampOnly) == 0 && distinctHubs(linked) {
 		left, err := s.recordWrittenBulk(ctx, entity, system, linked)
@@ -251,6 +278,33 @@ func (s *Store) RecordWritten(ctx context.Context, entity, system string, ws []W
 		}
 	}
 	return s.recordWrittenEach(ctx, entity, system, ws)
+}
+
+// stampIfVersion stamps links whose version is still the one each write
+// was based on; the others hold a newer state already and stay as they
+// are.
+func (s *Store) stampIfVersion(ctx context.Context, entity, system string, ws []Written) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: stamp %d %s written to %s: %w", len(ws), entity, system, err)
+	}
+	defer tx.Rollback()
+	stamp, err := tx.PreparexContext(ctx, s.rebind(`UPDATE xref SET last_hash = ?, version = ?, fields = ?, updated_at = ?
+WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?) AND version = ?`))
+	if err != nil {
+		return fmt.Errorf("store: stamp written: prepare: %w", err)
+	}
+	defer stamp.Close()
+	now := s.tv(s.now())
+	for _, w := range ws {
+		if _, err := stamp.ExecContext(ctx, w.Hash, w.Version, w.Fields, now, entity, system, w.HubID, w.ExternalID, w.ExternalID, w.IfVersion); err != nil {
+			return fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: stamp %d %s written to %s: commit: %w", len(ws), entity, system, err)
+	}
+	return nil
 }
 
 func distinctHubs(ws []Written) bool {
@@ -274,7 +328,7 @@ func (s *Store) recordWrittenBulk(ctx context.Context, entity, system string, ws
 	}
 	defer tx.Rollback()
 	now := s.tv(s.now())
-	const cols = 8
+	const cols = 9
 	done := make(map[string]bool, len(ws))
 	per := maxParams / cols
 	for start := 0; start < len(ws); start += per {
@@ -282,12 +336,12 @@ func (s *Store) recordWrittenBulk(ctx context.Context, entity, system string, ws
 		rows := make([]string, len(chunk))
 		args := make([]any, 0, len(chunk)*cols)
 		for i, w := range chunk {
-			rows[i] = "(?, ?, ?, ?, ?, ?, ?, ?)"
-			args = append(args, entity, system, w.ExternalID, w.HubID, w.Hash, w.Version, now, now)
+			rows[i] = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			args = append(args, entity, system, w.ExternalID, w.HubID, w.Hash, w.Version, w.Fields, now, now)
 		}
-		q := `INSERT INTO xref (entity, system, external_id, hub_id, last_hash, version, created_at, updated_at)
+		q := `INSERT INTO xref (entity, system, external_id, hub_id, last_hash, version, fields, created_at, updated_at)
 VALUES ` + strings.Join(rows, ", ") + `
-ON CONFLICT (entity, hub_id, system) DO UPDATE SET last_hash = excluded.last_hash, version = excluded.version, updated_at = excluded.updated_at
+ON CONFLICT (entity, hub_id, system) DO UPDATE SET last_hash = excluded.last_hash, version = excluded.version, fields = excluded.fields, updated_at = excluded.updated_at
 WHERE xref.external_id = excluded.external_id
 RETURNING hub_id`
 		rs, err := tx.QueryContext(ctx, s.rebind(q), args...)
@@ -336,7 +390,7 @@ VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
 		return out, fmt.Errorf("store: record written: prepare: %w", err)
 	}
 	defer link.Close()
-	stamp, err := tx.PreparexContext(ctx, s.rebind(`UPDATE xref SET last_hash = ?, version = ?, updated_at = ?
+	stamp, err := tx.PreparexContext(ctx, s.rebind(`UPDATE xref SET last_hash = ?, version = ?, fields = ?, updated_at = ?
 WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?)`))
 	if err != nil {
 		return out, fmt.Errorf("store: record written: prepare: %w", err)
@@ -348,7 +402,7 @@ WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?)`)
 				return out, fmt.Errorf("store: link %s %s/%s to %s: %w", entity, system, w.ExternalID, w.HubID, err)
 			}
 		}
-		res, err := stamp.ExecContext(ctx, w.Hash, w.Version, now, entity, system, w.HubID, w.ExternalID, w.ExternalID)
+		res, err := stamp.ExecContext(ctx, w.Hash, w.Version, w.Fields, now, entity, system, w.HubID, w.ExternalID, w.ExternalID)
 		if err != nil {
 			return out, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
 		}

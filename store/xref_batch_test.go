@@ -55,7 +55,7 @@ func TestXrefBatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ext) != 2 || ext["h1"] != (XrefEntry{"E1", "x1"}) || ext["h2"] != (XrefEntry{"E2", "x2"}) {
+		if len(ext) != 2 || ext["h1"] != (XrefEntry{ExternalID: "E1", LastHash: "x1", Version: "v1"}) || ext["h2"] != (XrefEntry{ExternalID: "E2", LastHash: "x2", Version: "v2"}) {
 			t.Errorf("LookupExternals = %+v", ext)
 		}
 		// The multi-row path: new links, a restamp and a conflict at once.
@@ -69,7 +69,7 @@ func TestXrefBatch(t *testing.T) {
 			t.Fatalf("bulk RecordWritten = %v, %v", conflicts, err)
 		}
 		ext, err = s.LookupExternals(ctx, "customer", "erp", []string{"h1", "h2", "h4"})
-		if err != nil || ext["h1"] != (XrefEntry{"E1", "x1b"}) || ext["h4"] != (XrefEntry{"E4", "x4"}) || ext["h2"] != (XrefEntry{"E2", "x2"}) {
+		if err != nil || ext["h1"] != (XrefEntry{ExternalID: "E1", LastHash: "x1b"}) || ext["h4"] != (XrefEntry{ExternalID: "E4", LastHash: "x4"}) || ext["h2"] != (XrefEntry{ExternalID: "E2", LastHash: "x2", Version: "v2"}) {
 			t.Errorf("after bulk RecordWritten: %+v %v", ext, err)
 		}
 		// Stamping a known record without an external id updates its hash.
@@ -135,6 +135,57 @@ func TestMergeHubIDs(t *testing.T) {
 		al, err := s.ResolveAliases(ctx, "order", []string{"ref", "shop-o", "crm-o"})
 		if err != nil || len(al) != 2 || al["ref"] != "crm-o" || al["shop-o"] != "crm-o" {
 			t.Errorf("aliases = %v, %v", al, err)
+		}
+	})
+}
+
+// TestXrefConditionalStamp: a stamp based on a version the link no longer
+// has leaves the newer stamp alone; fields and version round-trip.
+func TestXrefConditionalStamp(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		s := openStore(t, dsn)
+		ctx := context.Background()
+		if _, err := s.RecordWritten(ctx, "customer", "erp", []Written{
+			{HubID: "h1", ExternalID: "E1", Hash: "read1", Version: "v1", Fields: `{"name":"a"}`},
+			{HubID: "h2", ExternalID: "E2", Hash: "read2", Version: "v1", Fields: `{"name":"b"}`},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The source restamps h2 with a newer read before the sink's stamp.
+		if _, err := s.RecordWritten(ctx, "customer", "erp", []Written{
+			{HubID: "h2", ExternalID: "E2", Hash: "read2b", Version: "v2", Fields: `{"name":"c"}`},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The sink wrote both on the strength of v1, plus a new record.
+		l, err := s.RecordWritten(ctx, "customer", "erp", []Written{
+			{HubID: "h1", ExternalID: "E1", Hash: "hub1", Version: "v1", Fields: `{"name":"x"}`, IfVersion: "v1"},
+			{HubID: "h2", ExternalID: "E2", Hash: "hub2", Version: "v1", Fields: `{"name":"y"}`, IfVersion: "v1"},
+			{HubID: "h3", ExternalID: "E3", Hash: "hub3", Version: "v0", Fields: `{"name":"z"}`},
+		})
+		if err != nil || len(l.Conflicts) != 0 {
+			t.Fatalf("RecordWritten = %+v, %v", l, err)
+		}
+		got, err := s.LookupExternals(ctx, "customer", "erp", []string{"h1", "h2", "h3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]XrefEntry{
+			"h1": {ExternalID: "E1", LastHash: "hub1", Version: "v1", Fields: `{"name":"x"}`},
+			"h2": {ExternalID: "E2", LastHash: "read2b", Version: "v2", Fields: `{"name":"c"}`}, // newer: kept
+			"h3": {ExternalID: "E3", LastHash: "hub3", Version: "v0", Fields: `{"name":"z"}`},
+		}
+		for id, w := range want {
+			if got[id] != w {
+				t.Errorf("%s = %+v, want %+v", id, got[id], w)
+			}
+		}
+		links, err := s.LookupLinks(ctx, "customer", "erp", []string{"E1", "E2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := links["E2"]; l.HubID != "h2" || l.Version != "v2" || l.Fields != `{"name":"c"}` {
+			t.Errorf("LookupLinks E2 = %+v", l)
 		}
 	})
 }

@@ -36,9 +36,14 @@ type Envelope struct {
 	// (a field it does not own, an older value): its own sink writes the
 	// record back instead of dropping it as an echo.
 	OriginStale bool `json:"origin_stale,omitempty"`
+	// Seen is, of a merged record, the newest version of it the merge has
+	// read from each system (RFC 3339): a sink bases its write on its
+	// system's (see docs/two-way.md).
+	Seen map[string]string `json:"seen,omitempty"`
 
 	readVersion time.Time // the version as read by the source
 	readHash    string    // the hash of the record as read, before merging
+	readFields  string    // its fields' hashes (two-way entities), for the stamp
 }
 
 // AppendJSON appends the envelope's JSON encoding to dst. Data is written as
@@ -59,21 +64,8 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `","hash":`...)
 	dst = appendStr(dst, e.Hash)
 	if len(e.Refs) > 0 {
-		dst = append(dst, `,"refs":{`...)
-		keys := make([]string, 0, len(e.Refs))
-		for k := range e.Refs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendStr(dst, k)
-			dst = append(dst, ':')
-			dst = appendStr(dst, e.Refs[k])
-		}
-		dst = append(dst, '}')
+		dst = append(dst, `,"refs":`...)
+		dst = appendStrMap(dst, e.Refs)
 	}
 	dst = append(dst, `,"data":`...)
 	dst = mapping.AppendJSON(dst, e.Data)
@@ -83,6 +75,29 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 	}
 	if e.OriginStale {
 		dst = append(dst, `,"origin_stale":true`...)
+	}
+	if len(e.Seen) > 0 {
+		dst = append(dst, `,"seen":`...)
+		dst = appendStrMap(dst, e.Seen)
+	}
+	return append(dst, '}')
+}
+
+// appendStrMap appends m as a JSON object, keys sorted.
+func appendStrMap(dst []byte, m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendStr(dst, k)
+		dst = append(dst, ':')
+		dst = appendStr(dst, m[k])
 	}
 	return append(dst, '}')
 }
@@ -134,16 +149,11 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 			return nil, fmt.Errorf("envelope: version: %q is not an RFC 3339 time", ver)
 		}
 	}
-	if refs := v.Get("refs"); refs.Kind() == mapping.Object {
-		e.Refs = make(map[string]string, refs.Len())
-		for _, m := range refs.Members() {
-			if m.Value.Kind() != mapping.String {
-				return nil, fmt.Errorf("envelope: refs.%s: want a string", m.Key)
-			}
-			e.Refs[m.Key] = m.Value.Str()
-		}
-	} else if !refs.IsNull() {
-		return nil, fmt.Errorf("envelope: refs: want an object, got %s", refs.Kind())
+	if e.Refs, err = strMap(v, "refs"); err != nil {
+		return nil, err
+	}
+	if e.Seen, err = strMap(v, "seen"); err != nil {
+		return nil, err
 	}
 	switch os := v.Get("origin_stale"); {
 	case os.Kind() == mapping.Bool:
@@ -153,6 +163,25 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 	}
 	e.Data = v.Get("data")
 	return e, nil
+}
+
+// strMap decodes an optional object of strings.
+func strMap(v mapping.Value, key string) (map[string]string, error) {
+	f := v.Get(key)
+	switch {
+	case f.IsNull():
+		return nil, nil
+	case f.Kind() != mapping.Object:
+		return nil, fmt.Errorf("envelope: %s: want an object, got %s", key, f.Kind())
+	}
+	out := make(map[string]string, f.Len())
+	for _, m := range f.Members() {
+		if m.Value.Kind() != mapping.String {
+			return nil, fmt.Errorf("envelope: %s.%s: want a string", key, m.Key)
+		}
+		out[m.Key] = m.Value.Str()
+	}
+	return out, nil
 }
 
 // The envelope operations.

@@ -36,9 +36,9 @@ type Policy struct {
 	// from any other system never sets them.
 	Owners map[string]string
 	// Conflict decides fields without an owner: ConflictNewest (the newer
-	// source version wins; an equal version from another system is the
-	// hub's own write read back and loses; a change or value without a
-	// version goes to review) or a system's name (that system's value wins
+	// source version wins; at an equal version from another system the
+	// hub keeps its value; a change or value without a version goes to
+	// review) or a system's name (that system's value wins
 	// over the others'; between the others, and against the named system's
 	// own older reads, the newer version wins).
 	Conflict string
@@ -249,10 +249,25 @@ type hubRecord struct {
 	members map[string]mapping.Value
 	fields  map[string]fieldMeta
 	version time.Time
+	// seen is the newest version merged from each system (RFC 3339).
+	seen map[string]string
+}
+
+// see records that the merge read system's record at version; it reports
+// whether that is newer than what the record had seen of it.
+func (h *hubRecord) see(system string, version time.Time) bool {
+	if version.IsZero() {
+		return false
+	}
+	if old, err := time.Parse(time.RFC3339Nano, h.seen[system]); err == nil && !version.After(old) {
+		return false
+	}
+	h.seen[system] = versionText(version)
+	return true
 }
 
 func decodeRecord(r store.StoredRecord) (*hubRecord, error) {
-	h := &hubRecord{stored: r, members: map[string]mapping.Value{}, fields: map[string]fieldMeta{}}
+	h := &hubRecord{stored: r, members: map[string]mapping.Value{}, fields: map[string]fieldMeta{}, seen: map[string]string{}}
 	if r.Data != "" {
 		v, err := mapping.ParseJSON([]byte(r.Data))
 		if err != nil {
@@ -265,6 +280,11 @@ func decodeRecord(r store.StoredRecord) (*hubRecord, error) {
 	if r.Fields != "" {
 		if err := json.Unmarshal([]byte(r.Fields), &h.fields); err != nil {
 			return nil, fmt.Errorf("records: %s: fields: %w", r.HubID, err)
+		}
+	}
+	if r.Seen != "" {
+		if err := json.Unmarshal([]byte(r.Seen), &h.seen); err != nil {
+			return nil, fmt.Errorf("records: %s: seen: %w", r.HubID, err)
 		}
 	}
 	if r.Version != "" {
@@ -303,13 +323,21 @@ type mergeOutcome struct {
 	review  []string // conflicts the policy could not decide
 }
 
-// mergeInto merges a change from system at version into h.
-func (pol *Policy) mergeInto(h *hubRecord, system string, version time.Time, data mapping.Value) mergeOutcome {
+// mergeInto merges a read from system at version into h. before is what
+// the system held as the hub last knew it (nil: unknown): only the fields
+// the system changed since compete, while the fields it merely still holds
+// leave the hub's record as it is, and make the origin stale where they
+// differ from it.
+func (pol *Policy) mergeInto(h *hubRecord, system string, version time.Time, data mapping.Value, before *held) mergeOutcome {
 	var o mergeOutcome
 	ver := versionText(version)
+	undecided := map[string]bool{} // left to a person: not written back either
 	for _, m := range data.Members() {
 		f, val := m.Key, m.Value
 		if perSystem(f) {
+			continue
+		}
+		if pol.Owners[f] != system && !before.changed(ver, f, val) {
 			continue
 		}
 		cur, has := h.members[f]
@@ -347,6 +375,7 @@ func (pol *Policy) mergeInto(h *hubRecord, system string, version time.Time, dat
 				// not the named one.
 				take, why = newer(f, meta, system, version)
 				if !take && why == "" {
+					undecided[f] = true
 					o.review = append(o.review, fmt.Sprintf("%s: %s says %s (%s), %s says %s (%s); without both versions the newer cannot be told",
 						f, orHub(meta.S), mapping.AppendJSON(nil, cur), orNoVersion(meta.V), system, mapping.AppendJSON(nil, val), orNoVersion(ver)))
 					continue
@@ -360,12 +389,21 @@ func (pol *Policy) mergeInto(h *hubRecord, system string, version time.Time, dat
 			continue
 		}
 		o.refused = append(o.refused, why)
-		if has {
-			o.stale = true // writing the hub's value back fixes the origin
-		}
 	}
 	if version.After(h.version) {
 		h.version = version
+	}
+	// The origin is stale where it holds another value than the hub's of a
+	// field it does not own (a refused change, or a newer value from
+	// elsewhere it has not got yet): writing the hub's record back fixes it.
+	for _, m := range data.Members() {
+		if perSystem(m.Key) || pol.Owners[m.Key] == system || undecided[m.Key] {
+			continue
+		}
+		if !sameValue(h.members[m.Key], m.Value) {
+			o.stale = true
+			break
+		}
 	}
 	return o
 }
@@ -405,10 +443,11 @@ func newer(field string, meta fieldMeta, system string, version time.Time) (take
 	case version.Before(cur):
 		return false, fmt.Sprintf("%s: %s holds a newer value (%s)", field, meta.S, meta.V)
 	}
-	// The same version from another system: a sink stamps what it writes
-	// with the hub's version, so this is a write of the hub read back
-	// after the hub's record moved on, not a change.
-	return false, fmt.Sprintf("%s: %s's value at the same version is the hub's older write", field, system)
+	// The same version from another system: a tie, which the hub's value
+	// wins, so that both systems end with one value. (A sink keeps each
+	// system's own version when it writes, so two systems share a version
+	// only by coincidence.)
+	return false, fmt.Sprintf("%s: %s holds another value at the same version (%s); the hub keeps its own", field, meta.S, meta.V)
 }
 
 // merge merges the batch's upserts into the hub's records by the policy,
@@ -451,26 +490,34 @@ func (s *Source) merge(ctx context.Context, recs []connectors.Record, p *prep) e
 			o mergeOutcome
 		}
 		var results []result
+		saw := map[string]bool{}
 		for i, env := range p.envs {
 			if env == nil || env.Op != OpUpsert || !todo[env.ID] {
 				continue
 			}
 			h := hubs[env.ID]
-			results = append(results, result{i, s.Policy.mergeInto(h, s.System, recs[i].Version, env.Data)})
+			results = append(results, result{i, s.Policy.mergeInto(h, s.System, recs[i].Version, env.Data, p.held[env.ID])})
+			if h.see(s.System, recs[i].Version) {
+				saw[env.ID] = true
+			}
 		}
 		var save []store.StoredRecord
 		for id, h := range hubs {
 			data := withIDs(h.data(), id, nil)
 			hash := Hash(data)
-			if hash == h.stored.Hash && h.stored.Rev > 0 && h.stored.Version == versionText(h.version) {
+			if hash == h.stored.Hash && h.stored.Rev > 0 && h.stored.Version == versionText(h.version) && !saw[id] {
 				continue
 			}
 			fields, err := json.Marshal(h.fields)
 			if err != nil {
 				return fmt.Errorf("records: %s: fields: %w", id, err)
 			}
+			seen, err := json.Marshal(h.seen)
+			if err != nil {
+				return fmt.Errorf("records: %s: seen: %w", id, err)
+			}
 			save = append(save, store.StoredRecord{HubID: id, Data: string(mapping.AppendJSON(nil, data)), Fields: string(fields),
-				Hash: hash, PubHash: h.stored.PubHash, Version: versionText(h.version), Rev: h.stored.Rev})
+				Hash: hash, PubHash: h.stored.PubHash, Version: versionText(h.version), Rev: h.stored.Rev, Seen: string(seen)})
 		}
 		stale, err := s.Store.SaveRecords(ctx, s.Entity, save)
 		if err != nil {
@@ -512,13 +559,20 @@ func (s *Source) settle(p *prep, i int, h *hubRecord, o mergeOutcome) {
 	if len(o.refused) > 0 {
 		s.note(p, env, store.TraceConflict, "kept the hub's value: "+strings.Join(o.refused, "; "))
 	}
+	if before := p.held[env.ID]; o.stale && before != nil && before.version == versionText(env.readVersion) && before.lastHash == hash {
+		// The system's sink wrote this very record at this version, and
+		// the system kept other values (it rewrites or cannot store them):
+		// writing it again would only loop.
+		o.stale = false
+		s.note(p, env, store.TraceConflict, s.System+" keeps other values than the hub wrote to it; not written back again")
+	}
 	pending := h.stored.PubHash != hash
 	changed := hash != h.stored.Hash
 	if !changed && !o.stale && !pending {
 		s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "echo").Inc()
 		s.note(p, env, store.TraceSuppressed, "echo: merged, the hub's record is unchanged")
 		p.stamps = append(p.stamps, store.Written{HubID: env.ID, ExternalID: env.SourceID, Hash: readHash,
-			Version: versionText(env.readVersion)})
+			Version: versionText(env.readVersion), Fields: env.readFields})
 		p.envs[i] = nil
 		return
 	}
@@ -528,6 +582,10 @@ func (s *Source) settle(p *prep, i int, h *hubRecord, o mergeOutcome) {
 	env.Data, env.Hash, env.readHash = data, hash, readHash
 	env.Version = h.version
 	env.OriginStale = o.stale
+	env.Seen = make(map[string]string, len(h.seen))
+	for sys, v := range h.seen {
+		env.Seen[sys] = v
+	}
 	p.merged[env.ID] = hash
 }
 

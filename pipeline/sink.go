@@ -106,6 +106,10 @@ type item struct {
 	// waiting is when the record started to wait for a reference that
 	// has not reached the target yet; zero while it is not waiting.
 	waiting time.Time
+	// Of a two-way record: what the target held as last known, and the
+	// target's version the write is based on ("" for a new record).
+	before  *held
+	basedOn string
 }
 
 // missingRef says that a record references one the target does not hold
@@ -123,20 +127,30 @@ func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 	// Only the newest record of each hub id in a batch matters (a batch
 	// holds a partition's records in order), and writing one key twice in
 	// one statement is an error on several databases.
-	last := make(map[string]int, len(msgs))
-	dup := false
-	for i, m := range msgs {
-		if _, ok := last[string(m.Key)]; ok {
-			dup = true
+	// Of several records of one hub id in the batch the last is written.
+	// Of a merged entity, several merges of one record are all kept (the
+	// same merge only once): which of them is the latest is known only
+	// from the hub's record (see prepare), because two sources may publish
+	// their merges in the other order than they saved them.
+	keyOf := func(m bus.Message) string { return string(m.Key) }
+	if s.merging() {
+		keyOf = func(m bus.Message) string {
+			env, err := DecodeEnvelope(m.Value)
+			if err != nil {
+				return string(m.Key)
+			}
+			return string(m.Key) + "\x00" + env.Hash
 		}
-		last[string(m.Key)] = i
 	}
-	if dup && s.Policy != nil && s.Policy.Merge {
-		s.newestMerge(msgs, last)
+	keys := make([]string, len(msgs))
+	last := make(map[string]int, len(msgs))
+	for i, m := range msgs {
+		keys[i] = keyOf(m)
+		last[keys[i]] = i
 	}
 	var todo []*item
 	for i, m := range msgs {
-		if last[string(m.Key)] != i {
+		if last[keys[i]] != i {
 			s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "superseded").Inc()
 			continue
 		}
@@ -217,30 +231,14 @@ func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 	return nil
 }
 
-// newestMerge picks, for a merged entity, the record of each hub id with
-// the newest version instead of the last one: two sources may publish
-// merges of one record in the other order than they merged them, and the
-// older merge must not hide the newer one (say, a write-back of values the
-// target holds wrongly). Ties keep the later record.
-func (s *Sink) newestMerge(msgs []bus.Message, last map[string]int) {
-	best := map[string]time.Time{}
-	for i, m := range msgs {
-		env, err := DecodeEnvelope(m.Value)
-		if err != nil {
-			continue
-		}
-		k := string(m.Key)
-		if t, ok := best[k]; !ok || !env.Version.Before(t) {
-			best[k], last[k] = env.Version, i
-		}
-	}
-}
-
 // view is what the target system holds, as the xref knows it, for the
 // records of a batch and the records they reference: read once per batch.
 type view struct {
 	own  map[string]store.XrefEntry            // hub id -> this entity in the target
 	refs map[string]map[string]store.XrefEntry // entity -> hub id -> entry
+	// current is the hash of each two-way record's latest merge, read
+	// after own (see prepare).
+	current map[string]string
 }
 
 func (s *Sink) lookupBatch(ctx context.Context, items []*item) (*view, error) {
@@ -262,8 +260,15 @@ func (s *Sink) lookupBatch(ctx context.Context, items []*item) (*view, error) {
 			return nil, err
 		}
 	}
+	if s.merging() {
+		if v.current, err = s.Store.RecordHashes(ctx, s.Entity, ids); err != nil {
+			return nil, err
+		}
+	}
 	return v, nil
 }
+
+func (s *Sink) merging() bool { return s.Policy != nil && s.Policy.Merge }
 
 // prepare checks echoes and no-ops, resolves references and maps out. ok
 // false means the record needs no write.
@@ -288,6 +293,38 @@ func (s *Sink) prepare(ctx context.Context, it *item, v *view) (bool, error) {
 		return false, nil
 	}
 	rec := connectors.WriteRecord{Entity: s.Entity, HubID: env.ID, ExternalID: extID, Version: env.Version}
+	if s.merging() && env.Op == OpUpsert {
+		// A merge that a newer one of the same record has replaced is not
+		// written: the newer one follows on the topic (or went before it),
+		// and an older merge could undo what it wrote. The target's xref
+		// was read before the hashes, so a target change the hub merged
+		// meanwhile shows here as a newer merge.
+		if cur, ok := v.current[env.ID]; ok && cur != env.Hash {
+			s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "superseded").Inc()
+			s.note(env, extID, store.TraceSuppressed, "superseded: the hub's record has changed since this merge; the newer merge is written instead")
+			return false, nil
+		}
+		// Based on the target's version as last read or written: the
+		// write goes through only while the target still holds that
+		// version, and keeps it. A target change the hub has not merged
+		// yet makes the target's version newer, so the write is skipped
+		// and that change, once read, is merged and written back. The
+		// target's own clock stays in its version column.
+		// The version is the newer of what the merge read from the target
+		// (env.Seen: in step with the merged data) and the target's xref
+		// stamp (a read that changed nothing, not saved with the merge).
+		if known {
+			if own.Fields != "" {
+				it.before = parseHeld(own.Version, own.LastHash, own.Fields)
+				if t, err := time.Parse(time.RFC3339Nano, own.Version); err == nil {
+					rec.Version, it.basedOn = t, own.Version
+				}
+			}
+			if t, err := time.Parse(time.RFC3339Nano, env.Seen[s.System]); err == nil && (it.basedOn == "" || t.After(rec.Version)) {
+				rec.Version, it.basedOn = t, env.Seen[s.System]
+			}
+		}
+	}
 	if env.Op == OpDelete {
 		rec.Op = connectors.OpDelete
 		rec.Data = env.Data
@@ -474,8 +511,13 @@ func (s *Sink) write(ctx context.Context, ready []*item) ([]*item, error) {
 		if it.env.Op == OpDelete {
 			continue
 		}
-		written = append(written, store.Written{HubID: it.env.ID, ExternalID: ext, Hash: it.env.Hash,
-			Version: it.env.Version.UTC().Format(time.RFC3339Nano)})
+		w := store.Written{HubID: it.env.ID, ExternalID: ext, Hash: it.env.Hash,
+			Version: it.rec.Version.UTC().Format(time.RFC3339Nano)}
+		if s.merging() {
+			w.IfVersion = it.basedOn
+			w.Fields = encodeFields(writtenFields(it.before, it.env.Data, func(f string) bool { return s.Policy.Owners[f] == s.System }))
+		}
+		written = append(written, w)
 	}
 	err := retryForever(bctx, s.Log, "record xref of written records", func() error {
 		linked, err := s.Store.RecordWritten(bctx, s.Entity, s.System, written)

@@ -104,6 +104,7 @@ type prep struct {
 	merged  map[string]string  // hub id -> merged hash, to mark published
 	stamps  []store.Written    // suppressed records whose read hash to record
 	reviews []store.DeadLetter // conflicts the policy could not decide
+	held    map[string]*held   // hub id -> what this system held as last known (two-way entities)
 }
 
 // readStage reads batches ahead of the stored cursor.
@@ -188,7 +189,13 @@ func (s *Source) publish(ctx context.Context, pb preparedBatch) error {
 			if env.readHash != "" {
 				hash = env.readHash // what the system holds, for its re-reads
 			}
-			stamps = append(stamps, store.Written{HubID: env.ID, ExternalID: env.SourceID, Hash: hash, Version: env.Version.UTC().Format(time.RFC3339Nano)})
+			w := store.Written{HubID: env.ID, ExternalID: env.SourceID, Hash: hash, Version: env.Version.UTC().Format(time.RFC3339Nano)}
+			if env.readFields != "" {
+				// A two-way record: the system's own version, which its
+				// sink's next write is based on, and its fields.
+				w.Version, w.Fields = versionText(env.readVersion), env.readFields
+			}
+			stamps = append(stamps, w)
 		}
 		if s.Journal != nil {
 			detail := env.Op
@@ -298,6 +305,10 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 	// The hash last read from or written to this system, by hub id, of the
 	// records already linked. A record linked just now has none.
 	lastHash := map[string]string{}
+	merging := s.Policy != nil && s.Policy.Merge
+	if merging {
+		p.held = map[string]*held{}
+	}
 	// Hub ids for every key, created where missing. A referenced record
 	// gets its id now; its own record finds the same one later. A record
 	// of this entity seen for the first time may match an existing hub
@@ -313,6 +324,9 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 			known[k] = l.HubID
 			if entity == s.Entity {
 				lastHash[l.HubID] = l.LastHash
+				if merging {
+					p.held[l.HubID] = parseHeld(l.Version, l.LastHash, l.Fields)
+				}
 			}
 		}
 		fresh := map[string]string{}
@@ -409,15 +423,17 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 		}
 		data := withIDs(canon[i], hubID, refs)
 		hash := Hash(data)
-		if s.Policy != nil && s.Policy.Merge {
+		var fields string
+		if merging {
 			// Of a merged entity only the very same read (content and
 			// version) is dropped unmerged: the same content saved again
 			// later may have to win over a write-back the target refused
 			// as older.
 			hash += "@" + versionText(rec.Version)
+			fields = encodeFields(heldFields(data))
 		}
 		p.envs[i] = &Envelope{Entity: s.Entity, ID: hubID, Op: OpUpsert, Origin: s.System, SourceID: rec.Key,
-			Version: rec.Version, Hash: hash, Refs: refs, Data: data, TraceID: hubID, readVersion: rec.Version}
+			Version: rec.Version, Hash: hash, Refs: refs, Data: data, TraceID: hubID, readVersion: rec.Version, readFields: fields}
 	}
 
 	// Already published (a look-back re-read) or written here by a sink (an

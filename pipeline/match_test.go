@@ -3,7 +3,9 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,5 +257,52 @@ func TestMatchingByTaxID(t *testing.T) {
 	}
 	if got := (MatchRule{Field: "tax_id", Normalize: "exact"}).Key(mapping.StringValue(" de 123.456-789/ ")); got != "DE123456789" {
 		t.Errorf("tax id key %q", got)
+	}
+}
+
+// TestMatchingAcrossSourcesAtOnce: two systems that read the same new
+// people at the same moment give each person one hub id. Matching, linking
+// and storing the match keys of first contacts hold a lock per entity in
+// the state store; without it each source could miss the other's
+// not-yet-stored keys and mint a second hub record.
+func TestMatchingAcrossSourcesAtOnce(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	pol := &Policy{Match: []MatchRule{{Field: "email", Normalize: "email"}}}
+	src := func(system string) *Source {
+		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+			Store: h.store, Metrics: h.m, Log: h.log, Policy: pol}
+	}
+	const people = 60
+	var wg sync.WaitGroup
+	for _, s := range []*Source{src("crm"), src("erp"), src("shop")} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range people {
+				rec := person(fmt.Sprintf("%s-%d", s.System, i), "P", fmt.Sprintf("p%d@example.com", i), "")
+				if _, err := s.envelopes(ctx, []connectors.Record{rec}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range people {
+		ids := map[string]bool{}
+		for _, sys := range []string{"crm", "erp", "shop"} {
+			id, ok, err := h.store.LookupHubID(ctx, "customer", sys, fmt.Sprintf("%s-%d", sys, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				id = "none (parked: it matched two hub records)"
+			}
+			ids[id] = true
+		}
+		if len(ids) != 1 {
+			t.Errorf("person %d has %d hub ids: %v", i, len(ids), ids)
+		}
 	}
 }

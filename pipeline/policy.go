@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/mapping"
 	"github.com/crmhub/hub/store"
@@ -134,6 +136,61 @@ func (s *Source) putMatchKeys(ctx context.Context, envs []*Envelope) error {
 			// A record without the field says nothing: the key stays.
 			if v := r.Key(env.Data.Get(r.Field)); v != "" {
 				keys = append(keys, store.MatchKey{HubID: env.ID, Rule: r.Field, Value: v})
+			}
+		}
+	}
+	return s.Store.PutMatchKeys(ctx, s.Entity, keys)
+}
+
+// matchLockTTL bounds how long a crashed source can hold the matching
+// lock of an entity.
+const matchLockTTL = 30 * time.Second
+
+// lockMatching takes the entity's matching lock (a lease in the state
+// store, so it holds across hub nodes) and returns its release. It waits
+// while another source holds it.
+func (s *Source) lockMatching(ctx context.Context) (func(), error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("matching lock holder: %w", err)
+	}
+	name, holder := "match/"+s.Entity, s.Name+"/"+id.String()
+	wait := time.Millisecond
+	for {
+		ok, err := s.Store.AcquireLease(ctx, name, holder, matchLockTTL)
+		if err != nil {
+			return nil, fmt.Errorf("take the %s matching lock: %w", s.Entity, err)
+		}
+		if ok {
+			break
+		}
+		if !sleep(ctx, wait) {
+			return nil, ctx.Err()
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+	return func() {
+		// Released even while stopping; an unreleased lock expires.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.Store.ReleaseLease(rctx, name, holder); err != nil {
+			s.Log.Warn("release the matching lock", "entity", s.Entity, "err", err)
+		}
+	}, nil
+}
+
+// putFirstKeys stores the match keys of the batch's first contacts under
+// the hub ids they now have, while the matching lock is held.
+func (s *Source) putFirstKeys(ctx context.Context, recs []connectors.Record, canon []mapping.Value, firsts []int, ids map[string]string) error {
+	var keys []store.MatchKey
+	for _, i := range firsts {
+		hub := ids[recs[i].Key]
+		if hub == "" {
+			continue // parked for review
+		}
+		for _, r := range s.Policy.Match {
+			if v := r.Key(canon[i].Get(r.Field)); v != "" {
+				keys = append(keys, store.MatchKey{HubID: hub, Rule: r.Field, Value: v})
 			}
 		}
 	}

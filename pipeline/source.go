@@ -306,6 +306,15 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 	// records already linked. A record linked just now has none.
 	lastHash := map[string]string{}
 	merging := s.Policy != nil && s.Policy.Merge
+	// unlock ends the matching step (below), once.
+	var unlock func()
+	release := func() {
+		if unlock != nil {
+			unlock()
+			unlock = nil
+		}
+	}
+	defer release()
 	if merging {
 		p.held = map[string]*held{}
 	}
@@ -356,6 +365,13 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 			}
 		}
 		if entity == s.Entity && s.Policy != nil && len(s.Policy.Match) > 0 && len(firsts) > 0 {
+			// Matching, linking and storing the first contacts' match keys
+			// are one step for every source of the entity: another source
+			// matching the same new person meanwhile would miss these keys
+			// and mint a second hub record.
+			if unlock, err = s.lockMatching(ctx); err != nil {
+				return p, err
+			}
 			matched, err := s.match(ctx, recs, canon, firsts, &p)
 			if err != nil {
 				return p, err
@@ -392,6 +408,13 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 			}
 			for k, v := range linked {
 				known[k] = v
+			}
+		}
+		if unlock != nil {
+			err := s.putFirstKeys(ctx, recs, canon, firsts, known)
+			release()
+			if err != nil {
+				return p, err
 			}
 		}
 		ids[entity] = known

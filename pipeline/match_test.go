@@ -306,3 +306,97 @@ func TestMatchingAcrossSourcesAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkMatchReview: an operator resolves an ambiguous first contact by
+// linking it to one of the candidates (or to a new hub record); the record
+// is then published by its source and merged into that hub record.
+func TestLinkMatchReview(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	pol := &Policy{Merge: true, Conflict: ConflictNewest, Match: []MatchRule{{Field: "phone", Normalize: "phone", CountryCode: "49"}}}
+	w := h.bus.NewWriter(h.prefix + ".customer")
+	defer w.Close()
+	dlq := &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
+	src := func(system string) *Source {
+		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+			Store: h.store, Writer: w, DLQ: dlq, Metrics: h.m, Log: h.log, Policy: pol}
+	}
+	crm, erp := src("crm"), src("erp")
+	rp := &Replayer{Store: h.store, Bus: h.bus, Prefix: h.prefix, Sources: map[string]*Source{crm.Name: crm, erp.Name: erp}, DLQ: dlq, Log: h.log}
+	// Dan, Eve and Fay share a phone.
+	if err := crm.publishRecords(ctx, []connectors.Record{
+		person("c3", "Dan", "", "089 7654321"), person("c4", "Eve", "", "+49 89 7654321"), person("c5", "Fay", "", "089/7654321")}); err != nil {
+		t.Fatal(err)
+	}
+	eve, _, _ := h.store.LookupHubID(ctx, "customer", "crm", "c4")
+	park := func(key string) store.DeadLetter {
+		t.Helper()
+		if err := erp.publishRecords(ctx, []connectors.Record{person(key, "Eve E.", "", "089-7654321")}); err != nil {
+			t.Fatal(err)
+		}
+		dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range dls {
+			if d.RecordKey == key && d.Stage == StageMatch {
+				return d
+			}
+		}
+		t.Fatalf("%s not parked: %+v", key, dls)
+		return store.DeadLetter{}
+	}
+	d := park("E-3")
+
+	// Refused: not a hub id; a hub record that already has an ERP record.
+	if _, err := rp.Link(ctx, d.ID, "no-such-hub-id", "test"); !errors.Is(err, ErrNotReplayable) {
+		t.Errorf("link to an unknown hub id: %v", err)
+	}
+	what, err := rp.Link(ctx, d.ID, eve, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := h.store.LookupHubID(ctx, "customer", "erp", "E-3"); got != eve {
+		t.Fatalf("E-3 has hub id %q after %q; want Eve's %s", got, what, eve)
+	}
+	recs, err := h.store.LoadRecords(ctx, "customer", []string{eve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := mapping.ParseJSON([]byte(recs[eve].Data)); data.Get("name").Str() != "Eve E." {
+		t.Errorf("Eve's hub record %s; want the ERP's newer name merged in", recs[eve].Data)
+	}
+	if got, _ := h.store.GetDeadLetter(ctx, d.ID); got.Status != store.StatusReplayed {
+		t.Errorf("dead letter status %s, want replayed", got.Status)
+	}
+	if _, err := rp.Link(ctx, d.ID, eve, "test"); !errors.Is(err, ErrNotOpen) {
+		t.Errorf("linking it twice: %v", err)
+	}
+	d2 := park("E-4") // another ERP record of the phone: Dan or Fay now
+	if _, err := rp.Link(ctx, d2.ID, eve, "test"); !errors.Is(err, ErrNotReplayable) {
+		t.Errorf("link to a hub record that has an ERP record already: %v", err)
+	}
+	// A new hub record.
+	if _, err := rp.Link(ctx, d2.ID, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, _ := h.store.LookupHubID(ctx, "customer", "erp", "E-4")
+	dan, _, _ := h.store.LookupHubID(ctx, "customer", "crm", "c3")
+	fay, _, _ := h.store.LookupHubID(ctx, "customer", "crm", "c5")
+	if !ok || got == eve || got == dan || got == fay {
+		t.Errorf("E-4 has hub id %q (%v); want a new one", got, ok)
+	}
+	audit, err := h.store.ListAudit(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := 0
+	for _, a := range audit {
+		if a.Action == "dlq.link" {
+			links++
+		}
+	}
+	if links != 2 {
+		t.Errorf("%d dlq.link audit entries, want 2: %+v", links, audit)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/mapping"
 	"github.com/crmhub/hub/pipeline/bus"
@@ -63,7 +65,9 @@ func (r *Replayer) Replay(ctx context.Context, id int64, actor string) (string, 
 
 func (r *Replayer) reinject(ctx context.Context, dl store.DeadLetter) (string, error) {
 	switch dl.Stage {
-	case StageSourceMap:
+	case StageSourceMap, StageMatch:
+		// A record the mapping rejected, or a first contact parked as an
+		// ambiguous match: its source maps (and matches) it again.
 		src, ok := r.Sources[dl.Connector]
 		if !ok {
 			return "", fmt.Errorf("source %q is not in the config: %w", dl.Connector, ErrNotReplayable)
@@ -106,6 +110,75 @@ func (r *Replayer) reinject(ctx context.Context, dl store.DeadLetter) (string, e
 		}
 		return fmt.Sprintf("sent %s %s back to sink %s", env.Entity, env.ID, dl.Connector), nil
 	}
+}
+
+// Link resolves a match review by hand: the parked first contact (dead
+// letter id, stage match) is linked to the hub record hubID, or to a new
+// hub record when hubID is "", and then mapped and published by its source
+// like any known record (merged into that hub record). It returns a
+// sentence saying what it did.
+func (r *Replayer) Link(ctx context.Context, id int64, hubID, actor string) (string, error) {
+	dl, err := r.Store.GetDeadLetter(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if dl.Status != store.StatusOpen {
+		return "", fmt.Errorf("dead letter %d is %s: %w", id, dl.Status, ErrNotOpen)
+	}
+	if dl.Stage != StageMatch {
+		return "", fmt.Errorf("dead letter %d is not a match review (stage %s); only a first contact parked by matching is linked by hand: %w",
+			id, dl.Stage, ErrNotReplayable)
+	}
+	src, ok := r.Sources[dl.Connector]
+	if !ok {
+		return "", fmt.Errorf("source %q is not in the config: %w", dl.Connector, ErrNotReplayable)
+	}
+	what := "a new hub record"
+	if hubID == "" {
+		nid, err := uuid.NewV7()
+		if err != nil {
+			return "", fmt.Errorf("new hub id: %w", err)
+		}
+		hubID = nid.String()
+	} else {
+		if merged, err := r.Store.ResolveAliases(ctx, dl.Entity, []string{hubID}); err != nil {
+			return "", err
+		} else if m, ok := merged[hubID]; ok {
+			hubID = m
+		}
+		known, err := r.Store.KnownHubIDs(ctx, dl.Entity, []string{hubID})
+		if err != nil {
+			return "", err
+		}
+		if !known[hubID] {
+			return "", fmt.Errorf("%s %s is not a hub id (hub trace <id> shows a record's hub id): %w", dl.Entity, hubID, ErrNotReplayable)
+		}
+		has, err := r.Store.LookupExternals(ctx, dl.Entity, src.System, []string{hubID})
+		if err != nil {
+			return "", err
+		}
+		if e, ok := has[hubID]; ok && e.ExternalID != dl.RecordKey {
+			return "", fmt.Errorf("hub record %s is %s %s already; a hub record has one record per system: %w",
+				hubID, src.System, e.ExternalID, ErrNotReplayable)
+		}
+		what = "hub record " + hubID
+	}
+	got, err := r.Store.Link(ctx, dl.Entity, src.System, dl.RecordKey, hubID)
+	if err != nil {
+		return "", err
+	}
+	if got != hubID {
+		return "", fmt.Errorf("%s %s is linked to hub record %s already: %w", src.System, dl.RecordKey, got, ErrNotReplayable)
+	}
+	done, err := r.Replay(ctx, id, actor)
+	if err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("linked %s %s %s to %s; %s", dl.Entity, src.System, dl.RecordKey, what, done)
+	if err := r.Store.AppendAudit(ctx, actor, "dlq.link", "dead_letter:"+strconv.FormatInt(id, 10), msg); err != nil {
+		r.Log.Warn("audit link", "id", id, "err", err)
+	}
+	return msg, nil
 }
 
 // Discard marks dead letter id discarded: an operator decided it is not to

@@ -22,7 +22,7 @@ func newDLQCmd() *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
 		Use:   "dlq",
-		Short: "List, show, replay and discard dead letters",
+		Short: "List, show, replay, discard and link dead letters",
 		Long: `Operate the dead-letter store: the records a source or sink could not
 process, with the reason, the attempts and the payload. Replay re-injects a
 record after its cause is fixed (a record the inbound mapping rejected is
@@ -179,11 +179,45 @@ the configured brokers. The same operations are on the HTTP API under
 			return nil
 		},
 	}
-	for _, c := range []*cobra.Command{replay, discard} {
+	var linkTo string
+	var linkNew bool
+	link := &cobra.Command{
+		Use:   "link ID (--to HUB_ID | --new)",
+		Short: "Resolve an ambiguous match: link the parked record to a hub record",
+		Long: `A record seen for the first time that matched several hub records is parked
+as a review dead letter (stage match). Link it to the hub record it is
+(--to, a hub id from the dead letter's reason or hub trace), or to a new hub
+record (--new) when it is somebody else; its source then maps and publishes
+it like any known record.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return exitErr(2, err)
+			}
+			if (linkTo == "") == !linkNew {
+				return exitErr(2, fmt.Errorf("give either --to HUB_ID or --new"))
+			}
+			t, err := open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			what, err := t.Replayer.Link(cmd.Context(), id, linkTo, actor)
+			if err != nil {
+				return exitErr(1, fmt.Errorf("link %d: %w", id, err))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d: %s\n", id, what)
+			return nil
+		},
+	}
+	link.Flags().StringVar(&linkTo, "to", "", "the hub id of the record it is")
+	link.Flags().BoolVar(&linkNew, "new", false, "it is nobody the hub knows: give it a new hub record")
+	for _, c := range []*cobra.Command{replay, discard, link} {
 		c.Flags().StringVar(&actor, "actor", defaultActor(), "who does this, for the audit log")
 	}
 	discard.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
-	cmd.AddCommand(list, show, replay, discard)
+	cmd.AddCommand(list, show, replay, discard, link)
 	return cmd
 }
 

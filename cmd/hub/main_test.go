@@ -394,7 +394,7 @@ func TestValidate(t *testing.T) {
 var wantCommands = map[string][]string{
 	"":      {"bench", "broker", "dlq", "map", "run", "sql", "trace", "validate", "version"},
 	"bench": {"sync"},
-	"dlq":   {"discard", "list", "replay", "show"},
+	"dlq":   {"discard", "link", "list", "replay", "show"},
 	"map":   {"bench", "explain", "test"},
 	"sql":   {"install-capture"},
 }

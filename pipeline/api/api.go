@@ -1,5 +1,5 @@
 // Package api owns the hub's HTTP API under /api/v1: the dead-letter store
-// (list, show, replay, discard) and record traces. Routes are registered on the server with
+// (list, show, replay, discard, link) and record traces. Routes are registered on the server with
 // the role each needs; the server checks tokens.
 //
 // It may import pipeline, store and server; nothing imports it but the node.
@@ -28,6 +28,7 @@ func (a *API) Register(srv *server.Server) {
 	srv.HandleAuth("GET /api/v1/dlq", server.RoleViewer, http.HandlerFunc(a.listDLQ))
 	srv.HandleAuth("GET /api/v1/dlq/{id}", server.RoleViewer, http.HandlerFunc(a.showDLQ))
 	srv.HandleAuth("POST /api/v1/dlq/{id}/replay", server.RoleOperator, http.HandlerFunc(a.replayDLQ))
+	srv.HandleAuth("POST /api/v1/dlq/{id}/link", server.RoleOperator, http.HandlerFunc(a.linkDLQ))
 	srv.HandleAuth("POST /api/v1/dlq/{id}/discard", server.RoleOperator, http.HandlerFunc(a.discardDLQ))
 	srv.HandleAuth("GET /api/v1/trace/{id}", server.RoleViewer, http.HandlerFunc(a.trace))
 }
@@ -127,6 +128,36 @@ func (a *API) replayDLQ(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	what, err := a.Replayer.Replay(r.Context(), id, server.Actor(r.Context()))
+	switch {
+	case errors.Is(err, pipeline.ErrNotReplayable), errors.Is(err, pipeline.ErrNotOpen):
+		server.WriteJSON(w, http.StatusConflict, errBody(err.Error()))
+	case err != nil:
+		writeStoreErr(w, err)
+	default:
+		server.WriteJSON(w, http.StatusOK, map[string]any{"id": id, "status": store.StatusReplayed, "done": what})
+	}
+}
+
+// linkDLQ resolves a match review: body {"hub_id": "..."} links the parked
+// record to that hub record, {"new": true} to a new one.
+func (a *API) linkDLQ(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		HubID string `json:"hub_id"`
+		New   bool   `json:"new"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+		server.WriteJSON(w, http.StatusBadRequest, errBody("body: "+err.Error()))
+		return
+	}
+	if (body.HubID == "") == !body.New {
+		server.WriteJSON(w, http.StatusBadRequest, errBody(`body: give either "hub_id" or "new": true`))
+		return
+	}
+	what, err := a.Replayer.Link(r.Context(), id, body.HubID, server.Actor(r.Context()))
 	switch {
 	case errors.Is(err, pipeline.ErrNotReplayable), errors.Is(err, pipeline.ErrNotOpen):
 		server.WriteJSON(w, http.StatusConflict, errBody(err.Error()))

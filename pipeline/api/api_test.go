@@ -112,6 +112,24 @@ func TestDeadLetterAPI(t *testing.T) {
 	if d, _ := st.GetDeadLetter(ctx, ids[2]); d.Status != store.StatusOpen {
 		t.Errorf("status after a refused replay = %s, want open", d.Status)
 	}
+	// Linking is for match reviews only, by an operator, with a hub id or "new".
+	for _, tc := range []struct {
+		token, body string
+		code        int
+		err         string
+	}{
+		{"viewer-secret-0123456789", `{"new":true}`, 403, ""},
+		{"operator-secret-0123456789", `{}`, 400, `give either "hub_id" or "new": true`},
+		{"operator-secret-0123456789", `{"hub_id":"h1","new":true}`, 400, `give either`},
+		{"operator-secret-0123456789", `{"hub_id":`, 400, "body:"},
+		{"operator-secret-0123456789", `{"hub_id":"h1"}`, 409, "not a match review (stage map_in)"},
+	} {
+		code, body := call("POST", "/api/v1/dlq/2/link", tc.token, tc.body)
+		msg, _ := body["error"].(string)
+		if code != tc.code || !strings.Contains(msg, tc.err) {
+			t.Errorf("link %s = %d %v, want %d %q", tc.body, code, body, tc.code, tc.err)
+		}
+	}
 	if _, list = call("GET", "/api/v1/dlq?status=open", "viewer-secret-0123456789", ""); list["total"].(float64) != 2 {
 		t.Errorf("open after discard = %v", list["total"])
 	}

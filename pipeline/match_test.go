@@ -400,3 +400,57 @@ func TestLinkMatchReview(t *testing.T) {
 		t.Errorf("%d dlq.link audit entries, want 2: %+v", links, audit)
 	}
 }
+
+// TestMatchingAfterReference: a record referenced before it came (an ERP
+// order naming a customer the hub has not read from the ERP yet) gets a
+// placeholder hub id; when the record itself comes and matches an existing
+// hub record, the placeholder becomes an alias of it, so the order's
+// reference resolves to the one customer.
+func TestMatchingAfterReference(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	pol := &Policy{Match: []MatchRule{{Field: "email", Normalize: "email"}}}
+	custSrc := func(system string) *Source {
+		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+			Store: h.store, Metrics: h.m, Log: h.log, Policy: pol}
+	}
+	crm, erp := custSrc("crm"), custSrc("erp")
+	if _, err := crm.envelopes(ctx, []connectors.Record{person("c1", "Ana", "ana@example.com", "")}); err != nil {
+		t.Fatal(err)
+	}
+	ana, _, _ := h.store.LookupHubID(ctx, "customer", "crm", "c1")
+	// The ERP's order names customer 901 first.
+	orders := &Source{Name: "erp-orders", System: "erp", Entity: "order", Plan: compile(t, "oin", orderIn),
+		Refs: map[string]string{"customer": "customer_id"}, Store: h.store, Metrics: h.m, Log: h.log}
+	p, err := orders.envelopes(ctx, []connectors.Record{order(1, 901, "10.00")})
+	if err != nil || p.envs[0] == nil {
+		t.Fatalf("order: %v %+v", err, p.bad)
+	}
+	placeholder := p.envs[0].Refs["customer"]
+	if placeholder == "" || placeholder == ana {
+		t.Fatalf("the order's customer ref %q; want a placeholder hub id", placeholder)
+	}
+	// Then the customer itself, with Ana's email in another case.
+	pc, err := erp.envelopes(ctx, []connectors.Record{person("901", "Ana L.", "ANA@example.com", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.envs[0] == nil || pc.envs[0].ID != ana {
+		t.Fatalf("ERP customer published as %+v; want Ana's hub id %s", pc.envs[0], ana)
+	}
+	if got, _, _ := h.store.LookupHubID(ctx, "customer", "erp", "901"); got != ana {
+		t.Errorf("ERP customer 901 linked to %s, want %s", got, ana)
+	}
+	// The order's reference resolves to Ana's CRM record.
+	ext, err := h.store.LookupExternals(ctx, "customer", "crm", []string{placeholder})
+	if err != nil || ext[placeholder].ExternalID != "c1" {
+		t.Errorf("the placeholder resolves in the CRM to %+v (%v); want c1", ext[placeholder], err)
+	}
+	// A placeholder that matches nobody stays the record's hub id.
+	p, _ = orders.envelopes(ctx, []connectors.Record{order(2, 902, "5.00")})
+	other := p.envs[0].Refs["customer"]
+	pc, _ = erp.envelopes(ctx, []connectors.Record{person("902", "Bo", "bo@example.com", "")})
+	if pc.envs[0] == nil || pc.envs[0].ID != other {
+		t.Errorf("ERP customer 902 published as %+v; want its placeholder %s", pc.envs[0], other)
+	}
+}

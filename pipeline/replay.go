@@ -163,12 +163,17 @@ func (r *Replayer) Link(ctx context.Context, id int64, hubID, actor string) (str
 		}
 		what = "hub record " + hubID
 	}
-	got, err := r.Store.Link(ctx, dl.Entity, src.System, dl.RecordKey, hubID)
+	// Linked as a sink links what it wrote: a hub id the record got only
+	// as a reference (known to this system alone) becomes an alias. The
+	// stamp is not empty, so that the source does not take the link for
+	// such a placeholder and match the record again.
+	linked, err := r.Store.RecordWritten(ctx, dl.Entity, src.System, []store.Written{{HubID: hubID, ExternalID: dl.RecordKey, Hash: "linked-by-hand"}})
 	if err != nil {
 		return "", err
 	}
-	if got != hubID {
-		return "", fmt.Errorf("%s %s is linked to hub record %s already: %w", src.System, dl.RecordKey, got, ErrNotReplayable)
+	if len(linked.Conflicts) > 0 {
+		got, _, _ := r.Store.LookupHubID(ctx, dl.Entity, src.System, dl.RecordKey)
+		return "", fmt.Errorf("%s %s is linked to hub record %s already, which other systems know too: %w", src.System, dl.RecordKey, got, ErrNotReplayable)
 	}
 	done, err := r.Replay(ctx, id, actor)
 	if err != nil {

@@ -356,15 +356,29 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 				fresh[k] = k
 			}
 		}
+		matching := entity == s.Entity && s.Policy != nil && len(s.Policy.Match) > 0
+		// A record linked but never read or written as itself (no stamp)
+		// got its hub id as a reference (an order's customer) before its
+		// own record came: that hub id is a placeholder, and the record is
+		// matched like a first contact.
+		placeholder := map[string]bool{}
+		if matching {
+			for k, l := range links {
+				if l.LastHash == "" && upserted[k] {
+					placeholder[k] = true
+				}
+			}
+		}
 		var firsts []int // records of this entity seen for the first time
 		for i, rec := range recs {
 			if entity == s.Entity && rec.Key != "" && canon[i].Kind() == mapping.Object {
-				if _, ok := known[rec.Key]; !ok && fresh[rec.Key] == "" {
+				if _, ok := known[rec.Key]; (!ok || placeholder[rec.Key]) && fresh[rec.Key] == "" {
 					firsts = append(firsts, i)
 				}
 			}
 		}
-		if entity == s.Entity && s.Policy != nil && len(s.Policy.Match) > 0 && len(firsts) > 0 {
+		var relink []store.Written // placeholders matched to a hub record
+		if matching && len(firsts) > 0 {
 			// Matching, linking and storing the first contacts' match keys
 			// are one step for every source of the entity: another source
 			// matching the same new person meanwhile would miss these keys
@@ -377,6 +391,10 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 				return p, err
 			}
 			for k, hub := range matched {
+				if placeholder[k] {
+					relink = append(relink, store.Written{HubID: hub, ExternalID: k})
+					continue
+				}
 				fresh[k] = hub
 			}
 			for _, i := range firsts {
@@ -408,6 +426,22 @@ func (s *Source) envelopes(ctx context.Context, recs []connectors.Record) (prep,
 			}
 			for k, v := range linked {
 				known[k] = v
+			}
+		}
+		if len(relink) > 0 {
+			// The placeholder becomes an alias of the matched hub record,
+			// so what was published under it (the orders) resolves there.
+			linked, err := s.Store.RecordWritten(ctx, entity, s.System, relink)
+			if err != nil {
+				return p, err
+			}
+			for _, m := range linked.Merged {
+				known[m.ExternalID] = m.HubID
+				if s.Journal != nil {
+					p.trace = append(p.trace, store.TraceEvent{Entity: s.Entity, HubID: m.HubID, System: s.System, Connector: s.Name,
+						ExternalID: m.ExternalID, Event: store.TraceMerged,
+						Detail: "hub id " + m.Alias + " (" + s.System + " had referenced the record before it came) is this record"})
+				}
 			}
 		}
 		if unlock != nil {

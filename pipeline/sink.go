@@ -126,26 +126,29 @@ func (e *missingRef) Error() string {
 func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 	// Only the newest record of each hub id in a batch matters (a batch
 	// holds a partition's records in order), and writing one key twice in
-	// one statement is an error on several databases.
-	// Of several records of one hub id in the batch the last is written.
+	// one statement is an error on several databases: the last is written.
 	// Of a merged entity, several merges of one record are all kept (the
 	// same merge only once): which of them is the latest is known only
 	// from the hub's record (see prepare), because two sources may publish
-	// their merges in the other order than they saved them.
-	keyOf := func(m bus.Message) string { return string(m.Key) }
-	if s.merging() {
-		keyOf = func(m bus.Message) string {
-			env, err := DecodeEnvelope(m.Value)
-			if err != nil {
-				return string(m.Key)
-			}
-			return string(m.Key) + "\x00" + env.Hash
+	// their merges in the other order than they saved them. Each envelope
+	// is decoded once, when first needed.
+	envs := make([]*Envelope, len(msgs))
+	errs := make([]error, len(msgs))
+	decode := func(i int) (*Envelope, error) {
+		if envs[i] == nil && errs[i] == nil {
+			envs[i], errs[i] = DecodeEnvelope(msgs[i].Value)
 		}
+		return envs[i], errs[i]
 	}
 	keys := make([]string, len(msgs))
 	last := make(map[string]int, len(msgs))
 	for i, m := range msgs {
-		keys[i] = keyOf(m)
+		keys[i] = string(m.Key)
+		if s.merging() {
+			if env, err := decode(i); err == nil {
+				keys[i] += "\x00" + env.Hash
+			}
+		}
 		last[keys[i]] = i
 	}
 	var todo []*item
@@ -157,7 +160,7 @@ func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 		if target := header(m, HeaderReplayFor); target != "" && target != s.Name {
 			continue
 		}
-		env, err := DecodeEnvelope(m.Value)
+		env, err := decode(i)
 		if err == nil && env.Entity != s.Entity {
 			err = fmt.Errorf("envelope: entity %q on the %s topic", env.Entity, s.Entity)
 		}

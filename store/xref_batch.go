@@ -247,28 +247,17 @@ func (s *Store) RecordWritten(ctx context.Context, entity, system string, ws []W
 	if len(ws) == 0 {
 		return Linked{}, nil
 	}
-	var linked, stampOnly, conditional []Written
+	// The multi-row statement takes plain links and stamps; stamps without
+	// an external id, and conditional ones, go one by one.
+	var linked, oneByOne []Written
 	for _, w := range ws {
-		if w.IfVersion != "" {
-			conditional = append(conditional, w)
-			continue
-		}
-		if w.ExternalID == "" {
-			stampOnly = append(stampOnly, w)
+		if w.ExternalID == "" || w.IfVersion != "" {
+			oneByOne = append(oneByOne, w)
 		} else {
 			linked = append(linked, w)
 		}
 	}
-	if len(conditional) > 0 {
-		if err := s.stampIfVersion(ctx, entity, system, conditional); err != nil {
-			return Linked{}, err
-		}
-		if len(linked) == 0 && len(stampOnly) == 0 {
-			return Linked{}, nil
-		}
-		ws = append(linked, stampOnly...)
-	}
-	if len(stampOnly) == 0 && distinctHubs(linked) {
+	if len(oneByOne) == 0 && distinctHubs(linked) {
 		left, err := s.recordWrittenBulk(ctx, entity, system, linked)
 		if err == nil {
 			if len(left) == 0 {
@@ -278,33 +267,6 @@ func (s *Store) RecordWritten(ctx context.Context, entity, system string, ws []W
 		}
 	}
 	return s.recordWrittenEach(ctx, entity, system, ws)
-}
-
-// stampIfVersion stamps links whose version is still the one each write
-// was based on; the others hold a newer state already and stay as they
-// are.
-func (s *Store) stampIfVersion(ctx context.Context, entity, system string, ws []Written) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: stamp %d %s written to %s: %w", len(ws), entity, system, err)
-	}
-	defer tx.Rollback()
-	stamp, err := tx.PreparexContext(ctx, s.rebind(`UPDATE xref SET last_hash = ?, version = ?, fields = ?, updated_at = ?
-WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?) AND version = ?`))
-	if err != nil {
-		return fmt.Errorf("store: stamp written: prepare: %w", err)
-	}
-	defer stamp.Close()
-	now := s.tv(s.now())
-	for _, w := range ws {
-		if _, err := stamp.ExecContext(ctx, w.Hash, w.Version, w.Fields, now, entity, system, w.HubID, w.ExternalID, w.ExternalID, w.IfVersion); err != nil {
-			return fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: stamp %d %s written to %s: commit: %w", len(ws), entity, system, err)
-	}
-	return nil
 }
 
 func distinctHubs(ws []Written) bool {
@@ -391,18 +353,18 @@ VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
 	}
 	defer link.Close()
 	stamp, err := tx.PreparexContext(ctx, s.rebind(`UPDATE xref SET last_hash = ?, version = ?, fields = ?, updated_at = ?
-WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?)`))
+WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?) AND (? = '' OR version = ?)`))
 	if err != nil {
 		return out, fmt.Errorf("store: record written: prepare: %w", err)
 	}
 	defer stamp.Close()
 	for _, w := range ws {
-		if w.ExternalID != "" {
+		if w.ExternalID != "" && w.IfVersion == "" {
 			if _, err := link.ExecContext(ctx, entity, system, w.ExternalID, w.HubID, now, now); err != nil {
 				return out, fmt.Errorf("store: link %s %s/%s to %s: %w", entity, system, w.ExternalID, w.HubID, err)
 			}
 		}
-		res, err := stamp.ExecContext(ctx, w.Hash, w.Version, w.Fields, now, entity, system, w.HubID, w.ExternalID, w.ExternalID)
+		res, err := stamp.ExecContext(ctx, w.Hash, w.Version, w.Fields, now, entity, system, w.HubID, w.ExternalID, w.ExternalID, w.IfVersion, w.IfVersion)
 		if err != nil {
 			return out, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
 		}
@@ -410,8 +372,8 @@ WHERE entity = ? AND system = ? AND hub_id = ? AND (? = '' OR external_id = ?)`)
 		if err != nil {
 			return out, fmt.Errorf("store: stamp %s %s in %s: %w", entity, w.HubID, system, err)
 		}
-		if n > 0 || w.ExternalID == "" {
-			continue
+		if n > 0 || w.ExternalID == "" || w.IfVersion != "" {
+			continue // (a conditional stamp that did not apply: a newer one stands)
 		}
 		m, ok, err := s.merge(ctx, tx, entity, system, w, now)
 		if err != nil {

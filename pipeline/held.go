@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"sort"
-	"strings"
 
 	"github.com/crmhub/hub/mapping"
 )
@@ -92,26 +90,11 @@ func writtenFields(before *held, data mapping.Value, owned func(string) bool) ma
 	return out
 }
 
-// encodeFields is the stamp's JSON form, keys sorted.
+// encodeFields is the stamp's JSON form (keys sorted).
 func encodeFields(fields map[string]string) string {
 	if len(fields) == 0 {
 		return "{}"
 	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(appendStr(nil, k))
-		b.WriteByte(':')
-		b.Write(appendStr(nil, fields[k]))
-	}
-	b.WriteByte('}')
-	return b.String()
+	b, _ := json.Marshal(fields) // a map of strings always encodes
+	return string(b)
 }

@@ -155,7 +155,7 @@ func (s *Source) lockMatching(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("matching lock holder: %w", err)
 	}
 	name, holder := "match/"+s.Entity, s.Name+"/"+id.String()
-	wait := time.Millisecond
+	b := newBackoff(time.Millisecond, 50*time.Millisecond)
 	for {
 		ok, err := s.Store.AcquireLease(ctx, name, holder, matchLockTTL)
 		if err != nil {
@@ -164,10 +164,9 @@ func (s *Source) lockMatching(ctx context.Context) (func(), error) {
 		if ok {
 			break
 		}
-		if !sleep(ctx, wait) {
+		if !sleep(ctx, b.NextBackOff()) {
 			return nil, ctx.Err()
 		}
-		wait = min(2*wait, 50*time.Millisecond)
 	}
 	return func() {
 		// Released even while stopping; an unreleased lock expires.

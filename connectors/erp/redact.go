@@ -95,7 +95,7 @@ func (r redactor) snippet(body []byte, contentType string, limit int) string {
 	} else {
 		s = string(body)
 		if strings.HasPrefix(contentType, "text/html") || strings.HasPrefix(strings.TrimSpace(s), "<") {
-			s = htmlText(s)
+			s = HTMLText(s)
 		}
 	}
 	if len(s) > limit {
@@ -130,23 +130,4 @@ func (r redactor) value(v mapping.Value) mapping.Value {
 		return mapping.ArrayValue(out)
 	}
 	return v
-}
-
-// htmlText strips tags and folds white space: error pages say what went
-// wrong in a line or two of text.
-func htmlText(s string) string {
-	var b strings.Builder
-	in := false
-	for _, c := range s {
-		switch {
-		case c == '<':
-			in = true
-			b.WriteByte(' ')
-		case c == '>':
-			in = false
-		case !in:
-			b.WriteRune(c)
-		}
-	}
-	return strings.Join(strings.Fields(b.String()), " ")
 }

@@ -39,17 +39,8 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	return nil, connectors.Permanent(fmt.Errorf("odoo %s: %s records are read-only", c.name, entity))
 }
 
-// recordKey is a record's key in Odoo: the member field of its data, else
-// its hub id.
-func recordKey(rec connectors.WriteRecord, field string) string {
-	if k := str(rec.Data.Get(field)); k != "" {
-		return k
-	}
-	return rec.HubID
-}
-
-func partnerKey(rec connectors.WriteRecord) string { return recordKey(rec, "ref") }
-func orderKey(rec connectors.WriteRecord) string   { return recordKey(rec, "client_order_ref") }
+func partnerKey(rec connectors.WriteRecord) string { return erp.RecordKey(rec, "ref") }
+func orderKey(rec connectors.WriteRecord) string   { return erp.RecordKey(rec, "client_order_ref") }
 
 func recErr(format string, args ...any) error {
 	return connectors.Permanent(fmt.Errorf(format, args...))
@@ -121,7 +112,7 @@ func (c *Conn) writePartners(ctx context.Context, r *rpc, octx map[string]any, r
 		if id, err := strconv.ParseInt(rec.ExternalID, 10, 64); err == nil {
 			ids = append(ids, id)
 		}
-		if code := strings.ToUpper(str(rec.Data.Get("country"))); code != "" && !slices.Contains(codes, code) {
+		if code := strings.ToUpper(erp.Text(rec.Data.Get("country"))); code != "" && !slices.Contains(codes, code) {
 			codes = append(codes, code)
 		}
 	}
@@ -237,7 +228,7 @@ func partnerValues(d mapping.Value, ex Row, countries map[string]int64) (map[str
 		return nil, recErr("the record is a %s, not an object", d.Kind())
 	}
 	vals := map[string]any{}
-	name := str(d.Get("name"))
+	name := erp.Text(d.Get("name"))
 	if name == "" {
 		return nil, recErr("name is required")
 	}
@@ -252,7 +243,7 @@ func partnerValues(d mapping.Value, ex Row, countries map[string]int64) (map[str
 		if !ok {
 			continue
 		}
-		want := str(v)
+		want := erp.Text(v)
 		switch {
 		case ex == nil:
 			if want != "" {
@@ -273,7 +264,7 @@ func partnerValues(d mapping.Value, ex Row, countries map[string]int64) (map[str
 	}
 	if v, ok := member(d, "country"); ok {
 		var want int64
-		if code := strings.ToUpper(str(v)); code != "" {
+		if code := strings.ToUpper(erp.Text(v)); code != "" {
 			id, known := countries[code]
 			if !known {
 				return nil, recErr("country: %q is not a country code Odoo knows (res.country)", code)
@@ -354,7 +345,7 @@ func (w wantLine) vals() map[string]any {
 // partnerOf is the partner id of an order: its "partner_id" member (the
 // mapping's xref: customer) or the pipeline's customer reference.
 func partnerOf(rec connectors.WriteRecord) int64 {
-	s := str(rec.Data.Get("partner_id"))
+	s := erp.Text(rec.Data.Get("partner_id"))
 	if s == "" {
 		s = rec.Refs["customer"]
 	}
@@ -377,7 +368,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 			ids = append(ids, id)
 		}
 		for _, l := range rec.Data.Get("lines").Elems() {
-			if code := str(l.Get("product")); code != "" && !slices.Contains(codes, code) {
+			if code := erp.Text(l.Get("product")); code != "" && !slices.Contains(codes, code) {
 				codes = append(codes, code)
 			}
 		}
@@ -542,7 +533,7 @@ func (c *Conn) orderMethod(ctx context.Context, r *rpc, octx map[string]any, met
 }
 
 func parseDecimal(field string, v mapping.Value) (decimal.Decimal, error) {
-	s := str(v)
+	s := erp.Text(v)
 	if s == "" {
 		return decimal.Decimal{}, recErr("%s is required", field)
 	}
@@ -592,14 +583,14 @@ func (c *Conn) orderValues(rec connectors.WriteRecord, key string, ex Row, have 
 	var problems []string
 	for n, l := range ls {
 		at := fmt.Sprintf("lines[%d]", n)
-		code := str(l.Get("product"))
+		code := erp.Text(l.Get("product"))
 		id, ok := prods[code]
 		if code == "" {
 			problems = append(problems, at+".product: is required (a product's internal reference)")
 		} else if !ok {
 			problems = append(problems, fmt.Sprintf("%s.product: no product with internal reference %q in Odoo", at, code))
 		}
-		w := wantLine{product: id, name: str(l.Get("name"))}
+		w := wantLine{product: id, name: erp.Text(l.Get("name"))}
 		var err error
 		if w.qty, err = parseDecimal(at+".product_uom_qty", l.Get("product_uom_qty")); err != nil {
 			problems = append(problems, err.Error())
@@ -613,7 +604,7 @@ func (c *Conn) orderValues(rec connectors.WriteRecord, key string, ex Row, have 
 		return orderJob{}, recErr("%s", strings.Join(problems, "; "))
 	}
 	var date string
-	if s := str(d.Get("date_order")); s != "" {
+	if s := erp.Text(d.Get("date_order")); s != "" {
 		var err error
 		if date, err = odooDate(s); err != nil {
 			return orderJob{}, err
@@ -629,7 +620,7 @@ func (c *Conn) orderValues(rec connectors.WriteRecord, key string, ex Row, have 
 			vals["date_order"] = date
 		}
 		for _, f := range []string{"origin", "note"} {
-			if s := str(d.Get(f)); s != "" {
+			if s := erp.Text(d.Get(f)); s != "" {
 				vals[f] = s
 			}
 		}
@@ -648,11 +639,11 @@ func (c *Conn) orderValues(rec connectors.WriteRecord, key string, ex Row, have 
 	if date != "" && editable(job.state) && asString(ex["date_order"]) != date {
 		job.vals["date_order"] = date
 	}
-	if v, ok := member(d, "origin"); ok && asString(ex["origin"]) != str(v) {
-		job.vals["origin"] = orFalse(str(v))
+	if v, ok := member(d, "origin"); ok && asString(ex["origin"]) != erp.Text(v) {
+		job.vals["origin"] = orFalse(erp.Text(v))
 	}
-	if v, ok := member(d, "note"); ok && htmlText(asString(ex["note"])) != htmlText(str(v)) {
-		job.vals["note"] = orFalse(str(v))
+	if v, ok := member(d, "note"); ok && erp.HTMLText(asString(ex["note"])) != erp.HTMLText(erp.Text(v)) {
+		job.vals["note"] = orFalse(erp.Text(v))
 	}
 	if cmds := lineCommands(have, want); len(cmds) > 0 {
 		job.vals["order_line"] = cmds

@@ -3,7 +3,6 @@ package odoo
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/crmhub/hub/mapping"
@@ -128,15 +127,6 @@ func idValue(id int64) mapping.Value {
 
 func idString(id int64) string { return strconv.FormatInt(id, 10) }
 
-// str is the text of a string or number member, trimmed.
-func str(v mapping.Value) string {
-	switch v.Kind() {
-	case mapping.String, mapping.Number:
-		return strings.TrimSpace(v.Str())
-	}
-	return ""
-}
-
 // member returns the member key of an object and whether it is there at
 // all (a member that is null is there; one that is absent is not).
 func member(v mapping.Value, key string) (mapping.Value, bool) {
@@ -146,27 +136,4 @@ func member(v mapping.Value, key string) (mapping.Value, bool) {
 		}
 	}
 	return mapping.Value{}, false
-}
-
-// htmlText is the text of an HTML field, tags stripped and white space
-// folded: Odoo stores "leave at the door" as "<p>leave at the door</p>".
-func htmlText(s string) string {
-	var b strings.Builder
-	in := false
-	for _, c := range s {
-		switch {
-		case c == '<':
-			in = true
-			b.WriteByte(' ')
-		case c == '>':
-			in = false
-		case !in:
-			b.WriteRune(c)
-		}
-	}
-	out := strings.Join(strings.Fields(b.String()), " ")
-	for _, e := range [][2]string{{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", `"`}, {"&#39;", "'"}, {"&nbsp;", " "}, {"&amp;", "&"}} {
-		out = strings.ReplaceAll(out, e[0], e[1])
-	}
-	return out
 }

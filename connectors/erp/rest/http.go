@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"strings"
@@ -137,9 +136,9 @@ func serverMessage(body []byte, ctype string) (typ, msg string) {
 	v, err := mapping.ParseJSON(body)
 	if err != nil || v.Kind() != mapping.Object {
 		if err == nil && v.Kind() == mapping.String {
-			return "", clip(plain(v.Str()))
+			return "", clip(erp.HTMLText(v.Str()))
 		}
-		return "", clip(plain(string(body)))
+		return "", clip(erp.HTMLText(string(body)))
 	}
 	str := func(k string) string {
 		if x := v.Get(k); x.Kind() == mapping.String {
@@ -150,7 +149,7 @@ func serverMessage(body []byte, ctype string) (typ, msg string) {
 	typ = str("exc_type")
 	var msgs []string
 	add := func(s string) {
-		s = plain(s)
+		s = erp.HTMLText(s)
 		if s == "" {
 			return
 		}
@@ -230,25 +229,6 @@ func serverMessage(body []byte, ctype string) (typ, msg string) {
 		}
 	}
 	return typ, clip(strings.Join(msgs, "; "))
-}
-
-// plain strips HTML tags and entities and folds white space: Frappe's
-// messages carry <strong> and <br>.
-func plain(s string) string {
-	var b strings.Builder
-	in := false
-	for _, r := range s {
-		switch {
-		case r == '<':
-			in = true
-			b.WriteByte(' ')
-		case r == '>' && in:
-			in = false
-		case !in:
-			b.WriteRune(r)
-		}
-	}
-	return strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
 }
 
 const maxMessage = 500

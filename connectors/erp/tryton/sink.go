@@ -35,24 +35,6 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	return nil, connectors.Permanent(fmt.Errorf("tryton %s: %s records are read-only", c.name, entity))
 }
 
-// str is the text of a string or number member, trimmed.
-func str(v mapping.Value) string {
-	switch v.Kind() {
-	case mapping.String, mapping.Number:
-		return strings.TrimSpace(v.Str())
-	}
-	return ""
-}
-
-// recordKey is a record's key in Tryton: the member field of its data, else
-// its hub id.
-func recordKey(rec connectors.WriteRecord, field string) string {
-	if k := str(rec.Data.Get(field)); k != "" {
-		return k
-	}
-	return rec.HubID
-}
-
 func recErr(format string, args ...any) error {
 	return connectors.Permanent(fmt.Errorf(format, args...))
 }
@@ -78,7 +60,7 @@ func (c *Conn) writeParties(ctx context.Context, r *rpc, tctx map[string]any, re
 	keys := make([]string, len(recs))
 	ids := []int64{}
 	for i, rec := range recs {
-		keys[i] = recordKey(rec, "code")
+		keys[i] = erp.RecordKey(rec, "code")
 		if id, err := strconv.ParseInt(rec.ExternalID, 10, 64); err == nil {
 			ids = append(ids, id)
 		}
@@ -209,7 +191,7 @@ func (c *Conn) partyValues(ctx context.Context, r *rpc, tctx map[string]any, d m
 		return nil, recErr("the record is a %s, not an object", d.Kind())
 	}
 	vals := map[string]any{}
-	name := str(d.Get("name"))
+	name := erp.Text(d.Get("name"))
 	if name == "" {
 		return nil, recErr("name is required")
 	}
@@ -226,7 +208,7 @@ func (c *Conn) partyValues(ctx context.Context, r *rpc, tctx map[string]any, d m
 		have = sub(ex, "contact_mechanisms")
 	}
 	for _, kind := range contactKinds() {
-		want := str(d.Get(kind))
+		want := erp.Text(d.Get(kind))
 		if want == "" {
 			continue
 		}
@@ -253,10 +235,10 @@ func (c *Conn) partyValues(ctx context.Context, r *rpc, tctx map[string]any, d m
 	if a := d.Get("address"); a.Kind() == mapping.Object {
 		want := map[string]any{}
 		for _, f := range []string{"name", "street", "postal_code", "city"} {
-			want[f] = str(a.Get(f))
+			want[f] = erp.Text(a.Get(f))
 		}
 		var country any
-		if code := strings.ToUpper(str(a.Get("country"))); code != "" {
+		if code := strings.ToUpper(erp.Text(a.Get("country"))); code != "" {
 			id, err := c.codeID(ctx, r, tctx, "country.country", code)
 			if err != nil {
 				return nil, fmt.Errorf("address.country: %w", err)
@@ -334,12 +316,12 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 	var codes []string
 	parties := map[int64]bool{}
 	for i, rec := range recs {
-		keys[i] = recordKey(rec, "reference")
+		keys[i] = erp.RecordKey(rec, "reference")
 		if id, err := strconv.ParseInt(rec.ExternalID, 10, 64); err == nil {
 			ids = append(ids, id)
 		}
 		for _, l := range rec.Data.Get("lines").Elems() {
-			if code := str(l.Get("product")); code != "" && !contains(codes, code) {
+			if code := erp.Text(l.Get("product")); code != "" && !contains(codes, code) {
 				codes = append(codes, code)
 			}
 		}
@@ -585,7 +567,7 @@ func (c *Conn) button(ctx context.Context, r *rpc, tctx map[string]any, name str
 // partyOf is the party id of an order: its "party" member (the mapping's
 // xref: customer) or the pipeline's customer reference.
 func partyOf(rec connectors.WriteRecord) int64 {
-	s := str(rec.Data.Get("party"))
+	s := erp.Text(rec.Data.Get("party"))
 	if s == "" {
 		s = rec.Refs["customer"]
 	}
@@ -622,7 +604,7 @@ func (c *Conn) partyAddresses(ctx context.Context, r *rpc, tctx map[string]any, 
 }
 
 func parseDecimal(field string, v mapping.Value) (decimal.Decimal, string, error) {
-	s := str(v)
+	s := erp.Text(v)
 	if s == "" {
 		return decimal.Decimal{}, "", recErr("%s is required", field)
 	}
@@ -658,14 +640,14 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 	var problems []string
 	for n, l := range lines {
 		at := fmt.Sprintf("lines[%d]", n)
-		code := str(l.Get("product"))
+		code := erp.Text(l.Get("product"))
 		p, ok := prods[code]
 		if code == "" {
 			problems = append(problems, at+".product: is required (a product code)")
 		} else if !ok {
 			problems = append(problems, fmt.Sprintf("%s.product: no product with code %q in Tryton", at, code))
 		}
-		w := wantLine{product: p.id, unit: p.unit, desc: str(l.Get("description"))}
+		w := wantLine{product: p.id, unit: p.unit, desc: erp.Text(l.Get("description"))}
 		var err error
 		if w.qty, w.qtyText, err = parseDecimal(at+".quantity", l.Get("quantity")); err != nil {
 			problems = append(problems, err.Error())
@@ -673,7 +655,7 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 		if w.price, w.priceTxt, err = parseDecimal(at+".unit_price", l.Get("unit_price")); err != nil {
 			problems = append(problems, err.Error())
 		}
-		if sym := str(l.Get("unit")); sym != "" {
+		if sym := erp.Text(l.Get("unit")); sym != "" {
 			u, ok := units[sym]
 			if !ok {
 				problems = append(problems, fmt.Sprintf("%s.unit: no unit with symbol %q in Tryton", at, sym))
@@ -686,14 +668,14 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 		return saleJob{}, recErr("%s", strings.Join(problems, "; "))
 	}
 	header := map[string]any{"party": party}
-	if s := str(d.Get("sale_date")); s != "" {
+	if s := erp.Text(d.Get("sale_date")); s != "" {
 		t, err := time.Parse(time.DateOnly, s)
 		if err != nil {
 			return saleJob{}, recErr("sale_date: %q is not a date (YYYY-MM-DD)", s)
 		}
 		header["sale_date"] = Date{t}
 	}
-	if code := strings.ToUpper(str(d.Get("currency"))); code != "" {
+	if code := strings.ToUpper(erp.Text(d.Get("currency"))); code != "" {
 		id, err := c.codeID(ctx, r, tctx, "currency.currency", code)
 		if err != nil {
 			return saleJob{}, fmt.Errorf("currency: %w", err)
@@ -701,7 +683,7 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 		header["currency"] = id
 	}
 	for _, f := range []string{"description", "comment"} {
-		if s := str(d.Get(f)); s != "" {
+		if s := erp.Text(d.Get(f)); s != "" {
 			header[f] = s
 		}
 	}

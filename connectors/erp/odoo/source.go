@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/erp"
 	"github.com/crmhub/hub/mapping"
 )
 
@@ -325,10 +325,7 @@ func decodeCursor(s string) (cursor, error) {
 	if s == "" {
 		return c, nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(raw, &c)
-	}
+	err := erp.DecodeCursor(s, &c)
 	if err == nil && c.T != "" {
 		_, err = time.ParseInLocation(odooTime, c.T, time.UTC)
 	}
@@ -340,8 +337,7 @@ func decodeCursor(s string) (cursor, error) {
 
 func (c cursor) encode() string {
 	c.V = 1
-	raw, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw)
+	return erp.EncodeCursor(c)
 }
 
 // hashOf is a short content hash of a native record.

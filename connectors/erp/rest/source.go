@@ -2,8 +2,6 @@ package rest
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,10 +31,7 @@ func decodeCursor(s string) (cursor, time.Time, error) {
 	if s == "" {
 		return c, time.Time{}, nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(raw, &c)
-	}
+	err := erp.DecodeCursor(s, &c)
 	var t time.Time
 	if err == nil && c.T != "" {
 		t, err = time.Parse(time.RFC3339Nano, c.T)
@@ -49,8 +44,7 @@ func decodeCursor(s string) (cursor, time.Time, error) {
 
 func (c cursor) encode() string {
 	c.V = 1
-	raw, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw)
+	return erp.EncodeCursor(c)
 }
 
 // lessID orders ids: numerically when both are integers, else as text,

@@ -2,13 +2,12 @@ package tryton
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/erp"
 	"github.com/crmhub/hub/mapping"
 )
 
@@ -152,10 +151,7 @@ func decodeCursor(s string) (cursor, time.Time, error) {
 	if s == "" {
 		return c, time.Time{}, nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(raw, &c)
-	}
+	err := erp.DecodeCursor(s, &c)
 	var t time.Time
 	if err == nil && c.T != "" {
 		t, err = time.Parse(time.RFC3339Nano, c.T)
@@ -168,8 +164,7 @@ func decodeCursor(s string) (cursor, time.Time, error) {
 
 func (c cursor) encode() string {
 	c.V = 1
-	raw, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw)
+	return erp.EncodeCursor(c)
 }
 
 // after is the domain of records whose (field, id) comes after (t, id);

@@ -1,6 +1,7 @@
 package erp
 
 import (
+	"encoding/json"
 	"html"
 	"strings"
 
@@ -46,4 +47,24 @@ func HTMLText(s string) string {
 		}
 	}
 	return strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
+}
+
+// AsInt is an id or count from decoded JSON (json.Number, float64 or an
+// int); 0 for anything else (false, null: "no record").
+func AsInt(v any) int64 {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return int64(f)
+	case float64:
+		return int64(x)
+	case int64:
+		return x
+	case int:
+		return int64(x)
+	}
+	return 0
 }

@@ -341,7 +341,7 @@ func (r *rpc) session(ctx context.Context) (int64, error) {
 	if err := r.jsonrpc(ctx, "common.login", "common", "login", []any{r.db, r.login, r.secret}, &res, true); err != nil {
 		return 0, fmt.Errorf("odoo: log in as %q to database %q: %w", r.login, r.db, err)
 	}
-	uid := asInt(res)
+	uid := erp.AsInt(res)
 	if uid <= 0 {
 		// common.login answers false for a wrong login, password or key.
 		return 0, connectors.Permanent(fmt.Errorf("odoo: log in as %q to database %q: refused (wrong login, password or API key)", r.login, r.db))
@@ -480,7 +480,7 @@ func (r *rpc) create(ctx context.Context, model string, octx map[string]any, val
 	}
 	ids := make([]int64, len(res))
 	for i, n := range res {
-		ids[i] = asInt(n)
+		ids[i] = erp.AsInt(n)
 	}
 	return ids, nil
 }

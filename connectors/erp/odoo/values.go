@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/crmhub/hub/connectors/erp"
 	"github.com/crmhub/hub/mapping"
 )
 
@@ -14,25 +15,7 @@ import (
 type Row map[string]any
 
 // ID returns the record's id.
-func (r Row) ID() int64 { return asInt(r["id"]) }
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return int64(f)
-	case float64:
-		return int64(x)
-	case int64:
-		return x
-	case int:
-		return int64(x)
-	}
-	return 0
-}
+func (r Row) ID() int64 { return erp.AsInt(r["id"]) }
 
 // asString is the text of a string or number; "" for false and null.
 func asString(v any) string {
@@ -49,9 +32,9 @@ func asString(v any) string {
 func many2one(v any) (int64, string) {
 	l, ok := v.([]any)
 	if !ok || len(l) == 0 {
-		return asInt(v), ""
+		return erp.AsInt(v), ""
 	}
-	id := asInt(l[0])
+	id := erp.AsInt(l[0])
 	if len(l) > 1 {
 		s, _ := l[1].(string)
 		return id, s
@@ -64,7 +47,7 @@ func idList(v any) []int64 {
 	l, _ := v.([]any)
 	out := make([]int64, 0, len(l))
 	for _, e := range l {
-		if id := asInt(e); id > 0 {
+		if id := erp.AsInt(e); id > 0 {
 			out = append(out, id)
 		}
 	}

@@ -98,7 +98,7 @@ func (c *Conn) Start(ctx context.Context) error {
 	}
 	company := c.cfg.Company
 	if company == 0 {
-		company = asInt(prefs["company"])
+		company = erp.AsInt(prefs["company"])
 	}
 	if company == 0 {
 		cl.Close()

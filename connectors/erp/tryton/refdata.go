@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/erp"
 )
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -67,9 +68,9 @@ func (c *Conn) lookupProducts(ctx context.Context, r *rpc, tctx map[string]any, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, row := range rows {
-		p := product{id: row.ID(), unit: asInt(row["default_uom"])}
-		if t, ok := row["template."].(map[string]any); ok && asInt(t["sale_uom"]) != 0 {
-			p.unit = asInt(t["sale_uom"])
+		p := product{id: row.ID(), unit: erp.AsInt(row["default_uom"])}
+		if t, ok := row["template."].(map[string]any); ok && erp.AsInt(t["sale_uom"]) != 0 {
+			p.unit = erp.AsInt(t["sale_uom"])
 		}
 		code := asString(row["code"])
 		if _, dup := out[code]; !dup {

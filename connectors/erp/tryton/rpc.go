@@ -233,22 +233,7 @@ func (r *rpc) model(ctx context.Context, model, method string, tctx map[string]a
 type Row map[string]any
 
 // ID returns the record's id.
-func (r Row) ID() int64 { return asInt(r["id"]) }
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case json.Number:
-		i, _ := x.Int64()
-		return i
-	case float64:
-		return int64(x)
-	case int64:
-		return x
-	case int:
-		return int64(x)
-	}
-	return 0
-}
+func (r Row) ID() int64 { return erp.AsInt(r["id"]) }
 
 func asString(v any) string {
 	switch x := v.(type) {
@@ -271,7 +256,7 @@ func asTime(v any) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	n := func(k string) int { return int(asInt(m[k])) }
+	n := func(k string) int { return int(erp.AsInt(m[k])) }
 	switch m["__class__"] {
 	case "datetime":
 		return time.Date(n("year"), time.Month(n("month")), n("day"), n("hour"), n("minute"), n("second"), n("microsecond")*1000, time.UTC), true

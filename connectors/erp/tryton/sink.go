@@ -223,7 +223,7 @@ func (c *Conn) partyValues(ctx context.Context, r *rpc, tctx map[string]any, d m
 		case m == nil:
 			mechCreates = append(mechCreates, map[string]any{"type": kind, "value": want})
 		case !sameContact(kind, asString(m["value"]), want):
-			mechOps = append(mechOps, []any{"write", []int64{asInt(m["id"])}, map[string]any{"value": want}})
+			mechOps = append(mechOps, []any{"write", []int64{erp.AsInt(m["id"])}, map[string]any{"value": want}})
 		}
 	}
 	if len(mechCreates) > 0 {
@@ -263,13 +263,13 @@ func (c *Conn) partyValues(ctx context.Context, r *rpc, tctx map[string]any, d m
 			}
 			var haveCountry any
 			if m, ok := cur["country."].(map[string]any); ok {
-				haveCountry = asInt(m["id"])
+				haveCountry = erp.AsInt(m["id"])
 			}
 			if country != nil && haveCountry != country || country == nil && haveCountry != nil {
 				diff["country"] = country
 			}
 			if len(diff) > 0 {
-				vals["addresses"] = []any{[]any{"write", []int64{asInt(cur["id"])}, diff}}
+				vals["addresses"] = []any{[]any{"write", []int64{erp.AsInt(cur["id"])}, diff}}
 			}
 		}
 	}
@@ -597,7 +597,7 @@ func (c *Conn) partyAddresses(ctx context.Context, r *rpc, tctx map[string]any, 
 	for _, row := range rows {
 		out[row.ID()] = 0
 		if as, _ := row["addresses"].([]any); len(as) > 0 {
-			out[row.ID()] = asInt(as[0])
+			out[row.ID()] = erp.AsInt(as[0])
 		}
 	}
 	return out, nil
@@ -710,7 +710,7 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 		return saleJob{key: key, vals: vals}, nil
 	}
 	job := saleJob{key: key, id: ex.ID(), state: asString(ex["state"]), vals: map[string]any{}}
-	if asInt(ex["party"]) != party {
+	if erp.AsInt(ex["party"]) != party {
 		job.vals["party"] = party
 		if addr != 0 {
 			job.vals["invoice_address"], job.vals["shipment_address"] = addr, addr
@@ -721,7 +721,7 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 			job.vals["sale_date"] = v
 		}
 	}
-	if v, ok := header["currency"]; ok && asInt(ex["currency"]) != v.(int64) {
+	if v, ok := header["currency"]; ok && erp.AsInt(ex["currency"]) != v.(int64) {
 		job.vals["currency"] = v
 	}
 	for _, f := range []string{"description", "comment"} {
@@ -740,7 +740,7 @@ func (c *Conn) saleValues(ctx context.Context, r *rpc, tctx map[string]any, rec 
 		ops := []any{}
 		var del []int64
 		for _, l := range sub(ex, "lines") {
-			del = append(del, asInt(l["id"]))
+			del = append(del, erp.AsInt(l["id"]))
 		}
 		if len(del) > 0 {
 			ops = append(ops, []any{"delete", del})
@@ -766,7 +766,7 @@ func amendLines(have []map[string]any, want []wantLine) []map[string]any {
 		if desc == "" {
 			desc = asString(have[n]["description"])
 		}
-		out = append(out, map[string]any{"action": "line", "line": asInt(have[n]["id"]), "product": w.product,
+		out = append(out, map[string]any{"action": "line", "line": erp.AsInt(have[n]["id"]), "product": w.product,
 			"quantity": json.Number(w.qtyText), "unit": w.unit, "unit_price": Decimal(w.priceTxt), "description": desc})
 	}
 	return out
@@ -779,7 +779,7 @@ func sameLines(have []map[string]any, want []wantLine) bool {
 	}
 	for n, w := range want {
 		h := have[n]
-		if asInt(h["product"]) != w.product || asInt(h["unit"]) != w.unit {
+		if erp.AsInt(h["product"]) != w.product || erp.AsInt(h["unit"]) != w.unit {
 			return false
 		}
 		q, err := decimal.NewFromString(asString(h["quantity"]))

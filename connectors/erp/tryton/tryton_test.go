@@ -357,7 +357,7 @@ func TestLiveInvoicesThroughSource(t *testing.T) {
 	}
 	want["shop:0001"] = total.StringFixed(2)
 	sale := liveRead(t, c, "sale.sale", res2[0].ExternalID, "state", "total_amount", "revision")
-	if sale["state"] != "processing" || !decEq(asString(sale["total_amount"]), total.StringFixed(2)) || asInt(sale["revision"]) != 1 {
+	if sale["state"] != "processing" || !decEq(asString(sale["total_amount"]), total.StringFixed(2)) || erp.AsInt(sale["revision"]) != 1 {
 		t.Errorf("amended sale: %v, want processing, total %s, revision 1", sale, total.StringFixed(2))
 	}
 	// Re-sending it unchanged is a no-op: no second amendment.

@@ -218,7 +218,7 @@ func TestLoadMissingFile(t *testing.T) {
 func TestShippedConfigsValidate(t *testing.T) {
 	files, _ := filepath.Glob("../configs/*.yaml")
 	if len(files) == 0 {
-		t.Skip("no configs yet")
+		t.Fatal("no configs/*.yaml found: the shipped configs are gone or the test moved")
 	}
 	for _, f := range files {
 		if _, err := Load(f); err != nil {

@@ -12,16 +12,12 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/crmhub/hub/canonical"
 )
 
 // isEntity reports whether e is a canonical entity a source or sink may name.
-func isEntity(e string) bool {
-	switch e {
-	case "customer", "order", "invoice", "interaction":
-		return true
-	}
-	return false
-}
+func isEntity(e string) bool { return canonical.IsEntity(e) }
 
 // Defaults of source and sink settings left unset.
 const (
@@ -117,7 +113,7 @@ func (c *Config) validateComponents() Problems {
 		s, k := c.Sources[name], "sources."+name
 		connectorRef(k+".connector", s.Connector)
 		if !isEntity(s.Entity) {
-			add(k+".entity", "%q is not one of customer, order, invoice, interaction", s.Entity)
+			add(k+".entity", "%q is not one of %s", s.Entity, canonical.List())
 		}
 		checkMapping(k+".mapping", s.Mapping)
 		if s.Interval < 0 {
@@ -128,7 +124,7 @@ func (c *Config) validateComponents() Problems {
 		}
 		for _, e := range sortedNames(s.Refs) {
 			if !isEntity(e) {
-				add(k+".refs."+e, "%q is not one of customer, order, invoice, interaction (the referenced entity)", e)
+				add(k+".refs."+e, "%q is not one of %s (the referenced entity)", e, canonical.List())
 			} else if s.Refs[e] == "" {
 				add(k+".refs."+e, "is required: the native field that holds the referenced %s's key", e)
 			}
@@ -142,7 +138,7 @@ func (c *Config) validateComponents() Problems {
 		}
 		for _, e := range sortedNames(s.Entities) {
 			if !isEntity(e) {
-				add(k+".entities."+e, "%q is not one of customer, order, invoice, interaction", e)
+				add(k+".entities."+e, "%q is not one of %s", e, canonical.List())
 				continue
 			}
 			checkMapping(k+".entities."+e+".mapping", s.Entities[e].Mapping)
@@ -176,7 +172,7 @@ func (c *Config) validateComponents() Problems {
 	for _, e := range sortedNames(c.Entities) {
 		ec, k := c.Entities[e], "entities."+e
 		if !isEntity(e) {
-			add(k, "%q is not one of customer, order, invoice, interaction", e)
+			add(k, "%q is not one of %s", e, canonical.List())
 			continue
 		}
 		for _, f := range sortedNames(ec.Owners) {

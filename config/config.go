@@ -4,8 +4,8 @@
 //
 // Every problem is reported with the key it concerns and, where the YAML file
 // holds that key, the file and line. Config must not import any other package
-// of the hub: the runtime maps these structs onto each component's own
-// plain config.
+// of the hub but the leaf package canonical (the entity list): the runtime
+// maps these structs onto each component's own plain config.
 package config
 
 import (

@@ -452,7 +452,7 @@ func (c *compiler) canonChild(n *yaml.Node, full string, parent *CanonField, nam
 		c.problem(n, full, "%s is a %s in the canonical %s model, it has no fields", parent.Name, parent.Type, c.entity)
 		return nil
 	}
-	ch, ok := parent.child(name)
+	ch, ok := parent.Child(name)
 	if !ok {
 		c.problem(n, full, "the canonical %s model has no field %q here (fields: %s; custom fields go under attributes)", c.entity, name, canonNames(*parent))
 		return nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crmhub/hub/canonical"
 	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/pipeline"
 	"github.com/crmhub/hub/pipeline/api"
@@ -62,7 +63,7 @@ is known about the id.`,
 		},
 	}
 	configFlag(cmd, &cfgPath)
-	cmd.Flags().StringVar(&entity, "entity", "", "only records of this entity (customer, order, invoice, interaction)")
+	cmd.Flags().StringVar(&entity, "entity", "", "only records of this entity ("+canonical.List()+")")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, as the API answers")
 	return cmd
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/crmhub/hub/canonical"
 )
 
 // Config is the settings block of a sqlstore connector.
@@ -130,13 +132,7 @@ var (
 )
 
 // knownEntity reports whether a table can map to entity.
-func knownEntity(entity string) bool {
-	switch entity {
-	case "customer", "order", "invoice", "interaction":
-		return true
-	}
-	return false
-}
+func knownEntity(entity string) bool { return canonical.IsEntity(entity) }
 
 // problems collects config errors, each naming its key.
 type problems []string
@@ -213,7 +209,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		p.add("poll_interval", "must not be negative")
 	}
 	if len(cfg.Entities) == 0 {
-		p.add("entities", "at least one entity is required (customer, order, invoice, interaction)")
+		p.add("entities", "at least one entity is required (%s)", canonical.List())
 	}
 	names := make([]string, 0, len(cfg.Entities))
 	for n := range cfg.Entities {
@@ -224,7 +220,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	for _, n := range names {
 		key := "entities." + n
 		if !knownEntity(n) {
-			p.add(key, "unknown entity %q (customer, order, invoice, interaction)", n)
+			p.add(key, "unknown entity %q (%s)", n, canonical.List())
 			continue
 		}
 		e := cfg.Entities[n].withDefaults(&p, key)

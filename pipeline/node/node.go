@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/crmhub/hub/canonical"
 	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/pipeline"
@@ -28,9 +29,6 @@ import (
 	"github.com/crmhub/hub/server"
 	"github.com/crmhub/hub/store"
 )
-
-// Entities are the canonical entities; each has the topic <prefix>.<entity>.
-func Entities() []string { return []string{"customer", "order", "invoice", "interaction"} }
 
 // Node is one running hub process.
 type Node struct {
@@ -172,7 +170,7 @@ func (n *Node) start(ctx context.Context) error {
 func (n *Node) topics() []bus.TopicSpec {
 	k := n.cfg.Kafka
 	var specs []bus.TopicSpec
-	for _, e := range append(Entities(), "dlq") {
+	for _, e := range append(canonical.Entities(), "dlq") {
 		specs = append(specs, bus.TopicSpec{
 			Name:              k.TopicPrefix + "." + e,
 			Partitions:        k.Partitions,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmhub/hub/canonical"
 	"github.com/crmhub/hub/connectors/erp"
 )
 
@@ -250,13 +251,7 @@ const (
 	maxPageSize         = 10000
 )
 
-func knownEntity(e string) bool {
-	switch e {
-	case "customer", "order", "invoice", "interaction":
-		return true
-	}
-	return false
-}
+func knownEntity(e string) bool { return canonical.IsEntity(e) }
 
 // withDefaults returns cfg with every default filled in and its entities
 // compiled, and an error naming every bad key.
@@ -273,7 +268,7 @@ func (cfg Config) withDefaults() (Config, map[string]*entity, error) {
 	}
 	ents := map[string]*entity{}
 	if len(cfg.Entities) == 0 {
-		p.Add("entities", "is required: at least one of customer, order, invoice, interaction")
+		p.Add("entities", "is required: at least one of %s", canonical.List())
 	}
 	names := make([]string, 0, len(cfg.Entities))
 	for name := range cfg.Entities {
@@ -284,7 +279,7 @@ func (cfg Config) withDefaults() (Config, map[string]*entity, error) {
 	for _, name := range names {
 		key := "entities." + name
 		if !knownEntity(name) {
-			p.Add(key, "unknown entity %q (customer, order, invoice, interaction)", name)
+			p.Add(key, "unknown entity %q (%s)", name, canonical.List())
 			continue
 		}
 		ec, e := compileEntity(&p, key, name, cfg.Entities[name])

@@ -1,22 +1,40 @@
-// Package connectors owns the contract between the pipeline and the systems
-// it connects: Source (read native records from a resumable cursor), Sink
-// (write a batch, reporting success, retryable or permanent failure per
-// record), Scanner (list every record of an entity, for reconciliation) and
-// Lookup (find records by a field, for screen-pop and matching), and the
-// Registry through which each kind of connector makes itself known by name,
-// in the manner of database/sql drivers.
+// Package connectors owns the contract between the runtime and the systems
+// it connects, in the manner of database/sql and its drivers: a Kind
+// declares a connector kind (its name, its settings and a constructor) and
+// registers in a Registry; an instance is a Connector that offers some of
+// five capabilities, each a small interface the runtime checks when it
+// builds the plan:
+//
+//   - Reader pulls changes from a resumable cursor and is told when a batch
+//     is durable in Kafka;
+//   - Pusher mounts HTTP routes and hands pushed records (webhooks) to an
+//     Ingest that returns only once they are durable in Kafka;
+//   - Writer writes mapped records, declares per entity what it
+//     guarantees (a version guard, deletes) and answers each record with
+//     an Outcome from a closed set;
+//   - Scanner lists every record of an entity in pages, resumable from a
+//     position (reconciliation);
+//   - View is a read model fed from the entity topics, with its own query
+//     routes and a rebuild from the start of the topics (screen-pop).
+//
+// Errors are classified (errors.go): a record's fault (Permanent) goes to
+// the dead-letter store, a passing fault (Retryable) is retried, and a
+// fault of the whole system (Unavailable: a missing table, refused
+// credentials) pauses the runner that met it and shows in readiness.
 //
 // Connectors deal in native records (mapping.Value in the system's own
-// shape); the pipeline maps them to and from the canonical model, assigns hub
-// ids and talks to Kafka. Sub-packages (sqlstore, erp, shop, callcenter, ...)
-// implement the contract; this package must not import any of them, nor the
-// pipeline or the store.
+// shape); the runtime maps them to and from the canonical model, assigns
+// hub ids and talks to Kafka. Sub-packages (sqlstore, erp/..., shop/...,
+// callcenter/...) implement the contract; connectortest is the suite that
+// proves it. This package must not import any of them, nor the pipeline or
+// the store.
 package connectors
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -32,9 +50,9 @@ const (
 	OpDelete Op = "delete"
 )
 
-// Record is one native record read from a system.
+// Record is one native record read from (or pushed by) a system.
 type Record struct {
-	Entity string // canonical entity: customer, order, invoice, interaction
+	Entity string // canonical entity: see package canonical
 	// Key is the record's id in its own system (the external id).
 	Key     string
 	Op      Op
@@ -42,94 +60,39 @@ type Record struct {
 	Data    mapping.Value // native fields; for a delete, at least the key
 }
 
-// Batch is what one Read returns: records in cursor order and the cursor to
-// resume from once the pipeline has published all of them.
-type Batch struct {
-	Records []Record
-	Cursor  string
-}
-
-// Source reads changes from a system. Read returns the records after cursor
-// ("" for the beginning), at most max of them, waiting at most until ctx is
-// done when there are none. The pipeline stores Batch.Cursor only after Kafka
-// acknowledged every record of the batch, so a source must tolerate being
-// asked again from an older cursor (re-reads are harmless: writes are
-// idempotent).
-type Source interface {
-	Entities() []string
-	Read(ctx context.Context, entity, cursor string, max int) (Batch, error)
-}
-
-// WriteRecord is one record for a sink, already mapped to the target's shape.
-type WriteRecord struct {
-	Entity     string
-	HubID      string
-	ExternalID string // the target's id when xref knows it, else ""
-	Op         Op
-	Version    time.Time
-	Data       mapping.Value
-	// Refs are the target's external ids of referenced records, by entity
-	// (e.g. "customer" -> the target's customer id).
-	Refs map[string]string
-}
-
-// Result is a sink's verdict on one record, in the order of the batch.
-type Result struct {
-	// ExternalID is the record's id in the target after a successful write.
-	ExternalID string
-	// Err is nil on success; classify it with Retryable or Permanent.
-	Err error
-	// Skipped is true when the write changed nothing because the target
-	// already held a newer version (a version guard, not a failure).
-	Skipped bool
-}
-
-// Sink writes records to a system. Write must be idempotent: writing the
-// same record twice leaves the target as writing it once, and an older
-// version never overwrites a newer one. It returns one Result per record;
-// an error return means the whole batch failed the same way.
-type Sink interface {
-	Entities() []string
-	Write(ctx context.Context, entity string, recs []WriteRecord) ([]Result, error)
-}
-
-// Scanner lists every record of an entity, for reconciliation.
-type Scanner interface {
-	Scan(ctx context.Context, entity string, fn func(Record) error) error
-}
-
-// Lookup finds records whose field equals value (e.g. a phone number).
-type Lookup interface {
-	Lookup(ctx context.Context, entity, field, value string) ([]Record, error)
-}
-
-// Connector is one configured instance of a kind. Start prepares it (opens
-// connections, checks the live schema); Close releases everything. A
-// connector offers its capabilities by also implementing Source, Sink,
-// Scanner or Lookup.
+// Connector is one configured instance of a kind. Start opens it
+// (connections, a check of the live schema or of the credentials); the
+// runtime calls it again, with backoff, until it succeeds, so a system
+// that is down at start delays only its own runners. Check is a cheap
+// probe of whether the system answers now (readiness, and telling a bad
+// record from a system that is down). Close releases everything; it may be
+// called without a successful Start.
+//
+// A connector offers its capabilities by also implementing Reader,
+// Pusher, Writer, Scanner or View.
 type Connector interface {
 	Name() string
 	Start(ctx context.Context) error
+	Check(ctx context.Context) error
 	Close() error
 }
 
-// Params is what a factory receives: the connector's name, its raw settings
-// and where they came from, for errors that name the file and line.
+// Params is what a kind's constructor receives.
 type Params struct {
+	// Name is the connector's configured name.
 	Name string
 	// Decode decodes the settings block into a config struct, rejecting
-	// unknown keys; errors name the key, file and line.
+	// unknown keys and wrong types as FieldErrors.
 	Decode func(into any) error
-	// Where returns "file:line" of a settings key, or "".
-	Where func(key string) string
 	// Dir is the config file's folder: relative file names in settings are
 	// relative to it.
 	Dir string
-	Env Env
+	// Log is the connector's logger (it carries the connector's name).
+	Log *slog.Logger
 }
 
 // Settings decodes p's settings block into a new C: the first step of
-// every kind's factory.
+// every kind's constructor.
 func Settings[C any](p Params) (C, error) {
 	var cfg C
 	if p.Decode == nil {
@@ -139,40 +102,41 @@ func Settings[C any](p Params) (C, error) {
 	return cfg, err
 }
 
-// Env is what the hub lends connectors.
-type Env struct {
-	// Getenv reads secrets referenced by the config.
-	Getenv func(string) (string, bool)
+// Kind declares one connector kind.
+type Kind struct {
+	// Name is what a config's `kind:` says: sqlstore, tryton, ...
+	Name string
+	// Summary is one line for listings: what systems the kind connects.
+	Summary string
+	// New builds an instance from its params. It validates the settings
+	// and returns FieldErrors naming every bad key; it must not connect
+	// to anything (Start does).
+	New func(p Params) (Connector, error)
 }
 
-// Factory builds a connector from its params. It validates the config and
-// returns an error naming every bad key; it must not connect to anything
-// (Start does).
-type Factory func(p Params) (Connector, error)
-
-// Registry maps kind names ("sqlstore", "tryton", ...) to factories. The
-// binary builds one at start and registers the kinds it ships; there is no
-// package-level registry.
+// Registry maps kind names to their declarations. The binary builds one at
+// start and registers the kinds it ships; there is no package-level
+// registry.
 type Registry struct {
-	kinds map[string]Factory
+	kinds map[string]Kind
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{kinds: map[string]Factory{}} }
+func NewRegistry() *Registry { return &Registry{kinds: map[string]Kind{}} }
 
 // Register adds a kind. Registering a name twice is a programming error.
-func (r *Registry) Register(kind string, f Factory) error {
-	if kind == "" || f == nil {
-		return errors.New("connectors: register: empty kind or nil factory")
+func (r *Registry) Register(k Kind) error {
+	if k.Name == "" || k.New == nil {
+		return errors.New("connectors: register: a kind needs a name and a constructor")
 	}
-	if _, dup := r.kinds[kind]; dup {
-		return fmt.Errorf("connectors: kind %q registered twice", kind)
+	if _, dup := r.kinds[k.Name]; dup {
+		return fmt.Errorf("connectors: kind %q registered twice", k.Name)
 	}
-	r.kinds[kind] = f
+	r.kinds[k.Name] = k
 	return nil
 }
 
-// Kinds lists the registered kinds, sorted.
+// Kinds lists the registered kind names, sorted.
 func (r *Registry) Kinds() []string {
 	out := make([]string, 0, len(r.kinds))
 	for k := range r.kinds {
@@ -182,73 +146,77 @@ func (r *Registry) Kinds() []string {
 	return out
 }
 
+// Kind returns the declaration of a registered kind.
+func (r *Registry) Kind(name string) (Kind, bool) {
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
 // New builds a connector of kind.
 func (r *Registry) New(kind string, p Params) (Connector, error) {
-	f, ok := r.kinds[kind]
+	k, ok := r.kinds[kind]
 	if !ok {
 		return nil, fmt.Errorf("unknown connector kind %q (known: %v)", kind, r.Kinds())
 	}
-	c, err := f(p)
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
+	}
+	c, err := k.New(p)
 	if err != nil {
 		return nil, fmt.Errorf("connector %s (%s): %w", p.Name, kind, err)
 	}
 	return c, nil
 }
 
-// ErrorKind classifies a failure for the pipeline's retry policy.
-type ErrorKind int
+// FieldError is one problem with a connector's settings: the key
+// (relative to the connector's settings block, e.g.
+// "entities.order.table") and what is wrong with it. The hub adds the
+// config file and line.
+type FieldError struct {
+	Key string
+	Msg string
+}
 
-// The kinds of failure.
-const (
-	// KindRetryable failures (timeouts, 5xx, 429, broken connections) are
-	// retried with backoff.
-	KindRetryable ErrorKind = iota
-	// KindPermanent failures (validation, 4xx, constraint violations) go
-	// straight to the dead-letter store.
-	KindPermanent
-)
-
-func (k ErrorKind) String() string {
-	if k == KindPermanent {
-		return "permanent"
+func (e FieldError) Error() string {
+	if e.Key == "" {
+		return e.Msg
 	}
-	return "retryable"
+	return e.Key + ": " + e.Msg
 }
 
-// Error is a classified failure.
-type Error struct {
-	Kind ErrorKind
-	// RetryAfter is the wait a system asked for (429 Retry-After), or 0.
-	RetryAfter time.Duration
-	Err        error
+// FieldErrors is every problem a constructor found, in the order of the
+// settings.
+type FieldErrors []FieldError
+
+func (es FieldErrors) Error() string {
+	s := ""
+	for i, e := range es {
+		if i > 0 {
+			s += "; "
+		}
+		s += e.Error()
+	}
+	return s
 }
 
-func (e *Error) Error() string { return e.Err.Error() }
-func (e *Error) Unwrap() error { return e.Err }
+// Add appends a problem about key.
+func (es *FieldErrors) Add(key, format string, args ...any) {
+	*es = append(*es, FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
 
-// Permanent marks err as not worth retrying.
-func Permanent(err error) error {
-	if err == nil {
+// Err returns es as an error, or nil when there are none.
+func (es FieldErrors) Err() error {
+	if len(es) == 0 {
 		return nil
 	}
-	return &Error{Kind: KindPermanent, Err: err}
+	return es
 }
 
-// Retryable marks err as transient; after is the wait the system asked for.
-func Retryable(err error, after time.Duration) error {
-	if err == nil {
-		return nil
+// AsFieldErrors reports whether err carries field errors.
+func AsFieldErrors(err error) (FieldErrors, bool) {
+	var fe FieldErrors
+	if errors.As(err, &fe) {
+		return fe, true
 	}
-	return &Error{Kind: KindRetryable, RetryAfter: after, Err: err}
-}
-
-// Classify returns the kind of err. Unclassified errors are retryable: a
-// failure nobody understood should be retried, then dead-lettered, not
-// dropped at once.
-func Classify(err error) (ErrorKind, time.Duration) {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind, e.RetryAfter
-	}
-	return KindRetryable, 0
+	return nil, false
 }

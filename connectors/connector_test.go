@@ -13,17 +13,18 @@ type nopConn struct{ name string }
 
 func (c nopConn) Name() string              { return c.name }
 func (nopConn) Start(context.Context) error { return nil }
+func (nopConn) Check(context.Context) error { return nil }
 func (nopConn) Close() error                { return nil }
 
 func TestRegistry(t *testing.T) {
 	r := NewRegistry()
-	if err := r.Register("sqlstore", func(p Params) (Connector, error) { return nopConn{p.Name}, nil }); err != nil {
+	if err := r.Register(Kind{Name: "sqlstore", New: func(p Params) (Connector, error) { return nopConn{p.Name}, nil }}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Register("bad", func(p Params) (Connector, error) { return nil, errors.New("table: is required") }); err != nil {
+	if err := r.Register(Kind{Name: "bad", New: func(p Params) (Connector, error) { return nil, errors.New("table: is required") }}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Register("sqlstore", func(Params) (Connector, error) { return nil, nil }); err == nil {
+	if err := r.Register(Kind{Name: "sqlstore", New: func(Params) (Connector, error) { return nil, nil }}); err == nil {
 		t.Error("second registration of a kind must fail")
 	}
 	if got := strings.Join(r.Kinds(), ","); got != "bad,sqlstore" {

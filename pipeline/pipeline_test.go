@@ -34,7 +34,11 @@ type memSource struct {
 	recs map[string][]connectors.Record
 }
 
-func (m *memSource) Entities() []string { return []string{"customer", "order"} }
+func (m *memSource) Reads() []connectors.ReadSpec {
+	return []connectors.ReadSpec{{Entity: "customer"}, {Entity: "order"}}
+}
+
+func (m *memSource) Durable(context.Context, string, string) error { return nil }
 
 func (m *memSource) add(entity string, recs ...connectors.Record) {
 	m.mu.Lock()
@@ -67,7 +71,9 @@ func newMemSink() *memSink {
 	return &memSink{rows: map[string]map[string]mapping.Value{}, writes: map[string]int{}}
 }
 
-func (m *memSink) Entities() []string { return []string{"customer", "order"} }
+func (m *memSink) Writes() []connectors.WriteSpec {
+	return []connectors.WriteSpec{{Entity: "customer", Deletes: true}, {Entity: "order", Deletes: true}}
+}
 
 func (m *memSink) Write(_ context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	m.mu.Lock()
@@ -96,6 +102,7 @@ func (m *memSink) Write(_ context.Context, entity string, recs []connectors.Writ
 		}
 		m.writes[entity]++
 		out[i].ExternalID = ext
+		out[i].Outcome = connectors.Written
 	}
 	return out, nil
 }

@@ -36,7 +36,7 @@ type Sink struct {
 	Name      string // the sink's config name; dead letters are filed under it
 	System    string // the connector's name: the xref system written to
 	Entity    string
-	Conn      connectors.Sink
+	Conn      connectors.Writer
 	Plan      *mapping.Plan
 	Reader    *bus.Reader
 	Store     *store.Store
@@ -487,6 +487,9 @@ func (s *Sink) write(ctx context.Context, ready []*item) ([]*item, error) {
 	written := make([]store.Written, 0, len(results))
 	for i, res := range results {
 		it := ready[i]
+		if res.Outcome == connectors.Failed && res.Err == nil {
+			res.Err = fmt.Errorf("%s gave no outcome for the record", s.System)
+		}
 		if res.Err != nil {
 			done, err := s.failed(bctx, it, res.Err)
 			if err != nil {
@@ -501,7 +504,7 @@ func (s *Sink) write(ctx context.Context, ready []*item) ([]*item, error) {
 		if ext == "" {
 			ext = it.rec.ExternalID
 		}
-		if res.Skipped {
+		if res.Outcome == connectors.Stale {
 			s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "older_version").Inc()
 			s.note(it.env, ext, store.TraceSkipped, s.System+" holds a newer version")
 			continue
@@ -544,7 +547,7 @@ func (s *Sink) write(ctx context.Context, ready []*item) ([]*item, error) {
 func countWritten(results []connectors.Result) int {
 	n := 0
 	for _, r := range results {
-		if r.Err == nil && !r.Skipped {
+		if r.Outcome == connectors.Written {
 			n++
 		}
 	}

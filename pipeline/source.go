@@ -23,7 +23,7 @@ type Source struct {
 	Name   string // the source's config name: its cursor is stored under it
 	System string // the connector's name: the records' origin and xref system
 	Entity string
-	Conn   connectors.Source
+	Conn   connectors.Reader
 	Plan   *mapping.Plan
 	// Refs names, per referenced entity, the native field holding the
 	// referenced record's key (an order's customer_id).

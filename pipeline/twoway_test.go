@@ -61,7 +61,7 @@ fields:
 // countingSink counts the records a sink really wrote and keeps every
 // field value it wrote.
 type countingSink struct {
-	connectors.Sink
+	connectors.Writer
 	n atomic.Int64
 
 	mu     sync.Mutex
@@ -76,11 +76,11 @@ type fieldWrite struct {
 }
 
 func (c *countingSink) Write(ctx context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
-	res, err := c.Sink.Write(ctx, entity, recs)
+	res, err := c.Writer.Write(ctx, entity, recs)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, r := range res {
-		if r.Err == nil && !r.Skipped {
+		if r.Outcome == connectors.Written {
 			c.n.Add(1)
 			if i < len(recs) {
 				for _, m := range recs[i].Data.Members() {
@@ -188,7 +188,7 @@ func twoWayDB(t *testing.T, kind, capture string) *side {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &side{system: system, db: db, conn: conn, sink: &countingSink{Sink: conn}, now: now, rebind: db.Rebind}
+	return &side{system: system, db: db, conn: conn, sink: &countingSink{Writer: conn}, now: now, rebind: db.Rebind}
 }
 
 func (s *side) exec(t *testing.T, q string, args ...any) {

@@ -109,8 +109,8 @@ sinks:
       invoice: {mapping: %s}
 `, orderIn, customerOut),
 			want: []string{
-				`:12: sources.erp-orders.entity: connector erp has no order configured (it has: customer)`,
-				`:18: sinks.back.entities.invoice: connector erp has no invoice configured (it has: customer)`,
+				`:12: sources.erp-orders.entity: connector erp reads no order (it reads: customer)`,
+				`:18: sinks.back.entities.invoice: connector erp writes no invoice (it writes: customer)`,
 				`:18: sinks.back.entities.invoice.mapping: mapping ` + customerOut + ` maps customer "out", but this needs invoice "out"`,
 			},
 		},

@@ -26,3 +26,18 @@ func Each[T any](items []T, fn func([]T) error) []error {
 	}
 	return errs
 }
+
+// Settled fills in the outcome of results a writer left unset: Failed
+// where it set an error, Written where it did not. The ERP writers set
+// NotFound (and, where they know it, Unchanged) themselves.
+func Settled(res []connectors.Result, err error) ([]connectors.Result, error) {
+	for i := range res {
+		if res[i].Outcome == connectors.Failed && res[i].Err == nil {
+			res[i].Outcome = connectors.Written
+		}
+		if res[i].Err != nil {
+			res[i].Outcome = connectors.Failed
+		}
+	}
+	return res, err
+}

@@ -23,20 +23,24 @@ const Kind = "sqlstore"
 
 // Register registers kind "sqlstore".
 func Register(r *connectors.Registry) error {
-	return r.Register(Kind, func(p connectors.Params) (connectors.Connector, error) {
-		cfg, err := connectors.Settings[Config](p)
-		if err != nil {
-			return nil, err
-		}
-		if cfg.InitSQL != "" && !filepath.IsAbs(cfg.InitSQL) && p.Dir != "" {
-			cfg.InitSQL = filepath.Join(p.Dir, cfg.InitSQL)
-		}
-		return New(p.Name, cfg)
+	return r.Register(connectors.Kind{
+		Name:    Kind,
+		Summary: "a SQL database (PostgreSQL, MySQL/MariaDB, SQLite): the CRM's own tables or an ERP's interface tables",
+		New: func(p connectors.Params) (connectors.Connector, error) {
+			cfg, err := connectors.Settings[Config](p)
+			if err != nil {
+				return nil, err
+			}
+			if cfg.InitSQL != "" && !filepath.IsAbs(cfg.InitSQL) && p.Dir != "" {
+				cfg.InitSQL = filepath.Join(p.Dir, cfg.InitSQL)
+			}
+			return New(p.Name, cfg)
+		},
 	})
 }
 
-// Conn is one configured sqlstore connector. It is a connectors.Source,
-// Sink and Scanner; it is safe for concurrent use once started.
+// Conn is one configured sqlstore connector. It is a connectors.Reader
+// and Writer; it is safe for concurrent use once started.
 type Conn struct {
 	name string
 	cfg  Config
@@ -48,9 +52,8 @@ type Conn struct {
 }
 
 var (
-	_ connectors.Source  = (*Conn)(nil)
-	_ connectors.Sink    = (*Conn)(nil)
-	_ connectors.Scanner = (*Conn)(nil)
+	_ connectors.Reader = (*Conn)(nil)
+	_ connectors.Writer = (*Conn)(nil)
 )
 
 // New validates cfg and returns a connector that connects on Start. Errors
@@ -68,6 +71,43 @@ func (c *Conn) Name() string { return c.name }
 
 // Config returns the connector's config with every default filled in.
 func (c *Conn) Config() Config { return c.cfg }
+
+// Reads lists the configured entities; deletes arrive where they are
+// captured through the outbox.
+func (c *Conn) Reads() []connectors.ReadSpec {
+	var out []connectors.ReadSpec
+	for _, n := range c.Entities() {
+		out = append(out, connectors.ReadSpec{Entity: n, Deletes: c.cfg.Entities[n].Capture == CaptureOutbox})
+	}
+	return out
+}
+
+// Writes lists the configured entities: every one is version-guarded (the
+// version column) and takes deletes (hard or soft).
+func (c *Conn) Writes() []connectors.WriteSpec {
+	var out []connectors.WriteSpec
+	for _, n := range c.Entities() {
+		out = append(out, connectors.WriteSpec{Entity: n, VersionGuard: c.cfg.Entities[n].Version != "", Deletes: true})
+	}
+	return out
+}
+
+// Durable is told that a batch is in Kafka; the outbox keeps its rows.
+func (c *Conn) Durable(context.Context, string, string) error { return nil }
+
+// Check pings the database.
+func (c *Conn) Check(ctx context.Context) error {
+	c.mu.RLock()
+	db := c.db
+	c.mu.RUnlock()
+	if db == nil {
+		return fmt.Errorf("sqlstore %s: not started", c.name)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore %s: ping: %w", c.name, err)
+	}
+	return nil
+}
 
 // Entities lists the configured entities, sorted.
 func (c *Conn) Entities() []string {

@@ -158,8 +158,8 @@ func (c *Conn) writeOne(ctx context.Context, tx *sqlx.Tx, e *entity, rec *connec
 		ver = time.Now() // a change without a version is the newest
 	}
 	if rec.Op == connectors.OpDelete {
-		skipped, err := c.deleteOne(ctx, tx, e, ext, ver)
-		res.Skipped = skipped
+		var err error
+		res.Outcome, err = c.deleteOne(ctx, tx, e, ext, ver)
 		return res, err
 	}
 	if rec.Op != connectors.OpUpsert && rec.Op != "" {
@@ -177,7 +177,7 @@ func (c *Conn) writeOne(ctx context.Context, tx *sqlx.Tx, e *entity, rec *connec
 		return res, err
 	}
 	if !written {
-		res.Skipped = true
+		res.Outcome = connectors.Stale
 		return res, nil
 	}
 	if p.hasLines {
@@ -185,6 +185,7 @@ func (c *Conn) writeOne(ctx context.Context, tx *sqlx.Tx, e *entity, rec *connec
 			return res, err
 		}
 	}
+	res.Outcome = connectors.Written
 	return res, nil
 }
 
@@ -364,7 +365,7 @@ func (c *Conn) replaceLines(ctx context.Context, tx *sqlx.Tx, e *entity, parent 
 
 // deleteOne applies a delete, guarded by the version like an upsert. A
 // missing row is already deleted.
-func (c *Conn) deleteOne(ctx context.Context, tx *sqlx.Tx, e *entity, ext string, ver time.Time) (skipped bool, err error) {
+func (c *Conn) deleteOne(ctx context.Context, tx *sqlx.Tx, e *entity, ext string, ver time.Time) (connectors.Outcome, error) {
 	d := c.d
 	x, v, k := d.ident(e.cfg.ExternalID), d.ident(e.cfg.Version), d.ident(e.cfg.Key)
 	lock := ""
@@ -372,18 +373,18 @@ func (c *Conn) deleteOne(ctx context.Context, tx *sqlx.Tx, e *entity, ext string
 		lock = " FOR UPDATE"
 	}
 	var key, cur any
-	err = tx.QueryRowxContext(ctx, d.rebind("SELECT "+k+", "+v+" FROM "+e.t.q+" WHERE "+x+" = ?"+lock), ext).Scan(&key, &cur)
+	err := tx.QueryRowxContext(ctx, d.rebind("SELECT "+k+", "+v+" FROM "+e.t.q+" WHERE "+x+" = ?"+lock), ext).Scan(&key, &cur)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return connectors.NotFound, nil
 	}
 	if err != nil {
-		return false, err
+		return connectors.Failed, err
 	}
 	if b, ok := key.([]byte); ok {
 		key = string(b)
 	}
 	if t, ok := timeOf(cur); ok && cur != nil && t.After(ver.UTC()) {
-		return true, nil
+		return connectors.Stale, nil
 	}
 	if e.cfg.Delete.Mode == DeleteSoft {
 		var val any = e.cfg.Delete.Value
@@ -397,15 +398,23 @@ func (c *Conn) deleteOne(ctx context.Context, tx *sqlx.Tx, e *entity, ext string
 		} else {
 			_, err = tx.ExecContext(ctx, d.rebind(q), val, d.timeArg(ver), ext)
 		}
-		return false, err
+		return written(err)
 	}
 	if e.lines != nil {
 		if _, err := tx.ExecContext(ctx, d.rebind("DELETE FROM "+e.lines.t.q+" WHERE "+d.ident(e.lines.cfg.ParentKey)+" = ?"), key); err != nil {
-			return false, fmt.Errorf("delete lines: %w", err)
+			return connectors.Failed, fmt.Errorf("delete lines: %w", err)
 		}
 	}
 	_, err = tx.ExecContext(ctx, d.rebind("DELETE FROM "+e.t.q+" WHERE "+x+" = ?"), ext)
-	return false, err
+	return written(err)
+}
+
+// written is the outcome of a statement that wrote when it did not fail.
+func written(err error) (connectors.Outcome, error) {
+	if err != nil {
+		return connectors.Failed, err
+	}
+	return connectors.Written, nil
 }
 
 // culprit finds the column a failed write's value was refused by, when the
@@ -567,7 +576,10 @@ func (c *Conn) bulkUpsert(ctx context.Context, tx *sqlx.Tx, e *entity, recs []co
 	}
 	for _, it := range group {
 		_, written := keys[it.ext]
-		results[it.i] = connectors.Result{ExternalID: it.ext, Skipped: !written}
+		results[it.i] = connectors.Result{ExternalID: it.ext, Outcome: connectors.Written}
+		if !written {
+			results[it.i].Outcome = connectors.Stale
+		}
 		done[it.i] = true
 	}
 	return nil

@@ -105,7 +105,7 @@ func TestSink(t *testing.T) {
 			batch := []connectors.WriteRecord{customer("a", "Ann", "10.50", t0), customer("b", "Bob", "99999999999.99", t0), customer("c", "Cy", "0", t0)}
 			res := write(t, c, "customer", batch...)
 			noErrors(t, res)
-			if res[1].ExternalID != "b" || res[1].Skipped {
+			if res[1].ExternalID != "b" || res[1].Outcome != connectors.Written {
 				t.Errorf("result = %+v", res[1])
 			}
 			first := customerRows(t, td)
@@ -121,15 +121,15 @@ func TestSink(t *testing.T) {
 		t.Run("version guard", func(t *testing.T) {
 			noErrors(t, write(t, c, "customer", customer("g", "New", "2", t0.Add(time.Hour))))
 			res := write(t, c, "customer", customer("g", "Old", "1", t0))
-			if res[0].Err != nil || !res[0].Skipped {
-				t.Fatalf("older write: %+v, want Skipped", res[0])
+			if res[0].Err != nil || res[0].Outcome != connectors.Stale {
+				t.Fatalf("older write: %+v, want Stale", res[0])
 			}
 			if got := customerRows(t, td); !strings.Contains(got, "g=New/2") {
 				t.Errorf("older version overwrote the newer row: %s", got)
 			}
 			res = write(t, c, "customer", customer("g", "Newer", "3", t0.Add(2*time.Hour)))
 			noErrors(t, res)
-			if res[0].Skipped || !strings.Contains(customerRows(t, td), "g=Newer/3") {
+			if res[0].Outcome != connectors.Written || !strings.Contains(customerRows(t, td), "g=Newer/3") {
 				t.Errorf("newer write not applied: %+v %s", res[0], customerRows(t, td))
 			}
 		})
@@ -203,8 +203,8 @@ func TestSink(t *testing.T) {
 				t.Errorf("lines not replaced: %d paid lines", n)
 			}
 			res := write(t, c, "order", ord(t0, "open", 5))
-			if !res[0].Skipped {
-				t.Errorf("older order: %+v, want Skipped", res[0])
+			if res[0].Outcome != connectors.Stale {
+				t.Errorf("older order: %+v, want Stale", res[0])
 			}
 			if n := lineCount(); n != 2 {
 				t.Errorf("older order replaced the lines: %d", n)
@@ -235,7 +235,7 @@ func TestSink(t *testing.T) {
 			}
 			res := write(t, c, "customer", del("d1", t0.Add(time.Minute)), del("d2", t0), del("missing", t0))
 			noErrors(t, res)
-			if res[0].Skipped || !res[1].Skipped || res[2].Skipped || res[0].ExternalID != "d1" {
+			if res[0].Outcome != connectors.Written || res[1].Outcome != connectors.Stale || res[2].Outcome != connectors.NotFound || res[0].ExternalID != "d1" {
 				t.Errorf("results = %+v", res)
 			}
 			if n := td.count(t, "SELECT COUNT(*) FROM customers WHERE ext IN (?, ?)", "d1", "d2"); n != 1 {

@@ -60,7 +60,6 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 		conn, err := kinds.New(cc.Kind, connectors.Params{
 			Name:   name,
 			Decode: func(into any) error { return cfg.DecodeConnector(name, into) },
-			Where:  cfg.Where,
 			Dir:    cfg.Dir(),
 		})
 		if err != nil {
@@ -94,10 +93,10 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 	for _, name := range sorted(cfg.Sources) {
 		sc, key := cfg.Sources[name], "sources."+name
 		if conn, ok := p.Connectors[sc.Connector]; ok {
-			if src, ok := conn.(connectors.Source); !ok {
+			if src, ok := conn.(connectors.Reader); !ok {
 				fail(key+".connector", "connector %s cannot be a source", sc.Connector)
-			} else if !contains(src.Entities(), sc.Entity) {
-				fail(key+".entity", "connector %s has no %s configured (it has: %s)", sc.Connector, sc.Entity, strings.Join(src.Entities(), ", "))
+			} else if reads := readEntities(src.Reads()); !contains(reads, sc.Entity) {
+				fail(key+".entity", "connector %s reads no %s (it reads: %s)", sc.Connector, sc.Entity, strings.Join(reads, ", "))
 			}
 		}
 		if mp := load(key+".mapping", sc.Mapping, sc.Entity, "in"); mp != nil {
@@ -106,9 +105,9 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 	}
 	for _, name := range sorted(cfg.Sinks) {
 		sc, key := cfg.Sinks[name], "sinks."+name
-		var sink connectors.Sink
+		var sink connectors.Writer
 		if conn, ok := p.Connectors[sc.Connector]; ok {
-			if s, ok := conn.(connectors.Sink); ok {
+			if s, ok := conn.(connectors.Writer); ok {
 				sink = s
 			} else {
 				fail(key+".connector", "connector %s cannot be a sink", sc.Connector)
@@ -117,8 +116,10 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 		p.Sinks[name] = map[string]*mapping.Plan{}
 		for _, entity := range sorted(sc.Entities) {
 			ekey := key + ".entities." + entity
-			if sink != nil && !contains(sink.Entities(), entity) {
-				fail(ekey, "connector %s has no %s configured (it has: %s)", sc.Connector, entity, strings.Join(sink.Entities(), ", "))
+			if sink != nil {
+				if writes := writeEntities(sink.Writes()); !contains(writes, entity) {
+					fail(ekey, "connector %s writes no %s (it writes: %s)", sc.Connector, entity, strings.Join(writes, ", "))
+				}
 			}
 			if mp := load(ekey+".mapping", sc.Entities[entity].Mapping, entity, "out"); mp != nil {
 				p.Sinks[name][entity] = mp
@@ -160,6 +161,22 @@ func connectorProblems(cfg *config.Config, name, kind string, err error) config.
 			continue
 		}
 		out = append(out, cfg.ProblemAt(prefix, kind+": "+part))
+	}
+	return out
+}
+
+func readEntities(specs []connectors.ReadSpec) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.Entity
+	}
+	return out
+}
+
+func writeEntities(specs []connectors.WriteSpec) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.Entity
 	}
 	return out
 }
@@ -250,7 +267,7 @@ func (n *Node) startPipelines(ctx context.Context) error {
 	sinkCtx, n.sinks.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for _, name := range sorted(n.plan.Sinks) {
 		sc := cfg.Sinks[name]
-		conn := n.plan.Connectors[sc.Connector].(connectors.Sink)
+		conn := n.plan.Connectors[sc.Connector].(connectors.Writer)
 		for _, entity := range sorted(n.plan.Sinks[name]) {
 			for w := 0; w < sc.Workers; w++ {
 				reader := n.bus.NewReader("hub.sink."+name+"."+entity, []string{topic(entity)}, bus.ReaderOptions{})
@@ -281,7 +298,7 @@ func (n *Node) startPipelines(ctx context.Context) error {
 		n.closers = append(n.closers, w)
 		s := &pipeline.Source{
 			Name: name, System: sp.Config.Connector, Entity: sp.Config.Entity,
-			Conn: n.plan.Connectors[sp.Config.Connector].(connectors.Source), Plan: sp.Plan, Refs: sp.Config.Refs,
+			Conn: n.plan.Connectors[sp.Config.Connector].(connectors.Reader), Plan: sp.Plan, Refs: sp.Config.Refs,
 			Store: n.store, Writer: w, DLQ: n.dlq, Metrics: n.metrics,
 			Journal: n.journal, Policy: policies[sp.Config.Entity],
 			Log:      n.log.With("source", name),

@@ -92,11 +92,11 @@ func TestRegister(t *testing.T) {
 	if err != nil || c.Name() != "erp" {
 		t.Fatalf("new: %v", err)
 	}
-	if _, ok := c.(connectors.Source); !ok {
-		t.Fatal("not a Source")
+	if _, ok := c.(connectors.Reader); !ok {
+		t.Fatal("not a Reader")
 	}
-	if _, ok := c.(connectors.Scanner); !ok {
-		t.Fatal("not a Scanner")
+	if _, ok := c.(connectors.Writer); !ok {
+		t.Fatal("not a Writer")
 	}
 }
 

@@ -21,17 +21,21 @@ const Kind = "odoo"
 
 // Register registers kind "odoo".
 func Register(r *connectors.Registry) error {
-	return r.Register(Kind, func(p connectors.Params) (connectors.Connector, error) {
-		cfg, err := connectors.Settings[Config](p)
-		if err != nil {
-			return nil, err
-		}
-		return New(p.Name, cfg, erp.Options{})
+	return r.Register(connectors.Kind{
+		Name:    Kind,
+		Summary: "an Odoo ERP over JSON-RPC or JSON-2: partners, sale orders, invoices",
+		New: func(p connectors.Params) (connectors.Connector, error) {
+			cfg, err := connectors.Settings[Config](p)
+			if err != nil {
+				return nil, err
+			}
+			return New(p.Name, cfg, erp.Options{})
+		},
 	})
 }
 
-// Conn is one configured odoo connector: a connectors.Source, Sink and
-// Scanner, safe for concurrent use once started.
+// Conn is one configured odoo connector: a connectors.Reader and
+// Writer, safe for concurrent use once started.
 type Conn struct {
 	name string
 	cfg  Config
@@ -47,9 +51,8 @@ type Conn struct {
 }
 
 var (
-	_ connectors.Source    = (*Conn)(nil)
-	_ connectors.Sink      = (*Conn)(nil)
-	_ connectors.Scanner   = (*Conn)(nil)
+	_ connectors.Reader    = (*Conn)(nil)
+	_ connectors.Writer    = (*Conn)(nil)
 	_ prometheus.Collector = (*Conn)(nil)
 )
 
@@ -76,8 +79,45 @@ func (c *Conn) Name() string { return c.name }
 // Config returns the connector's config with every default filled in.
 func (c *Conn) Config() Config { return c.cfg }
 
-// Entities lists the configured entities, sorted.
-func (c *Conn) Entities() []string { return append([]string(nil), c.cfg.Entities...) }
+// Reads lists the configured entities; Odoo's deletes are not seen.
+func (c *Conn) Reads() []connectors.ReadSpec {
+	var out []connectors.ReadSpec
+	for _, e := range c.cfg.Entities {
+		out = append(out, connectors.ReadSpec{Entity: e})
+	}
+	return out
+}
+
+// Writes lists the configured entities it can write (customers and
+// orders; invoices are read-only). A delete archives the partner or cancels
+// (or deletes) the order; there is no version guard.
+func (c *Conn) Writes() []connectors.WriteSpec {
+	var out []connectors.WriteSpec
+	for _, e := range c.cfg.Entities {
+		if e == EntityCustomer || e == EntityOrder {
+			out = append(out, connectors.WriteSpec{Entity: e, Deletes: true})
+		}
+	}
+	return out
+}
+
+// Durable is told that a batch is in Kafka; there is nothing to forget.
+func (c *Conn) Durable(context.Context, string, string) error { return nil }
+
+// Check asks for the user's context again.
+func (c *Conn) Check(ctx context.Context) error {
+	c.mu.RLock()
+	r := c.rpc
+	c.mu.RUnlock()
+	if r == nil {
+		return fmt.Errorf("odoo %s: not started", c.name)
+	}
+	var uctx Row
+	if err := r.call(ctx, "res.users", "context_get", nil, map[string]any{}, &uctx); err != nil {
+		return fmt.Errorf("odoo %s: check: %w", c.name, err)
+	}
+	return nil
+}
 
 // Start builds the client and checks the credentials: with jsonrpc it logs
 // in (common.login), then both protocols ask for the user's context

@@ -28,13 +28,13 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	}
 	switch entity {
 	case EntityCustomer:
-		return inWaves(recs, partnerKey, func(b []connectors.WriteRecord) ([]connectors.Result, error) {
+		return erp.Settled(inWaves(recs, partnerKey, func(b []connectors.WriteRecord) ([]connectors.Result, error) {
 			return c.writePartners(ctx, r, octx, b)
-		})
+		}))
 	case EntityOrder:
-		return inWaves(recs, orderKey, func(b []connectors.WriteRecord) ([]connectors.Result, error) {
+		return erp.Settled(inWaves(recs, orderKey, func(b []connectors.WriteRecord) ([]connectors.Result, error) {
 			return c.writeOrders(ctx, r, octx, b)
-		})
+		}))
 	}
 	return nil, connectors.Permanent(fmt.Errorf("odoo %s: %s records are read-only", c.name, entity))
 }
@@ -143,7 +143,7 @@ func (c *Conn) writePartners(ctx context.Context, r *rpc, octx map[string]any, r
 		if rec.Op == connectors.OpDelete {
 			// Odoo keeps partners that documents refer to: archive.
 			if ex == nil {
-				res[i].Skipped = true
+				res[i].Outcome = connectors.NotFound
 				continue
 			}
 			res[i].ExternalID = idString(ex.ID())
@@ -430,7 +430,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 		if rec.Op == connectors.OpDelete {
 			switch state := asString(ex["state"]); {
 			case ex == nil:
-				res[i].Skipped = true
+				res[i].Outcome = connectors.NotFound
 			case state == "cancel":
 				res[i].ExternalID = idString(ex.ID())
 			case state == "draft":

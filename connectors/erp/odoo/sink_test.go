@@ -365,7 +365,7 @@ func TestSinkDeletes(t *testing.T) {
 	d1, d2, d3 := order(1, pid), order(2, pid), order(3, pid)
 	d1.Op, d2.Op, d3.Op = connectors.OpDelete, connectors.OpDelete, connectors.OpDelete
 	r := mustWrite(t, e.conn, EntityOrder, []connectors.WriteRecord{d1, d2, d3})
-	if r[0].Err != nil || r[2].Err != nil || !r[2].Skipped {
+	if r[0].Err != nil || r[2].Err != nil || r[2].Outcome != connectors.NotFound {
 		t.Fatalf("deletes: %+v", r)
 	}
 	if r[1].Err == nil || kindOf(r[1].Err) != connectors.KindPermanent || !strings.Contains(r[1].Err.Error(), "cancel it in Odoo") {

@@ -204,8 +204,8 @@ func TestConfigDefaults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", ch.what, ch.have, ch.want)
 		}
 	}
-	if !slices.Equal(c.Entities(), []string{"order"}) {
-		t.Errorf("entities = %v", c.Entities())
+	if got := c.Reads(); len(got) != 1 || got[0].Entity != "order" {
+		t.Errorf("reads = %v", got)
 	}
 	for typ, want := range map[string]string{PageOffset: "limit", PageCursor: "limit", PageLink: "per_page"} {
 		pc := PageConfig{Type: typ}

@@ -21,17 +21,21 @@ const Kind = "rest"
 
 // Register registers kind "rest".
 func Register(r *connectors.Registry) error {
-	return r.Register(Kind, func(p connectors.Params) (connectors.Connector, error) {
-		cfg, err := connectors.Settings[Config](p)
-		if err != nil {
-			return nil, err
-		}
-		return New(p.Name, cfg, erp.Options{})
+	return r.Register(connectors.Kind{
+		Name:    Kind,
+		Summary: "any ERP with a REST API described in config (ERPNext, WooCommerce, ...)",
+		New: func(p connectors.Params) (connectors.Connector, error) {
+			cfg, err := connectors.Settings[Config](p)
+			if err != nil {
+				return nil, err
+			}
+			return New(p.Name, cfg, erp.Options{})
+		},
 	})
 }
 
-// Conn is one configured rest connector: a connectors.Source, Sink and
-// Scanner, safe for concurrent use once started.
+// Conn is one configured rest connector: a connectors.Reader and
+// Writer, safe for concurrent use once started.
 type Conn struct {
 	name  string
 	cfg   Config
@@ -45,9 +49,8 @@ type Conn struct {
 }
 
 var (
-	_ connectors.Source    = (*Conn)(nil)
-	_ connectors.Sink      = (*Conn)(nil)
-	_ connectors.Scanner   = (*Conn)(nil)
+	_ connectors.Reader    = (*Conn)(nil)
+	_ connectors.Writer    = (*Conn)(nil)
 	_ prometheus.Collector = (*Conn)(nil)
 )
 
@@ -77,8 +80,44 @@ func (c *Conn) Name() string { return c.name }
 // Config returns the connector's config with every default filled in.
 func (c *Conn) Config() Config { return c.cfg }
 
-// Entities lists the configured entities, sorted.
-func (c *Conn) Entities() []string { return append([]string(nil), c.names...) }
+// Reads lists the configured entities; deletes are not seen.
+func (c *Conn) Reads() []connectors.ReadSpec {
+	var out []connectors.ReadSpec
+	for _, n := range c.names {
+		out = append(out, connectors.ReadSpec{Entity: n})
+	}
+	return out
+}
+
+// Writes lists the entities that are not read_only; deletes where a
+// delete mode is configured. There is no version guard.
+func (c *Conn) Writes() []connectors.WriteSpec {
+	var out []connectors.WriteSpec
+	for _, n := range c.names {
+		ec := c.ents[n].cfg
+		if !ec.ReadOnly {
+			out = append(out, connectors.WriteSpec{Entity: n, Deletes: ec.Delete.Mode != "" && ec.Delete.Mode != DeleteNone})
+		}
+	}
+	return out
+}
+
+// Durable is told that a batch is in Kafka; there is nothing to forget.
+func (c *Conn) Durable(context.Context, string, string) error { return nil }
+
+// Check lists one record of the first entity.
+func (c *Conn) Check(ctx context.Context) error {
+	cl, e, err := c.started(c.names[0])
+	if err != nil {
+		return err
+	}
+	err = list(ctx, cl, e, e.query(nil, "", ""), listOpts{op: "list " + e.name, size: 1, onePage: true},
+		func([]mapping.Value) (bool, error) { return false, nil })
+	if err != nil {
+		return fmt.Errorf("rest %s: check: list %s: %w", c.name, e.name, err)
+	}
+	return nil
+}
 
 // Start makes the HTTP client and lists one record of the first entity,
 // so wrong credentials or a wrong path show at once.

@@ -48,7 +48,7 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 			abort = res[i].Err
 		}
 	}
-	return res, nil
+	return erp.Settled(res, nil)
 }
 
 func label(rec connectors.WriteRecord) string {
@@ -256,7 +256,7 @@ func (w *write) delete(ctx context.Context) connectors.Result {
 			return w.fail("", err)
 		}
 		if found == "" {
-			return connectors.Result{} // nothing to delete
+			return connectors.Result{Outcome: connectors.NotFound} // nothing to delete
 		}
 		id = found
 	}
@@ -274,7 +274,7 @@ func (w *write) delete(ctx context.Context) connectors.Result {
 	}
 	if err != nil {
 		if s := statusOf(err); s == http.StatusNotFound || s == http.StatusGone {
-			return connectors.Result{ExternalID: id}
+			return connectors.Result{ExternalID: id, Outcome: connectors.NotFound}
 		}
 		return w.fail(id, err)
 	}

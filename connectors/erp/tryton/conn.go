@@ -18,17 +18,21 @@ const Kind = "tryton"
 
 // Register registers kind "tryton".
 func Register(r *connectors.Registry) error {
-	return r.Register(Kind, func(p connectors.Params) (connectors.Connector, error) {
-		cfg, err := connectors.Settings[Config](p)
-		if err != nil {
-			return nil, err
-		}
-		return New(p.Name, cfg, erp.Options{})
+	return r.Register(connectors.Kind{
+		Name:    Kind,
+		Summary: "a Tryton ERP (6.0 and later) over JSON-RPC: parties, sales, invoices",
+		New: func(p connectors.Params) (connectors.Connector, error) {
+			cfg, err := connectors.Settings[Config](p)
+			if err != nil {
+				return nil, err
+			}
+			return New(p.Name, cfg, erp.Options{})
+		},
 	})
 }
 
-// Conn is one configured tryton connector: a connectors.Source, Sink and
-// Scanner, safe for concurrent use once started.
+// Conn is one configured tryton connector: a connectors.Reader and
+// Writer, safe for concurrent use once started.
 type Conn struct {
 	name string
 	cfg  Config
@@ -52,9 +56,8 @@ type product struct {
 }
 
 var (
-	_ connectors.Source    = (*Conn)(nil)
-	_ connectors.Sink      = (*Conn)(nil)
-	_ connectors.Scanner   = (*Conn)(nil)
+	_ connectors.Reader    = (*Conn)(nil)
+	_ connectors.Writer    = (*Conn)(nil)
 	_ prometheus.Collector = (*Conn)(nil)
 )
 
@@ -75,8 +78,43 @@ func (c *Conn) Name() string { return c.name }
 // Config returns the connector's config with every default filled in.
 func (c *Conn) Config() Config { return c.cfg }
 
-// Entities lists the configured entities, sorted.
-func (c *Conn) Entities() []string { return append([]string(nil), c.cfg.Entities...) }
+// Reads lists the configured entities; Tryton's deletes are not seen.
+func (c *Conn) Reads() []connectors.ReadSpec {
+	var out []connectors.ReadSpec
+	for _, e := range c.cfg.Entities {
+		out = append(out, connectors.ReadSpec{Entity: e})
+	}
+	return out
+}
+
+// Writes lists the configured entities it can write (customers and
+// orders; invoices are read-only). A delete archives the party or cancels
+// the sale; there is no version guard.
+func (c *Conn) Writes() []connectors.WriteSpec {
+	var out []connectors.WriteSpec
+	for _, e := range c.cfg.Entities {
+		if e == EntityCustomer || e == EntityOrder {
+			out = append(out, connectors.WriteSpec{Entity: e, Deletes: true})
+		}
+	}
+	return out
+}
+
+// Durable is told that a batch is in Kafka; there is nothing to forget.
+func (c *Conn) Durable(context.Context, string, string) error { return nil }
+
+// Check reads the user's preferences again.
+func (c *Conn) Check(ctx context.Context) error {
+	r, _, err := c.started("")
+	if err != nil {
+		return err
+	}
+	var prefs Row
+	if err := r.call(ctx, "model.res.user.get_preferences", []any{true, map[string]any{}}, &prefs); err != nil {
+		return fmt.Errorf("tryton %s: check: %w", c.name, err)
+	}
+	return nil
+}
 
 // Start logs in and reads the user's preferences (the company every call
 // runs in).

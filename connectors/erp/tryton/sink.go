@@ -28,9 +28,9 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	}
 	switch entity {
 	case EntityCustomer:
-		return c.writeParties(ctx, r, tctx, recs)
+		return erp.Settled(c.writeParties(ctx, r, tctx, recs))
 	case EntityOrder:
-		return c.writeSales(ctx, r, tctx, recs)
+		return erp.Settled(c.writeSales(ctx, r, tctx, recs))
 	}
 	return nil, connectors.Permanent(fmt.Errorf("tryton %s: %s records are read-only", c.name, entity))
 }
@@ -88,7 +88,7 @@ func (c *Conn) writeParties(ctx context.Context, r *rpc, tctx map[string]any, re
 		}
 		if rec.Op == connectors.OpDelete {
 			if ex == nil {
-				res[i] = connectors.Result{Skipped: true}
+				res[i] = connectors.Result{Outcome: connectors.NotFound}
 				continue
 			}
 			res[i].ExternalID = idString(ex.ID())
@@ -366,7 +366,7 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 		if rec.Op == connectors.OpDelete {
 			switch {
 			case ex == nil:
-				res[i].Skipped = true
+				res[i].Outcome = connectors.NotFound
 			case asString(ex["state"]) == "cancelled":
 				res[i].ExternalID = idString(ex.ID())
 			case editable(asString(ex["state"])):

@@ -1,0 +1,247 @@
+package connectors
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/crmhub/hub/mapping"
+)
+
+// ReadSpec is what a Reader or Pusher delivers of one entity.
+type ReadSpec struct {
+	Entity string
+	// Deletes is true when deletes of the entity's records arrive (as
+	// OpDelete records); false when the system's deletes are invisible to
+	// this connector (cursor capture, an API without a deleted-records
+	// endpoint).
+	Deletes bool
+}
+
+// Batch is what one Read returns: records in cursor order and the cursor to
+// resume from once the runtime has published all of them.
+type Batch struct {
+	Records []Record
+	Cursor  string
+}
+
+// Reader pulls changes of an entity from a cursor. Read returns the records
+// after cursor ("" for the beginning), at most max of them, waiting at most
+// until ctx is done when there are none (then it returns an empty batch and
+// no error). The runtime stores Batch.Cursor only after Kafka acknowledged
+// every record of the batch, then calls Durable with it; a reader must
+// tolerate being asked again from an older cursor (re-reads are harmless:
+// writes are idempotent).
+type Reader interface {
+	Reads() []ReadSpec
+	Read(ctx context.Context, entity, cursor string, max int) (Batch, error)
+	// Durable tells the reader that everything up to cursor is durable in
+	// Kafka and stored as the entity's cursor: a reader may now forget it
+	// (an outbox may prune its rows). Its error is logged, never fatal.
+	Durable(ctx context.Context, entity, cursor string) error
+}
+
+// Ingest takes pushed records of one entity into the hub: it maps them,
+// gives them hub ids and publishes them, and returns only once each is
+// durable (in Kafka, or as a dead letter in the state store). An error
+// means nothing is durable for sure: the caller should make the sender try
+// again (answer 503). It is safe for concurrent use.
+type Ingest interface {
+	Ingest(ctx context.Context, entity string, recs []Record) ([]IngestResult, error)
+}
+
+// IngestResult is what became of one pushed record.
+type IngestResult struct {
+	// Outcome is IngestPublished, IngestUnchanged or IngestRejected.
+	Outcome IngestOutcome
+	// HubID is the record's hub id ("" when it was rejected).
+	HubID string
+	// Reason says why a record was unchanged or rejected.
+	Reason string
+}
+
+// IngestOutcome is the closed set of what Ingest does with a record.
+type IngestOutcome uint8
+
+// The outcomes of an ingested record.
+const (
+	// IngestRejected: the record is bad (its mapping failed, it has no
+	// key): it is in the dead-letter store with the reason.
+	IngestRejected IngestOutcome = iota
+	// IngestPublished: the record is durable in Kafka.
+	IngestPublished
+	// IngestUnchanged: the hub already holds this content or a newer
+	// version of the record (a duplicate or late delivery): nothing to do.
+	IngestUnchanged
+)
+
+func (o IngestOutcome) String() string {
+	switch o {
+	case IngestPublished:
+		return "published"
+	case IngestUnchanged:
+		return "unchanged"
+	}
+	return "rejected"
+}
+
+// Route is one HTTP route a Pusher or View mounts on the hub's server.
+type Route struct {
+	// Pattern is a net/http pattern with method, e.g.
+	// "POST /webhooks/shopify/{connector}". A pusher's routes live under
+	// /webhooks/, a view's under /api/v1/; the runtime refuses others and
+	// patterns two connectors share.
+	Pattern string
+	// Handler serves it. A pusher authenticates its sender itself
+	// (signatures, compared in constant time); a view's routes are behind
+	// the hub's own access control unless Public is set.
+	Handler http.Handler
+	// Public routes skip the hub's API tokens: webhooks, which carry their
+	// own credentials.
+	Public bool
+}
+
+// Pusher receives records a system pushes (webhooks). Routes is called
+// once, after Start; the handlers hand records to in and answer the
+// sender according to its result.
+type Pusher interface {
+	Pushes() []ReadSpec
+	Routes(in Ingest) []Route
+}
+
+// WriteSpec is what a Writer guarantees for one entity it writes.
+type WriteSpec struct {
+	Entity string
+	// VersionGuard is true when a write whose Version is older than the
+	// target's current version of the record changes nothing and is
+	// answered Stale. Two-way sync needs it.
+	VersionGuard bool
+	// Deletes is true when the writer applies OpDelete records (hard or
+	// soft delete, archive, cancel); false when it cannot.
+	Deletes bool
+}
+
+// WriteRecord is one record for a writer, already mapped to the target's
+// shape.
+type WriteRecord struct {
+	Entity     string
+	HubID      string
+	ExternalID string // the target's id when the hub knows it, else ""
+	Op         Op
+	Version    time.Time
+	Data       mapping.Value
+	// Refs are the target's external ids of referenced records, by entity
+	// (e.g. "customer" -> the target's customer id).
+	Refs map[string]string
+}
+
+// Outcome is the closed set of what a write did to one record.
+type Outcome uint8
+
+// The outcomes of a write. The zero value is Failed, so a Result a
+// writer forgot to fill in is never taken for a success.
+const (
+	// Failed: the record was not written; Result.Err says why and is
+	// classified (Permanent, Retryable, Unavailable).
+	Failed Outcome = iota
+	// Written: the target now holds the record (created, updated or
+	// deleted).
+	Written
+	// Unchanged: the target already held exactly this; nothing was
+	// written.
+	Unchanged
+	// Stale: the target holds a newer version of the record (the version
+	// guard); nothing was written.
+	Stale
+	// NotFound: the record is not in the target: a delete of a record
+	// already gone, or an update of an id the target no longer has.
+	NotFound
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Written:
+		return "written"
+	case Unchanged:
+		return "unchanged"
+	case Stale:
+		return "stale"
+	case NotFound:
+		return "not found"
+	}
+	return "failed"
+}
+
+// Result is a writer's answer for one record, in the order of the batch.
+type Result struct {
+	Outcome Outcome
+	// ExternalID is the record's id in the target (after a write, or the
+	// id it was found under).
+	ExternalID string
+	// Err says why the record Failed; nil for every other outcome.
+	Err error
+}
+
+// Writer writes records to a system. Write must be idempotent: writing the
+// same record twice leaves the target as writing it once; where the spec
+// declares a version guard, an older version never overwrites a newer one.
+// It returns one Result per record; an error return means the whole batch
+// failed the same way (the target is down: classify it Retryable or
+// Unavailable).
+type Writer interface {
+	Writes() []WriteSpec
+	Write(ctx context.Context, entity string, recs []WriteRecord) ([]Result, error)
+}
+
+// Page is one page of a scan.
+type Page struct {
+	Records []Record
+	// Next is the position to resume from: the next Scan call gets it.
+	// "" means the scan is complete.
+	Next string
+}
+
+// Scanner lists every record of an entity (Op upsert, current state), in
+// pages of at most max records, resumable from a position ("" for the
+// start). Pages follow a stable order (by the system's key), so a scan
+// resumed from a position neither skips nor repeats records that did not
+// change meanwhile.
+type Scanner interface {
+	Scans() []string
+	Scan(ctx context.Context, entity, position string, max int) (Page, error)
+}
+
+// Change is one record of an entity topic as a view sees it: canonical
+// data with its hub id.
+type Change struct {
+	Entity string
+	HubID  string
+	Op     Op
+	// Origin is the connector the change came from, SourceID the record's
+	// id there.
+	Origin   string
+	SourceID string
+	Version  time.Time
+	// Refs are the hub ids of referenced records, by entity.
+	Refs map[string]string
+	Data mapping.Value
+}
+
+// Positions is where a view stands in each topic it follows: topic ->
+// partition -> the offset of the next record to apply.
+type Positions map[string]map[int]int64
+
+// View is a read model fed from the entity topics. Every hub node keeps
+// its own: the runtime reads every partition of the followed topics from
+// the positions Resume returns (from the start for a topic or partition it
+// does not name) and calls Apply in order within each partition, with the
+// positions after the changes. A view that keeps a snapshot stores the
+// positions with it; Reset forgets everything, for a rebuild from the
+// start of the topics.
+type View interface {
+	Follows() []string
+	Resume(ctx context.Context) (Positions, error)
+	Apply(ctx context.Context, changes []Change, at Positions) error
+	Reset(ctx context.Context) error
+	Routes() []Route
+}

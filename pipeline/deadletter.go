@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -19,6 +18,7 @@ const (
 	StageDecode    = "decode"  // a topic record is not a valid envelope
 	StageSinkMap   = "map_out" // the outbound mapping rejected the canonical record
 	StageWrite     = "write"   // the target system refused or kept failing
+	StagePrepare   = "prepare" // the hub could not prepare the record (its state store kept failing on it)
 )
 
 // DeadLetters stores failed records in the state store (the queryable,
@@ -60,36 +60,4 @@ func (d *DeadLetters) Add(ctx context.Context, dl store.DeadLetter) error {
 		}
 	}
 	return nil
-}
-
-// retryForever calls fn until it succeeds or ctx ends, backing off up to
-// 5 s. It is for the hub's own state, whose failure must stall, not skip.
-func retryForever(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
-	b := newBackoff(100*time.Millisecond, 5*time.Second)
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w (gave up: %w)", what, err, ctx.Err())
-		}
-		wait := b.NextBackOff()
-		log.Warn("retrying", "what", what, "attempt", attempt, "wait", wait, "err", err)
-		if !sleep(ctx, wait) {
-			return fmt.Errorf("%s: %w (gave up: %w)", what, err, ctx.Err())
-		}
-	}
-}
-
-// sleep waits d or until ctx ends; false means ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

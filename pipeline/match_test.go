@@ -41,14 +41,14 @@ func TestMatchingOnFirstContact(t *testing.T) {
 	ctx := context.Background()
 	pol := &Policy{Match: []MatchRule{
 		{Field: "email", Normalize: "email"}, {Field: "phone", Normalize: "phone", CountryCode: "49"}}}
-	src := func(system string) *Source {
-		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+	src := func(system string) *Intake {
+		return &Intake{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
 			Store: h.store, Metrics: h.m, Log: h.log, Policy: pol}
 	}
 	crm, erp, shop := src("crm"), src("erp"), src("shop")
 	// The CRM knows four people: Ana and Bob share a company phone; Dan and
 	// Eve share another and have no email.
-	if _, err := crm.envelopes(ctx, []connectors.Record{
+	if _, err := crm.prepare(ctx, []connectors.Record{
 		person("c1", "Ana", "Ana.Lopez@Example.com", "030 1234567"),
 		person("c2", "Bob", "bob@example.com", "+49 30 1234567"),
 		person("c3", "Dan", "", "089 7654321"),
@@ -71,7 +71,7 @@ func TestMatchingOnFirstContact(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		src    *Source
+		src    *Intake
 		rec    connectors.Record
 		wantAs string // the CRM key it must match, "" for a new hub id, "review" for parked
 	}{
@@ -83,7 +83,7 @@ func TestMatchingOnFirstContact(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := tc.src.envelopes(ctx, []connectors.Record{tc.rec})
+			p, err := tc.src.prepare(ctx, []connectors.Record{tc.rec})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,8 +138,8 @@ func TestAmbiguousMatchParkedForReview(t *testing.T) {
 	w := h.bus.NewWriter(h.prefix + ".customer")
 	defer w.Close()
 	dlq := &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
-	src := func(system string) *Source {
-		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+	src := func(system string) *Intake {
+		return &Intake{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
 			Store: h.store, Writer: w, DLQ: dlq, Metrics: h.m, Log: h.log, Policy: pol}
 	}
 	crm, erp := src("crm"), src("erp")
@@ -210,11 +210,11 @@ func TestMatchingByTaxID(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	pol := &Policy{Match: []MatchRule{{Field: "email", Normalize: NormalizeKind("email")}, {Field: "tax_id", Normalize: NormalizeKind("tax_id")}}}
-	src := func(system string) *Source {
-		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "cin", companyIn),
+	src := func(system string) *Intake {
+		return &Intake{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "cin", companyIn),
 			Store: h.store, Metrics: h.m, Log: h.log, Policy: pol}
 	}
-	if _, err := src("crm").envelopes(ctx, []connectors.Record{
+	if _, err := src("crm").prepare(ctx, []connectors.Record{
 		company("c1", "Acme GmbH", "info@acme.example", "DE 123.456-789"),
 		company("c2", "Beta AG", "", "DE987654321"),
 	}); err != nil {
@@ -239,7 +239,7 @@ func TestMatchingByTaxID(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := src(tc.system).envelopes(ctx, []connectors.Record{tc.rec})
+			p, err := src(tc.system).prepare(ctx, []connectors.Record{tc.rec})
 			if err != nil || len(p.bad) != 0 {
 				t.Fatalf("%v %v", err, p.bad)
 			}
@@ -269,19 +269,19 @@ func TestMatchingAcrossSourcesAtOnce(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	pol := &Policy{Match: []MatchRule{{Field: "email", Normalize: "email"}}}
-	src := func(system string) *Source {
-		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+	src := func(system string) *Intake {
+		return &Intake{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
 			Store: h.store, Metrics: h.m, Log: h.log, Policy: pol}
 	}
 	const people = 60
 	var wg sync.WaitGroup
-	for _, s := range []*Source{src("crm"), src("erp"), src("shop")} {
+	for _, s := range []*Intake{src("crm"), src("erp"), src("shop")} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range people {
 				rec := person(fmt.Sprintf("%s-%d", s.System, i), "P", fmt.Sprintf("p%d@example.com", i), "")
-				if _, err := s.envelopes(ctx, []connectors.Record{rec}); err != nil {
+				if _, err := s.prepare(ctx, []connectors.Record{rec}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -317,12 +317,12 @@ func TestLinkMatchReview(t *testing.T) {
 	w := h.bus.NewWriter(h.prefix + ".customer")
 	defer w.Close()
 	dlq := &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
-	src := func(system string) *Source {
-		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+	src := func(system string) *Intake {
+		return &Intake{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
 			Store: h.store, Writer: w, DLQ: dlq, Metrics: h.m, Log: h.log, Policy: pol}
 	}
 	crm, erp := src("crm"), src("erp")
-	rp := &Replayer{Store: h.store, Bus: h.bus, Prefix: h.prefix, Sources: map[string]*Source{crm.Name: crm, erp.Name: erp}, DLQ: dlq, Log: h.log}
+	rp := &Replayer{Store: h.store, Bus: h.bus, Prefix: h.prefix, Sources: map[string]*Intake{crm.Name: crm, erp.Name: erp}, DLQ: dlq, Log: h.log}
 	// Dan, Eve and Fay share a phone.
 	if err := crm.publishRecords(ctx, []connectors.Record{
 		person("c3", "Dan", "", "089 7654321"), person("c4", "Eve", "", "+49 89 7654321"), person("c5", "Fay", "", "089/7654321")}); err != nil {
@@ -410,19 +410,19 @@ func TestMatchingAfterReference(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	pol := &Policy{Match: []MatchRule{{Field: "email", Normalize: "email"}}}
-	custSrc := func(system string) *Source {
-		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+	custSrc := func(system string) *Intake {
+		return &Intake{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
 			Store: h.store, Metrics: h.m, Log: h.log, Policy: pol}
 	}
 	crm, erp := custSrc("crm"), custSrc("erp")
-	if _, err := crm.envelopes(ctx, []connectors.Record{person("c1", "Ana", "ana@example.com", "")}); err != nil {
+	if _, err := crm.prepare(ctx, []connectors.Record{person("c1", "Ana", "ana@example.com", "")}); err != nil {
 		t.Fatal(err)
 	}
 	ana, _, _ := h.store.LookupHubID(ctx, "customer", "crm", "c1")
 	// The ERP's order names customer 901 first.
-	orders := &Source{Name: "erp-orders", System: "erp", Entity: "order", Plan: compile(t, "oin", orderIn),
+	orders := &Intake{Name: "erp-orders", System: "erp", Entity: "order", Plan: compile(t, "oin", orderIn),
 		Refs: map[string]string{"customer": "customer_id"}, Store: h.store, Metrics: h.m, Log: h.log}
-	p, err := orders.envelopes(ctx, []connectors.Record{order(1, 901, "10.00")})
+	p, err := orders.prepare(ctx, []connectors.Record{order(1, 901, "10.00")})
 	if err != nil || p.envs[0] == nil {
 		t.Fatalf("order: %v %+v", err, p.bad)
 	}
@@ -431,7 +431,7 @@ func TestMatchingAfterReference(t *testing.T) {
 		t.Fatalf("the order's customer ref %q; want a placeholder hub id", placeholder)
 	}
 	// Then the customer itself, with Ana's email in another case.
-	pc, err := erp.envelopes(ctx, []connectors.Record{person("901", "Ana L.", "ANA@example.com", "")})
+	pc, err := erp.prepare(ctx, []connectors.Record{person("901", "Ana L.", "ANA@example.com", "")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,9 +447,9 @@ func TestMatchingAfterReference(t *testing.T) {
 		t.Errorf("the placeholder resolves in the CRM to %+v (%v); want c1", ext[placeholder], err)
 	}
 	// A placeholder that matches nobody stays the record's hub id.
-	p, _ = orders.envelopes(ctx, []connectors.Record{order(2, 902, "5.00")})
+	p, _ = orders.prepare(ctx, []connectors.Record{order(2, 902, "5.00")})
 	other := p.envs[0].Refs["customer"]
-	pc, _ = erp.envelopes(ctx, []connectors.Record{person("902", "Bo", "bo@example.com", "")})
+	pc, _ = erp.prepare(ctx, []connectors.Record{person("902", "Bo", "bo@example.com", "")})
 	if pc.envs[0] == nil || pc.envs[0].ID != other {
 		t.Errorf("ERP customer 902 published as %+v; want its placeholder %s", pc.envs[0], other)
 	}

@@ -24,7 +24,7 @@ type Replayer struct {
 	Prefix string // topic prefix
 	// Sources by name: a record the inbound mapping rejected is mapped
 	// again by its source (with the mapping as it is now) and published.
-	Sources map[string]*Source
+	Sources map[string]*Intake
 	DLQ     *DeadLetters
 	Log     *slog.Logger
 }

@@ -246,9 +246,9 @@ func (tw *twoWay) start(t *testing.T) (stop func()) {
 	var closers []interface{ Close() error }
 	for _, sd := range []*side{tw.crm, tw.erp} {
 		w := h.bus.NewWriter(h.prefix + ".customer")
-		runners = append(runners, &Source{Name: sd.system + "-customers", System: sd.system, Entity: "customer", Conn: sd.conn,
+		runners = append(runners, &Source{Intake: Intake{Name: sd.system + "-customers", System: sd.system, Entity: "customer",
 			Plan: compile(t, sd.system+"in", twoWayMapping(sd.system, "in")), Store: h.store, Writer: w, DLQ: dlq, Metrics: h.m,
-			Log: h.log.With("source", sd.system), Interval: 20 * time.Millisecond, BatchSize: 200, Journal: journal, Policy: tw.policy})
+			Log: h.log.With("source", sd.system), Journal: journal, Policy: tw.policy}, Conn: sd.conn, Interval: 20 * time.Millisecond, BatchSize: 200})
 		r := h.bus.NewReader("sink."+sd.system+".customer", []string{h.prefix + ".customer"}, bus.ReaderOptions{MaxWait: 20 * time.Millisecond})
 		closers = append(closers, w, r)
 		runners = append(runners, &Sink{Name: sd.system, System: sd.system, Entity: "customer", Conn: sd.sink,
@@ -693,8 +693,8 @@ func TestConflictReviewDeadLetter(t *testing.T) {
 	dlq := &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
 	w := h.bus.NewWriter(h.prefix + ".customer")
 	defer w.Close()
-	src := func(system string) *Source {
-		return &Source{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
+	src := func(system string) *Intake {
+		return &Intake{Name: system + "-customer", System: system, Entity: "customer", Plan: compile(t, "pin", personIn),
 			Store: h.store, Writer: w, DLQ: dlq, Metrics: h.m, Log: h.log, Policy: pol, Journal: journal}
 	}
 	crm, erp := src("crm"), src("erp")

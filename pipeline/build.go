@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/store"
+)
+
+// The build step: native records mapped to canonical data, and, once
+// identity has given them hub ids, turned into envelopes.
+
+// mapIn maps each record of the batch with the inbound mapping and collects
+// the native keys the identity step must resolve: the records' own and the
+// keys of the records they reference. A record without a key or whose
+// mapping fails is set aside in p.bad.
+func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record, p *prep) {
+	p.canon = make([]mapping.Value, len(recs))
+	p.keys = map[string][]string{}
+	for i, rec := range recs {
+		if rec.Key == "" {
+			p.bad[i] = stageErr(StageSourceMap, fmt.Errorf("record has no key"))
+			continue
+		}
+		p.keys[in.Entity] = append(p.keys[in.Entity], rec.Key)
+		if rec.Op == connectors.OpDelete {
+			continue
+		}
+		v, err := in.Plan.Apply(ctx, rec.Data, nil)
+		if err != nil {
+			p.bad[i] = stageErr(StageSourceMap, err)
+			continue
+		}
+		p.canon[i] = v
+		for entity, field := range in.Refs {
+			if ref := refKey(rec, field); ref != "" {
+				p.keys[entity] = append(p.keys[entity], ref)
+			}
+		}
+	}
+}
+
+// refKey is the native key of the record rec references through field, or "".
+func refKey(rec connectors.Record, field string) string {
+	if ref := rec.Data.Get(field); !ref.IsNull() && ref.Str() != "" {
+		return ref.Str()
+	}
+	return ""
+}
+
+// buildEnvelopes makes the envelope of each record that has a hub id:
+// canonical data with the hub ids set, its hash and the references. A
+// delete of a record the hub never saw has none and is dropped.
+func (in *Intake) buildEnvelopes(recs []connectors.Record, p *prep) {
+	p.envs = make([]*Envelope, len(recs))
+	for i, rec := range recs {
+		if _, rejected := p.bad[i]; rejected {
+			continue
+		}
+		hubID, ok := p.ids[in.Entity][rec.Key]
+		if !ok {
+			in.Metrics.Suppressed.WithLabelValues(in.System, in.Entity, "delete_unknown").Inc()
+			continue
+		}
+		if rec.Op == connectors.OpDelete {
+			p.envs[i] = &Envelope{Entity: in.Entity, ID: hubID, Op: OpDelete, Origin: in.System, SourceID: rec.Key,
+				Version: rec.Version, Data: mapping.ObjectValue(), TraceID: hubID, readVersion: rec.Version}
+			continue
+		}
+		var refs map[string]string
+		for entity, field := range in.Refs {
+			if ref := refKey(rec, field); ref != "" {
+				if refs == nil {
+					refs = map[string]string{}
+				}
+				refs[entity] = p.ids[entity][ref]
+			}
+		}
+		data := withIDs(p.canon[i], hubID, refs)
+		hash := Hash(data)
+		var fields string
+		if in.merging() {
+			// Of a merged entity only the very same read (content and
+			// version) is dropped unmerged: the same content saved again
+			// later may have to win over a write-back the target refused
+			// as older.
+			hash += "@" + versionText(rec.Version)
+			fields = encodeFields(heldFields(data))
+		}
+		p.envs[i] = &Envelope{Entity: in.Entity, ID: hubID, Op: OpUpsert, Origin: in.System, SourceID: rec.Key,
+			Version: rec.Version, Hash: hash, Refs: refs, Data: data, TraceID: hubID, readVersion: rec.Version, readFields: fields}
+	}
+}
+
+// dropUnchanged drops what was already published (a look-back re-read) or
+// written here by a sink (an echo of the hub's own write): nothing new to
+// say. Within the batch, only an earlier record of the same hub id counts.
+// (A link another writer made between the lookup and now is taken as
+// hash-less: at worst a record is published twice, never one dropped.)
+func (in *Intake) dropUnchanged(p *prep) {
+	seen := map[string]string{}
+	for i, env := range p.envs {
+		if env == nil || env.Op != OpUpsert {
+			continue
+		}
+		prev, inBatch := seen[env.ID]
+		if !inBatch {
+			prev = p.lastHash[env.ID]
+		}
+		seen[env.ID] = env.Hash
+		if prev == env.Hash {
+			in.Metrics.Suppressed.WithLabelValues(in.System, in.Entity, "unchanged").Inc()
+			in.note(p, env, store.TraceSuppressed, "unchanged: the same content as last read from or written to "+in.System)
+			p.envs[i] = nil
+		}
+	}
+}
+
+// dropOlder drops records older than the version the hub last took from
+// their system (NewerOnly): a late delivery of an old change.
+func (in *Intake) dropOlder(p *prep) {
+	for i, env := range p.envs {
+		if env == nil || env.readVersion.IsZero() {
+			continue
+		}
+		last, err := time.Parse(time.RFC3339Nano, p.lastVer[env.ID])
+		if err != nil || !env.readVersion.Before(last) {
+			continue
+		}
+		in.Metrics.Suppressed.WithLabelValues(in.System, in.Entity, "older_version").Inc()
+		in.note(p, env, store.TraceSuppressed, "older: "+in.System+" sent version "+versionText(env.readVersion)+
+			" after the hub had taken "+versionText(last))
+		p.envs[i] = nil
+	}
+}
+
+// withIDs sets the hub ids into canonical data: "id" and, for each
+// reference, "<entity>.id" (an order's customer.id).
+func withIDs(v mapping.Value, hubID string, refs map[string]string) mapping.Value {
+	ms := v.Members()
+	out := make([]mapping.Member, 0, len(ms)+1)
+	out = append(out, mapping.Member{Key: "id", Value: mapping.StringValue(hubID)})
+	seen := map[string]bool{}
+	for _, m := range ms {
+		switch {
+		case m.Key == "id":
+			continue
+		case refs[m.Key] != "" && m.Value.Kind() == mapping.Object:
+			m.Value = withIDs(m.Value, refs[m.Key], nil)
+			seen[m.Key] = true
+		}
+		out = append(out, m)
+	}
+	for entity, id := range refs {
+		if !seen[entity] {
+			out = append(out, mapping.Member{Key: entity, Value: mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)})})
+		}
+	}
+	return mapping.ObjectValue(out...)
+}
+
+// stageError is a record's failure at one stage of the pipeline.
+type stageError struct {
+	stage string
+	err   error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func stageErr(stage string, err error) error { return &stageError{stage: stage, err: err} }
+
+// stageOf is the stage of a record's failure, or def.
+func stageOf(err error, def string) string {
+	var se *stageError
+	if errors.As(err, &se) {
+		return se.stage
+	}
+	return def
+}

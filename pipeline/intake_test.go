@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/store"
+)
+
+// The source steps, each on its own: build (mapIn, buildEnvelopes,
+// dropUnchanged, dropOlder) and identity (identify), against a real state
+// store. The runners' tests (pipeline_test.go, twoway_test.go,
+// match_test.go) cover them together.
+
+func newIntake(h *harness, entity, spec string, refs map[string]string) *Intake {
+	return &Intake{Name: "crm-" + entity, System: "crm", Entity: entity, Plan: compile(h.t, entity+"in", spec),
+		Refs: refs, Store: h.store, Metrics: h.m, Log: h.log}
+}
+
+func TestBuildMapIn(t *testing.T) {
+	h := newHarness(t)
+	in := newIntake(h, "order", orderIn, map[string]string{"customer": "customer_id"})
+	noKey := order(9, 1, "1.00")
+	noKey.Key = ""
+	bad := order(3, 2, "12,50")
+	del := connectors.Record{Entity: "order", Key: "4", Op: connectors.OpDelete}
+	recs := []connectors.Record{order(1, 7, "10.00"), noKey, bad, del}
+	p := prep{bad: map[int]error{}}
+	in.mapIn(context.Background(), recs, &p)
+
+	if got := stageOf(p.bad[1], ""); got != StageSourceMap || !strings.Contains(p.bad[1].Error(), "no key") {
+		t.Errorf("record without a key: %v (stage %s)", p.bad[1], got)
+	}
+	if got := stageOf(p.bad[2], ""); got != StageSourceMap || !strings.Contains(p.bad[2].Error(), "total") {
+		t.Errorf("record whose mapping fails: %v (stage %s)", p.bad[2], got)
+	}
+	if _, ok := p.bad[0]; ok || p.canon[0].Get("total").Str() != "10.00" {
+		t.Errorf("good record: bad=%v canon=%s", p.bad[0], mapping.AppendJSON(nil, p.canon[0]))
+	}
+	if p.canon[3].Kind() == mapping.Object {
+		t.Errorf("a delete is not mapped")
+	}
+	if got := strings.Join(p.keys["order"], ","); got != "1,3,4" {
+		t.Errorf("own keys = %s, want 1,3,4 (the keyless one has none)", got)
+	}
+	if got := strings.Join(p.keys["customer"], ","); got != "7" {
+		t.Errorf("referenced keys = %s, want 7 (a failed mapping references nothing)", got)
+	}
+}
+
+func TestIdentityAssignsAndReuses(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	in := newIntake(h, "order", orderIn, map[string]string{"customer": "customer_id"})
+	prepare := func(recs ...connectors.Record) prep {
+		t.Helper()
+		p := prep{bad: map[int]error{}}
+		in.mapIn(ctx, recs, &p)
+		if err := in.identify(ctx, recs, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := prepare(order(1, 7, "10.00"), order(2, 7, "20.00"),
+		connectors.Record{Entity: "order", Key: "3", Op: connectors.OpDelete})
+	o1, o2, c7 := first.ids["order"]["1"], first.ids["order"]["2"], first.ids["customer"]["7"]
+	if o1 == "" || o2 == "" || c7 == "" || o1 == o2 {
+		t.Fatalf("ids = %v", first.ids)
+	}
+	if _, ok := first.ids["order"]["3"]; ok {
+		t.Errorf("a delete of a record the hub never saw got a hub id")
+	}
+	// The links are stored: the same keys get the same ids again, and the
+	// customer's own record finds the id its orders gave it.
+	again := prepare(order(1, 7, "11.00"))
+	if again.ids["order"]["1"] != o1 || again.ids["customer"]["7"] != c7 {
+		t.Errorf("second batch ids = %v, want order 1 %s and customer 7 %s", again.ids, o1, c7)
+	}
+	cust := newIntake(h, "customer", customerIn, nil)
+	cp := prep{bad: map[int]error{}}
+	recs := []connectors.Record{customer(7, "Acme")}
+	cust.mapIn(ctx, recs, &cp)
+	if err := cust.identify(ctx, recs, &cp); err != nil {
+		t.Fatal(err)
+	}
+	if cp.ids["customer"]["7"] != c7 {
+		t.Errorf("customer 7 = %s, want the id its order gave it (%s)", cp.ids["customer"]["7"], c7)
+	}
+}
+
+func TestBuildDropsUnchangedAndOlder(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	in := newIntake(h, "customer", customerIn, nil)
+	in.NewerOnly = true
+	in.Writer = h.bus.NewWriter(h.prefix + ".customer")
+	defer in.Writer.Close()
+	in.DLQ = &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
+	at := func(c connectors.Record, sec int64) connectors.Record { c.Version = time.Unix(sec, 0); return c }
+
+	if err := in.publishRecords(ctx, []connectors.Record{at(customer(1, "Ann"), 100)}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		recs []connectors.Record
+		want []bool // published?
+	}{
+		{"the same content again", []connectors.Record{at(customer(1, "Ann"), 100)}, []bool{false}},
+		{"an older version (a late webhook)", []connectors.Record{at(customer(1, "Old"), 50)}, []bool{false}},
+		{"a newer version", []connectors.Record{at(customer(1, "Anna"), 200)}, []bool{true}},
+		{"twice in one batch", []connectors.Record{at(customer(2, "Bo"), 10), at(customer(2, "Bo"), 10)}, []bool{true, false}},
+	}
+	for _, c := range cases {
+		p, err := in.prepare(ctx, c.recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range c.want {
+			if got := p.envs[i] != nil; got != want {
+				t.Errorf("%s: record %d published = %v, want %v", c.name, i, got, want)
+			}
+		}
+		if err := in.publish(ctx, []part{{recs: c.recs, prep: p}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPrepareFailureEndsAsDeadLetter: a batch whose preparation keeps
+// failing while the state store answers is prepared record by record; the
+// record that fails alone is dead-lettered (stage prepare), the others go
+// on, and nothing is retried forever.
+func TestPrepareFailureEndsAsDeadLetter(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	// A mapping whose lookup fails for one customer only stands in for a
+	// state-store conflict that hits one record (a lookup error is a
+	// retryable error of the step, not a mapping error).
+	in := newIntake(h, "customer", customerIn, nil)
+	in.Writer = h.bus.NewWriter(h.prefix + ".customer")
+	defer in.Writer.Close()
+	in.DLQ = &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
+	in.Policy = &Policy{Merge: true, Conflict: ConflictNewest}
+	// A record whose hub record cannot be decoded fails the merge every
+	// time: the state store answers, the record is to blame.
+	bad := customer(2, "Broken")
+	good := []connectors.Record{customer(1, "Ann"), bad, customer(3, "Cy")}
+	p := prep{bad: map[int]error{}}
+	in.mapIn(ctx, good[1:2], &p)
+	if err := in.identify(ctx, good[1:2], &p); err != nil {
+		t.Fatal(err)
+	}
+	hub := p.ids["customer"]["2"]
+	if _, err := h.store.SaveRecords(ctx, "customer", []store.StoredRecord{{HubID: hub, Data: "{not json", Hash: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := in.prepareAll(ctx, good, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 3 {
+		t.Fatalf("parts = %d, want the batch prepared record by record (3)", len(parts))
+	}
+	if err := in.publish(ctx, parts); err != nil {
+		t.Fatal(err)
+	}
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 1 || dls[0].RecordKey != "2" || dls[0].Stage != StagePrepare || dls[0].Kind != store.KindRetriesExhausted {
+		t.Fatalf("dead letters = %+v, want customer 2 at stage prepare", dls)
+	}
+	for _, k := range []string{"1", "3"} {
+		if l, err := h.store.LookupLinks(ctx, "customer", "crm", []string{k}); err != nil || l[k].LastHash == "" {
+			t.Errorf("customer %s not published (%v, %+v)", k, err, l)
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/pipeline/bus"
+	"github.com/crmhub/hub/store"
+)
+
+// part is a slice of a batch prepared together.
+type part struct {
+	recs []connectors.Record
+	prep
+}
+
+// prepareAll prepares recs, retrying a failure (the state store was busy
+// or away, a merge kept losing to other writers). A batch that still fails
+// after attempts tries while the state store answers is prepared record by
+// record: a record that fails alone as often is dead-lettered with the
+// reason (stage prepare) and the others go on, so that no batch is retried
+// forever without surfacing. While the state store does not answer, it
+// keeps trying (the store's readiness check shows why). The parts come
+// back in the records' order; an error means ctx ended.
+func (in *Intake) prepareAll(ctx context.Context, recs []connectors.Record, attempts int) ([]part, error) {
+	if attempts <= 0 {
+		attempts = 5
+	}
+	p, err := in.prepareTries(ctx, recs, attempts)
+	if err == nil {
+		return []part{{recs: recs, prep: p}}, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	in.Log.Warn("a batch keeps failing; preparing its records one by one", "records", len(recs), "err", err)
+	parts := make([]part, 0, len(recs))
+	for i := range recs {
+		one := recs[i : i+1]
+		p, err := in.prepareTries(ctx, one, attempts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			p = prep{bad: map[int]error{0: stageErr(StagePrepare, fmt.Errorf("preparing the record failed %d times: %w", attempts, err))},
+				envs: make([]*Envelope, 1)}
+		}
+		parts = append(parts, part{recs: one, prep: p})
+	}
+	return parts, nil
+}
+
+// prepareTries prepares recs up to attempts times, and on and on while the
+// state store does not answer; it returns the last error.
+func (in *Intake) prepareTries(ctx context.Context, recs []connectors.Record, attempts int) (prep, error) {
+	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	for try := 1; ; try++ {
+		p, err := in.prepare(ctx, recs)
+		if err == nil {
+			return p, nil
+		}
+		if try >= attempts && in.Store.Ping(ctx) == nil {
+			return p, err
+		}
+		wait := b.NextBackOff()
+		in.Log.Warn("retrying", "what", "prepare batch", "attempt", try, "wait", wait, "err", err)
+		if !sleep(ctx, wait) {
+			return p, err
+		}
+	}
+}
+
+// publish dead-letters what the intake rejected and sends the rest of each
+// part; it returns an error only when ctx ended before Kafka acknowledged
+// everything. The state store is asked a few times per part, not per
+// record.
+func (in *Intake) publish(ctx context.Context, parts []part) error {
+	for _, pt := range parts {
+		if err := in.publishPart(ctx, pt.recs, pt.prep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p prep) error {
+	start := time.Now()
+	msgs := make([]bus.Message, 0, len(p.envs))
+	stamps := make([]store.Written, 0, len(p.envs))
+	var events []store.TraceEvent
+	if in.Journal != nil {
+		events = make([]store.TraceEvent, 0, len(p.envs)+len(p.trace))
+		events = append(events, p.trace...)
+	}
+	for _, env := range p.envs {
+		if env == nil {
+			continue
+		}
+		msgs = append(msgs, bus.Message{Key: []byte(env.ID), Value: env.AppendJSON(make([]byte, 0, 1024))})
+		if env.Op == OpUpsert {
+			stamps = append(stamps, readStamp(env))
+		}
+		if in.Journal != nil {
+			detail := env.Op
+			if env.OriginStale {
+				detail += "; " + in.System + " holds an older or refused value and is written back"
+			}
+			events = append(events, store.TraceEvent{Entity: in.Entity, HubID: env.ID, System: in.System, Connector: in.Name,
+				ExternalID: env.SourceID, Event: store.TracePublished, Version: versionText(env.readVersion), Hash: env.Hash, Detail: detail})
+		}
+	}
+	stamps = append(stamps, p.stamps...)
+	for _, dl := range p.reviews {
+		if err := in.DLQ.Add(ctx, dl); err != nil {
+			return err
+		}
+	}
+	for i, rec := range recs {
+		if why, ok := p.bad[i]; ok {
+			if err := in.deadLetter(ctx, rec, why); err != nil {
+				return err
+			}
+		}
+	}
+	if len(msgs) == 0 && len(stamps) == 0 {
+		in.Journal.Append(ctx, events)
+		return nil
+	}
+	if len(msgs) > 0 {
+		if err := retryForever(ctx, in.Log, "publish to "+in.Writer.Topic(), func() error {
+			return in.Writer.Write(ctx, msgs...)
+		}); err != nil {
+			return err
+		}
+	}
+	in.Metrics.RecordsIn.WithLabelValues(in.System, in.Entity).Add(float64(len(msgs)))
+	// What this system now holds, as far as the hub knows: a re-read of the
+	// same content (look-back, restart) is not published again.
+	err := retryForever(ctx, in.Log, "record published hashes", func() error {
+		_, err := in.Store.RecordWritten(ctx, in.Entity, in.System, stamps)
+		return err
+	})
+	if err == nil && len(p.merged) > 0 {
+		err = retryForever(ctx, in.Log, "mark merged records published", func() error {
+			return in.Store.MarkPublished(ctx, in.Entity, p.merged)
+		})
+	}
+	in.Journal.Append(ctx, events)
+	in.Log.Debug("batch published", "records", len(msgs), "took", time.Since(start))
+	return err
+}
+
+// readStamp is what the hub records of a published upsert: what its
+// system holds, for the system's re-reads.
+func readStamp(env *Envelope) store.Written {
+	hash := env.Hash
+	if env.readHash != "" {
+		hash = env.readHash // what the system holds, before merging
+	}
+	w := store.Written{HubID: env.ID, ExternalID: env.SourceID, Hash: hash, Version: env.Version.UTC().Format(time.RFC3339Nano)}
+	if env.readFields != "" {
+		// A two-way record: the system's own version, which its sink's
+		// next write is based on, and its fields.
+		w.Version, w.Fields = versionText(env.readVersion), env.readFields
+	}
+	return w
+}
+
+// publishRecords prepares and publishes records at once (replays).
+func (in *Intake) publishRecords(ctx context.Context, recs []connectors.Record) error {
+	parts, err := in.prepareAll(ctx, recs, 0)
+	if err != nil {
+		return err
+	}
+	return in.publish(ctx, parts)
+}
+
+// deadLetter files a native record the intake could not take.
+func (in *Intake) deadLetter(ctx context.Context, rec connectors.Record, err error) error {
+	kind := store.KindPermanent
+	stage := stageOf(err, StageSourceMap)
+	switch {
+	case isReview(err):
+		kind = KindReview
+	case stage == StagePrepare:
+		kind = store.KindRetriesExhausted
+	}
+	payload := mapping.AppendJSON(nil, rec.Data)
+	var version string
+	if !rec.Version.IsZero() {
+		version = rec.Version.UTC().Format(time.RFC3339Nano)
+	}
+	return in.DLQ.Add(ctx, store.DeadLetter{
+		Connector: in.Name, Entity: in.Entity, RecordKey: rec.Key, Stage: stage,
+		Kind: kind, Error: err.Error(), Attempts: 1, Payload: payload, Version: version,
+	})
+}

@@ -65,6 +65,28 @@ type memSink struct {
 	writes   map[string]int                      // entity -> records written
 	failNext int                                 // batches to fail with a transient error
 	failOnly string                              // when set, failNext counts only this entity's batches
+	// unavailable, while set, fails every batch as a fault of the whole
+	// target (a missing table); poison names a customer whose presence
+	// makes any batch fail with a passing error (it times the target out).
+	unavailable error
+	poison      string
+	down        bool // Check fails while set
+}
+
+// Check is the target's probe: it fails while the target is down.
+func (m *memSink) Check(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down || m.failNext > 0 {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+func (m *memSink) set(f func(*memSink)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(m)
 }
 
 func newMemSink() *memSink {
@@ -81,6 +103,14 @@ func (m *memSink) Write(_ context.Context, entity string, recs []connectors.Writ
 	if m.failNext > 0 && (m.failOnly == "" || m.failOnly == entity) {
 		m.failNext--
 		return nil, connectors.Retryable(errors.New("connection refused"), 0)
+	}
+	if m.unavailable != nil {
+		return nil, connectors.Unavailable(m.unavailable)
+	}
+	for _, r := range recs {
+		if m.poison != "" && r.Data.Get("NAME").Str() == m.poison {
+			return nil, connectors.Retryable(errors.New("read timeout"), 0)
+		}
 	}
 	if m.rows[entity] == nil {
 		m.rows[entity] = map[string]mapping.Value{}
@@ -178,11 +208,12 @@ type harness struct {
 	log    *slog.Logger
 	prefix string
 	wg     sync.WaitGroup
+	health *Health // nil: the runners report nothing
 
 	orderIn, orderOut string // mapping specs; tests swap in fixed ones
 	customerOut       string
 	refWait           time.Duration
-	sources           map[string]*Source
+	sources           map[string]*Intake
 	dlq               *DeadLetters
 }
 
@@ -237,23 +268,23 @@ func (h *harness) start() (stop func()) {
 	h.dlq = dlq
 	journal := &Journal{Store: h.store, Log: h.log}
 	closersJ := []io.Closer{journal}
-	h.sources = map[string]*Source{}
+	h.sources = map[string]*Intake{}
 	var runners []interface{ Run(context.Context) error }
 	var closers []io.Closer
 	for _, e := range []string{"customer", "order"} {
-		src := &Source{Name: "crm-" + e, System: "crm", Entity: e, Conn: h.src, Plan: plansIn[e],
+		src := &Source{Intake: Intake{Name: "crm-" + e, System: "crm", Entity: e, Plan: plansIn[e],
 			Store: h.store, Writer: h.bus.NewWriter(h.prefix + "." + e), DLQ: dlq, Metrics: h.m,
-			Log: h.log.With("source", e), Interval: 20 * time.Millisecond, BatchSize: 50, Journal: journal}
+			Log: h.log.With("source", e), Journal: journal}, Conn: h.src, Interval: 20 * time.Millisecond, BatchSize: 50}
 		if e == "order" {
 			src.Refs = map[string]string{"customer": "customer_id"}
 		}
-		h.sources[src.Name] = src
+		h.sources[src.Name] = &src.Intake
 		runners = append(runners, src)
 		reader := h.bus.NewReader("sink.erp."+e, []string{h.prefix + "." + e}, bus.ReaderOptions{MaxWait: 50 * time.Millisecond})
 		closers = append(closers, reader, src.Writer)
 		runners = append(runners, &Sink{Name: "erp", System: "erp", Entity: e, Conn: h.sink, Plan: plansOut[e],
 			Reader: reader, Journal: journal,
-			Store: h.store, DLQ: dlq, Metrics: h.m, Log: h.log.With("sink", e), BatchSize: 100,
+			Store: h.store, DLQ: dlq, Metrics: h.m, Log: h.log.With("sink", e), BatchSize: 100, Health: h.health,
 			Retry: RetryPolicy{MaxAttempts: 6, Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, RefWait: h.refWait}})
 	}
 	for _, r := range runners {

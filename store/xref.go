@@ -126,3 +126,12 @@ func checkOne(res sql.Result, err error, format string, args ...any) error {
 	}
 	return nil
 }
+
+// Unlink forgets which record of system hubID is: the system no longer
+// has it (deleted there), so the next write creates it again.
+func (s *Store) Unlink(ctx context.Context, entity, system, hubID string) error {
+	if _, err := s.db.ExecContext(ctx, s.rebind("DELETE FROM xref WHERE entity = ? AND hub_id = ? AND system = ?"), entity, hubID, system); err != nil {
+		return fmt.Errorf("unlink %s %s from %s: %w", entity, hubID, system, err)
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/crmhub/hub/pipeline/bus"
+	"github.com/crmhub/hub/store"
+)
+
+// decodeBatch decodes every message of a fetched batch once, dead-letters
+// the ones that are not envelopes of this entity, skips replays meant for
+// another sink, and keeps of several records of one hub id only the
+// newest (newest). Every message read ends as an item, a skipped replay,
+// a traced supersession or a dead letter: nothing is dropped unseen.
+func (s *Sink) decodeBatch(ctx context.Context, msgs []bus.Message) ([]*item, error) {
+	items := make([]*item, 0, len(msgs))
+	for _, m := range msgs {
+		if target := header(m, HeaderReplayFor); target != "" && target != s.Name {
+			continue // another sink's replay
+		}
+		env, err := DecodeEnvelope(m.Value)
+		if err == nil && env.Entity != s.Entity {
+			err = fmt.Errorf("envelope: entity %q on the %s topic", env.Entity, s.Entity)
+		}
+		if err != nil {
+			if err := s.deadLetter(ctx, &item{msg: m, stage: StageDecode, lastErr: err, attempts: 1}, store.KindPermanent); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		items = append(items, &item{msg: m, env: env})
+	}
+	return s.newest(items), nil
+}
+
+// newest keeps, of the records of one hub id in a batch, the one with the
+// newest version (of equal or missing versions, the later one): writing
+// one key twice in one statement is an error on several databases, and
+// only the newest matters. Supersession is decided on the decoded hub id
+// and version, never on the raw Kafka key. Of a two-way entity every
+// distinct merge of a record is kept (the same merge once): which of them
+// is the latest is known only from the hub's record (see prepare), because
+// two sources may publish their merges in the other order than they saved
+// them.
+func (s *Sink) newest(items []*item) []*item {
+	key := func(it *item) string {
+		if s.merging() {
+			return it.env.ID + "\x00" + it.env.Hash
+		}
+		return it.env.ID
+	}
+	best := make(map[string]int, len(items))
+	for i, it := range items {
+		k := key(it)
+		j, ok := best[k]
+		if !ok || !supersedes(items[j].env, it.env) {
+			best[k] = i
+		}
+	}
+	out := make([]*item, 0, len(best))
+	for i, it := range items {
+		if best[key(it)] == i {
+			out = append(out, it)
+			continue
+		}
+		s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "superseded").Inc()
+		s.note(it.env, "", store.TraceSuppressed, "superseded: a newer version of the record came in the same batch")
+	}
+	return out
+}
+
+// supersedes reports whether a (earlier in the partition) wins over b
+// (later): only when both carry versions and a's is newer.
+func supersedes(a, b *Envelope) bool {
+	if a.Version.IsZero() || b.Version.IsZero() {
+		return false
+	}
+	return a.Version.After(b.Version)
+}

@@ -102,8 +102,10 @@ type Route struct {
 }
 
 // Pusher receives records a system pushes (webhooks). Routes is called
-// once, after Start; the handlers hand records to in and answer the
-// sender according to its result.
+// once, when the hub builds its HTTP server (maybe before Start: the hub
+// answers 503 on the routes until the connector has started); the
+// handlers hand records to in and answer the sender according to its
+// result.
 type Pusher interface {
 	Pushes() []ReadSpec
 	Routes(in Ingest) []Route
@@ -235,9 +237,11 @@ type Positions map[string]map[int]int64
 // its own: the runtime reads every partition of the followed topics from
 // the positions Resume returns (from the start for a topic or partition it
 // does not name) and calls Apply in order within each partition, with the
-// positions after the changes. A view that keeps a snapshot stores the
-// positions with it; Reset forgets everything, for a rebuild from the
-// start of the topics.
+// position after the changes of that partition. Apply is called
+// concurrently for different partitions. A view that keeps a snapshot
+// stores the positions with it; Reset forgets everything, for a rebuild
+// from the start of the topics. Routes is called once, when the hub builds
+// its HTTP server.
 type View interface {
 	Follows() []string
 	Resume(ctx context.Context) (Positions, error)

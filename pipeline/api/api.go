@@ -21,6 +21,8 @@ import (
 type API struct {
 	Store    *store.Store
 	Replayer *pipeline.Replayer
+	// Views are the node's read models, by connector name.
+	Views map[string]*pipeline.ViewRunner
 }
 
 // Register adds the API routes to srv.
@@ -31,6 +33,29 @@ func (a *API) Register(srv *server.Server) {
 	srv.HandleAuth("POST /api/v1/dlq/{id}/link", server.RoleOperator, http.HandlerFunc(a.linkDLQ))
 	srv.HandleAuth("POST /api/v1/dlq/{id}/discard", server.RoleOperator, http.HandlerFunc(a.discardDLQ))
 	srv.HandleAuth("GET /api/v1/trace/{id}", server.RoleViewer, http.HandlerFunc(a.trace))
+	srv.HandleAuth("POST /api/v1/views/{name}/rebuild", server.RoleAdmin, http.HandlerFunc(a.rebuildView))
+}
+
+// rebuildView makes a read model forget everything and read its topics
+// again from the start.
+func (a *API) rebuildView(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	v, ok := a.Views[name]
+	if !ok {
+		server.WriteJSON(w, http.StatusNotFound, errBody("no view named "+strconv.Quote(name)))
+		return
+	}
+	actor := server.Actor(r.Context())
+	if err := v.Rebuild(r.Context()); err != nil {
+		_ = a.Store.AppendAudit(r.Context(), actor, "view.rebuild", "view:"+name, "failed: "+err.Error())
+		server.WriteJSON(w, http.StatusInternalServerError, errBody(err.Error()))
+		return
+	}
+	if err := a.Store.AppendAudit(r.Context(), actor, "view.rebuild", "view:"+name, "reset; reading its topics again from the start"); err != nil {
+		server.WriteJSON(w, http.StatusInternalServerError, errBody("audit: "+err.Error()))
+		return
+	}
+	server.WriteJSON(w, http.StatusAccepted, map[string]any{"view": name, "status": "rebuilding"})
 }
 
 // DeadLetterJSON is a dead letter as the API and `hub dlq` show it.

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -414,6 +415,30 @@ func (b *Bus) checkPartitions(ctx context.Context, names []string, want map[stri
 				"topic", name, "partitions", have[name], "configured", w)
 		}
 	}
+}
+
+// Partitions lists the partitions of topic.
+func (b *Bus) Partitions(ctx context.Context, topic string) ([]int, error) {
+	conn, err := b.dialer.DialContext(ctx, "tcp", b.cfg.Brokers[0])
+	if err != nil {
+		return nil, fmt.Errorf("bus: partitions of %s: %w", topic, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("bus: partitions of %s: %w", topic, err)
+	}
+	out := make([]int, 0, len(parts))
+	for _, p := range parts {
+		if p.Topic == topic {
+			out = append(out, p.ID)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
 }
 
 // Collectors returns the bus's Prometheus collectors for the caller to

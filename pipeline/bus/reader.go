@@ -159,6 +159,9 @@ func (r *Reader) Commit(ctx context.Context, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	if r.group == "" {
+		return errors.New("bus: commit: a partition reader has no consumer group")
+	}
 	kmsgs := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
 		kmsgs[i] = kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
@@ -192,4 +195,40 @@ func (r *Reader) Close() error {
 		return fmt.Errorf("bus: close reader for group %s: %w", r.group, err)
 	}
 	return nil
+}
+
+// NewPartitionReader reads one partition of topic from offset (0 for the
+// first record), outside any consumer group: for read models every node
+// keeps whole. Commit is refused; the caller keeps its own position.
+// Bus.Close closes it if not closed before.
+func (b *Bus) NewPartitionReader(topic string, partition int, offset int64, opts ReaderOptions) (*Reader, error) {
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 500 * time.Millisecond
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 10 << 20
+	}
+	kr := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:       b.cfg.Brokers,
+		Topic:         topic,
+		Partition:     partition,
+		Dialer:        b.dialer,
+		QueueCapacity: opts.QueueCapacity,
+		MinBytes:      1,
+		MaxBytes:      opts.MaxBytes,
+		MaxWait:       opts.MaxWait,
+		ErrorLogger:   kafkaLogger(b.log, "kafka read", "topic", topic, "partition", partition),
+	})
+	if offset <= 0 {
+		offset = kafka.FirstOffset
+	}
+	if err := kr.SetOffset(offset); err != nil {
+		_ = kr.Close()
+		return nil, fmt.Errorf("bus: read %s/%d from offset %d: %w", topic, partition, offset, err)
+	}
+	r := &Reader{bus: b, r: kr, lag: make(map[topicPartition]int64)}
+	if !b.track(nil, r) {
+		_ = kr.Close() // bus closed: Fetch returns io.EOF
+	}
+	return r, nil
 }

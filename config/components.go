@@ -19,6 +19,14 @@ import (
 // isEntity reports whether e is a canonical entity a source or sink may name.
 func isEntity(e string) bool { return canonical.IsEntity(e) }
 
+// Source modes and sink delete handling.
+const (
+	SourcePull    = "pull"
+	SourcePush    = "push"
+	DeletesApply  = "apply"
+	DeletesIgnore = "ignore"
+)
+
 // Defaults of source and sink settings left unset.
 const (
 	DefaultSourceInterval  = 500 * time.Millisecond
@@ -116,6 +124,9 @@ func (c *Config) validateComponents() Problems {
 			add(k+".entity", "%q is not one of %s", s.Entity, canonical.List())
 		}
 		checkMapping(k+".mapping", s.Mapping)
+		if s.Mode != "" && s.Mode != SourcePull && s.Mode != SourcePush {
+			add(k+".mode", "%q is neither pull nor push", s.Mode)
+		}
 		if s.Interval < 0 {
 			add(k+".interval", "must be positive")
 		}
@@ -142,6 +153,9 @@ func (c *Config) validateComponents() Problems {
 				continue
 			}
 			checkMapping(k+".entities."+e+".mapping", s.Entities[e].Mapping)
+			if d := s.Entities[e].Deletes; d != "" && d != DeletesApply && d != DeletesIgnore {
+				add(k+".entities."+e+".deletes", "%q is neither apply nor ignore", d)
+			}
 		}
 		if s.BatchSize < 1 {
 			add(k+".batch_size", "must be at least 1")

@@ -48,6 +48,9 @@ type HubConfig struct {
 	DataDir string `mapstructure:"data_dir"`
 	// ShutdownTimeout bounds a graceful stop (flush writers, commit offsets).
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// CheckInterval is how often each connector's system is probed once
+	// started (readiness, hub_connector_up); 0 turns the probe off.
+	CheckInterval time.Duration `mapstructure:"check_interval"`
 }
 
 // LogConfig selects the structured log output.
@@ -149,6 +152,10 @@ type ConnectorConfig struct {
 type SourceConfig struct {
 	Connector string `mapstructure:"connector"`
 	Entity    string `mapstructure:"entity"`
+	// Mode is "pull" (read from the connector's cursor) or "push" (take
+	// what the system pushes to the connector's webhook routes); default:
+	// pull where the connector can read the entity, else push.
+	Mode string `mapstructure:"mode"`
 	// Mapping is the inbound mapping file (system -> canonical), relative to
 	// the config file.
 	Mapping   string        `mapstructure:"mapping"`
@@ -176,6 +183,10 @@ type SinkConfig struct {
 // SinkEntityConfig is one entity of a sink.
 type SinkEntityConfig struct {
 	Mapping string `mapstructure:"mapping"`
+	// Deletes is "apply" (default: deletes reach the target) or "ignore"
+	// (deletes are dropped, traced): needed where a source sees deletes of
+	// the entity and the target cannot apply them.
+	Deletes string `mapstructure:"deletes"`
 }
 
 // EntityConfig is how one entity settles when several systems change it
@@ -251,6 +262,7 @@ func Default() Config {
 		Hub: HubConfig{
 			DataDir:         "data",
 			ShutdownTimeout: 30 * time.Second,
+			CheckInterval:   15 * time.Second,
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
 		Trace: TraceConfig{Enabled: true, Retention: 7 * 24 * time.Hour, PruneInterval: time.Hour},

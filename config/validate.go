@@ -62,6 +62,9 @@ func (c *Config) validate() Problems {
 		add("hub.data_dir", "is required (the folder for the embedded broker and the SQLite state)")
 	}
 	positive("hub.shutdown_timeout", c.Hub.ShutdownTimeout)
+	if c.Hub.CheckInterval < 0 {
+		add("hub.check_interval", "must not be negative (0 turns the probe off)")
+	}
 
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "auto", "text", "json")

@@ -47,10 +47,17 @@ type Node struct {
 	metrics *pipeline.Metrics
 	dlq     *pipeline.DeadLetters
 	journal *pipeline.Journal // nil when trace.enabled is false
-	closers []io.Closer       // writers and readers, closed after the runners stop
+	health  *pipeline.Health
+	closers []io.Closer // writers and readers, closed after the runners stop
 
-	sources, sinks runGroup
-	sourceRunners  map[string]*pipeline.Source
+	supervisors, sources, sinks, viewGroup runGroup
+	intakes                                map[string]*pipeline.Intake
+	pushes                                 map[string]*pipeline.Push // by connector
+	views                                  map[string]*pipeline.ViewRunner
+	// abandon is done when sink writes still hanging on a system must
+	// give up (late in a stop); abandonWrites makes it so.
+	abandon       context.Context
+	abandonWrites context.CancelFunc
 
 	ready chan struct{}
 }
@@ -159,10 +166,15 @@ func (n *Node) start(ctx context.Context) error {
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		Tokens:            tokens(cfg),
 	}, n.log.With("component", "http"), n.reg,
-		server.Check{Name: "broker", Fn: bs.Ping},
-		server.Check{Name: "state", Fn: st.Ping},
+		append([]server.Check{
+			{Name: "broker", Fn: bs.Ping},
+			{Name: "state", Fn: st.Ping},
+		}, n.connectorChecks()...)...,
 	)
-	(&api.API{Store: st, Replayer: n.Replayer()}).Register(n.http)
+	(&api.API{Store: st, Replayer: n.Replayer(), Views: n.views}).Register(n.http)
+	if err := n.mountRoutes(); err != nil {
+		return err
+	}
 	return n.http.Start()
 }
 
@@ -206,19 +218,45 @@ func busConfig(cfg *config.Config, brokers []string) bus.Config {
 }
 
 // shutdown stops components in reverse order of start, bounded by
-// hub.shutdown_timeout. Each step runs even if an earlier one failed.
+// hub.shutdown_timeout whatever a system does. Each step runs even if an
+// earlier one failed.
 func (n *Node) shutdown() error {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Hub.ShutdownTimeout)
+	timeout := n.cfg.Hub.ShutdownTimeout
+	start := time.Now()
+	at := func(frac float64) time.Duration { // time left until frac of the timeout
+		return max(time.Until(start.Add(time.Duration(frac*float64(timeout)))), 0)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
+	// Webhooks and the API stop first (a push in flight finishes its
+	// publish); then intake (sources); then sinks finish their batch and
+	// commit. A sink write hanging on its system is abandoned late in the
+	// stop: its batch is not committed and comes again after a restart.
+	// Then writers and readers close, and only then the bus, the broker and
+	// the store.
 	if n.http != nil {
 		n.http.Drain()
+		hctx, hcancel := context.WithTimeout(ctx, at(0.2))
+		if err := n.http.Shutdown(hctx); err != nil {
+			errs = append(errs, err)
+		}
+		hcancel()
 	}
-	// Intake (sources) stops first; then sinks finish their batch and
-	// commit; then writers and readers close, the API stops, and only then
-	// the bus, the broker and the store close.
-	n.sources.stop()
-	n.sinks.stop()
+	if !n.sources.stopWithin(at(0.4), 0, func() {}) {
+		errs = append(errs, errors.New("sources did not stop in time"))
+	}
+	abandon := func() {
+		n.log.Warn("abandoning sink writes still in progress; their batches are not committed and come again after a restart")
+		if n.abandonWrites != nil {
+			n.abandonWrites()
+		}
+	}
+	if !n.sinks.stopWithin(at(0.7), at(0.9), abandon) {
+		errs = append(errs, errors.New("sinks did not stop in time"))
+	}
+	n.viewGroup.stop()
+	n.supervisors.stop()
 	for _, c := range n.closers {
 		if err := c.Close(); err != nil {
 			errs = append(errs, err)
@@ -229,11 +267,6 @@ func (n *Node) shutdown() error {
 			if err := c.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close connector %s: %w", c.Name(), err))
 			}
-		}
-	}
-	if n.http != nil {
-		if err := n.http.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
 		}
 	}
 	if n.bus != nil {
@@ -281,7 +314,7 @@ func tokens(cfg *config.Config) []server.Token {
 // Replayer re-injects dead letters through this node's bus and sources.
 func (n *Node) Replayer() *pipeline.Replayer {
 	return &pipeline.Replayer{Store: n.store, Bus: n.bus, Prefix: n.cfg.Kafka.TopicPrefix,
-		Sources: n.sourceRunners, DLQ: n.dlq, Log: n.log.With("component", "replay")}
+		Sources: n.intakes, DLQ: n.dlq, Log: n.log.With("component", "replay")}
 }
 
 // Tools are what the operator commands (hub dlq) need without running the
@@ -336,10 +369,10 @@ func OpenTools(ctx context.Context, cfg *config.Config, kinds *connectors.Regist
 	}
 	metrics := pipeline.NewMetrics(prometheus.NewRegistry())
 	dlq := &pipeline.DeadLetters{Store: st, Metrics: metrics, Log: log}
-	sources := map[string]*pipeline.Source{}
+	sources := map[string]*pipeline.Intake{}
 	policies := Policies(cfg)
 	for name, sp := range plan.Sources {
-		sources[name] = &pipeline.Source{Name: name, System: sp.Config.Connector, Entity: sp.Config.Entity,
+		sources[name] = &pipeline.Intake{Name: name, System: sp.Config.Connector, Entity: sp.Config.Entity,
 			Plan: sp.Plan, Refs: sp.Config.Refs, Store: st, DLQ: dlq, Metrics: metrics, Log: log,
 			Policy: policies[sp.Config.Entity]}
 	}

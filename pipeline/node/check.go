@@ -1,0 +1,205 @@
+package node
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/crmhub/hub/config"
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/pipeline"
+)
+
+// checker checks what sources and sinks ask of their connectors against
+// the capabilities the connectors declare, and loads their mappings.
+type checker struct {
+	cfg      *config.Config
+	plan     *Plan
+	fail     func(key, format string, args ...any)
+	policies map[string]*pipeline.Policy
+}
+
+// load compiles a mapping file and checks it maps entity in direction.
+func (c *checker) load(key, path, entity, direction string) *mapping.Plan {
+	if path == "" {
+		return nil // config validation reports it
+	}
+	mp, err := mapping.Load(path)
+	if err != nil {
+		var mps mapping.Problems
+		if !errors.As(err, &mps) {
+			c.fail(key, "mapping %s: %v", path, err)
+			return nil
+		}
+		for _, m := range mps {
+			c.fail(key, "%s", m.String())
+		}
+		return nil
+	}
+	if mp.Entity != entity || mp.Direction != direction {
+		c.fail(key, "mapping %s maps %s %q, but this needs %s %q", path, mp.Entity, mp.Direction, entity, direction)
+		return nil
+	}
+	return mp
+}
+
+// source checks a source: its connector reads the entity (pull) or
+// receives it pushed (push), and its mapping.
+func (c *checker) source(name string) {
+	sc, key := c.cfg.Sources[name], "sources."+name
+	if conn, ok := c.plan.Connectors[sc.Connector]; ok {
+		sc.Mode = c.sourceMode(key, sc, conn)
+	}
+	if mp := c.load(key+".mapping", sc.Mapping, sc.Entity, "in"); mp != nil {
+		c.plan.Sources[name] = SourcePlan{Config: sc, Plan: mp}
+	}
+}
+
+// sourceMode resolves and checks a source's mode; "" when it cannot work.
+func (c *checker) sourceMode(key string, sc config.SourceConfig, conn connectors.Connector) string {
+	reader, canPull := conn.(connectors.Reader)
+	pusher, canPush := conn.(connectors.Pusher)
+	reads, pushes := readEntities(nil), readEntities(nil)
+	if canPull {
+		reads = readEntities(reader.Reads())
+	}
+	if canPush {
+		pushes = readEntities(pusher.Pushes())
+	}
+	mode := sc.Mode
+	if mode == "" {
+		mode = config.SourcePull
+		if !slices.Contains(reads, sc.Entity) && slices.Contains(pushes, sc.Entity) {
+			mode = config.SourcePush
+		}
+	}
+	switch {
+	case mode == config.SourcePull && !canPull:
+		c.fail(key+".connector", "connector %s cannot be read from (pull)%s", sc.Connector, orPush(canPush))
+	case mode == config.SourcePull && !slices.Contains(reads, sc.Entity):
+		c.fail(key+".entity", "connector %s reads no %s (it reads: %s)", sc.Connector, sc.Entity, list(reads))
+	case mode == config.SourcePush && !canPush:
+		c.fail(key+".mode", "connector %s receives nothing pushed (it is read from: mode pull)", sc.Connector)
+	case mode == config.SourcePush && !slices.Contains(pushes, sc.Entity):
+		c.fail(key+".entity", "connector %s receives no %s pushed (it receives: %s)", sc.Connector, sc.Entity, list(pushes))
+	default:
+		return mode
+	}
+	return ""
+}
+
+func orPush(canPush bool) string {
+	if canPush {
+		return "; it receives records pushed (mode: push)"
+	}
+	return ""
+}
+
+// sink checks a sink: its connector writes each entity, with a version
+// guard where the entity is two-way, and applies deletes where a source
+// sees them (unless the sink ignores them).
+func (c *checker) sink(name string) {
+	sc, key := c.cfg.Sinks[name], "sinks."+name
+	var w connectors.Writer
+	if conn, ok := c.plan.Connectors[sc.Connector]; ok {
+		if cw, ok := conn.(connectors.Writer); ok {
+			w = cw
+		} else {
+			c.fail(key+".connector", "connector %s cannot be written to (be a sink)", sc.Connector)
+		}
+	}
+	c.plan.Sinks[name] = map[string]*mapping.Plan{}
+	for _, entity := range sorted(sc.Entities) {
+		ekey := key + ".entities." + entity
+		if w != nil {
+			c.writes(ekey, sc, w, entity)
+		}
+		if mp := c.load(ekey+".mapping", sc.Entities[entity].Mapping, entity, "out"); mp != nil {
+			c.plan.Sinks[name][entity] = mp
+		}
+	}
+}
+
+// writes checks what a sink entity asks of its writer.
+func (c *checker) writes(ekey string, sc config.SinkConfig, w connectors.Writer, entity string) {
+	var spec *connectors.WriteSpec
+	specs := w.Writes()
+	for i := range specs {
+		if specs[i].Entity == entity {
+			spec = &specs[i]
+		}
+	}
+	kind := c.cfg.Connectors[sc.Connector].Kind
+	if spec == nil {
+		c.fail(ekey, "connector %s (%s) writes no %s (it writes: %s)", sc.Connector, kind, entity, list(writeEntities(specs)))
+		return
+	}
+	if pol := c.policies[entity]; pol != nil && pol.Merge && !spec.VersionGuard {
+		c.fail(ekey, "%s is two-way (%s), but connector %s (%s) writes it without a version guard: a write could undo a newer change made there meanwhile",
+			entity, c.twoWayWhy(entity), sc.Connector, kind)
+	}
+	if !spec.Deletes && sc.Entities[entity].Deletes != config.DeletesIgnore {
+		if seers := c.deleteSeers(entity); len(seers) > 0 {
+			c.fail(ekey, "source %s sees deletes of %s, but connector %s (%s) cannot apply them: set `deletes: ignore` under %s to drop them",
+				strings.Join(seers, ", "), entity, sc.Connector, kind, ekey)
+		}
+	}
+}
+
+// twoWayWhy says what makes entity two-way.
+func (c *checker) twoWayWhy(entity string) string {
+	if _, ok := c.cfg.Entities[entity]; ok {
+		return "entities." + entity + " sets its owners or conflict policy"
+	}
+	return "sources of several connectors read it"
+}
+
+// deleteSeers are the sources of entity whose connector delivers deletes.
+func (c *checker) deleteSeers(entity string) []string {
+	var out []string
+	for _, name := range sorted(c.plan.Sources) {
+		sc := c.plan.Sources[name].Config
+		if sc.Entity != entity {
+			continue
+		}
+		var specs []connectors.ReadSpec
+		conn := c.plan.Connectors[sc.Connector]
+		if r, ok := conn.(connectors.Reader); ok && sc.Mode == config.SourcePull {
+			specs = r.Reads()
+		}
+		if p, ok := conn.(connectors.Pusher); ok && sc.Mode == config.SourcePush {
+			specs = p.Pushes()
+		}
+		for _, s := range specs {
+			if s.Entity == entity && s.Deletes {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func list(xs []string) string {
+	if len(xs) == 0 {
+		return "nothing"
+	}
+	return strings.Join(xs, ", ")
+}
+
+func readEntities(specs []connectors.ReadSpec) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.Entity
+	}
+	return out
+}
+
+func writeEntities(specs []connectors.WriteSpec) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.Entity
+	}
+	return out
+}

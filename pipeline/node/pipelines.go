@@ -1,0 +1,264 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmhub/hub/config"
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/pipeline"
+	"github.com/crmhub/hub/pipeline/bus"
+	"github.com/crmhub/hub/server"
+)
+
+// runGroup runs goroutines under one cancel.
+type runGroup struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// start runs fn(ctx); ctx must come from the group's cancel.
+func (g *runGroup) start(ctx context.Context, fn func(context.Context)) {
+	g.wg.Add(1)
+	go func() { defer g.wg.Done(); fn(ctx) }()
+}
+
+// stop cancels the group and waits for it.
+func (g *runGroup) stop() {
+	if g.cancel != nil {
+		g.cancel()
+	}
+	g.wg.Wait()
+}
+
+// stopWithin cancels the group and waits at most d; then it calls abandon
+// (which must make the goroutines give up) and waits at most grace more.
+// It reports whether every goroutine returned.
+func (g *runGroup) stopWithin(d, grace time.Duration, abandon func()) bool {
+	if g.cancel != nil {
+		g.cancel()
+	}
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+	}
+	abandon()
+	select {
+	case <-done:
+		return true
+	case <-time.After(grace):
+		return false
+	}
+}
+
+// connectorMetrics exports the metrics connectors keep themselves (the ERP
+// clients' calls, retries, call time, budget) on /metrics. Connectors of
+// one kind describe the same metrics, told apart by their connector label,
+// so they are collected together, unchecked (Describe sends nothing): a
+// registry refuses two collectors with the same descriptions.
+type connectorMetrics []prometheus.Collector
+
+func (connectorMetrics) Describe(chan<- *prometheus.Desc) {}
+
+func (cs connectorMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}
+
+// startPipelines starts the connectors (each on its own, retrying until
+// its system answers), then the sinks, then the sources; runners wait for
+// their connector.
+func (n *Node) startPipelines(ctx context.Context) error {
+	if err := n.startConnectors(ctx); err != nil {
+		return err
+	}
+	cfg := n.cfg
+	dlqTopic := n.bus.NewWriter(n.topic("dlq"))
+	n.closers = append(n.closers, dlqTopic)
+	n.dlq = &pipeline.DeadLetters{Store: n.store, Topic: dlqTopic, Metrics: n.metrics, Log: n.log.With("component", "dlq")}
+	if cfg.Trace.Enabled {
+		n.journal = &pipeline.Journal{Store: n.store, Log: n.log.With("component", "trace")}
+		n.closers = append(n.closers, n.journal) // after the runners stop, before the store closes
+	}
+	n.startSinks(ctx)
+	n.startSources(ctx)
+	n.startViews(ctx)
+	return nil
+}
+
+func (n *Node) topic(entity string) string { return n.cfg.Kafka.TopicPrefix + "." + entity }
+
+// startConnectors supervises every connector: one system down at start
+// delays only its own runners.
+func (n *Node) startConnectors(ctx context.Context) error {
+	names := sorted(n.plan.Connectors)
+	n.health = pipeline.NewHealth(n.reg, n.log.With("component", "health"), names)
+	var withMetrics connectorMetrics
+	var supCtx context.Context
+	supCtx, n.supervisors.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, name := range names {
+		conn := n.plan.Connectors[name]
+		if c, ok := conn.(prometheus.Collector); ok {
+			withMetrics = append(withMetrics, c)
+		}
+		n.supervisors.start(supCtx, func(ctx context.Context) { n.health.Supervise(ctx, conn, n.cfg.Hub.CheckInterval) })
+	}
+	if len(withMetrics) > 0 {
+		if err := n.reg.Register(withMetrics); err != nil {
+			return fmt.Errorf("register the connectors' metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// connectorChecks are the readiness checks of the connectors.
+func (n *Node) connectorChecks() []server.Check {
+	var out []server.Check
+	for _, name := range sorted(n.plan.Connectors) {
+		out = append(out, server.Check{Name: "connector " + name, Fn: func(context.Context) error { return n.health.Check(name) }})
+	}
+	return out
+}
+
+// startSinks starts each sink entity's workers. Each sink entity has its
+// own consumer group, so an order waiting for its customer never holds up
+// the customers it waits for.
+func (n *Node) startSinks(ctx context.Context) {
+	cfg := n.cfg
+	policies := Policies(cfg)
+	var sinkCtx context.Context
+	sinkCtx, n.sinks.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	n.abandon, n.abandonWrites = context.WithCancel(context.WithoutCancel(ctx))
+	for _, name := range sorted(n.plan.Sinks) {
+		sc := cfg.Sinks[name]
+		conn := n.plan.Connectors[sc.Connector].(connectors.Writer)
+		for _, entity := range sorted(n.plan.Sinks[name]) {
+			for w := 0; w < sc.Workers; w++ {
+				reader := n.bus.NewReader("hub.sink."+name+"."+entity, []string{n.topic(entity)}, bus.ReaderOptions{})
+				n.closers = append(n.closers, reader)
+				s := &pipeline.Sink{
+					Name: name, System: sc.Connector, Entity: entity, Conn: conn, Plan: n.plan.Sinks[name][entity],
+					Reader: reader, Store: n.store, DLQ: n.dlq, Metrics: n.metrics,
+					Journal: n.journal, Policy: policies[entity],
+					Log:           n.log.With("sink", name, "entity", entity, "worker", w),
+					BatchSize:     sc.BatchSize,
+					Retry:         pipeline.RetryPolicy{MaxAttempts: sc.Retry.MaxAttempts, Initial: sc.Retry.Initial, Max: sc.Retry.Max, RefWait: sc.Retry.RefWait},
+					Health:        n.health,
+					Abandon:       n.abandon,
+					IgnoreDeletes: sc.Entities[entity].Deletes == config.DeletesIgnore,
+				}
+				n.sinks.start(sinkCtx, func(ctx context.Context) { _ = s.Run(ctx) })
+			}
+		}
+	}
+}
+
+// startSources starts the pull sources and the trace journal's pruning,
+// and prepares the intakes of the push sources (their routes are mounted
+// with the HTTP server: mountRoutes).
+func (n *Node) startSources(ctx context.Context) {
+	cfg := n.cfg
+	n.intakes = map[string]*pipeline.Intake{}
+	n.pushes = map[string]*pipeline.Push{}
+	var srcCtx context.Context
+	srcCtx, n.sources.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if n.journal != nil {
+		n.sources.start(srcCtx, func(ctx context.Context) {
+			n.journal.Prune(ctx, cfg.Trace.Retention, cfg.Trace.PruneInterval)
+		})
+	}
+	for _, name := range sorted(n.plan.Sources) {
+		sp := n.plan.Sources[name]
+		in := n.intake(name, sp)
+		n.intakes[name] = in
+		if sp.Config.Mode == config.SourcePush {
+			n.addPush(sp.Config.Connector, in)
+			continue
+		}
+		s := &pipeline.Source{
+			Intake:   *in,
+			Conn:     n.plan.Connectors[sp.Config.Connector].(connectors.Reader),
+			Interval: sp.Config.Interval, BatchSize: sp.Config.BatchSize,
+			Health: n.health,
+		}
+		n.intakes[name] = &s.Intake
+		n.sources.start(srcCtx, func(ctx context.Context) { _ = s.Run(ctx) })
+	}
+}
+
+// intake is the intake of one source, with its own topic writer.
+func (n *Node) intake(name string, sp SourcePlan) *pipeline.Intake {
+	w := n.bus.NewWriter(n.topic(sp.Config.Entity))
+	n.closers = append(n.closers, w)
+	return &pipeline.Intake{
+		Name: name, System: sp.Config.Connector, Entity: sp.Config.Entity,
+		Plan: sp.Plan, Refs: sp.Config.Refs,
+		Store: n.store, Writer: w, DLQ: n.dlq, Metrics: n.metrics,
+		Journal: n.journal, Policy: Policies(n.cfg)[sp.Config.Entity],
+		Log:       n.log.With("source", name),
+		NewerOnly: sp.Config.Mode == config.SourcePush,
+	}
+}
+
+// addPush adds a push source's intake to its connector's Push.
+func (n *Node) addPush(connector string, in *pipeline.Intake) {
+	p, ok := n.pushes[connector]
+	if !ok {
+		p = &pipeline.Push{System: connector, Intakes: map[string]*pipeline.Intake{}}
+		n.pushes[connector] = p
+	}
+	p.Intakes[in.Entity] = in
+}
+
+// startViews starts the read models; each follows its topics from where
+// its snapshot stands (or from the start).
+func (n *Node) startViews(ctx context.Context) {
+	n.views = map[string]*pipeline.ViewRunner{}
+	var vctx context.Context
+	vctx, n.viewGroup.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, name := range n.plan.Views {
+		v := &pipeline.ViewRunner{Name: name, View: n.plan.Connectors[name].(connectors.View), Bus: n.bus,
+			Prefix: n.cfg.Kafka.TopicPrefix, Log: n.log.With("view", name), Health: n.health}
+		n.views[name] = v
+		n.viewGroup.start(vctx, func(ctx context.Context) { _ = v.Run(ctx) })
+	}
+}
+
+// mountRoutes mounts the routes of the pushers (their webhooks, public:
+// they carry their own credentials, answered 503 until the connector has
+// started) and of the views (behind the API's tokens unless public).
+func (n *Node) mountRoutes() error {
+	for _, name := range sorted(n.pushes) {
+		pusher := n.plan.Connectors[name].(connectors.Pusher)
+		for _, rt := range pusher.Routes(n.pushes[name]) {
+			if err := pipeline.CheckRoute("pusher", rt.Pattern); err != nil {
+				return fmt.Errorf("connector %s: %w", name, err)
+			}
+			n.http.Handle(rt.Pattern, n.health.Gate(name, rt.Handler))
+		}
+	}
+	for _, name := range n.plan.Views {
+		for _, rt := range n.plan.Connectors[name].(connectors.View).Routes() {
+			if err := pipeline.CheckRoute("view", rt.Pattern); err != nil {
+				return fmt.Errorf("connector %s: %w", name, err)
+			}
+			h := n.health.Gate(name, rt.Handler)
+			if rt.Public {
+				n.http.Handle(rt.Pattern, h)
+			} else {
+				n.http.HandleAuth(rt.Pattern, server.RoleViewer, h)
+			}
+		}
+	}
+	return nil
+}

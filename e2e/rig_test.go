@@ -21,6 +21,9 @@ type rigOpts struct {
 	capture  string // cursor (default) or outbox
 	brokers  string // an external broker's address; "" runs the embedded one
 	erpDSN   string // the ERP DSN the hub uses, when not erp.dsn (a proxy)
+	// mirror, when set, is a second ERP-shaped database with a sink of
+	// its own (the "other sink" of fault tests)
+	mirror *database
 	// sink retry (the hub's defaults unless retryMax is set) and batches
 	retryAttempts int
 	retryMax      string
@@ -96,6 +99,21 @@ connectors:
         key: ext_ref
         delete: {mode: soft, column: status, value: CANCELLED}
         lines: {table: erp_order_lines, parent_key: order_ref, key: line_no}
+{{- if .Mirror}}
+  mirror:
+    kind: sqlstore
+    driver: {{.Mirror.Driver}}
+    dsn: '{{.Mirror.DSN}}'
+    entities:
+      customer:
+        table: erp_customers
+        key: ext_ref
+      order:
+        table: erp_orders
+        key: ext_ref
+        delete: {mode: soft, column: status, value: CANCELLED}
+        lines: {table: erp_order_lines, parent_key: order_ref, key: line_no}
+{{- end}}
 sources:
   crm-customers:
     connector: crm
@@ -120,6 +138,14 @@ sinks:
     entities:
       customer: {mapping: mappings/erp-customer-out.yaml}
       order: {mapping: mappings/erp-order-out.yaml}
+{{- if .Mirror}}
+  mirror:
+    connector: mirror
+    batch_size: {{.SinkBatch}}
+    entities:
+      customer: {mapping: mappings/erp-customer-out.yaml}
+      order: {mapping: mappings/erp-order-out.yaml}
+{{- end}}
 `))
 
 type dbRef struct{ Driver, DSN string }
@@ -158,6 +184,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		"CRM": dbRef{o.crm.driver, o.crm.dsn}, "ERP": dbRef{o.erp.driver, erpDSN},
 		"Capture": o.capture, "SourceBatch": o.sourceBatch, "SinkBatch": o.sinkBatch,
 		"RetryAttempts": o.retryAttempts, "RetryMax": o.retryMax, "Partitions": o.partitions,
+		"Mirror": mirrorRef(o.mirror),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +194,13 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	return r
+}
+
+func mirrorRef(d *database) *dbRef {
+	if d == nil {
+		return nil
+	}
+	return &dbRef{d.driver, d.dsn}
 }
 
 func copyDir(t testing.TB, from, to string) {

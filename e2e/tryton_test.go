@@ -771,9 +771,18 @@ func TestTrytonOrderToInvoice(t *testing.T) {
 	}
 	bump(30, 2)
 	bump(10, 1)
-	waitFor(t, "the two amended sales", 2*time.Minute, 300*time.Millisecond, r.watching(), func() (bool, string) {
+	// The amendment and the sale's processing (which redoes or adds the
+	// invoice) are separate calls: wait for both.
+	waitFor(t, "the two amended sales and their invoices", 2*time.Minute, 300*time.Millisecond, r.watching(), func() (bool, string) {
 		r.failOnDeadLetters("the two amended sales")
-		d := checkSales(crmOrders, trytonSales(t, tr), partyOf)
+		ss := trytonSales(t, tr)
+		d := checkSales(crmOrders, ss, partyOf)
+		if n := len(ss[crmRef(30)][0].invoice); n != 1 {
+			d = append(d, fmt.Sprintf("order 30: %d invoices, want 1 (its draft redone)", n))
+		}
+		if n := len(ss[crmRef(10)][0].invoice); n != 2 {
+			d = append(d, fmt.Sprintf("order 10: %d invoices, want 2 (the issued one and a draft for the extra quantity)", n))
+		}
 		return len(d) == 0, summarize(d)
 	})
 	if n := tr.count(t, "sale.amendment", []any{"state", "=", "validated"}); n != 2 {

@@ -21,6 +21,11 @@ func TestValidateOnePass(t *testing.T) {
 	customerIn := filepath.Join(demo, "crm-customer-in.yaml")
 	orderIn := filepath.Join(demo, "crm-order-in.yaml")
 	customerOut := filepath.Join(demo, "erp-customer-out.yaml")
+	shipped, err := filepath.Abs(filepath.Join("..", "..", "configs", "mappings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trytonPartyOut := filepath.Join(shipped, "tryton-party-out.yaml")
 	broken := filepath.Join(dir, "broken.yaml")
 	if err := os.WriteFile(broken, []byte("entity: customer\ndirection: in\nfields:\n  email:\n    from: email\n    transform: [frobnicate]\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -110,8 +115,61 @@ sinks:
 `, orderIn, customerOut),
 			want: []string{
 				`:12: sources.erp-orders.entity: connector erp reads no order (it reads: customer)`,
-				`:18: sinks.back.entities.invoice: connector erp writes no invoice (it writes: customer)`,
+				`:18: sinks.back.entities.invoice: connector erp (tryton) writes no invoice (it writes: customer)`,
 				`:18: sinks.back.entities.invoice.mapping: mapping ` + customerOut + ` maps customer "out", but this needs invoice "out"`,
+			},
+		},
+		{
+			name: "what a sink asks of its writer",
+			yaml: fmt.Sprintf(`connectors:
+  crm:
+    kind: sqlstore
+    driver: sqlite
+    dsn: crm.db
+    entities:
+      customer: {table: customers, capture: outbox}
+  erp:
+    kind: tryton
+    url: http://127.0.0.1:8000
+    database: erp
+    user: admin
+    password: secretsecret
+    entities: [customer, order, invoice]
+  books:
+    kind: rest
+    url: http://127.0.0.1:8001
+    entities:
+      customer:
+        list: /api/customers
+        id_field: id
+        updated_at: {field: modified}
+        pagination: {type: none}
+sources:
+  crm-customers:
+    connector: crm
+    entity: customer
+    mapping: %s
+  erp-customers:
+    connector: erp
+    entity: customer
+    mapping: %s
+sinks:
+  erp:
+    connector: erp
+    entities:
+      invoice: {mapping: %s}
+      customer: {mapping: %s}
+  books:
+    connector: books
+    entities:
+      customer: {mapping: %s}
+`, customerIn, customerIn, customerOut, trytonPartyOut, customerOut),
+			want: []string{
+				`:37: sinks.erp.entities.invoice: connector erp (tryton) writes no invoice (it writes: customer, order)`,
+				`:37: sinks.erp.entities.invoice.mapping: mapping ` + customerOut + ` maps customer "out", but this needs invoice "out"`,
+				`:38: sinks.erp.entities.customer: customer is two-way (sources of several connectors read it), but connector erp (tryton) writes it without a version guard`,
+				`:42: sinks.books.entities.customer: customer is two-way (sources of several connectors read it), but connector books (rest) writes it without a version guard`,
+				`:42: sinks.books.entities.customer: source crm-customers sees deletes of customer, but connector books (rest) cannot apply them: set ` + "`deletes: ignore`" + ` under sinks.books.entities.customer to drop them`,
 			},
 		},
 		{

@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/pipeline/bus"
+	"github.com/crmhub/hub/store"
+)
+
+// hookPusher is a pusher as a shop's webhook would be: one route that
+// takes a JSON record and answers 200 only once Ingest says it is durable,
+// 503 otherwise (the sender then tries again).
+type hookPusher struct{}
+
+func (hookPusher) Pushes() []connectors.ReadSpec { return []connectors.ReadSpec{{Entity: "customer"}} }
+
+func (hookPusher) Routes(in connectors.Ingest) []connectors.Route {
+	return []connectors.Route{{Pattern: "POST /webhooks/test/customer", Public: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			ID        int       `json:"id"`
+			Name      string    `json:"name"`
+			UpdatedAt time.Time `json:"updated_at"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rec := customer(body.ID, body.Name)
+		rec.Version = body.UpdatedAt
+		if body.Name == "" { // a record without its name
+			rec.Data = mapping.ObjectValue(rec.Data.Members()[0])
+		}
+		res, err := in.Ingest(r.Context(), "customer", []connectors.Record{rec})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"outcome": res[0].Outcome.String(), "hub_id": res[0].HubID, "reason": res[0].Reason})
+	})}}
+}
+
+// TestPushAnsweredOnceDurable: a pushed record is in Kafka by the time the
+// webhook is answered; a duplicate and a late older delivery change
+// nothing; a bad record is a dead letter, answered as rejected; and when
+// Kafka does not acknowledge, Ingest fails rather than answer.
+func TestPushAnsweredOnceDurable(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	in := newIntake(h, "customer", customerIn, nil)
+	in.NewerOnly = true
+	in.Writer = h.bus.NewWriter(h.prefix + ".customer")
+	defer in.Writer.Close()
+	in.DLQ = &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
+	push := &Push{System: "crm", Intakes: map[string]*Intake{"customer": in}}
+	routes := hookPusher{}.Routes(push)
+	if err := CheckRoute("pusher", routes[0].Pattern); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(routes[0].Pattern, routes[0].Handler)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	post := func(id int, name string, at int64) (int, map[string]string) {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"id": id, "name": name, "updated_at": time.Unix(at, 0).UTC()})
+		resp, err := http.Post(srv.URL+"/webhooks/test/customer", "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+
+	code, out := post(1, "Ann", 100)
+	if code != 200 || out["outcome"] != "published" || out["hub_id"] == "" {
+		t.Fatalf("first delivery: %d %v", code, out)
+	}
+	// Answered: the record is in Kafka already.
+	r := h.bus.NewReader("push-test", []string{h.prefix + ".customer"}, bus.ReaderOptions{MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := r.Fetch(fctx)
+	if err != nil {
+		t.Fatalf("the answered record is not in Kafka: %v", err)
+	}
+	if env, err := DecodeEnvelope(m.Value); err != nil || env.ID != out["hub_id"] || env.Data.Get("name").Str() != "Ann" {
+		t.Fatalf("topic holds %s (%v)", m.Value, err)
+	}
+	for _, c := range []struct {
+		what    string
+		id      int
+		name    string
+		at      int64
+		outcome string
+	}{
+		{"a duplicate delivery", 1, "Ann", 100, "unchanged"},
+		{"a late retry of an older version", 1, "Old name", 50, "unchanged"},
+		{"a newer version", 1, "Anna", 200, "published"},
+		{"a record its mapping refuses", 2, "", 10, "rejected"},
+	} {
+		if code, out := post(c.id, c.name, c.at); code != 200 || out["outcome"] != c.outcome {
+			t.Errorf("%s: %d %v, want 200 %s", c.what, code, out, c.outcome)
+		}
+	}
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+	if err != nil || len(dls) != 1 || dls[0].RecordKey != "2" || !strings.Contains(dls[0].Error, "name") {
+		t.Errorf("dead letters = %+v (%v), want customer 2", dls, err)
+	}
+	// Only the first and the newer version reached Kafka.
+	m, err = r.Fetch(fctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env, _ := DecodeEnvelope(m.Value); env == nil || env.Data.Get("name").Str() != "Anna" {
+		t.Errorf("second record on the topic = %s, want Anna", m.Value)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	if m, err := r.Fetch(short); err == nil {
+		t.Errorf("a third record reached Kafka: %s", m.Value)
+	}
+
+	// Kafka away: Ingest does not pretend.
+	in.Writer = h.bus.NewWriter(h.prefix + ".no-such-topic")
+	defer in.Writer.Close()
+	dctx, cancel3 := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel3()
+	rec := customer(3, "Cy")
+	rec.Data = mapping.ObjectValue(append(rec.Data.Members(), mapping.Member{Key: "x", Value: mapping.StringValue("y")})...)
+	if _, err := push.Ingest(dctx, "customer", []connectors.Record{rec}); err == nil {
+		t.Errorf("Ingest succeeded although Kafka never acknowledged the record")
+	}
+	if _, err := push.Ingest(ctx, "order", nil); err == nil || !strings.Contains(err.Error(), "no source takes order") {
+		t.Errorf("an entity without a source: %v", err)
+	}
+}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/crmhub/hub/bench"
+	"github.com/crmhub/hub/internal/bench"
 )
 
 func newBenchCmd() *cobra.Command {

@@ -4,7 +4,8 @@
 //
 // Every problem is reported with the key it concerns and, where the YAML file
 // holds that key, the file and line. Config must not import any other package
-// of the hub but the leaf package canonical (the entity list): the runtime
+// of the hub but the leaf packages canonical (the entity list) and
+// internal/redact (secrets out of messages): the runtime
 // maps these structs onto each component's own plain config.
 package config
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crmhub/hub/internal/redact"
 )
 
 // MaxBatchBytes is the largest producer batch the hub allows: Kafka's (and
@@ -217,9 +219,4 @@ func checkDSN(dsn string) error {
 	}
 }
 
-func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "@"); i >= 0 {
-		return "…" + dsn[i:]
-	}
-	return dsn
-}
+func redactDSN(dsn string) string { return redact.DSN(dsn) }

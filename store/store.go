@@ -15,6 +15,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/crmhub/hub/internal/redact"
 )
 
 // Dialects returned by Store.Dialect.
@@ -145,14 +147,8 @@ func parseDSN(dsn string) (dialect, driverDSN string, err error) {
 	return DialectSQLite, path + "?" + params.Encode(), nil
 }
 
-// redactDSN hides a password in a URL DSN for error messages.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		return dsn
-	}
-	return u.Redacted()
-}
+// redactDSN hides every secret of a DSN for error messages.
+func redactDSN(dsn string) string { return redact.DSN(dsn) }
 
 // Ping checks that the database answers; meant for readiness probes.
 func (s *Store) Ping(ctx context.Context) error {

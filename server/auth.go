@@ -63,8 +63,8 @@ func (s *Server) HandleAuth(pattern, role string, h http.Handler) {
 }
 
 func (s *Server) authenticate(r *http.Request) (Token, bool) {
-	given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || given == "" {
+	given, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
 		return Token{}, false
 	}
 	g := sha256.Sum256([]byte(given))
@@ -81,3 +81,15 @@ func (s *Server) authenticate(r *http.Request) (Token, bool) {
 
 // WriteJSON writes v as indented JSON with status code.
 func WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+// The scheme is case-insensitive (RFC 9110, 11.1) and may be followed by
+// more than one space.
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}

@@ -180,10 +180,19 @@ func TestAuth(t *testing.T) {
 		{"POST", "viewer-token-123456", 403, ""},
 		{"POST", "operator-token-123456", 200, "bob"},
 		{"GET", "operator-token-123456", 200, "bob"},
+		// The scheme is case-insensitive (RFC 9110); the token is not.
+		{"GET", "bearer viewer-token-123456", 200, "alice"},
+		{"GET", "BEARER  viewer-token-123456", 200, "alice"},
+		{"GET", "Basic viewer-token-123456", 401, ""},
+		{"GET", "Bearer VIEWER-TOKEN-123456", 401, ""},
+		{"GET", "Bearer ", 401, ""},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, ts.URL+"/api/v1/thing", nil)
-		if tt.token != "" {
+		switch {
+		case strings.Contains(tt.token, " "):
+			req.Header.Set("Authorization", tt.token)
+		case tt.token != "":
 			req.Header.Set("Authorization", "Bearer "+tt.token)
 		}
 		resp, err := http.DefaultClient.Do(req)

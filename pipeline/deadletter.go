@@ -19,6 +19,7 @@ const (
 	StageSinkMap   = "map_out" // the outbound mapping rejected the canonical record
 	StageWrite     = "write"   // the target system refused or kept failing
 	StagePrepare   = "prepare" // the hub could not prepare the record (its state store kept failing on it)
+	StagePublish   = "publish" // the record cannot be published (too large for the broker)
 )
 
 // DeadLetters stores failed records in the state store (the queryable,

@@ -43,6 +43,11 @@ type Intake struct {
 	// and the conflict policy, and matches first contacts; nil publishes
 	// records as read (one-way sync).
 	Policy *Policy
+	// MaxMessageBytes is the largest envelope the bus can publish (the
+	// producer's batch limit); a record whose envelope is larger is
+	// dead-lettered before publishing, so that it never stalls the rest.
+	// 0 checks nothing.
+	MaxMessageBytes int
 	// NewerOnly drops a record older than the version last taken from its
 	// system: pushed records come at least once and out of order (a late
 	// retry of an older webhook must not undo a newer one). Pull sources

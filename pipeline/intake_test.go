@@ -182,3 +182,38 @@ func TestPrepareFailureEndsAsDeadLetter(t *testing.T) {
 		}
 	}
 }
+
+// TestOversizedRecordDeadLettered: a record whose envelope is over the
+// broker's message limit (a 1 MiB name) is dead-lettered before
+// publishing, with its reason; the rest of the batch is published, and
+// nothing is retried forever.
+func TestOversizedRecordDeadLettered(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	in := newIntake(h, "customer", customerIn, nil)
+	in.Writer = h.bus.NewWriter(h.prefix + ".customer")
+	defer in.Writer.Close()
+	in.DLQ = &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
+	in.MaxMessageBytes = 900<<10 - 1024 // what the node sets for the default kafka.producer.batch_bytes
+	huge := customer(2, strings.Repeat("x", 1<<20))
+	recs := []connectors.Record{customer(1, "Ann"), huge, customer(3, "Cy")}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := in.publishRecords(pctx, recs); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 1 || dls[0].RecordKey != "2" || dls[0].Stage != StagePublish || !strings.Contains(dls[0].Error, "over the") {
+		t.Fatalf("dead letters = %+v, want customer 2 at stage publish", dls)
+	}
+	links, err := h.store.LookupLinks(ctx, "customer", "crm", []string{"1", "2", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links["1"].LastHash == "" || links["3"].LastHash == "" || links["2"].LastHash != "" {
+		t.Errorf("stamps: %+v; want 1 and 3 published, 2 not", links)
+	}
+}

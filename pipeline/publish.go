@@ -95,11 +95,18 @@ func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p p
 		events = make([]store.TraceEvent, 0, len(p.envs)+len(p.trace))
 		events = append(events, p.trace...)
 	}
-	for _, env := range p.envs {
+	for i, env := range p.envs {
 		if env == nil {
 			continue
 		}
-		msgs = append(msgs, bus.Message{Key: []byte(env.ID), Value: env.AppendJSON(make([]byte, 0, 1024))})
+		value := env.AppendJSON(make([]byte, 0, 1024))
+		if size := len(value) + len(env.ID); in.MaxMessageBytes > 0 && size > in.MaxMessageBytes {
+			p.bad[i] = stageErr(StagePublish, fmt.Errorf("the record is %d bytes as an envelope, over the %d bytes a message may have (kafka.producer.batch_bytes and the broker's message.max.bytes); shorten it in %s, or map less of it",
+				size, in.MaxMessageBytes, in.System))
+			delete(p.merged, env.ID)
+			continue
+		}
+		msgs = append(msgs, bus.Message{Key: []byte(env.ID), Value: value})
 		if env.Op == OpUpsert {
 			stamps = append(stamps, readStamp(env))
 		}

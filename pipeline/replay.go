@@ -65,7 +65,7 @@ func (r *Replayer) Replay(ctx context.Context, id int64, actor string) (string, 
 
 func (r *Replayer) reinject(ctx context.Context, dl store.DeadLetter) (string, error) {
 	switch dl.Stage {
-	case StageSourceMap, StageMatch:
+	case StageSourceMap, StageMatch, StagePrepare, StagePublish:
 		// A record the mapping rejected, or a first contact parked as an
 		// ambiguous match: its source maps (and matches) it again.
 		src, ok := r.Sources[dl.Connector]

@@ -205,8 +205,9 @@ func (n *Node) intake(name string, sp SourcePlan) *pipeline.Intake {
 		Plan: sp.Plan, Refs: sp.Config.Refs,
 		Store: n.store, Writer: w, DLQ: n.dlq, Metrics: n.metrics,
 		Journal: n.journal, Policy: Policies(n.cfg)[sp.Config.Entity],
-		Log:       n.log.With("source", name),
-		NewerOnly: sp.Config.Mode == config.SourcePush,
+		Log:             n.log.With("source", name),
+		NewerOnly:       sp.Config.Mode == config.SourcePush,
+		MaxMessageBytes: maxMessageBytes(n.cfg.Kafka.Producer.BatchBytes),
 	}
 }
 
@@ -261,4 +262,14 @@ func (n *Node) mountRoutes() error {
 		}
 	}
 	return nil
+}
+
+// maxMessageBytes is the largest envelope a source may publish: the
+// producer's batch limit (a larger message is refused by the writer, and
+// by the broker's message.max.bytes) less room for the record's framing.
+func maxMessageBytes(batchBytes int64) int {
+	if batchBytes <= 0 || batchBytes > bus.MaxBatchBytes {
+		batchBytes = bus.MaxBatchBytes
+	}
+	return int(batchBytes) - 1024
 }

@@ -108,6 +108,14 @@ type Kind struct {
 	Name string
 	// Summary is one line for listings: what systems the kind connects.
 	Summary string
+	// Spec declares the settings: keys, types, defaults, docs. Declare
+	// derives it from the kind's config struct.
+	Spec Spec
+	// Capabilities are what an instance can offer (reader, pusher,
+	// writer, scanner, view), for listings; Declare finds them on the
+	// constructor's connector type. An instance offers them for the
+	// entities its settings name.
+	Capabilities []string
 	// New builds an instance from its params. It validates the settings
 	// and returns FieldErrors naming every bad key; it must not connect
 	// to anything (Start does).

@@ -176,7 +176,7 @@ type PageConfig struct {
 	Type string `mapstructure:"type" yaml:"type" required:"true" enum:"page|offset|cursor|link|none" doc:"page numbers, offsets, a cursor from the reply, the Link header's rel=next (RFC 8288, same scheme and host as url only), or none (one request)"`
 	// Size is the page size asked for. It must not exceed the server's
 	// own maximum (WooCommerce 100), or a full page looks short.
-	Size int `mapstructure:"size" yaml:"size" defaultdoc:"100, but none for type none" doc:"the page size asked for, 2 to 10000; not above the server's own maximum (WooCommerce 100), or a full page looks short"`
+	Size int `mapstructure:"size" yaml:"size" defaultdoc:"100; none for type none" doc:"the page size asked for, 2 to 10000; not above the server's own maximum (WooCommerce 100), or a full page looks short"`
 	// SizeParam carries Size; default per_page (page, link), limit (offset,
 	// cursor). ERPNext: limit_page_length.
 	SizeParam string `mapstructure:"size_param" yaml:"size_param" defaultdoc:"per_page (page, link), limit (offset, cursor)" doc:"the parameter carrying size (ERPNext: limit_page_length)"`

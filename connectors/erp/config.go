@@ -77,7 +77,7 @@ type Problems = connectors.FieldErrors
 func (cfg HTTPConfig) WithDefaults(p *Problems) HTTPConfig {
 	out := cfg
 	*p = append(*p, connectors.Resolve(&out)...)
-	if out.URL != "" {
+	if strings.TrimSpace(out.URL) != "" { // the spec reports a missing one
 		if u, err := url.Parse(out.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.Add("url", "%q is not an http(s) URL", out.URL)
 		}

@@ -2,6 +2,7 @@ package erp
 
 import (
 	"testing"
+	"time"
 
 	"github.com/crmhub/hub/connectors"
 )
@@ -40,5 +41,27 @@ func TestSpecDefaults(t *testing.T) {
 	a := AuthConfig{}.WithDefaults(&p, "auth")
 	if a.Type != AuthNone || p.Err() != nil {
 		t.Errorf("auth defaults: %+v, %v", a, p.Err())
+	}
+}
+
+// TestHTTPConfigProblems: each bad key is named once, with the spec's or
+// the code's word, never both.
+func TestHTTPConfigProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  HTTPConfig
+		want string
+	}{
+		{"blank url", HTTPConfig{URL: "  "}, "url: is required"},
+		{"not http", HTTPConfig{URL: "ftp://x"}, `url: "ftp://x" is not an http(s) URL`},
+		{"wait above the cap", HTTPConfig{URL: "http://x", RetryWait: time.Minute, RetryMaxWait: time.Second},
+			"retry_max_wait: must be at least retry_wait (1m0s)"},
+	}
+	for _, tt := range tests {
+		var p Problems
+		tt.cfg.WithDefaults(&p)
+		if got := p.Error(); got != tt.want {
+			t.Errorf("%s: problems %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

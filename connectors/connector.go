@@ -1,9 +1,10 @@
 // Package connectors owns the contract between the runtime and the systems
 // it connects, in the manner of database/sql and its drivers: a Kind
-// declares a connector kind (its name, its settings and a constructor) and
-// registers in a Registry; an instance is a Connector that offers some of
-// five capabilities, each a small interface the runtime checks when it
-// builds the plan:
+// declares a connector kind (its name, its settings and a constructor;
+// Declare derives the settings' Spec from the kind's config struct, see
+// spec.go) and registers in a Registry; an instance is a Connector that
+// offers some of five capabilities, each a small interface the runtime
+// checks when it builds the plan:
 //
 //   - Reader pulls changes from a resumable cursor and is told when a batch
 //     is durable in Kafka;

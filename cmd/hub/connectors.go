@@ -82,7 +82,7 @@ created with the markers.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&dir, "write", "", "rewrite the generated settings section of DIR/<kind>.md")
+	cmd.Flags().StringVar(&dir, "write", "", "instead of printing, rewrite the generated settings section of `DIR`/<kind>.md")
 	return cmd
 }
 

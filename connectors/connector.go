@@ -1,9 +1,10 @@
 // Package connectors owns the contract between the runtime and the systems
 // it connects, in the manner of database/sql and its drivers: a Kind
-// declares a connector kind (its name, its settings and a constructor) and
-// registers in a Registry; an instance is a Connector that offers some of
-// five capabilities, each a small interface the runtime checks when it
-// builds the plan:
+// declares a connector kind (its name, its settings and a constructor;
+// Declare derives the settings' Spec from the kind's config struct, see
+// spec.go) and registers in a Registry; an instance is a Connector that
+// offers some of five capabilities, each a small interface the runtime
+// checks when it builds the plan:
 //
 //   - Reader pulls changes from a resumable cursor and is told when a batch
 //     is durable in Kafka;
@@ -108,6 +109,14 @@ type Kind struct {
 	Name string
 	// Summary is one line for listings: what systems the kind connects.
 	Summary string
+	// Spec declares the settings: keys, types, defaults, docs. Declare
+	// derives it from the kind's config struct.
+	Spec Spec
+	// Capabilities are what an instance can offer (reader, pusher,
+	// writer, scanner, view), for listings; Declare finds them on the
+	// constructor's connector type. An instance offers them for the
+	// entities its settings name.
+	Capabilities []string
 	// New builds an instance from its params. It validates the settings
 	// and returns FieldErrors naming every bad key; it must not connect
 	// to anything (Start does).

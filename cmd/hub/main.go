@@ -42,6 +42,7 @@ model; dead letters keep what failed until an operator replays it.`,
 		newSQLCmd(),
 		newBenchCmd(),
 		newTraceCmd(),
+		newConnectorsCmd(),
 	)
 	return root
 }

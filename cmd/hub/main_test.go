@@ -392,11 +392,12 @@ func TestValidate(t *testing.T) {
 // added or removed without updating this list (and the README's list)
 // fails TestHelpListsCommands.
 var wantCommands = map[string][]string{
-	"":      {"bench", "broker", "dlq", "map", "run", "sql", "trace", "validate", "version"},
-	"bench": {"sync"},
-	"dlq":   {"discard", "link", "list", "replay", "show"},
-	"map":   {"bench", "explain", "test"},
-	"sql":   {"install-capture"},
+	"":           {"bench", "broker", "connectors", "dlq", "map", "run", "sql", "trace", "validate", "version"},
+	"bench":      {"sync"},
+	"connectors": {"doc", "list"},
+	"dlq":        {"discard", "link", "list", "replay", "show"},
+	"map":        {"bench", "explain", "test"},
+	"sql":        {"install-capture"},
 }
 
 // TestHelpListsCommands checks the command tree against wantCommands and

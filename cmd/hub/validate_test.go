@@ -82,8 +82,8 @@ sinks:
 			want: []string{
 				`:2: http.addr: "nowhere" is not host:port`,
 				`:4: log.level: "loud" is not one of debug, info, warn, error`,
-				`:6: connectors.crm.driver: is required (pgx, mysql or sqlite)`,
-				`:12: connectors.crm.entities.customer.capture: unknown mode "magic" (cursor or outbox)`,
+				`:6: connectors.crm.driver: is required`,
+				`:12: connectors.crm.entities.customer.capture: "magic" is not one of cursor, outbox`,
 				`:20: connectors.erp.colour: unknown key for a tryton connector`,
 				`:22: connectors.shop.kind: unknown connector kind "magento" (known: odoo, rest, sqlstore, tryton)`,
 				`:27: sources.crm-customers.mapping: ` + broken + `:6: email: unknown transform "frobnicate"`,
@@ -170,6 +170,33 @@ sinks:
 				`:38: sinks.erp.entities.customer: customer is two-way (sources of several connectors read it), but connector erp (tryton) writes it without a version guard`,
 				`:42: sinks.books.entities.customer: customer is two-way (sources of several connectors read it), but connector books (rest) writes it without a version guard`,
 				`:42: sinks.books.entities.customer: source crm-customers sees deletes of customer, but connector books (rest) cannot apply them: set ` + "`deletes: ignore`" + ` under sinks.books.entities.customer to drop them`,
+			},
+		},
+		{
+			// The kind's spec (an allowed value, a required key) and its
+			// constructor's own checks (a table name, a negative window)
+			// both answer with field errors, each at its key's line or,
+			// for a key the file leaves out, at its parent's.
+			name: "a connector's field errors at their lines",
+			yaml: `connectors:
+  crm:
+    kind: sqlstore
+    driver: sqlite
+    dsn: crm.db
+    entities:
+      customer:
+        table: "users; drop table x"
+        capture: magic
+        look_back: -5s
+      order:
+        table: orders
+        lines: {table: order_lines, parent_key: order_id}
+`,
+			want: []string{
+				`:8: connectors.crm.entities.customer.table: "users; drop table x" is not a plain table name`,
+				`:9: connectors.crm.entities.customer.capture: "magic" is not one of cursor, outbox`,
+				`:10: connectors.crm.entities.customer.look_back: must not be negative`,
+				`:13: connectors.crm.entities.order.lines.key: is required`,
 			},
 		},
 		{

@@ -24,7 +24,7 @@ func TestConfigValidation(t *testing.T) {
 			[]string{`entities.customer.key: "id); --"`, "entities.customer.columns[1]"}},
 		{"three-part table", Config{Driver: "sqlite", DSN: "x", Entities: map[string]EntityConfig{"order": {Table: "a.b.c"}}},
 			[]string{"entities.order.table"}},
-		{"missing everything", Config{}, []string{"driver: is required", "dsn: is required", "entities: at least one"}},
+		{"missing everything", Config{}, []string{"driver: is required", "dsn: is required", "entities: is required"}},
 		{"bad values", Config{Driver: "oracle", DSN: "x", PollInterval: -1, Entities: map[string]EntityConfig{
 			"customer": {Table: "c", Capture: "binlog", BatchSize: -1, LookBack: dur(-time.Second), Delete: DeleteConfig{Mode: "soft"}},
 			"ticket":   ok,
@@ -40,6 +40,9 @@ func TestConfigValidation(t *testing.T) {
 			_, err := New("crm", tt.cfg)
 			if err == nil {
 				t.Fatal("config accepted")
+			}
+			if _, ok := connectors.AsFieldErrors(err); !ok {
+				t.Errorf("error %q carries no field errors", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

@@ -21,22 +21,19 @@ import (
 // Kind is the connector kind this package registers.
 const Kind = "sqlstore"
 
-// Register registers kind "sqlstore".
+// Register registers kind "sqlstore" with its settings spec (Config).
 func Register(r *connectors.Registry) error {
-	return r.Register(connectors.Kind{
-		Name:    Kind,
-		Summary: "a SQL database (PostgreSQL, MySQL/MariaDB, SQLite): the CRM's own tables or an ERP's interface tables",
-		New: func(p connectors.Params) (connectors.Connector, error) {
-			cfg, err := connectors.Settings[Config](p)
-			if err != nil {
-				return nil, err
-			}
+	k, err := connectors.Declare(Kind, "a SQL database (PostgreSQL, MySQL/MariaDB, SQLite): the CRM's own tables or an ERP's interface tables",
+		func(p connectors.Params, cfg Config) (*Conn, error) {
 			if cfg.InitSQL != "" && !filepath.IsAbs(cfg.InitSQL) && p.Dir != "" {
 				cfg.InitSQL = filepath.Join(p.Dir, cfg.InitSQL)
 			}
 			return New(p.Name, cfg)
-		},
-	})
+		})
+	if err != nil {
+		return err
+	}
+	return r.Register(k)
 }
 
 // Conn is one configured sqlstore connector. It is a connectors.Reader

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -85,35 +84,31 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 	return p, nil
 }
 
-// settingProblem matches one "key: message" of a connector's error; keys
-// are the connector's own (driver, entities.order.columns[2]).
-var settingProblem = regexp.MustCompile(`(?s)^([A-Za-z_][A-Za-z0-9_]*(?:\[[0-9]+\])?(?:\.[A-Za-z0-9_-]+(?:\[[0-9]+\])?)*): (.+)$`)
-
-// connectorProblems turns the error of a connector factory into problems
-// that name the full key (connectors.crm.driver) and the line of that key,
-// or of the connector when the file does not set it. Factories report
-// decoding problems as config.Problems (already located) and their own
-// checks as "key: message; key: message".
+// connectorProblems turns the error of a connector's constructor into
+// problems that name the full key (connectors.crm.driver) and its line, or
+// the line of the nearest parent key the file sets. Decoding problems
+// arrive as config.Problems, already located; the constructor's own checks
+// as connectors.FieldErrors, keyed relative to the settings block.
 func connectorProblems(cfg *config.Config, name, kind string, err error) config.Problems {
 	if ps, ok := config.ErrProblems(err); ok {
 		return ps
 	}
 	prefix := "connectors." + name
-	inner := err
-	if u := errors.Unwrap(err); u != nil {
-		inner = u // without the registry's "connector NAME (KIND): "
+	fes, ok := connectors.AsFieldErrors(err)
+	if !ok {
+		inner := err
+		if u := errors.Unwrap(err); u != nil {
+			inner = u // without the registry's "connector NAME (KIND): "
+		}
+		return config.Problems{cfg.ProblemAt(prefix, kind+": "+inner.Error())}
 	}
-	var out config.Problems
-	for _, part := range strings.Split(inner.Error(), "; ") {
-		if m := settingProblem.FindStringSubmatch(part); m != nil {
-			out = append(out, cfg.ProblemAt(prefix+"."+m[1], m[2]))
+	out := make(config.Problems, 0, len(fes))
+	for _, fe := range fes {
+		if fe.Key == "" {
+			out = append(out, cfg.ProblemAt(prefix, kind+": "+fe.Msg))
 			continue
 		}
-		if n := len(out); n > 0 {
-			out[n-1].Msg += "; " + part // "; " inside a message, not a new key
-			continue
-		}
-		out = append(out, cfg.ProblemAt(prefix, kind+": "+part))
+		out = append(out, cfg.ProblemAt(prefix+"."+fe.Key, fe.Msg))
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/erp"
 )
 
@@ -28,38 +29,37 @@ import (
 //	batch_size: 200
 type Config struct {
 	erp.HTTPConfig `mapstructure:",squash" yaml:",inline"`
-	// Protocol is jsonrpc (default: POST /jsonrpc, execute_kw) or json2
-	// (Odoo 19+: POST /json/2/<model>/<method> with a bearer API key).
-	Protocol string `mapstructure:"protocol" yaml:"protocol"`
+	// Protocol is jsonrpc (POST /jsonrpc, execute_kw) or json2 (Odoo 19+:
+	// POST /json/2/<model>/<method> with a bearer API key).
+	Protocol string `mapstructure:"protocol" yaml:"protocol" default:"jsonrpc" enum:"jsonrpc|json2" doc:"jsonrpc (POST /jsonrpc, execute_kw: Odoo 14 and later, deprecated since 19) or json2 (Odoo 19+: POST /json/2/<model>/<method> with a bearer API key)"`
 	// Database is the Odoo database. Required for jsonrpc; with json2 it
 	// is sent as X-Odoo-Database when set (needed when one server hosts
 	// several databases).
-	Database string `mapstructure:"database" yaml:"database"`
+	Database string `mapstructure:"database" yaml:"database" doc:"the Odoo database. Required with jsonrpc; with json2 sent as X-Odoo-Database when set, which Odoo needs when one server hosts several databases and dbfilter does not pick one by host name"`
 	// Login is the user that jsonrpc logs in as (common.login).
-	Login string `mapstructure:"login" yaml:"login"`
+	Login string `mapstructure:"login" yaml:"login" doc:"required with jsonrpc: the login of the user the hub works as (best a dedicated bot user with only the rights it needs)"`
 	// Password is the jsonrpc user's password; APIKey an API key of the
 	// user (Preferences > Account Security), which jsonrpc accepts in
 	// place of the password and json2 requires. Set one of them.
-	Password string `mapstructure:"password" yaml:"password"`
-	APIKey   string `mapstructure:"api_key" yaml:"api_key"`
+	Password string `mapstructure:"password" yaml:"password" secret:"true" doc:"jsonrpc: the user's password; set it or api_key, not both. json2 refuses it"`
+	APIKey   string `mapstructure:"api_key" yaml:"api_key" secret:"true" doc:"an API key of the user (Preferences > Account Security > New API Key; Odoo 19 keys expire after at most three months): jsonrpc takes it in place of the password, json2 requires it"`
 	// Company is the company id every call runs in (context
 	// allowed_company_ids) and new sale orders belong to; 0 (default)
 	// takes the user's default company.
-	Company int64 `mapstructure:"company" yaml:"company"`
+	Company int64 `mapstructure:"company" yaml:"company" defaultdoc:"0: the user's default company" doc:"a res.company id: every call runs with allowed_company_ids [company] in its context and new sale orders get company_id"`
 	// Entities this connector reads and writes: customer (res.partner),
-	// order (sale.order), invoice (account.move, read only); default all.
-	Entities []string `mapstructure:"entities" yaml:"entities"`
+	// order (sale.order), invoice (account.move, read only).
+	Entities []string `mapstructure:"entities" yaml:"entities" default:"customer,invoice,order" enum:"customer|order|invoice" doc:"the entities this connector reads and writes: customer (res.partner), order (sale.order), invoice (account.move, read only)"`
 	// SaleState is where the sink leaves an order it wrote: draft (a
-	// quotation) or confirmed (default: action_confirm, a sales order).
-	SaleState string `mapstructure:"sale_state" yaml:"sale_state"`
-	// PollInterval is how often Read asks again while nothing changed;
-	// default 5s.
-	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval"`
+	// quotation) or confirmed (action_confirm, a sales order).
+	SaleState string `mapstructure:"sale_state" yaml:"sale_state" default:"confirmed" enum:"draft|confirmed" doc:"where the sink leaves an order it wrote: confirmed (action_confirm, a sales order) or draft (a quotation)"`
+	// PollInterval is how often Read asks again while nothing changed.
+	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval" default:"5s" doc:"how often a source asks again while nothing changed"`
 	// LookBack re-reads changes this far behind the cursor, for
-	// transactions that committed after later ones; default 10s, 0 off.
-	LookBack *time.Duration `mapstructure:"look_back" yaml:"look_back"`
-	// BatchSize caps the records one Read or Scan page returns; default 200.
-	BatchSize int `mapstructure:"batch_size" yaml:"batch_size"`
+	// transactions that committed after later ones; 0 off.
+	LookBack *time.Duration `mapstructure:"look_back" yaml:"look_back" default:"10s" doc:"how far behind its cursor a source reads again, for transactions that committed late; 0 turns it off"`
+	// BatchSize caps the records one Read or Scan page returns.
+	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" default:"200" doc:"the most records per read and per scan page, 1 to 10000"`
 }
 
 // The protocols.
@@ -81,12 +81,6 @@ const (
 	SaleConfirmed = "confirmed"
 )
 
-const (
-	defaultPollInterval = 5 * time.Second
-	defaultLookBack     = 10 * time.Second
-	defaultBatchSize    = 200
-)
-
 // dbName is what Odoo accepts as a database name.
 var dbName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
@@ -102,9 +96,10 @@ func modelOf(entity string) string {
 	return ""
 }
 
-// withDefaults returns cfg with every default filled in, and an error
-// naming every bad key.
+// withDefaults returns cfg with every default filled in (the spec's and
+// the shared HTTP keys'), and FieldErrors naming every bad key.
 func (cfg Config) withDefaults() (Config, error) {
+	spec := connectors.Resolve(&cfg)
 	var p erp.Problems
 	out := cfg
 	out.HTTPConfig = cfg.HTTPConfig.WithDefaults(&p)
@@ -114,17 +109,10 @@ func (cfg Config) withDefaults() (Config, error) {
 			p.Add("url", "%q: give the server's base URL (the connector adds /jsonrpc or /json/2 itself)", cfg.URL)
 		}
 	}
-	switch cfg.Protocol {
-	case "":
-		out.Protocol = ProtocolJSONRPC
-	case ProtocolJSONRPC, ProtocolJSON2:
-	default:
-		p.Add("protocol", "unknown protocol %q (jsonrpc or json2)", cfg.Protocol)
-	}
 	if cfg.Database != "" && !dbName.MatchString(cfg.Database) {
 		p.Add("database", "%q is not a database name", cfg.Database)
 	}
-	switch out.Protocol {
+	switch cfg.Protocol {
 	case ProtocolJSONRPC:
 		if strings.TrimSpace(cfg.Database) == "" {
 			p.Add("database", "is required with protocol jsonrpc")
@@ -149,49 +137,28 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Company < 0 {
 		p.Add("company", "must be a company id, or 0 for the user's default company")
 	}
-	if len(cfg.Entities) == 0 {
-		out.Entities = []string{EntityCustomer, EntityInvoice, EntityOrder}
-	} else {
-		out.Entities = nil
-		for i, e := range cfg.Entities {
-			if modelOf(e) == "" {
-				p.Add(fmt.Sprintf("entities[%d]", i), "unknown entity %q (customer, order, invoice)", e)
-				continue
-			}
-			if slices.Contains(out.Entities, e) {
-				p.Add(fmt.Sprintf("entities[%d]", i), "%q is listed twice", e)
-				continue
-			}
-			out.Entities = append(out.Entities, e)
+	out.Entities = nil
+	for i, e := range cfg.Entities {
+		if modelOf(e) == "" {
+			continue // the spec reports it
 		}
-		slices.Sort(out.Entities)
+		if slices.Contains(out.Entities, e) {
+			p.Add(fmt.Sprintf("entities[%d]", i), "%q is listed twice", e)
+			continue
+		}
+		out.Entities = append(out.Entities, e)
 	}
-	switch cfg.SaleState {
-	case "":
-		out.SaleState = SaleConfirmed
-	case SaleDraft, SaleConfirmed:
-	default:
-		p.Add("sale_state", "unknown state %q (draft or confirmed)", cfg.SaleState)
-	}
-	switch {
-	case cfg.PollInterval == 0:
-		out.PollInterval = defaultPollInterval
-	case cfg.PollInterval < 0:
+	slices.Sort(out.Entities)
+	if cfg.PollInterval < 0 {
 		p.Add("poll_interval", "must not be negative")
 	}
-	if cfg.LookBack == nil {
-		d := defaultLookBack
-		out.LookBack = &d
-	} else if *cfg.LookBack < 0 {
+	if cfg.LookBack != nil && *cfg.LookBack < 0 {
 		p.Add("look_back", "must not be negative")
 	}
-	switch {
-	case cfg.BatchSize == 0:
-		out.BatchSize = defaultBatchSize
-	case cfg.BatchSize < 0 || cfg.BatchSize > 10000:
+	if cfg.BatchSize < 1 || cfg.BatchSize > 10000 {
 		p.Add("batch_size", "must be between 1 and 10000")
 	}
-	return out, p.Err()
+	return out, spec.Merge(p.Err())
 }
 
 // secret is the credential that goes with every call.

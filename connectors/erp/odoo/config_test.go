@@ -12,6 +12,13 @@ import (
 	"github.com/crmhub/hub/connectors/erp"
 )
 
+// The defaults Config's spec declares.
+const (
+	defaultPollInterval = 5 * time.Second
+	defaultLookBack     = 10 * time.Second
+	defaultBatchSize    = 200
+)
+
 func TestConfigProblems(t *testing.T) {
 	neg := -time.Second
 	url := erp.HTTPConfig{URL: "https://erp.example.com"}
@@ -36,6 +43,9 @@ func TestConfigProblems(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: no error", tt.name)
 			continue
+		}
+		if _, ok := connectors.AsFieldErrors(err); !ok {
+			t.Errorf("%s: error %q carries no field errors", tt.name, err)
 		}
 		for _, k := range tt.want {
 			if !strings.Contains(err.Error(), k) {

@@ -19,19 +19,14 @@ import (
 // Kind is the connector kind this package registers.
 const Kind = "odoo"
 
-// Register registers kind "odoo".
+// Register registers kind "odoo" with its settings spec (Config).
 func Register(r *connectors.Registry) error {
-	return r.Register(connectors.Kind{
-		Name:    Kind,
-		Summary: "an Odoo ERP over JSON-RPC or JSON-2: partners, sale orders, invoices",
-		New: func(p connectors.Params) (connectors.Connector, error) {
-			cfg, err := connectors.Settings[Config](p)
-			if err != nil {
-				return nil, err
-			}
-			return New(p.Name, cfg, erp.Options{})
-		},
-	})
+	k, err := connectors.Declare(Kind, "an Odoo ERP over JSON-RPC or JSON-2: partners, sale orders, invoices",
+		func(p connectors.Params, cfg Config) (*Conn, error) { return New(p.Name, cfg, erp.Options{}) })
+	if err != nil {
+		return err
+	}
+	return r.Register(k)
 }
 
 // Conn is one configured odoo connector: a connectors.Reader and

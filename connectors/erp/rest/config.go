@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/crmhub/hub/canonical"
+	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/erp"
 )
 
@@ -36,117 +37,116 @@ type Config struct {
 	// Auth is how requests authenticate: none, basic, bearer, api_key
 	// (any header, with an optional prefix: ERPNext's "token key:secret")
 	// or oauth2 client credentials.
-	Auth erp.AuthConfig `mapstructure:"auth" yaml:"auth"`
-	// PollInterval is how often Read lists again while nothing changed;
-	// default 5s.
-	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval"`
+	Auth erp.AuthConfig `mapstructure:"auth" yaml:"auth" doc:"how requests authenticate"`
+	// PollInterval is how often Read lists again while nothing changed.
+	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval" default:"5s" doc:"how often a source lists again while nothing changed"`
 	// Entities maps canonical entity names (customer, order, invoice,
 	// interaction) to their REST resources.
-	Entities map[string]EntityConfig `mapstructure:"entities" yaml:"entities"`
+	Entities map[string]EntityConfig `mapstructure:"entities" yaml:"entities" required:"true" mapkey:"entity" doc:"the REST resources, by canonical entity: customer, order, invoice or interaction"`
 }
 
 // EntityConfig describes one entity's REST resource.
 type EntityConfig struct {
 	// List is the collection path (relative to url), e.g.
 	// /api/resource/Customer. Source, scanner and match lookups GET it.
-	List string `mapstructure:"list" yaml:"list"`
+	List string `mapstructure:"list" yaml:"list" required:"true" doc:"the collection path, relative to url (/api/resource/Customer); source, scanner and match lookups GET it"`
 	// Get is the path of one record, with {id}; default List + "/{id}".
-	Get string `mapstructure:"get" yaml:"get"`
+	Get string `mapstructure:"get" yaml:"get" defaultdoc:"list/{id}" doc:"the path of one record; {id} is filled in path-escaped"`
 	// Create is where a new record is sent; default POST to List.
-	Create WriteConfig `mapstructure:"create" yaml:"create"`
+	Create WriteConfig `mapstructure:"create" yaml:"create" doc:"where a new record is sent: by default POST to list"`
 	// Update is where a changed record is sent; default PUT to Get.
-	Update WriteConfig `mapstructure:"update" yaml:"update"`
+	Update WriteConfig `mapstructure:"update" yaml:"update" doc:"where a changed record is sent: by default PUT to get"`
 	// Delete says how the sink applies deletes; default: not at all (a
 	// delete is a permanent error).
-	Delete DeleteConfig `mapstructure:"delete" yaml:"delete"`
+	Delete DeleteConfig `mapstructure:"delete" yaml:"delete" doc:"how the sink applies deletes"`
 	// ReadOnly entities are never written (invoices, usually).
-	ReadOnly bool `mapstructure:"read_only" yaml:"read_only"`
-	// IDField is the dotted path of the record's id in a returned record;
-	// default "id" (ERPNext: "name").
-	IDField string `mapstructure:"id_field" yaml:"id_field"`
+	ReadOnly bool `mapstructure:"read_only" yaml:"read_only" defaultdoc:"false" doc:"never written: no create, update, delete or match (invoices, usually)"`
+	// IDField is the dotted path of the record's id in a returned record
+	// (ERPNext: "name").
+	IDField string `mapstructure:"id_field" yaml:"id_field" default:"id" doc:"the dotted path of the id in a record (ERPNext: name)"`
 	// UpdatedAt is the record's change time: the source's cursor and the
 	// record's version.
-	UpdatedAt TimeField `mapstructure:"updated_at" yaml:"updated_at"`
+	UpdatedAt TimeField `mapstructure:"updated_at" yaml:"updated_at" doc:"the record's change time: the source's cursor and the record's version"`
 	// UpdatedSince is how the list asks for records changed since a time;
 	// without it every poll lists everything.
-	UpdatedSince SinceConfig `mapstructure:"updated_since" yaml:"updated_since"`
+	UpdatedSince SinceConfig `mapstructure:"updated_since" yaml:"updated_since" doc:"how the list asks for records changed since a time; without it every poll lists everything (correct, but costly)"`
 	// Params are sent with every list request (ERPNext: fields, order_by).
 	// The source needs the list oldest change first, ties in a fixed order
 	// (order_by: modified asc, name asc).
-	Params map[string]string `mapstructure:"params" yaml:"params"`
+	Params map[string]string `mapstructure:"params" yaml:"params" doc:"query parameters of every list request (ERPNext: fields, order_by); updated_since and match parameters of the same name replace them. The source needs the list oldest change first, ties in a fixed order (order_by: modified asc, name asc)"`
 	// Query is more list params as "name=value" text: the config loader
 	// lower-cases the keys of params, so a name with capitals (orderBy)
 	// goes here.
-	Query []string `mapstructure:"query" yaml:"query"`
+	Query []string `mapstructure:"query" yaml:"query" doc:"more list parameters as name=value text: the config loader lower-cases the keys of params, so a name with capitals (orderBy) goes here"`
 	// Records is the dotted path of the array of records in a list reply;
-	// default "" (the reply is the array, as WooCommerce's). ERPNext: data.
-	Records string `mapstructure:"records" yaml:"records"`
+	// "" (the reply is the array, as WooCommerce's). ERPNext: data.
+	Records string `mapstructure:"records" yaml:"records" defaultdoc:"none: the reply is the array" doc:"the dotted path of the array in a list reply (ERPNext: data); a missing or null member is an empty page"`
 	// Record is the dotted path of the record in a get, create or update
-	// reply; default "" (the reply is the record). ERPNext: data.
-	Record string `mapstructure:"record" yaml:"record"`
+	// reply; "" (the reply is the record). ERPNext: data.
+	Record string `mapstructure:"record" yaml:"record" defaultdoc:"none: the reply is the record" doc:"the dotted path of the record in get, create and update replies (ERPNext: data)"`
 	// Wrap sends create and update bodies as {"<wrap>": record}; default
 	// none (the record is the body).
-	Wrap string `mapstructure:"wrap" yaml:"wrap"`
-	// Pagination is how the list is paged; required.
-	Pagination PageConfig `mapstructure:"pagination" yaml:"pagination"`
+	Wrap string `mapstructure:"wrap" yaml:"wrap" defaultdoc:"none: the record is the body" doc:"send create and update bodies as {\"<wrap>\": record}"`
+	// Pagination is how the list is paged.
+	Pagination PageConfig `mapstructure:"pagination" yaml:"pagination" doc:"how the list is paged"`
 	// Match finds an existing record by a reference field when the
 	// pipeline does not know the record's id (a first write, or a rerun
 	// after a crash between the create and the pipeline recording the id).
-	Match MatchConfig `mapstructure:"match" yaml:"match"`
+	Match MatchConfig `mapstructure:"match" yaml:"match" doc:"how the sink finds a record it has no id for (a first write, a rerun after a crash) by a reference field; without it such a record is always created"`
 	// ReadEach reads every listed record again with Get, for APIs whose
 	// lists leave out nested data (ERPNext lists carry no child tables).
-	ReadEach bool `mapstructure:"read_each" yaml:"read_each"`
+	ReadEach bool `mapstructure:"read_each" yaml:"read_each" defaultdoc:"false" doc:"read each listed record again with get, for lists that leave out nested data (ERPNext lists carry no child tables)"`
 	// SkipUnchanged reads a record before updating it and writes only when
-	// the record sent differs from what the target holds; default true
-	// (updates bump the target's change time, which the source would read
-	// back as a change).
-	SkipUnchanged *bool `mapstructure:"skip_unchanged" yaml:"skip_unchanged"`
+	// the record sent differs from what the target holds (updates bump the
+	// target's change time, which the source would read back as a
+	// change).
+	SkipUnchanged *bool `mapstructure:"skip_unchanged" yaml:"skip_unchanged" default:"true" doc:"read a record before updating it and send nothing when the target already holds every field as sent (an update bumps the target's change time, which a source would read back as a change)"`
 	// WriteOnly lists dotted paths the target takes on a write but does
 	// not return (ERPNext's Customer address_line1, city, ... that become
 	// its primary address): skip_unchanged leaves them out of the
 	// comparison.
-	WriteOnly []string `mapstructure:"write_only" yaml:"write_only"`
+	WriteOnly []string `mapstructure:"write_only" yaml:"write_only" doc:"dotted paths the target takes on a write but never returns (ERPNext's Customer address_line1, city, ...): skip_unchanged leaves them out of its comparison"`
 	// LookBack re-reads changes this far behind the cursor, for records
-	// committed late; default 10s, 0 off.
-	LookBack *time.Duration `mapstructure:"look_back" yaml:"look_back"`
-	// BatchSize caps the records one Read returns; default 100.
-	BatchSize int `mapstructure:"batch_size" yaml:"batch_size"`
+	// committed late; 0 off.
+	LookBack *time.Duration `mapstructure:"look_back" yaml:"look_back" default:"10s" doc:"how far behind its cursor a source lists again, for changes that commit late; 0 turns it off"`
+	// BatchSize caps the records one Read returns.
+	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" default:"100" doc:"the most records per source read, 1 to 10000"`
 }
 
 // WriteConfig is a create or update endpoint.
 type WriteConfig struct {
 	// Path, relative to url; an update path holds {id}.
-	Path string `mapstructure:"path" yaml:"path"`
+	Path string `mapstructure:"path" yaml:"path" defaultdoc:"create: list; update: get" doc:"the path, relative to url; an update path holds {id}"`
 	// Method: POST (create default) or PUT; PUT (update default), PATCH
 	// or POST.
-	Method string `mapstructure:"method" yaml:"method"`
+	Method string `mapstructure:"method" yaml:"method" defaultdoc:"create: POST; update: PUT" doc:"create: POST or PUT; update: PUT, PATCH or POST"`
 }
 
 // DeleteConfig is the sink's delete handling.
 type DeleteConfig struct {
-	// Mode is none (default: a delete is a permanent error), hard (send
-	// Method to Path) or soft (update the record with Field set to Value).
-	Mode string `mapstructure:"mode" yaml:"mode"`
+	// Mode is none (a delete is a permanent error), hard (send Method to
+	// Path) or soft (update the record with Field set to Value).
+	Mode string `mapstructure:"mode" yaml:"mode" default:"none" enum:"none|hard|soft" doc:"none (a delete is a permanent error), hard (send method to path) or soft (an update setting field to value)"`
 	// Path of a hard delete, with {id}; default Get (WooCommerce:
 	// /wp-json/wc/v3/orders/{id}?force=true).
-	Path string `mapstructure:"path" yaml:"path"`
+	Path string `mapstructure:"path" yaml:"path" defaultdoc:"get" doc:"hard: the path, with {id} (WooCommerce: /wp-json/wc/v3/orders/{id}?force=true); a 404 or 410 counts as done"`
 	// Method of a hard delete; default DELETE.
-	Method string `mapstructure:"method" yaml:"method"`
+	Method string `mapstructure:"method" yaml:"method" defaultdoc:"DELETE" doc:"hard: DELETE, POST, PUT or PATCH"`
 	// Field and Value of a soft delete (ERPNext: disabled, 1).
-	Field string `mapstructure:"field" yaml:"field"`
-	Value any    `mapstructure:"value" yaml:"value"`
+	Field string `mapstructure:"field" yaml:"field" doc:"soft: the dotted path of the field the update sets (ERPNext: disabled, or docstatus to cancel)"`
+	Value any    `mapstructure:"value" yaml:"value" doc:"soft: the value it sets (ERPNext: 1, or 2 for docstatus)"`
 }
 
 // TimeField is a time member of the records.
 type TimeField struct {
-	// Field is its dotted path; required.
-	Field string `mapstructure:"field" yaml:"field"`
-	// Format: rfc3339 (default), frappe ("2006-01-02 15:04:05.999999"),
-	// unix, unix_ms, or a Go layout such as "2006-01-02T15:04:05".
-	Format string `mapstructure:"format" yaml:"format"`
+	// Field is its dotted path.
+	Field string `mapstructure:"field" yaml:"field" required:"true" doc:"its dotted path (ERPNext: modified)"`
+	// Format: rfc3339, frappe ("2006-01-02 15:04:05.999999"), unix,
+	// unix_ms, or a Go layout such as "2006-01-02T15:04:05".
+	Format string `mapstructure:"format" yaml:"format" default:"rfc3339" doc:"rfc3339, frappe (2006-01-02 15:04:05.999999), unix, unix_ms, or a Go layout such as 2006-01-02T15:04:05"`
 	// TimeZone reads times written without an offset (ERPNext's system
 	// time zone); default UTC.
-	TimeZone string `mapstructure:"time_zone" yaml:"time_zone"`
+	TimeZone string `mapstructure:"time_zone" yaml:"time_zone" defaultdoc:"UTC" doc:"the zone of times written without an offset (ERPNext: the site's time zone)"`
 }
 
 // SinceConfig is the list's updated-since query: either one parameter
@@ -154,58 +154,58 @@ type TimeField struct {
 // stands for the time (and "{since}" with its quotes for a JSON string).
 type SinceConfig struct {
 	// Param is a query parameter that takes the time (modified_after).
-	Param string `mapstructure:"param" yaml:"param"`
+	Param string `mapstructure:"param" yaml:"param" doc:"a query parameter that takes the time (WooCommerce: modified_after)"`
 	// Params are query parameters with {since} in their values; they
 	// replace list params of the same name.
-	Params map[string]string `mapstructure:"params" yaml:"params"`
+	Params map[string]string `mapstructure:"params" yaml:"params" doc:"query parameters with {since} in their values, for filter-style APIs (\"{since}\" with its quotes becomes a JSON string); they replace list params of the same name"`
 	// Query is more such parameters as "name=value" (names with capitals).
-	Query []string `mapstructure:"query" yaml:"query"`
+	Query []string `mapstructure:"query" yaml:"query" doc:"more such parameters as name=value text, for names with capitals"`
 	// Format of the time sent; default updated_at.format.
-	Format string `mapstructure:"format" yaml:"format"`
+	Format string `mapstructure:"format" yaml:"format" defaultdoc:"the value of updated_at.format" doc:"how the time is written"`
 	// TimeZone of the time sent; default updated_at.time_zone.
-	TimeZone string `mapstructure:"time_zone" yaml:"time_zone"`
+	TimeZone string `mapstructure:"time_zone" yaml:"time_zone" defaultdoc:"the value of updated_at.time_zone" doc:"the zone the time is written in"`
 	// Exclusive says the server returns records changed strictly after
 	// the time (WooCommerce's modified_after): the source then asks from
 	// one second earlier, so equal times are never skipped.
-	Exclusive bool `mapstructure:"exclusive" yaml:"exclusive"`
+	Exclusive bool `mapstructure:"exclusive" yaml:"exclusive" defaultdoc:"false" doc:"the server returns records changed strictly after the time (WooCommerce's modified_after): the source asks from one second earlier, so equal times are never skipped"`
 }
 
 // PageConfig is the list's pagination.
 type PageConfig struct {
-	// Type is page, offset, cursor, link or none; required.
-	Type string `mapstructure:"type" yaml:"type"`
-	// Size is the page size asked for; default 100. It must not exceed the
-	// server's own maximum (WooCommerce 100), or a full page looks short.
-	Size int `mapstructure:"size" yaml:"size"`
+	// Type is page, offset, cursor, link or none.
+	Type string `mapstructure:"type" yaml:"type" required:"true" enum:"page|offset|cursor|link|none" doc:"page numbers, offsets, a cursor from the reply, the Link header's rel=next (RFC 8288, same scheme and host as url only), or none (one request)"`
+	// Size is the page size asked for. It must not exceed the server's
+	// own maximum (WooCommerce 100), or a full page looks short.
+	Size int `mapstructure:"size" yaml:"size" defaultdoc:"100; none for type none" doc:"the page size asked for, 2 to 10000; not above the server's own maximum (WooCommerce 100), or a full page looks short"`
 	// SizeParam carries Size; default per_page (page, link), limit (offset,
 	// cursor). ERPNext: limit_page_length.
-	SizeParam string `mapstructure:"size_param" yaml:"size_param"`
-	// PageParam (type page) is the page number's parameter; default page.
-	PageParam string `mapstructure:"page_param" yaml:"page_param"`
-	// FirstPage (type page) is the first page's number; default 1.
-	FirstPage *int `mapstructure:"first_page" yaml:"first_page"`
-	// OffsetParam (type offset); default offset. ERPNext: limit_start.
-	OffsetParam string `mapstructure:"offset_param" yaml:"offset_param"`
-	// CursorParam (type cursor) sends the next cursor; default cursor.
-	CursorParam string `mapstructure:"cursor_param" yaml:"cursor_param"`
+	SizeParam string `mapstructure:"size_param" yaml:"size_param" defaultdoc:"per_page (page, link), limit (offset, cursor)" doc:"the parameter carrying size (ERPNext: limit_page_length)"`
+	// PageParam (type page) is the page number's parameter.
+	PageParam string `mapstructure:"page_param" yaml:"page_param" defaultdoc:"page, for type page" doc:"page: the page number's parameter"`
+	// FirstPage (type page) is the first page's number.
+	FirstPage *int `mapstructure:"first_page" yaml:"first_page" defaultdoc:"1, for type page" doc:"page: the first page's number"`
+	// OffsetParam (type offset). ERPNext: limit_start.
+	OffsetParam string `mapstructure:"offset_param" yaml:"offset_param" defaultdoc:"offset, for type offset" doc:"offset: the offset's parameter (ERPNext: limit_start)"`
+	// CursorParam (type cursor) sends the next cursor.
+	CursorParam string `mapstructure:"cursor_param" yaml:"cursor_param" defaultdoc:"cursor, for type cursor" doc:"cursor: the parameter that sends the next cursor"`
 	// NextCursor (type cursor) is the dotted path of the next cursor in
 	// the reply; null or "" ends the list. Required for type cursor.
-	NextCursor string `mapstructure:"next_cursor" yaml:"next_cursor"`
+	NextCursor string `mapstructure:"next_cursor" yaml:"next_cursor" doc:"cursor, required: the dotted path of the next cursor in the reply; null or empty ends the list"`
 	// HasMore (type cursor, optional) is the dotted path of a boolean that
 	// is false on the last page.
-	HasMore string `mapstructure:"has_more" yaml:"has_more"`
+	HasMore string `mapstructure:"has_more" yaml:"has_more" doc:"cursor: the dotted path of a boolean, false on the last page; when the reply has it, it decides (an empty page with has_more true goes on); without it an empty page ends the list"`
 	// TotalPagesHeader (type page) is a reply header with the number of
 	// pages (WooCommerce X-WP-TotalPages).
-	TotalPagesHeader string `mapstructure:"total_pages_header" yaml:"total_pages_header"`
+	TotalPagesHeader string `mapstructure:"total_pages_header" yaml:"total_pages_header" doc:"page: a reply header with the number of pages (WooCommerce: X-WP-TotalPages); the list ends on that page"`
 	// TotalHeader (type page, offset) is a reply header with the number of
 	// records (X-WP-Total).
-	TotalHeader string `mapstructure:"total_header" yaml:"total_header"`
+	TotalHeader string `mapstructure:"total_header" yaml:"total_header" doc:"page, offset: a reply header with the number of records (X-WP-Total); the list ends after that many"`
 	// Stop says when a page or offset list ends without a total header:
-	// short_page (default: fewer records than size) or empty_page (one
-	// request more, for servers that may return less than asked).
-	Stop string `mapstructure:"stop" yaml:"stop"`
-	// MaxPages stops a list that never ends (a server bug); default 100000.
-	MaxPages int `mapstructure:"max_pages" yaml:"max_pages"`
+	// short_page (fewer records than size) or empty_page (one request
+	// more, for servers that may return less than asked).
+	Stop string `mapstructure:"stop" yaml:"stop" defaultdoc:"short_page, for types page and offset" enum:"short_page|empty_page" doc:"page, offset: when the list ends without a total header: on a page shorter than size, or only on an empty one (one request more, for servers that may return less than asked)"`
+	// MaxPages stops a list that never ends (a server bug).
+	MaxPages int `mapstructure:"max_pages" yaml:"max_pages" default:"100000" doc:"a list longer than this is an error (a server bug)"`
 }
 
 // MatchConfig finds a record by a reference field.
@@ -213,16 +213,16 @@ type MatchConfig struct {
 	// Field is the dotted path of the reference in the record sent and in
 	// the records listed (ERPNext's po_no or a custom field). A record
 	// sent without it gets the hub id there.
-	Field string `mapstructure:"field" yaml:"field"`
+	Field string `mapstructure:"field" yaml:"field" doc:"the dotted path of a reference in the record sent and in the records listed (ERPNext: po_no or a custom field; WooCommerce: customer_note); a record sent without it gets the hub id there"`
 	// Param is a list query parameter that takes the value.
-	Param string `mapstructure:"param" yaml:"param"`
+	Param string `mapstructure:"param" yaml:"param" doc:"a list parameter that takes the value (WooCommerce: search)"`
 	// Params are list query parameters with {value} in their values ("{value}"
 	// with its quotes for a JSON string); they replace list params of the
 	// same name. The connector keeps only records whose Field equals the
 	// value exactly, so a fuzzy search parameter is fine.
-	Params map[string]string `mapstructure:"params" yaml:"params"`
+	Params map[string]string `mapstructure:"params" yaml:"params" doc:"list parameters with {value} in their values (\"{value}\" with its quotes becomes a JSON string); they replace list params of the same name. Only records whose field equals the value exactly are kept, so a fuzzy search is fine"`
 	// Query is more such parameters as "name=value" (names with capitals).
-	Query []string `mapstructure:"query" yaml:"query"`
+	Query []string `mapstructure:"query" yaml:"query" doc:"more such parameters as name=value text, for names with capitals"`
 }
 
 // The pagination types.
@@ -242,34 +242,26 @@ const (
 )
 
 const (
-	defaultPollInterval = 5 * time.Second
-	defaultLookBack     = 10 * time.Second
-	defaultBatchSize    = 100
-	defaultPageSize     = 100
-	defaultMaxPages     = 100000
-	maxBatchSize        = 10000
-	maxPageSize         = 10000
+	defaultPageSize = 100
+	maxBatchSize    = 10000
+	maxPageSize     = 10000
 )
 
 func knownEntity(e string) bool { return canonical.IsEntity(e) }
 
-// withDefaults returns cfg with every default filled in and its entities
-// compiled, and an error naming every bad key.
+// withDefaults returns cfg with every default filled in (the spec's, then
+// those that depend on other keys) and its entities compiled, and
+// FieldErrors naming every bad key.
 func (cfg Config) withDefaults() (Config, map[string]*entity, error) {
+	spec := connectors.Resolve(&cfg)
 	var p erp.Problems
 	out := cfg
 	out.HTTPConfig = cfg.HTTPConfig.WithDefaults(&p)
 	out.Auth = cfg.Auth.WithDefaults(&p, "auth")
-	switch {
-	case cfg.PollInterval == 0:
-		out.PollInterval = defaultPollInterval
-	case cfg.PollInterval < 0:
+	if cfg.PollInterval < 0 {
 		p.Add("poll_interval", "must not be negative")
 	}
 	ents := map[string]*entity{}
-	if len(cfg.Entities) == 0 {
-		p.Add("entities", "is required: at least one of %s", canonical.List())
-	}
 	names := make([]string, 0, len(cfg.Entities))
 	for name := range cfg.Entities {
 		names = append(names, name)
@@ -286,7 +278,7 @@ func (cfg Config) withDefaults() (Config, map[string]*entity, error) {
 		out.Entities[name] = ec
 		ents[name] = e
 	}
-	return out, ents, p.Err()
+	return out, ents, spec.Merge(p.Err())
 }
 
 // checkPath records a problem unless path is a relative path ("/...");
@@ -354,8 +346,7 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 			p.Add(key+".update.method", "unknown method %q (PUT, PATCH or POST)", ec.Update.Method)
 		}
 		switch ec.Delete.Mode {
-		case "", DeleteNone:
-			ec.Delete.Mode = DeleteNone
+		case DeleteNone:
 			if ec.Delete.Path != "" || ec.Delete.Method != "" || ec.Delete.Field != "" || ec.Delete.Value != nil {
 				p.Add(key+".delete.mode", "is required with the other delete keys (hard or soft)")
 			}
@@ -391,14 +382,9 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 			} else {
 				e.softValue = v
 			}
-		default:
-			p.Add(key+".delete.mode", "unknown mode %q (none, hard or soft)", ec.Delete.Mode)
 		}
 	}
 
-	if ec.IDField == "" {
-		ec.IDField = "id"
-	}
 	var err error
 	if e.idPath, err = parsePath(ec.IDField); err != nil {
 		p.Add(key+".id_field", "%v", err)
@@ -414,13 +400,10 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 	}
 
 	// change time
-	if ec.UpdatedAt.Field == "" {
-		p.Add(key+".updated_at.field", "is required (the record's change time, e.g. modified)")
-	} else if e.updatedPath, err = parsePath(ec.UpdatedAt.Field); err != nil {
-		p.Add(key+".updated_at.field", "%v", err)
-	}
-	if ec.UpdatedAt.Format == "" {
-		ec.UpdatedAt.Format = FormatRFC3339
+	if ec.UpdatedAt.Field != "" {
+		if e.updatedPath, err = parsePath(ec.UpdatedAt.Field); err != nil {
+			p.Add(key+".updated_at.field", "%v", err)
+		}
 	}
 	e.updatedFmt = compileFormat(p, key+".updated_at", ec.UpdatedAt.Format, ec.UpdatedAt.TimeZone)
 
@@ -484,20 +467,10 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 		}
 		e.writeOnly = append(e.writeOnly, wp)
 	}
-	if ec.SkipUnchanged == nil {
-		t := true
-		ec.SkipUnchanged = &t
-	}
-	if ec.LookBack == nil {
-		d := defaultLookBack
-		ec.LookBack = &d
-	} else if *ec.LookBack < 0 {
+	if ec.LookBack != nil && *ec.LookBack < 0 {
 		p.Add(key+".look_back", "must not be negative")
 	}
-	switch {
-	case ec.BatchSize == 0:
-		ec.BatchSize = defaultBatchSize
-	case ec.BatchSize < 0 || ec.BatchSize > maxBatchSize:
+	if ec.BatchSize < 1 || ec.BatchSize > maxBatchSize {
 		p.Add(key+".batch_size", "must be between 1 and %d", maxBatchSize)
 	}
 	e.cfg = ec
@@ -569,14 +542,7 @@ func compileStatic(p *erp.Problems, key string, params map[string]string) []para
 }
 
 func compilePage(p *erp.Problems, key string, pc PageConfig, ps *pageSpec) PageConfig {
-	ps.kind = pc.Type
-	switch pc.Type {
-	case "":
-		p.Add(key+".type", "is required (page, offset, cursor, link or none)")
-	case PageNumber, PageOffset, PageCursor, PageLink, PageNone:
-	default:
-		p.Add(key+".type", "unknown type %q (page, offset, cursor, link or none)", pc.Type)
-	}
+	ps.kind = pc.Type // the spec checks it
 	only := func(k, v string, kinds ...string) {
 		if v == "" {
 			return
@@ -663,19 +629,10 @@ func compilePage(p *erp.Problems, key string, pc PageConfig, ps *pageSpec) PageC
 			p.Add(key+"."+k, "%q is not a header name", h)
 		}
 	}
-	switch pc.Stop {
-	case "":
-		if pc.Type == PageNumber || pc.Type == PageOffset {
-			pc.Stop = "short_page"
-		}
-	case "short_page", "empty_page":
-	default:
-		p.Add(key+".stop", "unknown value %q (short_page or empty_page)", pc.Stop)
+	if pc.Stop == "" && (pc.Type == PageNumber || pc.Type == PageOffset) {
+		pc.Stop = "short_page"
 	}
-	switch {
-	case pc.MaxPages == 0:
-		pc.MaxPages = defaultMaxPages
-	case pc.MaxPages < 0:
+	if pc.MaxPages < 0 {
 		p.Add(key+".max_pages", "must not be negative")
 	}
 	ps.size, ps.sizeParam = pc.Size, pc.SizeParam

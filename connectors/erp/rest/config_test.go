@@ -15,6 +15,14 @@ import (
 	"github.com/crmhub/hub/mapping"
 )
 
+// The defaults Config's spec declares.
+const (
+	defaultPollInterval = 5 * time.Second
+	defaultLookBack     = 10 * time.Second
+	defaultBatchSize    = 100
+	defaultMaxPages     = 100000
+)
+
 // validEntity is a complete, valid entity (ERPNext's Customer).
 func validEntity() EntityConfig {
 	return EntityConfig{
@@ -49,7 +57,7 @@ func TestConfigProblems(t *testing.T) {
 		{"no url", func(c *Config, _ *EntityConfig) { c.URL = "" }, []string{"url: is required"}},
 		{"bad url", func(c *Config, _ *EntityConfig) { c.URL = "erp.example.com" }, []string{"url: \"erp.example.com\" is not an http(s) URL"}},
 		{"http keys", func(c *Config, _ *EntityConfig) { c.Timeout = -1; c.RateLimit = -2 }, []string{"timeout:", "rate_limit:"}},
-		{"auth type", func(c *Config, _ *EntityConfig) { c.Auth = erp.AuthConfig{Type: "token"} }, []string{"auth.type: unknown auth type \"token\""}},
+		{"auth type", func(c *Config, _ *EntityConfig) { c.Auth = erp.AuthConfig{Type: "token"} }, []string{`auth.type: "token" is not one of none, basic, bearer, api_key, oauth2`}},
 		{"api key without key", func(c *Config, _ *EntityConfig) { c.Auth.Key = "" }, []string{"auth.key: is required"}},
 		{"oauth2 incomplete", func(c *Config, _ *EntityConfig) { c.Auth = erp.AuthConfig{Type: erp.AuthOAuth2, TokenURL: "ftp://x"} },
 			[]string{"auth.client_id:", "auth.client_secret:", "auth.token_url: \"ftp://x\""}},
@@ -63,7 +71,7 @@ func TestConfigProblems(t *testing.T) {
 		{"create method", func(_ *Config, e *EntityConfig) { e.Create.Method = "PATCH" }, []string{"entities.customer.create.method: unknown method \"PATCH\""}},
 		{"update path", func(_ *Config, e *EntityConfig) { e.Update.Path = "/api/resource/Customer" }, []string{"entities.customer.update.path:"}},
 		{"update method", func(_ *Config, e *EntityConfig) { e.Update.Method = "DELETE" }, []string{"entities.customer.update.method: unknown method \"DELETE\""}},
-		{"delete mode", func(_ *Config, e *EntityConfig) { e.Delete.Mode = "archive" }, []string{"entities.customer.delete.mode: unknown mode \"archive\""}},
+		{"delete mode", func(_ *Config, e *EntityConfig) { e.Delete.Mode = "archive" }, []string{`entities.customer.delete.mode: "archive" is not one of none, hard, soft`}},
 		{"delete keys without mode", func(_ *Config, e *EntityConfig) { e.Delete.Field = "disabled" }, []string{"entities.customer.delete.mode: is required"}},
 		{"soft delete without field", func(_ *Config, e *EntityConfig) { e.Delete = DeleteConfig{Mode: DeleteSoft} },
 			[]string{"entities.customer.delete.field: is required", "entities.customer.delete.value: is required"}},
@@ -106,7 +114,7 @@ func TestConfigProblems(t *testing.T) {
 		},
 			[]string{"entities.customer.match: takes param or params, not both"}},
 		{"no pagination", func(_ *Config, e *EntityConfig) { e.Pagination = PageConfig{} }, []string{"entities.customer.pagination.type: is required"}},
-		{"pagination type", func(_ *Config, e *EntityConfig) { e.Pagination = PageConfig{Type: "keyset"} }, []string{"entities.customer.pagination.type: unknown type \"keyset\""}},
+		{"pagination type", func(_ *Config, e *EntityConfig) { e.Pagination = PageConfig{Type: "keyset"} }, []string{`entities.customer.pagination.type: "keyset" is not one of page, offset, cursor, link, none`}},
 		{"page size", func(_ *Config, e *EntityConfig) { e.Pagination.Size = 1 }, []string{"entities.customer.pagination.size: must be between 2 and 10000"}},
 		{"keys of another type", func(_ *Config, e *EntityConfig) { e.Pagination.PageParam = "p"; e.Pagination.NextCursor = "next" },
 			[]string{"entities.customer.pagination.page_param: does not apply to pagination type \"offset\"", "entities.customer.pagination.next_cursor: does not apply"}},
@@ -119,7 +127,7 @@ func TestConfigProblems(t *testing.T) {
 			e.Pagination = PageConfig{Type: PageNumber, TotalPagesHeader: "X WP"}
 		},
 			[]string{"entities.customer.pagination.total_pages_header: \"X WP\" is not a header name"}},
-		{"stop", func(_ *Config, e *EntityConfig) { e.Pagination.Stop = "never" }, []string{"entities.customer.pagination.stop: unknown value \"never\""}},
+		{"stop", func(_ *Config, e *EntityConfig) { e.Pagination.Stop = "never" }, []string{`entities.customer.pagination.stop: "never" is not one of short_page, empty_page`}},
 		{"size with none", func(_ *Config, e *EntityConfig) { e.Pagination = PageConfig{Type: PageNone, Size: 10} },
 			[]string{"entities.customer.pagination.size: size and size_param do not apply to pagination type none"}},
 		{"max pages", func(_ *Config, e *EntityConfig) { e.Pagination.MaxPages = -1 }, []string{"entities.customer.pagination.max_pages: must not be negative"}},
@@ -153,6 +161,9 @@ func TestConfigProblems(t *testing.T) {
 			}
 			if err == nil {
 				t.Fatalf("no error, want %v", tt.want)
+			}
+			if _, ok := connectors.AsFieldErrors(err); !ok {
+				t.Errorf("error %q carries no field errors", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

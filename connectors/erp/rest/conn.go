@@ -19,19 +19,14 @@ import (
 // Kind is the connector kind this package registers.
 const Kind = "rest"
 
-// Register registers kind "rest".
+// Register registers kind "rest" with its settings spec (Config).
 func Register(r *connectors.Registry) error {
-	return r.Register(connectors.Kind{
-		Name:    Kind,
-		Summary: "any ERP with a REST API described in config (ERPNext, WooCommerce, ...)",
-		New: func(p connectors.Params) (connectors.Connector, error) {
-			cfg, err := connectors.Settings[Config](p)
-			if err != nil {
-				return nil, err
-			}
-			return New(p.Name, cfg, erp.Options{})
-		},
-	})
+	k, err := connectors.Declare(Kind, "any ERP with a REST API described in config (ERPNext, WooCommerce, ...)",
+		func(p connectors.Params, cfg Config) (*Conn, error) { return New(p.Name, cfg, erp.Options{}) })
+	if err != nil {
+		return err
+	}
+	return r.Register(k)
 }
 
 // Conn is one configured rest connector: a connectors.Reader and

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/erp"
 )
 
@@ -28,41 +29,40 @@ import (
 type Config struct {
 	erp.HTTPConfig `mapstructure:",squash" yaml:",inline"`
 	// Database is the Tryton database (the first path segment of the URL).
-	Database string `mapstructure:"database" yaml:"database"`
+	Database string `mapstructure:"database" yaml:"database" required:"true" doc:"the Tryton database (the first path segment of the URL)"`
 	// User and Password log in (common.db.login) for a session.
-	User     string `mapstructure:"user" yaml:"user"`
-	Password string `mapstructure:"password" yaml:"password"`
-	// Language of Tryton's messages; default en.
-	Language string `mapstructure:"language" yaml:"language"`
+	User     string `mapstructure:"user" yaml:"user" required:"true" doc:"the user the hub logs in as (common.db.login)"`
+	Password string `mapstructure:"password" yaml:"password" required:"true" secret:"true" doc:"the user's password"`
+	// Language of Tryton's messages.
+	Language string `mapstructure:"language" yaml:"language" default:"en" doc:"the language of Tryton's messages"`
 	// Company is the company id every call runs in; 0 (default) takes the
 	// user's current company.
-	Company int64 `mapstructure:"company" yaml:"company"`
+	Company int64 `mapstructure:"company" yaml:"company" defaultdoc:"0: the user's current company" doc:"the company id every call runs in"`
 	// Entities this connector reads and writes: customer (party.party),
-	// order (sale.sale), invoice (account.invoice, read only); default all.
-	Entities []string `mapstructure:"entities" yaml:"entities"`
+	// order (sale.sale), invoice (account.invoice, read only).
+	Entities []string `mapstructure:"entities" yaml:"entities" default:"customer,invoice,order" enum:"customer|order|invoice" doc:"the entities this connector reads and writes: customer (party.party), order (sale.sale), invoice (account.invoice, read only)"`
 	// SaleState is where the sink leaves a sale it wrote: draft,
-	// quotation or confirmed (default; Tryton then processes it and, with
-	// invoice method "order", drafts its invoice at once).
-	SaleState string `mapstructure:"sale_state" yaml:"sale_state"`
-	// InvoiceStates are the invoice states the source and scanner read;
-	// default posted, paid and cancelled. A draft invoice is Tryton's
-	// working copy: it has no number, and Tryton deletes and re-creates
-	// it when its sale changes, which a source cannot see (Tryton reports
-	// no deletes). Add draft to read drafts too.
-	InvoiceStates []string `mapstructure:"invoice_states" yaml:"invoice_states"`
-	// PollInterval is how often Read asks again while nothing changed;
-	// default 5s.
-	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval"`
+	// quotation or confirmed (Tryton then processes it and, with invoice
+	// method "order", drafts its invoice at once).
+	SaleState string `mapstructure:"sale_state" yaml:"sale_state" default:"confirmed" enum:"draft|quotation|confirmed" doc:"where the sink leaves a sale it wrote; a confirmed sale is processed at once (with invoice method order, its invoice is drafted)"`
+	// InvoiceStates are the invoice states the source and scanner read.
+	// A draft invoice is Tryton's working copy: it has no number, and
+	// Tryton deletes and re-creates it when its sale changes, which a
+	// source cannot see (Tryton reports no deletes). Add draft to read
+	// drafts too.
+	InvoiceStates []string `mapstructure:"invoice_states" yaml:"invoice_states" default:"posted,paid,cancelled" enum:"draft|validated|posted|paid|cancelled" doc:"the invoice states the source and scanner read. A draft invoice has no number and Tryton re-creates it when its sale changes, unseen (Tryton reports no deletes): add draft to read drafts too"`
+	// PollInterval is how often Read asks again while nothing changed.
+	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval" default:"5s" doc:"how often a source asks again while nothing changed"`
 	// LookBack re-reads changes this far behind the cursor, for
-	// transactions that committed after later ones; default 10s, 0 off.
-	LookBack *time.Duration `mapstructure:"look_back" yaml:"look_back"`
-	// BatchSize caps the records one Read or Scan page returns; default 200.
-	BatchSize int `mapstructure:"batch_size" yaml:"batch_size"`
-	// ButtonBatch caps the sales one quote, confirm or cancel call moves;
-	// default 10. Without a queue worker Tryton processes a sale as it is
-	// confirmed (invoice, shipment: 0.2-0.4 s a sale on a small server),
-	// so one call for a whole batch can outlast the HTTP timeout.
-	ButtonBatch int `mapstructure:"button_batch" yaml:"button_batch"`
+	// transactions that committed after later ones; 0 off.
+	LookBack *time.Duration `mapstructure:"look_back" yaml:"look_back" default:"10s" doc:"how far behind its cursor a source reads again, for transactions that committed late; 0 turns it off"`
+	// BatchSize caps the records one Read or Scan page returns.
+	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" default:"200" doc:"the most records per read and per scan page, 1 to 10000"`
+	// ButtonBatch caps the sales one quote, confirm or cancel call moves.
+	// Without a queue worker Tryton processes a sale as it is confirmed
+	// (invoice, shipment: 0.2-0.4 s a sale on a small server), so one
+	// call for a whole batch can outlast the HTTP timeout.
+	ButtonBatch int `mapstructure:"button_batch" yaml:"button_batch" default:"10" doc:"the most sales one quote, confirm or cancel call moves, 1 to 1000: Tryton processes a sale as it is confirmed, so a large call can outlast the timeout"`
 }
 
 // The entities and the Tryton models they map to.
@@ -79,13 +79,6 @@ const (
 	SaleConfirmed = "confirmed"
 )
 
-const (
-	defaultPollInterval = 5 * time.Second
-	defaultLookBack     = 10 * time.Second
-	defaultBatchSize    = 200
-	defaultButtonBatch  = 10
-)
-
 func modelOf(entity string) string {
 	switch entity {
 	case EntityCustomer:
@@ -98,93 +91,48 @@ func modelOf(entity string) string {
 	return ""
 }
 
-// withDefaults returns cfg with every default filled in, and an error
-// naming every bad key.
+// withDefaults returns cfg with every default filled in (the spec's and
+// the shared HTTP keys'), and FieldErrors naming every bad key.
 func (cfg Config) withDefaults() (Config, error) {
+	spec := connectors.Resolve(&cfg)
 	var p erp.Problems
 	out := cfg
 	out.HTTPConfig = cfg.HTTPConfig.WithDefaults(&p)
-	switch {
-	case strings.TrimSpace(cfg.Database) == "":
-		p.Add("database", "is required")
-	case strings.ContainsAny(cfg.Database, "/?#% "):
+	if strings.ContainsAny(cfg.Database, "/?#% ") {
 		p.Add("database", "%q is not a database name", cfg.Database)
-	}
-	if strings.TrimSpace(cfg.User) == "" {
-		p.Add("user", "is required")
-	}
-	if cfg.Password == "" {
-		p.Add("password", "is required (use ${VAR} to read it from the environment)")
-	}
-	if out.Language == "" {
-		out.Language = "en"
 	}
 	if cfg.Company < 0 {
 		p.Add("company", "must be a company id, or 0 for the user's company")
 	}
-	if len(cfg.Entities) == 0 {
-		out.Entities = []string{EntityCustomer, EntityInvoice, EntityOrder}
-	} else {
-		out.Entities = nil
-		for i, e := range cfg.Entities {
-			if modelOf(e) == "" {
-				p.Add(fmt.Sprintf("entities[%d]", i), "unknown entity %q (customer, order, invoice)", e)
-				continue
-			}
-			if slices.Contains(out.Entities, e) {
-				p.Add(fmt.Sprintf("entities[%d]", i), "%q is listed twice", e)
-				continue
-			}
-			out.Entities = append(out.Entities, e)
+	out.Entities = nil
+	for i, e := range cfg.Entities {
+		if modelOf(e) == "" {
+			continue // the spec reports it
 		}
-		slices.Sort(out.Entities)
+		if slices.Contains(out.Entities, e) {
+			p.Add(fmt.Sprintf("entities[%d]", i), "%q is listed twice", e)
+			continue
+		}
+		out.Entities = append(out.Entities, e)
 	}
-	switch cfg.SaleState {
-	case "":
-		out.SaleState = SaleConfirmed
-	case SaleDraft, SaleQuotation, SaleConfirmed:
-	default:
-		p.Add("sale_state", "unknown state %q (draft, quotation or confirmed)", cfg.SaleState)
-	}
-	if len(cfg.InvoiceStates) == 0 {
-		out.InvoiceStates = []string{"posted", "paid", "cancelled"}
-	} else {
-		out.InvoiceStates = nil
-		for i, st := range cfg.InvoiceStates {
-			switch st {
-			case "draft", "validated", "posted", "paid", "cancelled":
-			default:
-				p.Add(fmt.Sprintf("invoice_states[%d]", i), "unknown invoice state %q (draft, validated, posted, paid, cancelled)", st)
-				continue
-			}
-			if !slices.Contains(out.InvoiceStates, st) {
-				out.InvoiceStates = append(out.InvoiceStates, st)
-			}
+	slices.Sort(out.Entities)
+	out.InvoiceStates = nil
+	for _, st := range cfg.InvoiceStates {
+		if !slices.Contains(out.InvoiceStates, st) {
+			out.InvoiceStates = append(out.InvoiceStates, st)
 		}
 	}
-	switch {
-	case cfg.PollInterval == 0:
-		out.PollInterval = defaultPollInterval
-	case cfg.PollInterval < 0:
+	if cfg.PollInterval < 0 {
 		p.Add("poll_interval", "must not be negative")
 	}
-	if cfg.LookBack == nil {
-		d := defaultLookBack
-		out.LookBack = &d
-	} else if *cfg.LookBack < 0 {
+	if cfg.LookBack != nil && *cfg.LookBack < 0 {
 		p.Add("look_back", "must not be negative")
 	}
-	switch {
-	case cfg.BatchSize == 0:
-		out.BatchSize = defaultBatchSize
-	case cfg.BatchSize < 0 || cfg.BatchSize > 10000:
+	if cfg.BatchSize < 1 || cfg.BatchSize > 10000 {
 		p.Add("batch_size", "must be between 1 and 10000")
 	}
-	switch {
-	case cfg.ButtonBatch == 0:
-		out.ButtonBatch = defaultButtonBatch
-	case cfg.ButtonBatch < 0 || cfg.ButtonBatch > 1000:
+	if cfg.ButtonBatch < 1 || cfg.ButtonBatch > 1000 {
 		p.Add("button_batch", "must be between 1 and 1000")
 	}
-	return out, p.Err()
+	return out, spec.Merge(p.Err())
 }

@@ -18,12 +18,22 @@ import (
 	"github.com/crmhub/hub/connectors/erp"
 )
 
+// The defaults Config's spec declares.
+const (
+	defaultLookBack    = 10 * time.Second
+	defaultBatchSize   = 200
+	defaultButtonBatch = 10
+)
+
 func TestConfigProblems(t *testing.T) {
 	neg := -time.Second
 	_, err := Config{HTTPConfig: erp.HTTPConfig{URL: "nope"}, Database: "a/b", Entities: []string{"order", "ledger", "order"},
 		SaleState: "done", LookBack: &neg, BatchSize: -1, ButtonBatch: 5000, InvoiceStates: []string{"posted", "open"}}.withDefaults()
 	if err == nil {
 		t.Fatal("no error")
+	}
+	if _, ok := connectors.AsFieldErrors(err); !ok {
+		t.Errorf("error %q carries no field errors", err)
 	}
 	for _, k := range []string{"url:", "database:", "user:", "password:", "entities[1]:", "entities[2]:", "sale_state:", "look_back:", "batch_size:", "invoice_states[1]:", "button_batch:"} {
 		if !strings.Contains(err.Error(), k) {

@@ -16,19 +16,14 @@ import (
 // Kind is the connector kind this package registers.
 const Kind = "tryton"
 
-// Register registers kind "tryton".
+// Register registers kind "tryton" with its settings spec (Config).
 func Register(r *connectors.Registry) error {
-	return r.Register(connectors.Kind{
-		Name:    Kind,
-		Summary: "a Tryton ERP (6.0 and later) over JSON-RPC: parties, sales, invoices",
-		New: func(p connectors.Params) (connectors.Connector, error) {
-			cfg, err := connectors.Settings[Config](p)
-			if err != nil {
-				return nil, err
-			}
-			return New(p.Name, cfg, erp.Options{})
-		},
-	})
+	k, err := connectors.Declare(Kind, "a Tryton ERP (6.0 and later) over JSON-RPC: parties, sales, invoices",
+		func(p connectors.Params, cfg Config) (*Conn, error) { return New(p.Name, cfg, erp.Options{}) })
+	if err != nil {
+		return err
+	}
+	return r.Register(k)
 }
 
 // Conn is one configured tryton connector: a connectors.Reader and

@@ -94,6 +94,7 @@ type scope struct {
 	// (on the root scope).
 	rootAny     any
 	rootAnyDone bool
+	budget      *exprBudget // the record's expression budget (exprbudget.go), on the root scope
 	arena       *[]Value // output containers are carved from it
 	used        int      // Values taken from arenas
 	errs        []FieldError

@@ -32,6 +32,7 @@ func (c *compiler) compileExpr(src string, wantBool bool) (*vm.Program, error) {
 		expr.AllowUndefinedVariables(),
 		expr.MaxNodes(maxExprNodes),
 	}
+	opts = append(opts, budgetOptions()...)
 	if wantBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -54,6 +55,10 @@ func (sc *scope) envFor(value Value) map[string]any {
 			r.rootAny, r.rootAnyDone = sc.root.Any(), true
 		}
 		env["root"] = r.rootAny
+		if r.budget == nil {
+			r.budget = newExprBudget()
+		}
+		env[budgetVar] = r.budget
 		sc.env = env
 	}
 	sc.env["value"] = value.Any()

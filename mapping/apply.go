@@ -95,8 +95,8 @@ type scope struct {
 	rootAny     any
 	rootAnyDone bool
 	budget      *exprBudget // the record's expression budget (exprbudget.go), on the root scope
-	arena       *[]Value // output containers are carved from it
-	used        int      // Values taken from arenas
+	arena       *[]Value    // output containers are carved from it
+	used        int         // Values taken from arenas
 	errs        []FieldError
 	lkErr       error
 	// where this scope sits, for error paths: parent's path + key[index]

@@ -107,9 +107,7 @@ func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p p
 			continue
 		}
 		msgs = append(msgs, bus.Message{Key: []byte(env.ID), Value: value})
-		if env.Op == OpUpsert {
-			stamps = append(stamps, readStamp(env))
-		}
+		stamps = append(stamps, readStamp(env))
 		if in.Journal != nil {
 			detail := env.Op
 			if env.OriginStale {
@@ -134,7 +132,7 @@ func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p p
 	}
 	if len(msgs) == 0 && len(stamps) == 0 {
 		in.Journal.Append(ctx, events)
-		return nil
+		return in.supersede(ctx, recs, p)
 	}
 	if len(msgs) > 0 {
 		if err := retryForever(ctx, in.Log, "publish to "+in.Writer.Topic(), func() error {
@@ -155,14 +153,24 @@ func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p p
 			return in.Store.MarkPublished(ctx, in.Entity, p.merged)
 		})
 	}
+	if err == nil {
+		err = in.supersede(ctx, recs, p)
+	}
 	in.Journal.Append(ctx, events)
 	in.Log.Debug("batch published", "records", len(msgs), "took", time.Since(start))
 	return err
 }
 
-// readStamp is what the hub records of a published upsert: what its
-// system holds, for the system's re-reads.
+// Tombstone is the xref stamp of a record its system deleted: a replay
+// of an older version of it is superseded, not written.
+const Tombstone = "deleted"
+
+// readStamp is what the hub records of a published record: what its
+// system holds, for the system's re-reads, or that it deleted it.
 func readStamp(env *Envelope) store.Written {
+	if env.Op == OpDelete {
+		return store.Written{HubID: env.ID, ExternalID: env.SourceID, Hash: Tombstone, Version: versionText(env.readVersion)}
+	}
 	hash := env.Hash
 	if env.readHash != "" {
 		hash = env.readHash // what the system holds, before merging
@@ -174,6 +182,34 @@ func readStamp(env *Envelope) store.Written {
 		w.Version, w.Fields = versionText(env.readVersion), env.readFields
 	}
 	return w
+}
+
+// sourceStages are the stages at which an intake dead-letters a record.
+func sourceStages() []string {
+	return []string{StageSourceMap, StagePrepare, StagePublish, StageMatch}
+}
+
+// supersede closes the open dead letters of this source whose records the
+// part has now published (or found unchanged, or deleted): each last record
+// of a key that is not itself bad supersedes the older failures of it.
+func (in *Intake) supersede(ctx context.Context, recs []connectors.Record, p prep) error {
+	last := make(map[string]int, len(recs))
+	for i, rec := range recs {
+		last[rec.Key] = i
+	}
+	keys := make([]string, 0, len(last))
+	for k, i := range last {
+		if _, bad := p.bad[i]; !bad && k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return retryForever(ctx, in.Log, "close superseded dead letters", func() error {
+		ids, err := in.Store.SupersedeDeadLetters(ctx, in.Name, in.Entity, keys, sourceStages())
+		if len(ids) > 0 {
+			in.Log.Info("dead letters superseded by newer versions of their records", "ids", ids)
+		}
+		return err
+	})
 }
 
 // publishRecords prepares and publishes records at once (replays).

@@ -35,6 +35,12 @@ var ErrNotReplayable = errors.New("not replayable")
 // ErrNotOpen is returned for dead letters already replayed or discarded.
 var ErrNotOpen = errors.New("not open")
 
+// ErrSuperseded is returned for a dead letter whose record has since been
+// delivered in a newer version or deleted in its system: it is closed as
+// superseded, not replayed, since replaying it would bring back an older
+// state.
+var ErrSuperseded = errors.New("superseded")
+
 // Replay re-injects dead letter id and marks it replayed. It returns a
 // sentence saying what it did.
 func (r *Replayer) Replay(ctx context.Context, id int64, actor string) (string, error) {
@@ -44,6 +50,19 @@ func (r *Replayer) Replay(ctx context.Context, id int64, actor string) (string, 
 	}
 	if dl.Status != store.StatusOpen {
 		return "", fmt.Errorf("dead letter %d is %s: %w", id, dl.Status, ErrNotOpen)
+	}
+	why, err := r.supersededBy(ctx, dl)
+	if err != nil {
+		return "", fmt.Errorf("replay dead letter %d: %w", id, err)
+	}
+	if why != "" {
+		if err := r.Store.MarkDeadLetter(ctx, id, store.StatusSuperseded); err != nil {
+			return "", err
+		}
+		if err := r.Store.AppendAudit(ctx, actor, "dlq.replay", "dead_letter:"+strconv.FormatInt(id, 10), "closed as superseded: "+why); err != nil {
+			r.Log.Warn("audit replay", "id", id, "err", err)
+		}
+		return "", fmt.Errorf("dead letter %d not replayed, closed: %s: %w", id, why, ErrSuperseded)
 	}
 	// Marked first: if the record fails again it becomes a new dead letter
 	// rather than folding into this one.
@@ -61,6 +80,36 @@ func (r *Replayer) Replay(ctx context.Context, id int64, actor string) (string, 
 		r.Log.Warn("audit replay", "id", id, "err", err)
 	}
 	return what, nil
+}
+
+// supersededBy says why a dead letter of an envelope (a sink's) must not be
+// replayed: its origin has since deleted the record, or the hub has read a
+// newer version of it there. "" when it may be replayed.
+func (r *Replayer) supersededBy(ctx context.Context, dl store.DeadLetter) (string, error) {
+	switch dl.Stage {
+	case StageSourceMap, StageMatch, StagePrepare, StagePublish, StageDecode:
+		return "", nil // native records: mapped again as they are now
+	}
+	env, err := DecodeEnvelope(dl.Payload)
+	if err != nil {
+		return "", nil // reinject says why it cannot
+	}
+	links, err := r.Store.LookupExternals(ctx, env.Entity, env.Origin, []string{env.ID})
+	if err != nil {
+		return "", err
+	}
+	l, ok := links[env.ID]
+	if !ok {
+		return "", nil
+	}
+	if l.LastHash == Tombstone {
+		return fmt.Sprintf("%s %s was deleted in %s since", env.Entity, env.SourceID, env.Origin), nil
+	}
+	if known, err := time.Parse(time.RFC3339Nano, l.Version); err == nil && !env.Version.IsZero() && known.After(env.Version) {
+		return fmt.Sprintf("the hub has read a newer version of %s %s from %s (%s, this one is %s)",
+			env.Entity, env.SourceID, env.Origin, versionText(known), versionText(env.Version)), nil
+	}
+	return "", nil
 }
 
 func (r *Replayer) reinject(ctx context.Context, dl store.DeadLetter) (string, error) {

@@ -62,7 +62,8 @@ type Sink struct {
 	// a restart). nil: writes finish however long they take.
 	Abandon context.Context
 
-	events []store.TraceEvent // the batch's journal, appended once per batch
+	events  []store.TraceEvent // the batch's journal, appended once per batch
+	settled []string           // hub ids of the batch that are done (written, suppressed, skipped)
 }
 
 // runner is the sink's name in health reports.
@@ -119,11 +120,35 @@ func (s *Sink) commit(ctx context.Context, msgs []bus.Message) error {
 
 // process handles one fetched batch; an error means ctx ended first.
 func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
+	s.settled = s.settled[:0]
 	todo, err := s.decodeBatch(ctx, msgs)
 	if err != nil {
 		return err
 	}
-	return s.writeAll(ctx, todo)
+	if err := s.writeAll(ctx, todo); err != nil {
+		return err
+	}
+	return s.supersede(ctx)
+}
+
+// sinkStages are the stages at which a sink dead-letters a record.
+func sinkStages() []string { return []string{StageXref, StageSinkMap, StageWrite} }
+
+// supersede closes this sink's open dead letters of the records the batch
+// settled: each has since been delivered in a newer version (or deleted,
+// or found already there), so replaying the older one would bring back an
+// older state.
+func (s *Sink) supersede(ctx context.Context) error {
+	if len(s.settled) == 0 {
+		return nil
+	}
+	return retryForever(ctx, s.Log, "close superseded dead letters", func() error {
+		ids, err := s.Store.SupersedeDeadLetters(ctx, s.Name, s.Entity, s.settled, sinkStages())
+		if len(ids) > 0 {
+			s.Log.Info("dead letters superseded by newer versions of their records", "ids", ids)
+		}
+		return err
+	})
 }
 
 // writeAll prepares and writes the batch's records, retrying those that

@@ -24,7 +24,7 @@ func (s *Sink) prepareAll(ctx context.Context, todo []*item, v *view) (ready, re
 		case err == nil && ok:
 			ready = append(ready, it)
 		case err == nil:
-			// suppressed
+			s.settled = append(s.settled, it.env.ID) // suppressed
 		case ctx.Err() != nil:
 			return nil, nil, 0, 0, ctx.Err()
 		case errors.As(err, new(*missingRef)):

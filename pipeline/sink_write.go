@@ -237,6 +237,7 @@ func (s *Sink) settle(ctx context.Context, ready []*item, results []connectors.R
 			}
 			continue
 		case connectors.Stale:
+			s.settled = append(s.settled, it.env.ID)
 			s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "older_version").Inc()
 			s.note(it.env, ext, store.TraceSkipped, s.System+" holds a newer version")
 			continue
@@ -256,6 +257,7 @@ func (s *Sink) settle(ctx context.Context, ready []*item, results []connectors.R
 			}
 			s.note(it.env, ext, store.TraceWritten, detail)
 		}
+		s.settled = append(s.settled, it.env.ID)
 		if it.env.Op == OpDelete {
 			continue
 		}
@@ -301,6 +303,7 @@ func (s *Sink) recordWritten(ctx context.Context, written []store.Written) error
 // that an operator decides (a replay creates it again).
 func (s *Sink) notFound(ctx context.Context, it *item, ext string) error {
 	if it.env.Op == OpDelete {
+		s.settled = append(s.settled, it.env.ID)
 		s.note(it.env, ext, store.TraceSkipped, "delete: "+s.System+" no longer has the record")
 		return nil
 	}

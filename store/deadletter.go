@@ -21,6 +21,10 @@ const (
 	StatusOpen      = "open"      // waiting for a fix and a replay
 	StatusReplayed  = "replayed"  // re-injected into the pipeline
 	StatusDiscarded = "discarded" // an operator decided to drop it
+	// StatusSuperseded: the record has since been delivered in a newer
+	// version or deleted in its system; replaying it would bring back an
+	// older state.
+	StatusSuperseded = "superseded"
 )
 
 // DeadLetter is a record that could not be processed, with what is needed to
@@ -185,15 +189,15 @@ func (s *Store) GetDeadLetter(ctx context.Context, id int64) (DeadLetter, error)
 	return dl, nil
 }
 
-// MarkDeadLetter sets the status of a dead letter (StatusOpen, StatusReplayed
-// or StatusDiscarded). It returns ErrNotFound for an unknown id, and
+// MarkDeadLetter sets the status of a dead letter (StatusOpen,
+// StatusReplayed, StatusDiscarded or StatusSuperseded). It returns ErrNotFound for an unknown id, and
 // ErrConflict when reopening it would make a second open dead letter for the
 // same record.
 func (s *Store) MarkDeadLetter(ctx context.Context, id int64, status string) error {
 	switch status {
-	case StatusOpen, StatusReplayed, StatusDiscarded:
+	case StatusOpen, StatusReplayed, StatusDiscarded, StatusSuperseded:
 	default:
-		return fmt.Errorf("store: mark dead letter %d: unknown status %q (want open, replayed or discarded)", id, status)
+		return fmt.Errorf("store: mark dead letter %d: unknown status %q (want open, replayed, discarded or superseded)", id, status)
 	}
 	if status == StatusOpen {
 		var n int
@@ -228,4 +232,33 @@ func scanDeadLetter(r scanner, withPayload bool) (DeadLetter, error) {
 	}
 	dl.Partition, dl.Offset = int(partition.Int64), offset.Int64
 	return dl, nil
+}
+
+// SupersedeDeadLetters closes as superseded the open dead letters of
+// connector and entity whose record key is one of keys (and, when stages is
+// not empty, whose stage is one of them): their records have since been
+// delivered in a newer version, or deleted. It returns the ids it closed.
+func (s *Store) SupersedeDeadLetters(ctx context.Context, connector, entity string, keys, stages []string) ([]int64, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var ids []int64
+	stageClause := ""
+	if len(stages) > 0 {
+		stageClause = " AND stage IN (" + strings.TrimSuffix(strings.Repeat("?,", len(stages)), ",") + ")"
+	}
+	for _, chunk := range chunks(dedupe(keys), maxParams-3-len(stages)) {
+		head := []any{StatusSuperseded, s.tv(s.now()), connector, entity}
+		for _, st := range stages {
+			head = append(head, st)
+		}
+		q, args := inQuery("UPDATE dead_letters SET status = ?, updated_at = ? WHERE status = 'open' AND connector = ? AND entity = ?"+
+			stageClause+" AND record_key IN (%s) RETURNING id", chunk, head...)
+		var got []int64
+		if err := s.db.SelectContext(ctx, &got, s.rebind(q), args...); err != nil {
+			return ids, fmt.Errorf("store: supersede dead letters of %s %s: %w", connector, entity, err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
 }

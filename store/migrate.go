@@ -30,13 +30,53 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
 		"{{TIME}}", "TEXT",
 		"{{BYTES}}", "BLOB",
+		"{{DEAD_LETTER_STATUSES}}", sqliteDeadLetterStatuses,
 	),
 	DialectPostgres: strings.NewReplacer(
 		"{{ID}}", "BIGSERIAL PRIMARY KEY",
 		"{{TIME}}", "TIMESTAMPTZ",
 		"{{BYTES}}", "BYTEA",
+		"{{DEAD_LETTER_STATUSES}}", `ALTER TABLE dead_letters DROP CONSTRAINT IF EXISTS dead_letters_status_check;
+ALTER TABLE dead_letters ADD CONSTRAINT dead_letters_status_check CHECK (status IN ('open', 'replayed', 'discarded', 'superseded'));`,
 	),
 }
+
+// sqliteDeadLetterStatuses rebuilds dead_letters with the status check of
+// migration 0006: SQLite cannot change a table's constraint in place. Ids
+// are kept (AUTOINCREMENT goes on after the largest).
+const sqliteDeadLetterStatuses = `CREATE TABLE dead_letters_0006 (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    connector       TEXT NOT NULL,
+    entity          TEXT NOT NULL DEFAULT '',
+    record_key      TEXT NOT NULL DEFAULT '',
+    hub_id          TEXT NOT NULL DEFAULT '',
+    stage           TEXT NOT NULL DEFAULT '',
+    kind            TEXT NOT NULL,
+    error           TEXT NOT NULL DEFAULT '',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    occurrences     INTEGER NOT NULL DEFAULT 1,
+    first_seen      TEXT NOT NULL,
+    last_seen       TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    payload         BLOB,
+    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'replayed', 'discarded', 'superseded')),
+    topic           TEXT NOT NULL DEFAULT '',
+    kafka_partition INTEGER,
+    kafka_offset    BIGINT,
+    trace_id        TEXT NOT NULL DEFAULT '',
+    version         TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO dead_letters_0006 (id, connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
+    first_seen, last_seen, updated_at, payload, status, topic, kafka_partition, kafka_offset, trace_id, version)
+SELECT id, connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
+    first_seen, last_seen, updated_at, payload, status, topic, kafka_partition, kafka_offset, trace_id, version
+FROM dead_letters;
+DROP TABLE dead_letters;
+ALTER TABLE dead_letters_0006 RENAME TO dead_letters;
+CREATE INDEX dead_letters_status ON dead_letters (status, id);
+CREATE INDEX dead_letters_connector ON dead_letters (connector, status, id);
+CREATE UNIQUE INDEX dead_letters_open_record ON dead_letters (connector, entity, record_key)
+    WHERE status = 'open' AND record_key <> '';`
 
 // loadMigrations reads the embedded migrations, sorted by version.
 func loadMigrations() ([]migration, error) {

@@ -227,3 +227,38 @@ func TestMigrationSQLHasNoUnknownTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestSupersedeDeadLetters(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := Open(ctx, e.DSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			add := func(connector, key, stage string) int64 {
+				id, err := s.AddDeadLetter(ctx, DeadLetter{Connector: connector, Entity: "order", RecordKey: key, Stage: stage, Error: "boom"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return id
+			}
+			a, b, c, d := add("crm-orders", "1", "map_in"), add("crm-orders", "2", "map_in"), add("crm-orders", "3", "match"), add("erp", "1", "write")
+			got, err := s.SupersedeDeadLetters(ctx, "crm-orders", "order", []string{"1", "3", "9"}, []string{"map_in", "prepare"})
+			if err != nil || len(got) != 1 || got[0] != a {
+				t.Fatalf("superseded %v (%v), want only %d", got, err, a)
+			}
+			for id, want := range map[int64]string{a: StatusSuperseded, b: StatusOpen, c: StatusOpen, d: StatusOpen} {
+				dl, err := s.GetDeadLetter(ctx, id)
+				if err != nil || dl.Status != want {
+					t.Errorf("dead letter %d: %s (%v), want %s", id, dl.Status, err, want)
+				}
+			}
+			// A superseded dead letter no longer blocks a new one for the key.
+			if id := add("crm-orders", "1", "map_in"); id == a {
+				t.Errorf("a new failure of record 1 folded into the superseded dead letter")
+			}
+		})
+	}
+}

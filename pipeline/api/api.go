@@ -154,6 +154,8 @@ func (a *API) replayDLQ(w http.ResponseWriter, r *http.Request) {
 	}
 	what, err := a.Replayer.Replay(r.Context(), id, server.Actor(r.Context()))
 	switch {
+	case errors.Is(err, pipeline.ErrSuperseded):
+		server.WriteJSON(w, http.StatusConflict, map[string]any{"id": id, "status": store.StatusSuperseded, "error": err.Error()})
 	case errors.Is(err, pipeline.ErrNotReplayable), errors.Is(err, pipeline.ErrNotOpen):
 		server.WriteJSON(w, http.StatusConflict, errBody(err.Error()))
 	case err != nil:

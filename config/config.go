@@ -126,7 +126,12 @@ type ProducerConfig struct {
 // EmbeddedConfig configures the in-process Kafka-protocol broker used when
 // no brokers are configured.
 type EmbeddedConfig struct {
-	Addr           string        `mapstructure:"addr"`
+	// Addr is where the broker listens: loopback unless AllowRemote.
+	Addr string `mapstructure:"addr"`
+	// AllowRemote lets the broker listen beyond loopback. Anyone who
+	// reaches it could produce envelopes that sinks write, so it then
+	// requires kafka.sasl: the broker takes that one user.
+	AllowRemote    bool          `mapstructure:"allow_remote"`
 	DataDir        string        `mapstructure:"data_dir"`
 	Retention      time.Duration `mapstructure:"retention"`
 	RetentionBytes int64         `mapstructure:"retention_bytes"`

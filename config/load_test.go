@@ -160,6 +160,16 @@ func TestLoadProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "embedded broker beyond loopback",
+			yaml: "kafka:\n  embedded:\n    addr: 0.0.0.0:9092\n",
+			want: []string{`:3: kafka.embedded.addr: "0.0.0.0:9092" listens beyond loopback`},
+		},
+		{
+			name: "embedded broker allowed beyond loopback without credentials",
+			yaml: "kafka:\n  embedded:\n    addr: 0.0.0.0:9092\n    allow_remote: true\n",
+			want: []string{`:4: kafka.embedded.allow_remote: needs kafka.sasl`},
+		},
+		{
 			name: "section given a scalar",
 			yaml: "http: 8080\n",
 			want: []string{`:1: http: must be a mapping of keys`},

@@ -157,6 +157,12 @@ func (c *Config) validate() Problems {
 	if k.UseEmbedded() {
 		if err := checkHostPort(k.Embedded.Addr); err != nil {
 			add("kafka.embedded.addr", "%v", err)
+		} else if !loopback(k.Embedded.Addr) && !k.Embedded.AllowRemote {
+			add("kafka.embedded.addr", "%q listens beyond loopback, where anyone who reaches it could produce records that sinks write: "+
+				"keep it on 127.0.0.1, or set kafka.embedded.allow_remote: true with kafka.sasl (the broker then requires that user)", k.Embedded.Addr)
+		}
+		if k.Embedded.AllowRemote && k.SASL.Mechanism == "" {
+			add("kafka.embedded.allow_remote", "needs kafka.sasl (mechanism, username, password): a broker beyond loopback must require credentials")
 		}
 		if k.Embedded.Retention <= 0 {
 			add("kafka.embedded.retention", "must be positive: without retention the embedded broker keeps every record in memory and on disk")
@@ -220,3 +226,16 @@ func checkDSN(dsn string) error {
 }
 
 func redactDSN(dsn string) string { return redact.DSN(dsn) }
+
+// loopback reports whether a host:port listens on loopback only.
+func loopback(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -82,6 +82,16 @@ type Config struct {
 	// SegmentBytes is the log segment size (log.segment.bytes); retention
 	// frees storage by whole segments. Default 16 MiB.
 	SegmentBytes int64
+	// SASL, when its Mechanism is set, makes every client authenticate
+	// (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) as the one user it names.
+	SASL SASL
+}
+
+// SASL is the one user of an embedded broker that requires authentication.
+type SASL struct {
+	Mechanism string
+	User      string
+	Password  string
 }
 
 // Broker is a running embedded broker. Its methods are safe for concurrent
@@ -180,6 +190,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 	}
 	if cfg.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
+	}
+	if cfg.SASL.Mechanism != "" {
+		opts = append(opts, kfake.EnableSASL(), kfake.Superuser(cfg.SASL.Mechanism, cfg.SASL.User, cfg.SASL.Password))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

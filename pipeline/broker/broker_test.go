@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
 
 	"github.com/crmhub/hub/pipeline/broker"
 )
@@ -324,5 +326,32 @@ func TestDataSurvivesRestart(t *testing.T) {
 	}
 	if len(seen) != 20 {
 		t.Fatalf("after restart read %d distinct records, want 20", len(seen))
+	}
+}
+
+// TestSASLRequiresCredentials: with SASL configured, a client without
+// credentials or with a wrong password is refused; with the user's
+// credentials it produces.
+func TestSASLRequiresCredentials(t *testing.T) {
+	b := start(t, broker.Config{SASL: broker.SASL{Mechanism: "PLAIN", User: "hub", Password: "s3cret-pass"}})
+	try := func(mech sasl.Mechanism) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		w := &kafka.Writer{
+			Addr: kafka.TCP(b.Addrs()...), Topic: "guarded", AllowAutoTopicCreation: true, BatchTimeout: time.Millisecond,
+			Transport:   &kafka.Transport{SASL: mech, DialTimeout: 2 * time.Second},
+			MaxAttempts: 2,
+		}
+		defer w.Close()
+		return w.WriteMessages(ctx, kafka.Message{Value: []byte("x")})
+	}
+	if err := try(nil); err == nil {
+		t.Error("a client without credentials produced")
+	}
+	if err := try(plain.Mechanism{Username: "hub", Password: "wrong"}); err == nil {
+		t.Error("a client with a wrong password produced")
+	}
+	if err := try(plain.Mechanism{Username: "hub", Password: "s3cret-pass"}); err != nil {
+		t.Errorf("the user could not produce: %v", err)
 	}
 }

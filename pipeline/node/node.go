@@ -132,6 +132,9 @@ func (n *Node) start(ctx context.Context) error {
 			Retention:      cfg.Kafka.Embedded.Retention,
 			RetentionBytes: cfg.Kafka.Embedded.RetentionBytes,
 			SyncWrites:     cfg.Kafka.Embedded.SyncWrites,
+			// With kafka.sasl set the hub's own client authenticates, and
+			// the embedded broker requires that same user of everyone.
+			SASL: broker.SASL{Mechanism: cfg.Kafka.SASL.Mechanism, User: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password.Reveal()},
 		}, n.log.With("component", "broker"))
 		if err != nil {
 			return fmt.Errorf("start embedded broker (kafka.embedded): %w", err)

@@ -76,3 +76,34 @@ func TestReplayNeverRevivesADeletedRecord(t *testing.T) {
 		t.Errorf("%d dead letters superseded, want 2", n)
 	}
 }
+
+// TestRefWaitCountsAcrossRestarts: an order waits for a customer that
+// never comes; the hub restarts in the middle of its retry.ref_wait. The
+// wait counts from the first attempt, not from the restart: the order is
+// dead-lettered when the wait is over, however often the hub restarts.
+func TestRefWaitCountsAcrossRestarts(t *testing.T) {
+	h := newHarness(t)
+	h.refWait = 3 * time.Second
+	ctx := context.Background()
+	h.src.add("order", order(1, 99, "1.00")) // customer 99 never comes
+	stop := h.start()
+	time.Sleep(2 * time.Second)
+	stop()
+	if n, _ := h.store.CountDeadLetters(ctx, store.DeadLetterFilter{}); n != 0 {
+		t.Fatalf("dead-lettered after 2s of a 3s wait")
+	}
+	restarted := time.Now()
+	stop = h.start()
+	defer stop()
+	eventually(t, 10*time.Second, "the order dead-lettered", func() (bool, string) {
+		n, _ := h.store.CountDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+		return n == 1, fmt.Sprint(n)
+	})
+	if took := time.Since(restarted); took > 2500*time.Millisecond {
+		t.Errorf("dead-lettered %s after the restart: the wait started again at the restart", took.Round(time.Millisecond))
+	}
+	dls, _ := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen})
+	if len(dls) != 1 || !strings.Contains(dls[0].Error, "retry.ref_wait") {
+		t.Errorf("dead letters = %+v", dls)
+	}
+}

@@ -64,6 +64,7 @@ type Sink struct {
 
 	events  []store.TraceEvent // the batch's journal, appended once per batch
 	settled []string           // hub ids of the batch that are done (written, suppressed, skipped)
+	waited  bool               // a record of the batch waited for a reference (its wait is stored)
 }
 
 // runner is the sink's name in health reports.
@@ -120,13 +121,25 @@ func (s *Sink) commit(ctx context.Context, msgs []bus.Message) error {
 
 // process handles one fetched batch; an error means ctx ended first.
 func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
-	s.settled = s.settled[:0]
+	s.settled, s.waited = s.settled[:0], false
 	todo, err := s.decodeBatch(ctx, msgs)
 	if err != nil {
 		return err
 	}
 	if err := s.writeAll(ctx, todo); err != nil {
 		return err
+	}
+	if s.waited {
+		// Every record of the batch is written or dead-lettered now.
+		ids := make([]string, len(todo))
+		for i, it := range todo {
+			ids[i] = it.env.ID
+		}
+		if err := retryForever(ctx, s.Log, "forget the waits of written records", func() error {
+			return s.Store.EndWaits(ctx, s.Name, s.Entity, ids)
+		}); err != nil {
+			return err
+		}
 	}
 	return s.supersede(ctx)
 }

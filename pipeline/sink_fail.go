@@ -33,10 +33,7 @@ func (s *Sink) awaitRef(ctx context.Context, it *item, err error, dead map[strin
 	errors.As(err, &miss)
 	now := time.Now()
 	if it.waiting.IsZero() {
-		it.waiting = now
-		s.Metrics.Failures.WithLabelValues(s.System, s.Entity, "missing_ref").Inc()
-		s.note(it.env, "", store.TraceFailed, fmt.Sprintf("waiting: %v", err))
-		s.Log.Debug("record waits for a reference", "hub_id", it.env.ID, "ref", miss.entity, "ref_hub_id", miss.hubID)
+		it.waiting = now // startWaits sets it; a caller that did not, waits from now
 	}
 	key := miss.entity + "/" + miss.hubID
 	dl, asked := dead[key]

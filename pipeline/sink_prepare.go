@@ -18,6 +18,8 @@ import (
 // records that wait, refs the referenced records they wait for.
 func (s *Sink) prepareAll(ctx context.Context, todo []*item, v *view) (ready, retry []*item, waiting, refs int, err error) {
 	deadRefs := map[string]*store.DeadLetter{} // this pass's answers, by referenced record
+	var missing []*item
+	missErr := map[*item]error{}
 	for _, it := range todo {
 		ok, err := s.prepare(ctx, it, v)
 		switch {
@@ -28,14 +30,8 @@ func (s *Sink) prepareAll(ctx context.Context, todo []*item, v *view) (ready, re
 		case ctx.Err() != nil:
 			return nil, nil, 0, 0, ctx.Err()
 		case errors.As(err, new(*missingRef)):
-			done, derr := s.awaitRef(ctx, it, err, deadRefs)
-			if derr != nil {
-				return nil, nil, 0, 0, derr
-			}
-			if !done {
-				retry = append(retry, it)
-				waiting++
-			}
+			missing = append(missing, it)
+			missErr[it] = err
 		default:
 			done, derr := s.failed(ctx, it, err)
 			if derr != nil {
@@ -46,7 +42,58 @@ func (s *Sink) prepareAll(ctx context.Context, todo []*item, v *view) (ready, re
 			}
 		}
 	}
+	if err := s.startWaits(ctx, missing, missErr); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	for _, it := range missing {
+		done, derr := s.awaitRef(ctx, it, missErr[it], deadRefs)
+		if derr != nil {
+			return nil, nil, 0, 0, derr
+		}
+		if !done {
+			retry = append(retry, it)
+			waiting++
+		}
+	}
 	return ready, retry, waiting, len(deadRefs), nil
+}
+
+// startWaits sets when each record that waits for a reference started to
+// wait: kept in the state store, so that retry.ref_wait counts from the
+// first wait across restarts.
+func (s *Sink) startWaits(ctx context.Context, items []*item, why map[*item]error) error {
+	var ids []string
+	for _, it := range items {
+		if it.waiting.IsZero() {
+			ids = append(ids, it.env.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var since map[string]time.Time
+	if err := retryForever(ctx, s.Log, "record when records started to wait", func() error {
+		var err error
+		since, err = s.Store.WaitsSince(ctx, s.Name, s.Entity, ids)
+		return err
+	}); err != nil {
+		return err
+	}
+	s.waited = true
+	for _, it := range items {
+		if it.waiting.IsZero() {
+			it.waiting = since[it.env.ID]
+			if it.waiting.IsZero() {
+				it.waiting = time.Now()
+			}
+			var miss *missingRef
+			errors.As(why[it], &miss)
+			s.Metrics.Failures.WithLabelValues(s.System, s.Entity, "missing_ref").Inc()
+			s.note(it.env, "", store.TraceFailed, fmt.Sprintf("waiting (since %s): %v", it.waiting.UTC().Format(time.RFC3339), why[it]))
+			s.Log.Debug("record waits for a reference", "hub_id", it.env.ID, "ref", miss.entity, "ref_hub_id", miss.hubID, "since", it.waiting)
+		}
+	}
+	return nil
 }
 
 // view is what the target system holds, as the xref knows it, for the

@@ -262,3 +262,33 @@ func TestSupersedeDeadLetters(t *testing.T) {
 		})
 	}
 }
+
+func TestRefWaits(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := Open(ctx, e.DSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			w1, err := s.WaitsSince(ctx, "erp", "order", []string{"h1"})
+			if err != nil || w1["h1"].IsZero() {
+				t.Fatalf("first WaitsSince = %v (%v)", w1, err)
+			}
+			first := w1["h1"]
+			time.Sleep(5 * time.Millisecond)
+			w2, err := s.WaitsSince(ctx, "erp", "order", []string{"h1", "h2"})
+			if err != nil || !w2["h1"].Equal(first) || !w2["h2"].After(first) {
+				t.Fatalf("second WaitsSince = %v (%v), want h1 at its first start %v and h2 new", w2, err, first)
+			}
+			if err := s.EndWaits(ctx, "erp", "order", []string{"h1"}); err != nil {
+				t.Fatal(err)
+			}
+			w3, err := s.WaitsSince(ctx, "erp", "order", []string{"h1"})
+			if err != nil || !w3["h1"].After(first) {
+				t.Fatalf("a wait after the end = %v (%v), want a new start after %v", w3, err, first)
+			}
+		})
+	}
+}

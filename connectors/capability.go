@@ -111,6 +111,16 @@ type Pusher interface {
 	Routes(in Ingest) []Route
 }
 
+// Streamer is a Pusher that receives over a connection it opens itself
+// (Asterisk's manager interface, a message queue) rather than on HTTP
+// routes. The runtime runs Stream while the hub runs, once the connector
+// has started: it hands what arrives to in and returns nil when ctx ends,
+// or an error when its connection fails, after which the runtime calls it
+// again with backoff (and opens the source's circuit while it fails).
+type Streamer interface {
+	Stream(ctx context.Context, in Ingest) error
+}
+
 // WriteSpec is what a Writer guarantees for one entity it writes.
 type WriteSpec struct {
 	Entity string

@@ -258,3 +258,48 @@ func (h *Health) isStarted(name string) bool {
 	defer h.mu.Unlock()
 	return h.conn(name).started
 }
+
+// Stream runs a push source's stream (connectors.Streamer) once its
+// connector has started, until ctx ends: a stream that fails opens the
+// connector's "stream" circuit and is started again with backoff; one that
+// has run for a while starts the backoff afresh.
+func (h *Health) Stream(ctx context.Context, name string, st connectors.Streamer, in connectors.Ingest) {
+	if !h.wait(ctx, name) {
+		return
+	}
+	b := newBackoff(time.Second, time.Minute)
+	for ctx.Err() == nil {
+		began := time.Now()
+		err := st.Stream(ctx, streamIngest{h: h, name: name, in: in})
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("stream ended")
+		}
+		if time.Since(began) > time.Minute {
+			b.Reset()
+		}
+		h.open(name, "stream", err)
+		wait := b.NextBackOff()
+		h.log.Warn("stream failed; starting it again", "connector", name, "wait", wait.Round(time.Millisecond), "err", err)
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// streamIngest closes a stream's circuit at the first record it takes.
+type streamIngest struct {
+	h    *Health
+	name string
+	in   connectors.Ingest
+}
+
+func (s streamIngest) Ingest(ctx context.Context, entity string, recs []connectors.Record) ([]connectors.IngestResult, error) {
+	res, err := s.in.Ingest(ctx, entity, recs)
+	if err == nil {
+		s.h.close(s.name, "stream")
+	}
+	return res, err
+}

@@ -50,10 +50,10 @@ type Node struct {
 	health  *pipeline.Health
 	closers []io.Closer // writers and readers, closed after the runners stop
 
-	supervisors, sources, sinks, viewGroup runGroup
-	intakes                                map[string]*pipeline.Intake
-	pushes                                 map[string]*pipeline.Push // by connector
-	views                                  map[string]*pipeline.ViewRunner
+	supervisors, sources, streams, sinks, viewGroup runGroup
+	intakes                                         map[string]*pipeline.Intake
+	pushes                                          map[string]*pipeline.Push // by connector
+	views                                           map[string]*pipeline.ViewRunner
 	// abandon is done when sink writes still hanging on a system must
 	// give up (late in a stop); abandonWrites makes it so.
 	abandon       context.Context
@@ -246,6 +246,7 @@ func (n *Node) shutdown() error {
 		}
 		hcancel()
 	}
+	n.streams.stop()
 	if !n.sources.stopWithin(at(0.4), 0, func() {}) {
 		errs = append(errs, errors.New("sources did not stop in time"))
 	}

@@ -92,6 +92,7 @@ func (n *Node) startPipelines(ctx context.Context) error {
 	}
 	n.startSinks(ctx)
 	n.startSources(ctx)
+	n.startStreams(ctx)
 	n.startViews(ctx)
 	return nil
 }
@@ -232,6 +233,22 @@ func (n *Node) startViews(ctx context.Context) {
 			Prefix: n.cfg.Kafka.TopicPrefix, Log: n.log.With("view", name), Health: n.health}
 		n.views[name] = v
 		n.viewGroup.start(vctx, func(ctx context.Context) { _ = v.Run(ctx) })
+	}
+}
+
+// startStreams runs the streams of push sources whose connector receives
+// over a connection of its own (connectors.Streamer), supervised: a failed
+// stream opens its circuit and is started again with backoff.
+func (n *Node) startStreams(ctx context.Context) {
+	var sctx context.Context
+	sctx, n.streams.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, name := range sorted(n.pushes) {
+		st, ok := n.plan.Connectors[name].(connectors.Streamer)
+		if !ok {
+			continue
+		}
+		push := n.pushes[name]
+		n.streams.start(sctx, func(ctx context.Context) { n.health.Stream(ctx, name, st, push) })
 	}
 }
 

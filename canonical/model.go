@@ -56,6 +56,8 @@ type Field struct {
 	Type   FieldType
 	Doc    string
 	Fields []Field // of an object, or of each element of an array
+	// NonNegative numbers may not be below zero (a quantity, a count).
+	NonNegative bool
 }
 
 // Child finds the direct child field name.
@@ -76,6 +78,7 @@ func (f Field) Child(name string) (Field, bool) {
 func Model(entity string) (Field, bool) {
 	s := func(n, doc string) Field { return Field{Name: n, Type: FieldString, Doc: doc} }
 	t := func(n string, ft FieldType, doc string) Field { return Field{Name: n, Type: ft, Doc: doc} }
+	nonNeg := func(f Field) Field { f.NonNegative = true; return f }
 	obj := func(n, doc string, fs ...Field) Field {
 		return Field{Name: n, Type: FieldObject, Doc: doc, Fields: fs}
 	}
@@ -108,7 +111,7 @@ func Model(entity string) (Field, bool) {
 			s("external_id", "the line's id in its system"),
 			s("sku", "stock keeping unit"),
 			s("name", "product or service name"),
-			t("qty", FieldDecimal, "quantity (decimal: some units are fractional)"),
+			nonNeg(t("qty", FieldDecimal, "quantity (decimal: some units are fractional)")),
 			s("unit", "unit of measure"),
 			t("unit_price", FieldDecimal, "price of one unit, without tax"),
 			t("discount", FieldDecimal, "discount amount for the line"),
@@ -164,7 +167,7 @@ func Model(entity string) (Field, bool) {
 			address("billing_address", "invoice address"),
 			address("shipping_address", "delivery address"),
 			arr("lines", "order lines", line()...),
-			t("line_count", FieldInt, "number of lines"),
+			nonNeg(t("line_count", FieldInt, "number of lines")),
 			s("notes", "free text"),
 			t("created_at", FieldDateTime, "created, RFC 3339 UTC"),
 			t("updated_at", FieldDateTime, "last changed, RFC 3339 UTC"),
@@ -193,7 +196,7 @@ func Model(entity string) (Field, bool) {
 			t("paid_at", FieldDateTime, "when fully paid, RFC 3339 UTC"),
 			s("payment_terms", "payment-terms code"),
 			arr("lines", "invoice lines", line()...),
-			t("line_count", FieldInt, "number of lines"),
+			nonNeg(t("line_count", FieldInt, "number of lines")),
 			t("created_at", FieldDateTime, "created, RFC 3339 UTC"),
 			t("updated_at", FieldDateTime, "last changed, RFC 3339 UTC"),
 		)
@@ -210,7 +213,7 @@ func Model(entity string) (Field, bool) {
 			s("queue", "queue or skill group"),
 			t("started_at", FieldDateTime, "RFC 3339 UTC"),
 			t("ended_at", FieldDateTime, "RFC 3339 UTC"),
-			t("duration_seconds", FieldInt, "talk time"),
+			nonNeg(t("duration_seconds", FieldInt, "talk time")),
 			s("outcome", "ANSWERED, MISSED, VOICEMAIL, ..."),
 			s("subject", "short summary"),
 			s("notes", "free text"),

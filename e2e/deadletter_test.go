@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -82,8 +83,8 @@ ALTER TABLE orders ALTER COLUMN currency DROP DEFAULT`)
 	r.noDoublesOf(ids)
 
 	// Meanwhile someone corrects one malformed order in the CRM itself (and
-	// changes its status): the hub syncs that at once. Its dead letter stays
-	// open, and the operator will replay it with the others.
+	// changes its status): the hub syncs that at once, and closes its dead
+	// letter as superseded: replaying it would bring the old content back.
 	const corrected = 250
 	crm.mustExec(t, "UPDATE orders SET total = REPLACE(total, ',', '.'), status = 'cancelled' WHERE id = ?", corrected)
 	r.waitInStep("the corrected order delivered", time.Minute, func() expectation {
@@ -92,7 +93,23 @@ ALTER TABLE orders ALTER COLUMN currency DROP DEFAULT`)
 		e.crm.orders[corrected] = st.orders[corrected]
 		return e
 	})
+	var supersededID string
+	waitFor(t, "the corrected order's dead letter superseded", 30*time.Second, 200*time.Millisecond, r.watching(), func() (bool, string) {
+		l := listDeadLetters(t, r.dir, r.cfg, "superseded")
+		if l.Total == 1 && l.Items[0].Key == strconv.Itoa(corrected) {
+			supersededID = strconv.FormatInt(l.Items[0].ID, 10)
+			return true, ""
+		}
+		return false, fmt.Sprintf("%+v", l.Items)
+	})
 	r.hub.stop(t)
+	var still []string
+	for _, id := range ids {
+		if id != supersededID {
+			still = append(still, id)
+		}
+	}
+	ids = still
 
 	// The fix: decimal commas and a default currency.
 	mp := filepath.Join(r.dir, "mappings", "crm-order-in.yaml")
@@ -102,6 +119,10 @@ ALTER TABLE orders ALTER COLUMN currency DROP DEFAULT`)
 		"  total: {from: total, type: decimal, required: true}",
 		"  total: {from: total, transform: [{replace: {pattern: ',', with: '.'}}], type: decimal, required: true}")
 	r.start()
+	// A replay of the superseded one says so and exits non-zero.
+	if _, stderr, err := runHubCode(t, r.dir, "dlq", "replay", "-c", r.cfg, "--actor", "e2e", supersededID); err == nil || !strings.Contains(stderr, "superseded") {
+		t.Errorf("hub dlq replay of the superseded dead letter: %v\n%s", err, stderr)
+	}
 	out := runHub(t, r.dir, append([]string{"dlq", "replay", "-c", r.cfg, "--actor", "e2e"}, ids...)...)
 	t.Logf("hub dlq replay:\n%s", out)
 

@@ -72,6 +72,9 @@ type fieldPlan struct {
 	hasDef   bool
 	required bool
 	omitNull bool
+	// check enforces the canonical field's type (inbound mappings only):
+	// canoncheck.go.
+	check func(Value) error
 
 	explain []string
 }
@@ -341,6 +344,19 @@ func (f *fieldPlan) apply(sc *scope) (Value, bool) {
 			return nullValue, false
 		}
 		if f.omitNull {
+			return nullValue, false
+		}
+		return v, true
+	}
+	if f.required {
+		if err := checkRequired(v); err != nil {
+			sc.fail(f, err)
+			return nullValue, false
+		}
+	}
+	if f.check != nil {
+		if err := f.check(v); err != nil {
+			sc.fail(f, err)
 			return nullValue, false
 		}
 	}

@@ -531,6 +531,9 @@ const fieldKeys = "from, value, expr, concat, count, sum, multiply, each, where,
 // fill compiles the field spec vn into f.
 func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *CanonField, merge bool) {
 	vn = deref(vn)
+	if c.direction == "in" {
+		f.check = canonCheck(tgt)
+	}
 	if vn.Kind == yaml.ScalarNode { // shorthand: TARGET: source.path
 		p, ok := c.path(vn, full, src)
 		if !ok {

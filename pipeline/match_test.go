@@ -29,11 +29,12 @@ const personIn = `name: t-person-in
 system: any
 entity: customer
 direction: in
+options: {default_region: DE}
 fields:
   external_id: {from: id, type: string, required: true}
   name: {from: name, required: true}
-  email: {from: email}
-  phone: {from: phone}
+  email: {from: email, transform: [trim, lower]}
+  phone: {from: phone, type: phone}
 `
 
 func TestMatchingOnFirstContact(t *testing.T) {

@@ -100,6 +100,12 @@ func TestReadmeDemo(t *testing.T) {
 	t.Logf("the README's change reached the ERP in %s", time.Since(start).Round(time.Millisecond))
 	waitRows("the lines unchanged", erp, lines,
 		"SO-1001|1|PUMP-100|2|500.00|1000.00", "SO-1001|2|SVC-INST|4|62.50|250.00", "SO-1002|1|BOOK-7|2|49.90|99.80")
+	// A delete in the CRM reaches the ERP (outbox capture; the ERP's
+	// interface marks the order cancelled).
+	if _, err := crm.Exec("DELETE FROM orders WHERE id = 2"); err != nil {
+		t.Fatal(err)
+	}
+	waitRows("order 2 cancelled in the ERP", erp, orders, "SO-1001|PAID|1250.00", "SO-1002|CANCELLED|99.80")
 	if l := listDeadLetters(t, dir, "configs/demo.yaml", "all"); l.Total != 0 {
 		t.Errorf("the demo has %d dead letters: %+v", l.Total, l.Items)
 	}

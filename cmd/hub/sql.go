@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/sqlstore"
 )
 
@@ -62,13 +63,20 @@ with binary logging it may also need log_bin_trust_function_creators.`,
 			if !ok || cc.Kind != sqlstore.Kind {
 				return exitErr(2, fmt.Errorf("no sqlstore connector named %q in %s (sqlstore connectors: %s)", name, cfgPath, strings.Join(names, ", ")))
 			}
-			var sc sqlstore.Config
-			if err := cfg.DecodeConnector(name, &sc); err != nil {
+			reg, err := kinds()
+			if err != nil {
+				return err
+			}
+			// Built as hub run builds it: settings resolved against the
+			// config file's folder (init_sql), defaults applied.
+			conn, err := reg.New(sqlstore.Kind, connectors.Params{Name: name, Dir: cfg.Dir(),
+				Decode: func(into any) error { return cfg.DecodeConnector(name, into) }})
+			if err != nil {
 				return exitErr(1, err)
 			}
-			c, err := sqlstore.New(name, sc)
-			if err != nil {
-				return exitErr(1, fmt.Errorf("connector %s: %w", name, err))
+			c, ok := conn.(*sqlstore.Conn)
+			if !ok {
+				return fmt.Errorf("connector %s: not a sqlstore connection (%T)", name, conn)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()

@@ -22,9 +22,12 @@ connected to.`,
 		Example: `  hub validate -c configs/demo.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			probs, err := validateConfig(cfgPath)
+			probs, warnings, err := validateConfig(cfgPath)
 			if err != nil {
 				return exitErr(1, err)
+			}
+			if len(warnings) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d warning(s):\n%s\n", len(warnings), indent(warnings.Error()))
 			}
 			if len(probs) > 0 {
 				return exitErr(1, fmt.Errorf("%d problem(s) in the configuration:\n%s", len(probs), indent(probs.Error())))
@@ -41,21 +44,24 @@ connected to.`,
 // and, even when those have problems, what it names (connector settings,
 // mappings, what each connector can do), so that a mistake in one place
 // never hides another.
-func validateConfig(path string) (config.Problems, error) {
+func validateConfig(path string) (probs, warnings config.Problems, err error) {
 	cfg, probs, err := config.Inspect(path, config.LoadOptions{})
 	if err != nil || cfg == nil {
-		return probs, err
+		return probs, nil, err
 	}
 	reg, err := kinds()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := node.Build(cfg, reg); err != nil {
+	plan, err := node.Build(cfg, reg)
+	if err != nil {
 		more, ok := config.ErrProblems(err)
 		if !ok {
 			more = config.Problems{{File: cfg.File, Msg: err.Error()}}
 		}
 		probs = config.Combine(probs, more)
+	} else {
+		warnings = plan.Warnings
 	}
-	return probs, nil
+	return probs, warnings, nil
 }

@@ -1,6 +1,7 @@
 -- The demo CRM database (SQLite). Run by the crm connector's init_sql when
--- the tables do not exist yet. updated_at is kept by triggers, so any
--- INSERT or UPDATE is picked up by the hub's change capture.
+-- the tables do not exist yet. updated_at is kept by triggers (the version
+-- of each change), and the outbox triggers below record every insert,
+-- update and delete for the hub's change capture.
 CREATE TABLE customers (
     id         INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -39,6 +40,57 @@ END;
 CREATE TRIGGER order_lines_touch AFTER INSERT ON order_lines
 BEGIN
     UPDATE orders SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.order_id;
+END;
+
+-- Change capture by outbox (what `hub sql install-capture` creates for
+-- SQLite): every insert, update and delete of a customer, an order or an
+-- order line is recorded, so deletes reach the ERP too.
+CREATE TABLE hub_outbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity     TEXT NOT NULL,
+    pk         TEXT NOT NULL,
+    op         TEXT NOT NULL,
+    changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX hub_outbox_entity_id ON hub_outbox (entity, id);
+CREATE TRIGGER hub_customers_ai AFTER INSERT ON customers FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'customer', NEW.id, 'upsert';
+END;
+CREATE TRIGGER hub_customers_au AFTER UPDATE ON customers FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'customer', NEW.id, 'upsert';
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'customer', OLD.id, 'delete' WHERE OLD.id IS NOT NEW.id;
+END;
+CREATE TRIGGER hub_customers_ad AFTER DELETE ON customers FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'customer', OLD.id, 'delete';
+END;
+CREATE TRIGGER hub_orders_ai AFTER INSERT ON orders FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'order', NEW.id, 'upsert';
+END;
+CREATE TRIGGER hub_orders_au AFTER UPDATE ON orders FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'order', NEW.id, 'upsert';
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'order', OLD.id, 'delete' WHERE OLD.id IS NOT NEW.id;
+END;
+CREATE TRIGGER hub_orders_ad AFTER DELETE ON orders FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'order', OLD.id, 'delete';
+END;
+CREATE TRIGGER hub_order_lines_ai AFTER INSERT ON order_lines FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'order', NEW.order_id, 'upsert';
+END;
+CREATE TRIGGER hub_order_lines_au AFTER UPDATE ON order_lines FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'order', OLD.order_id, 'upsert';
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'order', NEW.order_id, 'upsert' WHERE OLD.order_id IS NOT NEW.order_id;
+END;
+CREATE TRIGGER hub_order_lines_ad AFTER DELETE ON order_lines FOR EACH ROW
+BEGIN
+    INSERT INTO hub_outbox (entity, pk, op) SELECT 'order', OLD.order_id, 'upsert';
 END;
 
 INSERT INTO customers (id, name, email, phone, country) VALUES

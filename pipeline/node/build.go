@@ -21,6 +21,9 @@ type Plan struct {
 	Sinks      map[string]map[string]*mapping.Plan // sink -> entity -> plan
 	// Views are the connectors that are read models (connectors.View).
 	Views []string
+	// Warnings are what works but is likely not what was meant: deletes a
+	// sink would apply that no source can see.
+	Warnings config.Problems
 }
 
 // SourcePlan is one source with its compiled mapping; Config.Mode is
@@ -66,7 +69,10 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 		}
 		p.Connectors[name] = conn
 	}
-	c := &checker{cfg: cfg, plan: p, fail: fail, policies: Policies(cfg)}
+	c := &checker{cfg: cfg, plan: p, fail: fail, policies: Policies(cfg),
+		warn: func(key, format string, args ...any) {
+			p.Warnings = append(p.Warnings, cfg.ProblemAt(key, fmt.Sprintf(format, args...)))
+		}}
 	for _, name := range sorted(cfg.Sources) {
 		c.source(name)
 	}

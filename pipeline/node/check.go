@@ -17,6 +17,7 @@ type checker struct {
 	cfg      *config.Config
 	plan     *Plan
 	fail     func(key, format string, args ...any)
+	warn     func(key, format string, args ...any)
 	policies map[string]*pipeline.Policy
 }
 
@@ -139,11 +140,15 @@ func (c *checker) writes(ekey string, sc config.SinkConfig, w connectors.Writer,
 		c.fail(ekey, "%s is two-way (%s), but connector %s (%s) writes it without a version guard: a write could undo a newer change made there meanwhile",
 			entity, c.twoWayWhy(entity), sc.Connector, kind)
 	}
-	if !spec.Deletes && sc.Entities[entity].Deletes != config.DeletesIgnore {
-		if seers := c.deleteSeers(entity); len(seers) > 0 {
-			c.fail(ekey, "source %s sees deletes of %s, but connector %s (%s) cannot apply them: set `deletes: ignore` under %s to drop them",
-				strings.Join(seers, ", "), entity, sc.Connector, kind, ekey)
-		}
+	seers := c.deleteSeers(entity)
+	switch {
+	case sc.Entities[entity].Deletes == config.DeletesIgnore:
+	case !spec.Deletes && len(seers) > 0:
+		c.fail(ekey, "source %s sees deletes of %s, but connector %s (%s) cannot apply them: set `deletes: ignore` under %s to drop them",
+			strings.Join(seers, ", "), entity, sc.Connector, kind, ekey)
+	case spec.Deletes && len(seers) == 0 && c.hasSource(entity):
+		c.warn(ekey, "connector %s (%s) applies deletes of %s, but no source sees them (%s): a deleted %s stays in %s. "+
+			"Capture deletes (sqlstore: capture: outbox), or set `deletes: ignore` to say so", sc.Connector, kind, entity, c.sourcesOf(entity), entity, sc.Connector)
 	}
 }
 
@@ -179,6 +184,20 @@ func (c *checker) deleteSeers(entity string) []string {
 		}
 	}
 	return out
+}
+
+// hasSource reports whether any source reads entity.
+func (c *checker) hasSource(entity string) bool { return c.sourcesOf(entity) != "" }
+
+// sourcesOf names the sources of entity.
+func (c *checker) sourcesOf(entity string) string {
+	var out []string
+	for _, name := range sorted(c.plan.Sources) {
+		if c.plan.Sources[name].Config.Entity == entity {
+			out = append(out, name)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func list(xs []string) string {

@@ -110,6 +110,9 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.plan = plan
+	for _, w := range plan.Warnings {
+		n.log.Warn("config: " + w.String())
+	}
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(
 		collectors.NewGoCollector(),

@@ -49,6 +49,9 @@ type HubConfig struct {
 	DataDir string `mapstructure:"data_dir"`
 	// ShutdownTimeout bounds a graceful stop (flush writers, commit offsets).
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// LeaseTTL is how long a node that died keeps the sources it read:
+	// another node takes them over after it. Default 15s.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 	// CheckInterval is how often each connector's system is probed once
 	// started (readiness, hub_connector_up); 0 turns the probe off.
 	CheckInterval time.Duration `mapstructure:"check_interval"`
@@ -269,6 +272,7 @@ func Default() Config {
 			DataDir:         "data",
 			ShutdownTimeout: 30 * time.Second,
 			CheckInterval:   15 * time.Second,
+			LeaseTTL:        15 * time.Second,
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
 		Trace: TraceConfig{Enabled: true, Retention: 7 * 24 * time.Hour, PruneInterval: time.Hour},

@@ -64,6 +64,9 @@ func (c *Config) validate() Problems {
 		add("hub.data_dir", "is required (the folder for the embedded broker and the SQLite state)")
 	}
 	positive("hub.shutdown_timeout", c.Hub.ShutdownTimeout)
+	if c.Hub.LeaseTTL < time.Second {
+		add("hub.lease_ttl", "must be at least 1s (a node renews its leases every third of it)")
+	}
 	if c.Hub.CheckInterval < 0 {
 		add("hub.check_interval", "must not be negative (0 turns the probe off)")
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/crmhub/hub/connectors"
@@ -22,6 +23,30 @@ type Source struct {
 	// Attempts is how often a batch is prepared whole before its records
 	// are prepared one by one to find the ones that fail; default 5.
 	Attempts int
+	// Owner, when set, makes this node the only one reading the source:
+	// it holds the lease "source/<name>" while it reads. nil reads
+	// unguarded (one node).
+	Owner *Owner
+
+	mu      sync.Mutex
+	standby bool
+}
+
+// Standby reports whether another node reads the source now.
+func (s *Source) Standby() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.standby
+}
+
+func (s *Source) setStandby(v bool) {
+	s.mu.Lock()
+	changed := s.standby != v
+	s.standby = v
+	s.mu.Unlock()
+	if changed && v {
+		s.Log.Info("another node reads this source; standing by to take it over")
+	}
 }
 
 // runner is the source's name in health reports.
@@ -38,13 +63,19 @@ func (s *Source) Run(ctx context.Context) error {
 	if !s.Health.wait(ctx, s.System) {
 		return nil // stopping before the connector came up
 	}
+	s.Owner.Run(ctx, "source/"+s.Name, s.setStandby, s.run)
+	return nil
+}
+
+// run reads while this node owns the source.
+func (s *Source) run(ctx context.Context) {
 	var cursor string
 	if err := retryForever(ctx, s.Log, "read source cursor", func() error {
 		var err error
 		cursor, _, err = s.Store.GetCursor(ctx, s.Name, s.Entity)
 		return err
 	}); err != nil {
-		return nil // stopping
+		return // stopping
 	}
 	s.Log.Info("source started", "cursor", cursor)
 	ctx, cancel := context.WithCancel(ctx)
@@ -71,7 +102,6 @@ func (s *Source) Run(ctx context.Context) error {
 		s.Metrics.BatchSeconds.WithLabelValues(s.System, s.Entity, "source").Observe(time.Since(pb.readAt).Seconds())
 	}
 	s.Log.Info("source stopped", "cursor", cursor)
-	return nil
 }
 
 type readBatch struct {

@@ -433,3 +433,45 @@ func TestHelpListsCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondHubOnOneDataFolderRefused: a second `hub run` on the data
+// folder of a running hub (other ports) is refused with a clear message,
+// before it touches the broker's files or the state.
+func TestSecondHubOnOneDataFolderRefused(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	config := func(name string) string {
+		return writeConfigNamed(t, dir, name, fmt.Sprintf("hub:\n  data_dir: %s\nhttp:\n  addr: %s\nkafka:\n  embedded:\n    addr: %s\n",
+			data, freeAddr(t), freeAddr(t)))
+	}
+	first, second := config("first.yaml"), config("second.yaml")
+	p := start(t, nil, "run", "-c", first)
+	waitOutput(t, p, "hub ready", 30*time.Second)
+	stdout, stderr, code := runHubIO(t, nil, "run", "-c", second)
+	if code == 0 || !strings.Contains(stderr+stdout, "another hub process (pid ") || !strings.Contains(stderr+stdout, data) {
+		t.Errorf("second hub: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if c := p.stop(t); c != 0 {
+		t.Errorf("first hub exit %d\n%s", c, p.out)
+	}
+}
+
+func writeConfigNamed(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func waitOutput(t *testing.T, p *proc, what string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(p.out.String(), what) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %s; output:\n%s", what, d, p.out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -53,12 +53,14 @@ type Node struct {
 	supervisors, sources, streams, sinks, viewGroup runGroup
 	intakes                                         map[string]*pipeline.Intake
 	pushes                                          map[string]*pipeline.Push // by connector
+	pulls                                           map[string]*pipeline.Source
 	views                                           map[string]*pipeline.ViewRunner
 	// abandon is done when sink writes still hanging on a system must
 	// give up (late in a stop); abandonWrites makes it so.
 	abandon       context.Context
 	abandonWrites context.CancelFunc
 
+	lock  *dirLock // on hub.data_dir
 	ready chan struct{}
 }
 
@@ -112,6 +114,9 @@ func (n *Node) start(ctx context.Context) error {
 	n.plan = plan
 	for _, w := range plan.Warnings {
 		n.log.Warn("config: " + w.String())
+	}
+	if n.lock, err = lockDataDir(cfg.Hub.DataDir); err != nil {
+		return err
 	}
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(
@@ -290,6 +295,9 @@ func (n *Node) shutdown() error {
 		if err := n.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close state store: %w", err))
 		}
+	}
+	if err := n.lock.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("release the data folder: %w", err))
 	}
 	if ctx.Err() != nil {
 		errs = append(errs, fmt.Errorf("shutdown took longer than hub.shutdown_timeout (%s)", n.cfg.Hub.ShutdownTimeout))

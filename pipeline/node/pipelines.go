@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -171,6 +173,7 @@ func (n *Node) startSources(ctx context.Context) {
 	cfg := n.cfg
 	n.intakes = map[string]*pipeline.Intake{}
 	n.pushes = map[string]*pipeline.Push{}
+	n.pulls = map[string]*pipeline.Source{}
 	var srcCtx context.Context
 	srcCtx, n.sources.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if n.journal != nil {
@@ -191,7 +194,9 @@ func (n *Node) startSources(ctx context.Context) {
 			Conn:     n.plan.Connectors[sp.Config.Connector].(connectors.Reader),
 			Interval: sp.Config.Interval, BatchSize: sp.Config.BatchSize,
 			Health: n.health,
+			Owner:  &pipeline.Owner{Store: n.store, Holder: n.holder(), TTL: cfg.Hub.LeaseTTL},
 		}
+		n.pulls[name] = s
 		n.intakes[name] = &s.Intake
 		n.sources.start(srcCtx, func(ctx context.Context) { _ = s.Run(ctx) })
 	}
@@ -289,4 +294,10 @@ func maxMessageBytes(batchBytes int64) int {
 		batchBytes = bus.MaxBatchBytes
 	}
 	return int(batchBytes) - 1024
+}
+
+// holder names this process in leases: the node id and the process id, so
+// that two processes on one host are two holders.
+func (n *Node) holder() string {
+	return n.cfg.Hub.NodeID + "/" + strconv.Itoa(os.Getpid())
 }

@@ -111,6 +111,15 @@ type Pusher interface {
 	Routes(in Ingest) []Route
 }
 
+// CursorCodec is a Reader that can say in words where a cursor stands and
+// make the cursor of a moment, so that an operator can read and reset a
+// source's position (`hub cursor show|set`). since is UTC; a cursor made
+// from it reads every change at or after it.
+type CursorCodec interface {
+	DescribeCursor(entity, cursor string) (string, error)
+	CursorSince(entity string, since time.Time) (string, error)
+}
+
 // Streamer is a Pusher that receives over a connection it opens itself
 // (Asterisk's manager interface, a message queue) rather than on HTTP
 // routes. The runtime runs Stream while the hub runs, once the connector

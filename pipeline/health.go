@@ -303,3 +303,53 @@ func (s streamIngest) Ingest(ctx context.Context, entity string, recs []connecto
 	}
 	return res, err
 }
+
+// startState says whether connector name has started, and if not why.
+func (h *Health) startState(name string) (bool, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.conn(name)
+	switch {
+	case c.started:
+		return true, ""
+	case c.startErr != nil:
+		return false, "the connector has not started: " + c.startErr.Error()
+	}
+	return false, "the connector is starting"
+}
+
+// circuitOf says whether runner's circuit on connector name is open, and
+// why.
+func (h *Health) circuitOf(name, runner string) (bool, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.conn(name)
+	cur, open := c.circuits[runner]
+	if !open {
+		if chk, down := c.circuits["check"]; down {
+			return true, "the system does not answer its probe since " + chk.since.UTC().Format(time.RFC3339) + ": " + chk.reason
+		}
+		return false, ""
+	}
+	return true, "since " + cur.since.UTC().Format(time.RFC3339) + ": " + cur.reason
+}
+
+// ConnectorStatus is what a node says of one connector.
+type ConnectorStatus struct {
+	Name   string `json:"name"`
+	Up     bool   `json:"up"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Connectors reports every connector it tracks, by name.
+func (h *Health) Connectors(names []string) []ConnectorStatus {
+	out := make([]ConnectorStatus, 0, len(names))
+	for _, n := range names {
+		st := ConnectorStatus{Name: n, Up: true}
+		if err := h.Check(n); err != nil {
+			st.Up, st.Reason = false, err.Error()
+		}
+		out = append(out, st)
+	}
+	return out
+}

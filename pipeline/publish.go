@@ -241,3 +241,20 @@ func (in *Intake) deadLetter(ctx context.Context, rec connectors.Record, err err
 		Kind: kind, Error: err.Error(), Attempts: 1, Payload: payload, Version: version,
 	})
 }
+
+// published counts the records of published parts and finds the newest
+// version among them, for the runner's status report.
+func published(parts []part) (n int, newest time.Time) {
+	for _, pt := range parts {
+		for i, env := range pt.envs {
+			if _, bad := pt.bad[i]; env == nil || bad {
+				continue
+			}
+			n++
+			if env.readVersion.After(newest) {
+				newest = env.readVersion
+			}
+		}
+	}
+	return n, newest
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -22,25 +23,31 @@ type Push struct {
 	// Attempts is how often a batch is prepared whole before its records
 	// are prepared one by one; default 5.
 	Attempts int
+	// Controls, when set, pause a push source on an operator's word: its
+	// deliveries are refused (ErrPaused), and senders try again later.
+	Controls *Controls
+	Health   *Health
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	stats map[string]*stats // by entity
 }
 
 var _ connectors.Ingest = (*Push)(nil)
 
-func (p *Push) lock(entity string) *sync.Mutex {
+func (p *Push) lock(entity string) (*sync.Mutex, *stats) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.locks == nil {
-		p.locks = map[string]*sync.Mutex{}
+		p.locks, p.stats = map[string]*sync.Mutex{}, map[string]*stats{}
 	}
 	l, ok := p.locks[entity]
 	if !ok {
 		l = &sync.Mutex{}
 		p.locks[entity] = l
+		p.stats[entity] = &stats{}
 	}
-	return l
+	return l, p.stats[entity]
 }
 
 // Ingest maps, identifies, merges and publishes recs; see connectors.Ingest.
@@ -49,12 +56,15 @@ func (p *Push) Ingest(ctx context.Context, entity string, recs []connectors.Reco
 	if !ok {
 		return nil, fmt.Errorf("no source takes %s records from %s (configure one under sources)", entity, p.System)
 	}
+	if ctl, paused := p.Controls.Paused("source " + in.Name); paused {
+		return nil, fmt.Errorf("source %s is paused by %s: %w", in.Name, orWho(ctl.Actor), ErrPaused)
+	}
 	for i := range recs {
 		if recs[i].Op == "" {
 			recs[i].Op = connectors.OpUpsert
 		}
 	}
-	l := p.lock(entity)
+	l, st := p.lock(entity)
 	l.Lock()
 	defer l.Unlock()
 	parts, err := in.prepareAll(ctx, recs, p.Attempts)
@@ -64,6 +74,7 @@ func (p *Push) Ingest(ctx context.Context, entity string, recs []connectors.Reco
 	if err := in.publish(ctx, parts); err != nil {
 		return nil, fmt.Errorf("publish %d %s records from %s: %w", len(recs), entity, p.System, err)
 	}
+	st.add(published(parts))
 	out := make([]connectors.IngestResult, 0, len(recs))
 	for _, pt := range parts {
 		for i := range pt.recs {
@@ -99,4 +110,20 @@ func CheckRoute(kind, pattern string) error {
 		return fmt.Errorf("route %q of a %s must be under %s", pattern, kind, prefix)
 	}
 	return nil
+}
+
+// ErrPaused says a push source is paused: its sender should try again.
+var ErrPaused = errors.New("paused")
+
+// Status reports each push source.
+func (p *Push) Status() []RunnerStatus {
+	var out []RunnerStatus
+	for _, in := range p.Intakes {
+		st := RunnerStatus{Runner: "source " + in.Name, Kind: "push", Name: in.Name, Connector: p.System, Entity: in.Entity}
+		st.State, st.Reason = state(p.Controls, p.Health, p.System, st.Runner, false)
+		_, counted := p.lock(in.Entity)
+		counted.fill(&st)
+		out = append(out, st)
+	}
+	return out
 }

@@ -54,6 +54,9 @@ type Sink struct {
 	// Health gates the sink on its connector being started and keeps its
 	// circuit; nil runs at once and reports nothing.
 	Health *Health
+	// Controls, when set, pause the sink on an operator's word (after the
+	// batch in progress).
+	Controls *Controls
 	// IgnoreDeletes drops deletes (traced) instead of writing them: for a
 	// target that cannot apply them.
 	IgnoreDeletes bool
@@ -65,6 +68,8 @@ type Sink struct {
 	events  []store.TraceEvent // the batch's journal, appended once per batch
 	settled []string           // hub ids of the batch that are done (written, suppressed, skipped)
 	waited  bool               // a record of the batch waited for a reference (its wait is stored)
+	written int                // records of the batch written
+	stats   stats
 }
 
 // runner is the sink's name in health reports.
@@ -79,6 +84,9 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 	s.Log.Info("sink started", "group", s.Reader.Group())
 	for ctx.Err() == nil {
+		if !s.Controls.waitUnpaused(ctx, s.runner(), s.Log) {
+			break
+		}
 		msgs, err := s.Reader.FetchBatch(ctx, s.BatchSize, 5*time.Millisecond)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -101,6 +109,8 @@ func (s *Sink) Run(ctx context.Context) error {
 		if err := s.commit(ctx, msgs); err != nil {
 			break
 		}
+		s.stats.add(s.written, time.Time{})
+		s.stats.consumed(msgs[len(msgs)-1].Time)
 		s.Metrics.BatchSeconds.WithLabelValues(s.System, s.Entity, "sink").Observe(time.Since(start).Seconds())
 		s.Log.Debug("batch written", "records", len(msgs), "took", time.Since(start))
 		s.Metrics.Lag.WithLabelValues(s.System, s.Entity).Set(float64(s.Reader.Lag()))
@@ -121,7 +131,7 @@ func (s *Sink) commit(ctx context.Context, msgs []bus.Message) error {
 
 // process handles one fetched batch; an error means ctx ended first.
 func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
-	s.settled, s.waited = s.settled[:0], false
+	s.settled, s.waited, s.written = s.settled[:0], false, 0
 	todo, err := s.decodeBatch(ctx, msgs)
 	if err != nil {
 		return err

@@ -267,6 +267,7 @@ func (s *Sink) settle(ctx context.Context, ready []*item, results []connectors.R
 		return nil, err
 	}
 	s.Metrics.RecordsOut.WithLabelValues(s.System, s.Entity).Add(float64(count))
+	s.written += count
 	return retry, nil
 }
 

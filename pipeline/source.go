@@ -23,6 +23,8 @@ type Source struct {
 	// Attempts is how often a batch is prepared whole before its records
 	// are prepared one by one to find the ones that fail; default 5.
 	Attempts int
+	// Controls, when set, pause the source on an operator's word.
+	Controls *Controls
 	// Owner, when set, makes this node the only one reading the source:
 	// it holds the lease "source/<name>" while it reads. nil reads
 	// unguarded (one node).
@@ -30,6 +32,7 @@ type Source struct {
 
 	mu      sync.Mutex
 	standby bool
+	stats   stats
 }
 
 // Standby reports whether another node reads the source now.
@@ -63,7 +66,16 @@ func (s *Source) Run(ctx context.Context) error {
 	if !s.Health.wait(ctx, s.System) {
 		return nil // stopping before the connector came up
 	}
-	s.Owner.Run(ctx, "source/"+s.Name, s.setStandby, s.run)
+	for ctx.Err() == nil {
+		if !s.Controls.waitUnpaused(ctx, s.runner(), s.Log) {
+			return nil
+		}
+		// A pause ends the reading (and gives up the lease); a resume
+		// starts it again from the stored cursor.
+		pctx, cancel := s.Controls.untilPaused(ctx, s.runner())
+		s.Owner.Run(pctx, "source/"+s.Name, s.setStandby, s.run)
+		cancel()
+	}
 	return nil
 }
 
@@ -88,6 +100,7 @@ func (s *Source) run(ctx context.Context) {
 		if err := s.publish(ctx, pb.parts); err != nil {
 			break // only when stopping: the cursor stays where it was
 		}
+		s.stats.add(published(pb.parts))
 		if pb.cursor != "" && pb.cursor != cursor {
 			if err := retryForever(ctx, s.Log, "store source cursor", func() error {
 				return s.Store.SetCursor(ctx, s.Name, s.Entity, pb.cursor)

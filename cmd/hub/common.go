@@ -105,3 +105,7 @@ func version() string {
 	}
 	return v
 }
+
+// stateOnly loads a config for a command that uses only the state store
+// or the HTTP API: the connectors' secrets need not be set.
+func stateOnly() config.LoadOptions { return config.LoadOptions{StateOnly: true} }

@@ -43,6 +43,11 @@ model; dead letters keep what failed until an operator replays it.`,
 		newBenchCmd(),
 		newTraceCmd(),
 		newConnectorsCmd(),
+		newStatusCmd(),
+		newPauseCmd(true),
+		newPauseCmd(false),
+		newCursorCmd(),
+		newAuditCmd(),
 	)
 	return root
 }

@@ -23,6 +23,9 @@ type API struct {
 	Replayer *pipeline.Replayer
 	// Views are the node's read models, by connector name.
 	Views map[string]*pipeline.ViewRunner
+	// Ops is the running node (status, pause, cursors); nil leaves the
+	// operations routes out.
+	Ops Operator
 }
 
 // Register adds the API routes to srv.
@@ -34,6 +37,9 @@ func (a *API) Register(srv *server.Server) {
 	srv.HandleAuth("POST /api/v1/dlq/{id}/discard", server.RoleOperator, http.HandlerFunc(a.discardDLQ))
 	srv.HandleAuth("GET /api/v1/trace/{id}", server.RoleViewer, http.HandlerFunc(a.trace))
 	srv.HandleAuth("POST /api/v1/views/{name}/rebuild", server.RoleAdmin, http.HandlerFunc(a.rebuildView))
+	if a.Ops != nil {
+		a.registerOps(srv)
+	}
 }
 
 // rebuildView makes a read model forget everything and read its topics

@@ -54,6 +54,9 @@ type Node struct {
 	intakes                                         map[string]*pipeline.Intake
 	pushes                                          map[string]*pipeline.Push // by connector
 	pulls                                           map[string]*pipeline.Source
+	sinkRunners                                     []*pipeline.Sink
+	controls                                        *pipeline.Controls
+	supCtx                                          context.Context // the supervisors' (connectors, controls)
 	views                                           map[string]*pipeline.ViewRunner
 	// abandon is done when sink writes still hanging on a system must
 	// give up (late in a stop); abandonWrites makes it so.
@@ -182,7 +185,7 @@ func (n *Node) start(ctx context.Context) error {
 			{Name: "state", Fn: st.Ping},
 		}, n.connectorChecks()...)...,
 	)
-	(&api.API{Store: st, Replayer: n.Replayer(), Views: n.views}).Register(n.http)
+	(&api.API{Store: st, Replayer: n.Replayer(), Views: n.views, Ops: n}).Register(n.http)
 	if err := n.mountRoutes(); err != nil {
 		return err
 	}

@@ -92,6 +92,11 @@ func (n *Node) startPipelines(ctx context.Context) error {
 		n.journal = &pipeline.Journal{Store: n.store, Log: n.log.With("component", "trace")}
 		n.closers = append(n.closers, n.journal) // after the runners stop, before the store closes
 	}
+	n.controls = &pipeline.Controls{Store: n.store, Log: n.log.With("component", "controls")}
+	if err := n.controls.Refresh(ctx); err != nil {
+		return fmt.Errorf("read the operators' controls: %w", err)
+	}
+	n.supervisors.start(n.supCtx, n.controls.Run)
 	n.startSinks(ctx)
 	n.startSources(ctx)
 	n.startStreams(ctx)
@@ -107,8 +112,8 @@ func (n *Node) startConnectors(ctx context.Context) error {
 	names := sorted(n.plan.Connectors)
 	n.health = pipeline.NewHealth(n.reg, n.log.With("component", "health"), names)
 	var withMetrics connectorMetrics
-	var supCtx context.Context
-	supCtx, n.supervisors.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	n.supCtx, n.supervisors.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	supCtx := n.supCtx
 	for _, name := range names {
 		conn := n.plan.Connectors[name]
 		if c, ok := conn.(prometheus.Collector); ok {
@@ -159,7 +164,9 @@ func (n *Node) startSinks(ctx context.Context) {
 					Health:        n.health,
 					Abandon:       n.abandon,
 					IgnoreDeletes: sc.Entities[entity].Deletes == config.DeletesIgnore,
+					Controls:      n.controls,
 				}
+				n.sinkRunners = append(n.sinkRunners, s)
 				n.sinks.start(sinkCtx, func(ctx context.Context) { _ = s.Run(ctx) })
 			}
 		}
@@ -193,8 +200,9 @@ func (n *Node) startSources(ctx context.Context) {
 			Intake:   *in,
 			Conn:     n.plan.Connectors[sp.Config.Connector].(connectors.Reader),
 			Interval: sp.Config.Interval, BatchSize: sp.Config.BatchSize,
-			Health: n.health,
-			Owner:  &pipeline.Owner{Store: n.store, Holder: n.holder(), TTL: cfg.Hub.LeaseTTL},
+			Health:   n.health,
+			Owner:    &pipeline.Owner{Store: n.store, Holder: n.holder(), TTL: cfg.Hub.LeaseTTL},
+			Controls: n.controls,
 		}
 		n.pulls[name] = s
 		n.intakes[name] = &s.Intake
@@ -221,7 +229,7 @@ func (n *Node) intake(name string, sp SourcePlan) *pipeline.Intake {
 func (n *Node) addPush(connector string, in *pipeline.Intake) {
 	p, ok := n.pushes[connector]
 	if !ok {
-		p = &pipeline.Push{System: connector, Intakes: map[string]*pipeline.Intake{}}
+		p = &pipeline.Push{System: connector, Intakes: map[string]*pipeline.Intake{}, Controls: n.controls, Health: n.health}
 		n.pushes[connector] = p
 	}
 	p.Intakes[in.Entity] = in

@@ -35,6 +35,10 @@ var ErrNotReplayable = errors.New("not replayable")
 // ErrNotOpen is returned for dead letters already replayed or discarded.
 var ErrNotOpen = errors.New("not open")
 
+// ErrFailedAgain is returned when a replayed record fails again: a new
+// dead letter holds it (with the new reason).
+var ErrFailedAgain = errors.New("failed again")
+
 // ErrSuperseded is returned for a dead letter whose record has since been
 // delivered in a newer version or deleted in its system: it is closed as
 // superseded, not replayed, since replaying it would bring back an older
@@ -70,6 +74,14 @@ func (r *Replayer) Replay(ctx context.Context, id int64, actor string) (string, 
 		return "", err
 	}
 	what, err := r.reinject(ctx, dl)
+	if errors.Is(err, ErrFailedAgain) {
+		// The record is a new open dead letter with the new reason; this
+		// one stays replayed.
+		if aerr := r.Store.AppendAudit(ctx, actor, "dlq.replay", "dead_letter:"+strconv.FormatInt(id, 10), "failed again: "+err.Error()); aerr != nil {
+			r.Log.Warn("audit replay", "id", id, "err", aerr)
+		}
+		return "", fmt.Errorf("replay dead letter %d: %w", id, err)
+	}
 	if err != nil {
 		if rerr := r.Store.MarkDeadLetter(context.WithoutCancel(ctx), id, store.StatusOpen); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("reopen dead letter %d: %w", id, rerr))
@@ -139,8 +151,15 @@ func (r *Replayer) reinject(ctx context.Context, dl store.DeadLetter) (string, e
 			}
 		}
 		rec := connectors.Record{Entity: dl.Entity, Key: dl.RecordKey, Op: connectors.OpUpsert, Version: version, Data: data}
-		if err := s.publishRecords(ctx, []connectors.Record{rec}); err != nil {
+		parts, err := s.prepareAll(ctx, []connectors.Record{rec}, 0)
+		if err != nil {
 			return "", err
+		}
+		if err := s.publish(ctx, parts); err != nil {
+			return "", err
+		}
+		if why, bad := parts[0].bad[0]; bad {
+			return "", fmt.Errorf("%s %s failed again and is a dead letter again: %v: %w", dl.Entity, dl.RecordKey, why, ErrFailedAgain)
 		}
 		return fmt.Sprintf("mapped %s %s again with source %s and published it", dl.Entity, dl.RecordKey, dl.Connector), nil
 	case StageDecode:
@@ -249,4 +268,62 @@ func (r *Replayer) Discard(ctx context.Context, id int64, actor, reason string) 
 		return err
 	}
 	return r.Store.AppendAudit(ctx, actor, "dlq.discard", "dead_letter:"+strconv.FormatInt(id, 10), reason)
+}
+
+// BulkResult is what a bulk replay or discard did.
+type BulkResult struct {
+	Matched    int      `json:"matched"`
+	Done       int      `json:"done"`       // replayed or discarded
+	Superseded int      `json:"superseded"` // closed instead of replayed
+	Failed     int      `json:"failed"`     // failed again, or could not be replayed
+	Errors     []string `json:"errors,omitempty"`
+	DryRun     bool     `json:"dry_run,omitempty"`
+}
+
+// maxBulk bounds one bulk operation.
+const maxBulk = 100_000
+
+// Bulk replays (discard false) or discards the open dead letters matching
+// f. With dryRun it only counts them. progress, when set, is told after
+// each one. The ids are taken first: a record that fails again becomes a
+// new dead letter, which this run does not replay again.
+func (r *Replayer) Bulk(ctx context.Context, f store.DeadLetterFilter, discard, dryRun bool, actor, reason string, progress func(done, total int)) (BulkResult, error) {
+	f.Status, f.Payload, f.Offset = store.StatusOpen, false, 0
+	f.Limit = maxBulk
+	dls, err := r.Store.ListDeadLetters(ctx, f)
+	if err != nil {
+		return BulkResult{}, err
+	}
+	res := BulkResult{Matched: len(dls), DryRun: dryRun}
+	if dryRun {
+		return res, nil
+	}
+	for i, dl := range dls {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		var err error
+		if discard {
+			err = r.Discard(ctx, dl.ID, actor, reason)
+		} else {
+			_, err = r.Replay(ctx, dl.ID, actor)
+		}
+		switch {
+		case err == nil:
+			res.Done++
+		case errors.Is(err, ErrSuperseded):
+			res.Superseded++
+		case errors.Is(err, ErrNotOpen):
+			// closed meanwhile (superseded by a newer version, or by another operator)
+		default:
+			res.Failed++
+			if len(res.Errors) < 20 {
+				res.Errors = append(res.Errors, fmt.Sprintf("%d: %v", dl.ID, err))
+			}
+		}
+		if progress != nil {
+			progress(i+1, len(dls))
+		}
+	}
+	return res, nil
 }

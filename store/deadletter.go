@@ -110,15 +110,22 @@ type DeadLetterFilter struct {
 	Connector string
 	Entity    string
 	RecordKey string
-	Limit     int  // default 100
-	Offset    int  // rows to skip, for paging
-	Payload   bool // also load payloads (left nil otherwise)
+	Stage     string
+	// ErrorContains matches dead letters whose error holds this text
+	// (case-insensitive).
+	ErrorContains string
+	// Before matches dead letters first seen before this instant (older
+	// than an age).
+	Before  time.Time
+	Limit   int  // default 100
+	Offset  int  // rows to skip, for paging
+	Payload bool // also load payloads (left nil otherwise)
 }
 
 const deadLetterCols = `id, connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
     first_seen, last_seen, updated_at, status, topic, kafka_partition, kafka_offset, trace_id, version`
 
-func (f DeadLetterFilter) where() (string, []any) {
+func (f DeadLetterFilter) where(tv func(time.Time) any) (string, []any) {
 	var conds []string
 	var args []any
 	for _, c := range []struct{ col, val string }{
@@ -129,10 +136,29 @@ func (f DeadLetterFilter) where() (string, []any) {
 			args = append(args, c.val)
 		}
 	}
+	for _, c := range []struct{ col, val string }{{"stage", f.Stage}} {
+		if c.val != "" {
+			conds = append(conds, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	if f.ErrorContains != "" {
+		conds = append(conds, "LOWER(error) LIKE ? ESCAPE '\\'")
+		args = append(args, "%"+likeEscape(strings.ToLower(f.ErrorContains))+"%")
+	}
+	if !f.Before.IsZero() {
+		conds = append(conds, "first_seen < ?")
+		args = append(args, tv(f.Before))
+	}
 	if len(conds) == 0 {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// likeEscape escapes LIKE's wildcards in s.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
 }
 
 // ListDeadLetters returns the dead letters matching f, oldest first.
@@ -145,7 +171,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]Dead
 	if f.Payload {
 		cols += ", payload"
 	}
-	where, args := f.where()
+	where, args := f.where(s.tv)
 	args = append(args, limit, max(f.Offset, 0))
 	rows, err := s.db.QueryxContext(ctx, s.rebind("SELECT "+cols+" FROM dead_letters"+where+" ORDER BY id LIMIT ? OFFSET ?"), args...)
 	if err != nil {
@@ -168,7 +194,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]Dead
 
 // CountDeadLetters counts the dead letters matching f (Limit and Offset ignored).
 func (s *Store) CountDeadLetters(ctx context.Context, f DeadLetterFilter) (int, error) {
-	where, args := f.where()
+	where, args := f.where(s.tv)
 	var n int
 	if err := s.db.GetContext(ctx, &n, s.rebind("SELECT COUNT(*) FROM dead_letters"+where), args...); err != nil {
 		return 0, fmt.Errorf("store: count dead letters: %w", err)

@@ -292,3 +292,49 @@ func TestRefWaits(t *testing.T) {
 		})
 	}
 }
+
+func TestDeadLetterFilters(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := Open(ctx, e.DSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			old := time.Now().Add(-2 * time.Hour)
+			for _, dl := range []DeadLetter{
+				{Connector: "crm-orders", Entity: "order", RecordKey: "1", Stage: "map_in", Error: "total: \"12,50\" is not a decimal", FirstSeen: old},
+				{Connector: "crm-orders", Entity: "order", RecordKey: "2", Stage: "map_in", Error: "currency: required, 100% missing"},
+				{Connector: "erp", Entity: "order", RecordKey: "h3", Stage: "write", Error: "Duplicate KEY on total"},
+			} {
+				if _, err := s.AddDeadLetter(ctx, dl); err != nil {
+					t.Fatal(err)
+				}
+			}
+			count := func(f DeadLetterFilter) int {
+				n, err := s.CountDeadLetters(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			for _, tt := range []struct {
+				name string
+				f    DeadLetterFilter
+				want int
+			}{
+				{"error text, any case", DeadLetterFilter{ErrorContains: "TOTAL"}, 2},
+				{"a literal percent sign", DeadLetterFilter{ErrorContains: "100%"}, 1},
+				{"an underscore is no wildcard", DeadLetterFilter{ErrorContains: "map_in"}, 0},
+				{"stage", DeadLetterFilter{Stage: "map_in"}, 2},
+				{"older than an hour", DeadLetterFilter{Before: time.Now().Add(-time.Hour)}, 1},
+				{"together", DeadLetterFilter{Connector: "crm-orders", ErrorContains: "total", Before: time.Now().Add(-time.Hour)}, 1},
+			} {
+				if got := count(tt.f); got != tt.want {
+					t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -125,11 +125,27 @@ the configured brokers. The same operations are on the HTTP API under
 	}
 
 	var actor string
+	var bf bulkFlags
 	replay := &cobra.Command{
-		Use:   "replay ID [ID...]",
+		Use:   "replay ID [ID...] | --all | FILTER",
 		Short: "Re-inject dead letters after their cause is fixed",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Re-inject dead letters after their cause is fixed: the ones named by id, or
+every open one a filter selects (--connector, --entity, --stage, --error,
+--older-than; --all for every open one). --dry-run counts what a filter
+selects and changes nothing. A record that fails again becomes a new dead
+letter with the new reason, and the command exits 1; a dead letter whose
+record has since been delivered in a newer version or deleted is closed as
+superseded instead of replayed.`,
+		Example: `  hub dlq replay 12 13 -c hub.yaml
+  hub dlq replay --connector crm-orders --error "is not a decimal" --dry-run -c hub.yaml
+  hub dlq replay --connector crm-orders --error "is not a decimal" -c hub.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return bulk(cmd, open, bf, false, actor, "")
+			}
+			if bf.set() {
+				return exitErr(2, fmt.Errorf("give dead-letter ids or a filter, not both"))
+			}
 			ids, err := parseIDs(args)
 			if err != nil {
 				return err
@@ -157,10 +173,20 @@ the configured brokers. The same operations are on the HTTP API under
 	}
 	var reason string
 	discard := &cobra.Command{
-		Use:   "discard ID [ID...]",
+		Use:   "discard ID [ID...] | --all | FILTER",
 		Short: "Mark dead letters as not to be delivered",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Mark dead letters as not to be delivered: the ones named by id, or every
+open one a filter selects (as for replay; --dry-run counts first). Audited
+with --reason.`,
+		Example: `  hub dlq discard 12 --reason "test order" -c hub.yaml
+  hub dlq discard --entity order --older-than 720h --dry-run -c hub.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return bulk(cmd, open, bf, true, actor, reason)
+			}
+			if bf.set() {
+				return exitErr(2, fmt.Errorf("give dead-letter ids or a filter, not both"))
+			}
 			ids, err := parseIDs(args)
 			if err != nil {
 				return err
@@ -215,6 +241,9 @@ it like any known record.`,
 	link.Flags().BoolVar(&linkNew, "new", false, "it is nobody the hub knows: give it a new hub record")
 	for _, c := range []*cobra.Command{replay, discard, link} {
 		c.Flags().StringVar(&actor, "actor", defaultActor(), "who does this, for the audit log")
+	}
+	for _, c := range []*cobra.Command{replay, discard} {
+		bf.add(c)
 	}
 	discard.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
 	cmd.AddCommand(list, show, replay, discard, link)

@@ -40,6 +40,49 @@ func (a *API) registerOps(srv *server.Server) {
 	srv.HandleAuth("GET /api/v1/sources/{name}/cursor", server.RoleViewer, http.HandlerFunc(a.cursor))
 	srv.HandleAuth("PUT /api/v1/sources/{name}/cursor", server.RoleOperator, http.HandlerFunc(a.setCursor))
 	srv.HandleAuth("GET /api/v1/audit", server.RoleOperator, http.HandlerFunc(a.audit))
+	srv.HandleAuth("POST /api/v1/dlq/replay", server.RoleOperator, a.bulk(false))
+	srv.HandleAuth("POST /api/v1/dlq/discard", server.RoleOperator, a.bulk(true))
+}
+
+// bulk replays or discards the open dead letters a filter selects. Body:
+// {"connector", "entity", "stage", "error", "older_than": "24h", "all":
+// true, "dry_run": true, "reason"}; a filter or all is required.
+func (a *API) bulk(discard bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Connector string `json:"connector"`
+			Entity    string `json:"entity"`
+			Stage     string `json:"stage"`
+			Error     string `json:"error"`
+			OlderThan string `json:"older_than"`
+			All       bool   `json:"all"`
+			DryRun    bool   `json:"dry_run"`
+			Reason    string `json:"reason"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			server.WriteJSON(w, http.StatusBadRequest, errBody("body: "+err.Error()))
+			return
+		}
+		f := store.DeadLetterFilter{Connector: body.Connector, Entity: body.Entity, Stage: body.Stage, ErrorContains: body.Error}
+		if body.OlderThan != "" {
+			d, err := time.ParseDuration(body.OlderThan)
+			if err != nil || d <= 0 {
+				server.WriteJSON(w, http.StatusBadRequest, errBody("older_than: a positive duration such as 24h"))
+				return
+			}
+			f.Before = time.Now().Add(-d)
+		}
+		if !body.All && f.Connector == "" && f.Entity == "" && f.Stage == "" && f.ErrorContains == "" && f.Before.IsZero() {
+			server.WriteJSON(w, http.StatusBadRequest, errBody(`give a filter (connector, entity, stage, error, older_than) or "all": true`))
+			return
+		}
+		res, err := a.Replayer.Bulk(r.Context(), f, discard, body.DryRun, server.Actor(r.Context()), body.Reason, nil)
+		if err != nil {
+			writeStoreErr(w, err)
+			return
+		}
+		server.WriteJSON(w, http.StatusOK, res)
+	})
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {

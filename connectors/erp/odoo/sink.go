@@ -29,11 +29,11 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	switch entity {
 	case EntityCustomer:
 		return erp.Settled(inWaves(recs, partnerKey, func(b []connectors.WriteRecord) ([]connectors.Result, error) {
-			return c.writePartners(ctx, r, octx, b)
+			return erp.SystemFault(c.writePartners(ctx, r, octx, b))
 		}))
 	case EntityOrder:
 		return erp.Settled(inWaves(recs, orderKey, func(b []connectors.WriteRecord) ([]connectors.Result, error) {
-			return c.writeOrders(ctx, r, octx, b)
+			return erp.SystemFault(c.writeOrders(ctx, r, octx, b))
 		}))
 	}
 	return nil, connectors.Permanent(fmt.Errorf("odoo %s: %s records are read-only", c.name, entity))

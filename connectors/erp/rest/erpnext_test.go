@@ -378,8 +378,8 @@ func TestERPNextNotFound(t *testing.T) {
 	}
 }
 
-// TestERPNextAuth: a wrong secret fails Start with a permanent error naming
-// the credentials (HTTP 401 AuthenticationError); no credentials at all is
+// TestERPNextAuth: a wrong secret fails Start Unavailable, naming the
+// credentials (HTTP 401 AuthenticationError); no credentials at all is
 // Guest (HTTP 403 PermissionError with Frappe's message).
 func TestERPNextAuth(t *testing.T) {
 	f := newFrappe(t)
@@ -390,18 +390,18 @@ func TestERPNextAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.Start(context.Background())
-	wantPermanent(t, err, "refused the credentials", "HTTP 401", "AuthenticationError")
+	wantKind(t, err, connectors.KindUnavailable, "refused the credentials", "HTTP 401", "AuthenticationError")
 
 	cfg.Auth = erp.AuthConfig{}
 	c, _ = New("erp", cfg, erp.Options{})
 	err = c.Start(context.Background())
-	wantPermanent(t, err, "HTTP 403", "PermissionError", "Insufficient Permission for Customer")
+	wantKind(t, err, connectors.KindUnavailable, "HTTP 403", "PermissionError", "Insufficient Permission for Customer")
 }
 
 // TestERPNextRateLimited: the site answers 429 with Retry-After: 1 twice;
 // the core waits exactly what the site asked and the record is created
-// once. When the 429s outlast the retries, the record fails retryable with
-// the wait, and the rest of the batch is not sent.
+// once. When the 429s outlast the retries, the batch fails retryable with
+// the wait, and the rest of it is not sent.
 func TestERPNextRateLimited(t *testing.T) {
 	f := newFrappe(t)
 	c, sl := start(t, erpnextConfig(f, 3), erp.Options{})
@@ -420,11 +420,9 @@ func TestERPNextRateLimited(t *testing.T) {
 	f.throttle = 100
 	f.mu.Unlock()
 	f.resetCalls()
-	res := mustWrite(t, c, "customer", []connectors.WriteRecord{erpCustomer(2), erpCustomer(3), erpCustomer(4)})
-	for i, r := range res {
-		if r.Err == nil || kindOf(r.Err) != connectors.KindRetryable || retryWait(r.Err) != time.Second {
-			t.Fatalf("result %d: %v (kind %v, wait %v), want retryable after 1s", i, r.Err, kindOf(r.Err), retryWait(r.Err))
-		}
+	res, err := c.Write(context.Background(), "customer", []connectors.WriteRecord{erpCustomer(2), erpCustomer(3), erpCustomer(4)})
+	if res != nil || err == nil || kindOf(err) != connectors.KindRetryable || retryWait(err) != time.Second {
+		t.Fatalf("results %v, err %v (kind %v, wait %v), want the batch retryable after 1s", res, err, kindOf(err), retryWait(err))
 	}
 	if n := f.calledWith(""); n != 4 { // the first record's lookup: 1 attempt + 3 retries; the others none
 		t.Fatalf("calls = %d, want 4", n)

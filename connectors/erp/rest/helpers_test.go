@@ -98,8 +98,14 @@ func kindOf(err error) connectors.ErrorKind { k, _ := connectors.Classify(err); 
 // wantPermanent fails unless err is permanent and mentions every part.
 func wantPermanent(t *testing.T, err error, parts ...string) {
 	t.Helper()
-	if err == nil || kindOf(err) != connectors.KindPermanent {
-		t.Fatalf("err = %v (kind %v), want a permanent error", err, kindOf(err))
+	wantKind(t, err, connectors.KindPermanent, parts...)
+}
+
+// wantKind fails unless err is of kind and mentions every part.
+func wantKind(t *testing.T, err error, kind connectors.ErrorKind, parts ...string) {
+	t.Helper()
+	if err == nil || kindOf(err) != kind {
+		t.Fatalf("err = %v (kind %v), want a %v error", err, kindOf(err), kind)
 	}
 	for _, p := range parts {
 		if !strings.Contains(err.Error(), p) {

@@ -23,9 +23,9 @@ import (
 // id, updates the same record instead of creating a second one. With
 // skip_unchanged (the default) a record the target already holds as sent
 // is not written at all. A record the server refuses fails alone with the
-// server's message; after a 401 (credentials refused) or a 429 the core
-// could not wait out, the rest of the batch is not sent and fails the same
-// way.
+// server's message. After the credentials or rights are refused (401,
+// 403) or a 429 the core could not wait out, the rest of the batch is not
+// sent and the batch fails with that error: no record is to blame.
 func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	cl, e, err := c.started(entity)
 	if err != nil {
@@ -35,17 +35,11 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 		return nil, connectors.Permanent(fmt.Errorf("rest %s: %s records are read-only here (read_only: true)", c.name, entity))
 	}
 	res := make([]connectors.Result, len(recs))
-	var abort error
 	for i, rec := range recs {
-		if abort != nil {
-			res[i] = connectors.Result{ExternalID: rec.ExternalID,
-				Err: fmt.Errorf("rest %s: %s %s: not sent after %w", c.name, entity, label(rec), abort)}
-			continue
-		}
 		w := &write{c: c, cl: cl, e: e, rec: rec}
 		res[i] = w.run(ctx)
-		if res[i].Err != nil && abortsBatch(res[i].Err) {
-			abort = res[i].Err
+		if res[i].Err != nil && failsBatch(res[i].Err) {
+			return nil, fmt.Errorf("rest %s: write %s: %w", c.name, entity, res[i].Err)
 		}
 	}
 	return erp.Settled(res, nil)

@@ -538,5 +538,5 @@ func TestWooSinkLifecycle(t *testing.T) {
 	cfg := wooConfig(w, PageConfig{Type: PageNumber})
 	cfg.Auth.Password = "cs_wrong"
 	c2, _ := New("shop", cfg, erp.Options{})
-	wantPermanent(t, c2.Start(context.Background()), "HTTP 401", "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+	wantKind(t, c2.Start(context.Background()), connectors.KindUnavailable, "HTTP 401", "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
 }

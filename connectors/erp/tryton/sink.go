@@ -28,9 +28,9 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	}
 	switch entity {
 	case EntityCustomer:
-		return erp.Settled(c.writeParties(ctx, r, tctx, recs))
+		return erp.Settled(erp.SystemFault(c.writeParties(ctx, r, tctx, recs)))
 	case EntityOrder:
-		return erp.Settled(c.writeSales(ctx, r, tctx, recs))
+		return erp.Settled(erp.SystemFault(c.writeSales(ctx, r, tctx, recs)))
 	}
 	return nil, connectors.Permanent(fmt.Errorf("tryton %s: %s records are read-only", c.name, entity))
 }

@@ -39,8 +39,8 @@ func Register(r *connectors.Registry) error {
 	})
 }
 
-// Conn is one configured sqlstore connector. It is a connectors.Reader
-// and Writer; it is safe for concurrent use once started.
+// Conn is one configured sqlstore connector: a connectors.Reader, Writer
+// and Scanner, safe for concurrent use once started.
 type Conn struct {
 	name string
 	cfg  Config
@@ -52,8 +52,9 @@ type Conn struct {
 }
 
 var (
-	_ connectors.Reader = (*Conn)(nil)
-	_ connectors.Writer = (*Conn)(nil)
+	_ connectors.Reader  = (*Conn)(nil)
+	_ connectors.Writer  = (*Conn)(nil)
+	_ connectors.Scanner = (*Conn)(nil)
 )
 
 // New validates cfg and returns a connector that connects on Start. Errors

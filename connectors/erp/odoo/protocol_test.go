@@ -123,9 +123,8 @@ func TestWireShapes(t *testing.T) {
 			if err != nil || len(b.Records) != 1 {
 				t.Fatalf("read: %d records, %v", len(b.Records), err)
 			}
-			n := 0
-			if err := c.Scan(ctx, EntityCustomer, func(connectors.Record) error { n++; return nil }); err != nil || n != 4 {
-				t.Fatalf("scan: %d, %v", n, err)
+			if n := len(scanAll(t, c, EntityCustomer, 10)); n != 4 {
+				t.Fatalf("scan: %d", n)
 			}
 
 			methods := map[string]int{}

@@ -149,3 +149,22 @@ func keys(recs []connectors.Record) []string {
 	}
 	return out
 }
+
+// scanAll scans entity page by page, max records a page, until the scan
+// ends.
+func scanAll(c *Conn, entity string, max int) ([]connectors.Record, error) {
+	var out []connectors.Record
+	pos := ""
+	for range 10000 {
+		p, err := c.Scan(context.Background(), entity, pos, max)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, p.Records...)
+		if p.Next == "" {
+			return out, nil
+		}
+		pos = p.Next
+	}
+	return out, fmt.Errorf("the scan of %s does not end", entity)
+}

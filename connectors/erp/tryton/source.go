@@ -342,30 +342,3 @@ func (c *Conn) readOnce(ctx context.Context, r *rpc, tctx map[string]any, entity
 	}
 	return b, nil
 }
-
-// Scan calls fn with every record of entity (inactive parties included),
-// in id order, a page of batch_size at a time.
-func (c *Conn) Scan(ctx context.Context, entity string, fn func(connectors.Record) error) error {
-	r, tctx, err := c.started(entity)
-	if err != nil {
-		return err
-	}
-	actx := withActiveTest(tctx)
-	var last int64
-	for {
-		rows, err := r.searchRead(ctx, modelOf(entity), actx, and(c.baseDomain(entity), []any{"id", ">", last}), 0, c.cfg.BatchSize,
-			[][2]string{{"id", "ASC"}}, readFields(entity))
-		if err != nil {
-			return fmt.Errorf("tryton %s: scan %s after id %d: %w", c.name, entity, last, err)
-		}
-		for _, row := range rows {
-			if err := fn(record(entity, row)); err != nil {
-				return err
-			}
-			last = row.ID()
-		}
-		if len(rows) < c.cfg.BatchSize {
-			return nil
-		}
-	}
-}

@@ -352,22 +352,31 @@ func TestERPNextRejectedAmongGood(t *testing.T) {
 
 // TestERPNextNotFound: an id the site no longer has (deleted in ERPNext) is
 // a 404 on the read before the update; the sink then looks the record up
-// by its reference (nothing) and creates it again. Reading a missing doc
-// is a 404 with Frappe's DoesNotExistError message.
+// by its reference: with nothing there the record is NotFound and not
+// created again (the runtime decides); found under another id, that one is
+// written. Reading a missing doc is a 404 with Frappe's DoesNotExistError
+// message.
 func TestERPNextNotFound(t *testing.T) {
 	f := newFrappe(t)
 	c, _ := start(t, erpnextConfig(f, 3), erp.Options{})
 	rec := erpCustomer(1)
 	rec.ExternalID = "CUST-2025-00042" // deleted in ERPNext long ago
 	res := mustWrite(t, c, "customer", []connectors.WriteRecord{rec})
-	if res[0].Err != nil || res[0].ExternalID != "CUST-2026-00001" {
+	if res[0].Err != nil || res[0].Outcome != connectors.NotFound || res[0].ExternalID != "CUST-2025-00042" {
 		t.Fatalf("write with a stale id: %+v", res[0])
 	}
 	if n := f.calledWith("GET /api/resource/Customer/CUST-2025-00042"); n != 1 {
 		t.Fatalf("GETs of the stale id = %d", n)
 	}
-	if n := len(f.all("Customer")); n != 1 {
-		t.Fatalf("customers = %d, want 1", n)
+	if n := len(f.all("Customer")); n != 0 {
+		t.Fatalf("customers = %d, want none", n)
+	}
+	fresh := erpCustomer(1)
+	if res := mustWrite(t, c, "customer", []connectors.WriteRecord{fresh}); res[0].Outcome != connectors.Written || res[0].ExternalID != "CUST-2026-00001" {
+		t.Fatalf("create: %+v", res[0])
+	}
+	if res := mustWrite(t, c, "customer", []connectors.WriteRecord{rec}); res[0].Outcome != connectors.Unchanged || res[0].ExternalID != "CUST-2026-00001" {
+		t.Fatalf("a stale id of a record the match finds: %+v, want it unchanged under its new id", res[0])
 	}
 
 	cl, e, _ := c.started("customer")

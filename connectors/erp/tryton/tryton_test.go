@@ -237,14 +237,14 @@ func TestLiveSinkIdempotentBatches(t *testing.T) {
 	// The same batches again: nothing new, nothing written.
 	timed(t, c, "rewrite the same 20 customers", func() { res = mustWrite(t, c, EntityCustomer, custs) })
 	for i, r := range res {
-		if r.Err != nil || r.ExternalID != party[i] {
-			t.Fatalf("rewrite customer %d: %+v, want id %s", i, r, party[i])
+		if r.Err != nil || r.ExternalID != party[i] || r.Outcome != connectors.Unchanged {
+			t.Fatalf("rewrite customer %d: %+v, want id %s unchanged", i, r, party[i])
 		}
 	}
 	timed(t, c, "rewrite the same 50 orders", func() { res = mustWrite(t, c, EntityOrder, orders) })
 	for i, r := range res {
-		if r.Err != nil || r.ExternalID != sales[i] {
-			t.Fatalf("rewrite order %d: %+v, want id %s", i, r, sales[i])
+		if r.Err != nil || r.ExternalID != sales[i] || r.Outcome != connectors.Unchanged {
+			t.Fatalf("rewrite order %d: %+v, want id %s unchanged", i, r, sales[i])
 		}
 	}
 	if n := count(t, c, "party.party", []any{[]any{"code", "like", "C%"}}); n != 20 {

@@ -16,6 +16,7 @@ import (
 //	driver: pgx                 # pgx (alias postgres), mysql (alias mariadb), sqlite
 //	dsn: ${CRM_DSN}
 //	outbox_table: hub_outbox    # outbox capture only
+//	outbox_keep: 24h            # prune outbox rows this long after the cursor passed them (0: never)
 //	poll_interval: 1s           # how often Read polls while nothing changed
 //	entities:
 //	  order:
@@ -37,6 +38,11 @@ type Config struct {
 	DSN string `mapstructure:"dsn" yaml:"dsn"`
 	// OutboxTable is the outbox of trigger-based capture; default hub_outbox.
 	OutboxTable string `mapstructure:"outbox_table" yaml:"outbox_table"`
+	// OutboxKeep is how long outbox rows of an entity stay after the
+	// entity's stored cursor passed them (Durable): a cursor rewound by an
+	// operator, or a second hub reading the same outbox, finds them for
+	// that long. Then they are deleted. Default 24h; 0 keeps every row.
+	OutboxKeep *time.Duration `mapstructure:"outbox_keep" yaml:"outbox_keep"`
 	// PollInterval is how often Read looks again while there are no
 	// changes, until its context is done; default 1s.
 	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval"`
@@ -120,6 +126,7 @@ const LinesField = "lines"
 
 const (
 	defaultOutbox       = "hub_outbox"
+	defaultOutboxKeep   = 24 * time.Hour
 	defaultPollInterval = time.Second
 	defaultLookBack     = 5 * time.Second
 	defaultBatchSize    = 500
@@ -202,6 +209,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		out.OutboxTable = defaultOutbox
 	}
 	checkTable(&p, "outbox_table", out.OutboxTable)
+	if out.OutboxKeep == nil {
+		d := defaultOutboxKeep
+		out.OutboxKeep = &d
+	} else if *out.OutboxKeep < 0 {
+		p.add("outbox_keep", "must not be negative")
+	}
 	switch {
 	case out.PollInterval == 0:
 		out.PollInterval = defaultPollInterval

@@ -49,6 +49,10 @@ type Conn struct {
 	mu       sync.RWMutex
 	db       *sqlx.DB
 	entities map[string]*entity
+
+	// passed remembers, per outbox entity, when Durable saw which cursor
+	// (outbox.go).
+	passed passedLog
 }
 
 var (
@@ -92,9 +96,6 @@ func (c *Conn) Writes() []connectors.WriteSpec {
 	}
 	return out
 }
-
-// Durable is told that a batch is in Kafka; the outbox keeps its rows.
-func (c *Conn) Durable(context.Context, string, string) error { return nil }
 
 // Check pings the database and asks every configured table (and the
 // outbox) for no rows, naming the columns the connector uses: cheap, and

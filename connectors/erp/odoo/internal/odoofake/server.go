@@ -162,6 +162,13 @@ func (s *Server) RevokeKey() {
 	s.mu.Unlock()
 }
 
+// ReinstateKey undoes RevokeKey: the key and the password work again.
+func (s *Server) ReinstateKey() {
+	s.mu.Lock()
+	s.revoked = false
+	s.mu.Unlock()
+}
+
 // ChangeUID gives the user another id (a restored database): JSON-RPC
 // calls with the old one answer AccessDenied, a new login returns uid.
 func (s *Server) ChangeUID(uid int64) {

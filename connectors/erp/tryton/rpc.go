@@ -260,6 +260,18 @@ func asString(v any) string {
 	return ""
 }
 
+// asBool reads a Tryton boolean: true or false on PostgreSQL, 1 or 0 on
+// SQLite, which stores booleans as integers and hands them back so.
+func asBool(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case json.Number:
+		return x.String() != "0"
+	}
+	return false
+}
+
 // asTime reads a Tryton datetime (UTC) or date.
 func asTime(v any) (time.Time, bool) {
 	m, ok := v.(map[string]any)

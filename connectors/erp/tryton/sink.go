@@ -95,7 +95,7 @@ func (c *Conn) writeParties(ctx context.Context, r *rpc, tctx map[string]any, re
 		}
 		if rec.Op == connectors.OpDelete {
 			res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
-			if ex["active"] != false {
+			if asBool(ex["active"]) {
 				updates = append(updates, partyJob{i: i, key: keys[i], existing: ex, vals: map[string]any{"active": false}})
 			}
 			continue
@@ -203,7 +203,7 @@ func (c *Conn) partyValues(ctx context.Context, r *rpc, tctx map[string]any, d m
 	if ex == nil || asString(ex["name"]) != name {
 		vals["name"] = name
 	}
-	if ex != nil && ex["active"] == false {
+	if ex != nil && !asBool(ex["active"]) {
 		vals["active"] = true
 	}
 	var mechOps []any

@@ -76,7 +76,7 @@ func shape(entity string, row Row) mapping.Value {
 			addr = mapping.ObjectValue(mv("name", a["name"]), mv("street", a["street"]), mv("postal_code", a["postal_code"]),
 				mv("city", a["city"]), mv("country", nested(a, "country", "code")))
 		}
-		ms = append(ms, member{Key: "address", Value: addr}, mv("active", row["active"]),
+		ms = append(ms, member{Key: "address", Value: addr}, member{Key: "active", Value: mapping.BoolValue(asBool(row["active"]))},
 			mv("create_date", row["create_date"]), mv("write_date", row["write_date"]))
 		return mapping.ObjectValue(ms...)
 	case EntityOrder:

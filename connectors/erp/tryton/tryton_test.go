@@ -2,6 +2,7 @@ package tryton
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -497,5 +498,18 @@ func TestLiveConfirmedNotProcessed(t *testing.T) {
 	got := liveRead(t, c, "sale.sale", sale.ExternalID, "state", "invoices")
 	if got["state"] != "processing" || len(got["invoices"].([]any)) != 1 {
 		t.Errorf("after the rewrite: %v, want processing with its invoice", got)
+	}
+}
+
+// TestAsBool: Tryton on SQLite hands booleans back as 0 and 1 (an archived
+// party's active is 0), on PostgreSQL as false and true.
+func TestAsBool(t *testing.T) {
+	for _, tt := range []struct {
+		v    any
+		want bool
+	}{{true, true}, {false, false}, {json.Number("1"), true}, {json.Number("0"), false}, {nil, false}} {
+		if got := asBool(tt.v); got != tt.want {
+			t.Errorf("asBool(%#v) = %v, want %v", tt.v, got, tt.want)
+		}
 	}
 }

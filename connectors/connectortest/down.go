@@ -14,13 +14,19 @@ import (
 // write goes through.
 func (s *suite) down(t *testing.T) {
 	need(t, "Break", s.h.Break != nil)
+	recs := map[string]connectors.WriteRecord{} // made while the system works
+	if s.w != nil && s.h.Sample != nil {
+		for _, spec := range s.w.Writes() {
+			recs[spec.Entity] = s.upsert(t, spec.Entity, iDown, 1).Rec
+		}
+	}
 	restore := s.h.Break(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s.wantDown(t, "Check", s.conn.Check(ctx))
 	if s.w != nil && s.h.Sample != nil {
 		for _, spec := range s.w.Writes() {
-			rec := s.upsert(t, spec.Entity, iDown, 1).Rec
+			rec := recs[spec.Entity]
 			res, err := s.w.Write(ctx, spec.Entity, []connectors.WriteRecord{rec})
 			if err == nil {
 				t.Errorf("Write %s to a broken system: results %+v, want an error for the batch", spec.Entity, res)
@@ -50,11 +56,9 @@ func (s *suite) down(t *testing.T) {
 	if err := s.conn.Check(ctx); err != nil {
 		t.Fatalf("Check after the system was restored: %v", err)
 	}
-	if s.w != nil && s.h.Sample != nil {
-		for _, spec := range s.w.Writes() {
-			r := s.write(t, spec.Entity, s.upsert(t, spec.Entity, iDown, 1).Rec)[0]
-			wantOutcome(t, "write "+spec.Entity+" after the restore", r, connectors.Written)
-		}
+	for entity, rec := range recs {
+		r := s.write(t, entity, rec)[0]
+		wantOutcome(t, "write "+entity+" after the restore", r, connectors.Written)
 	}
 }
 

@@ -66,10 +66,13 @@ type Harness struct {
 	// its users would, and returns its key as a Reader and a Scanner name
 	// it (Record.Key).
 	Insert func(t *testing.T, entity string, i int) string
-	// Update changes the record with that key directly in the system.
-	Update func(t *testing.T, entity, key string)
-	// Delete deletes the record with that key directly in the system.
-	Delete func(t *testing.T, entity, key string)
+	// Update changes the record with that key directly in the system; it
+	// returns false when the system offers no change of such a record.
+	Update func(t *testing.T, entity, key string) bool
+	// Delete deletes the record with that key directly in the system; it
+	// returns false when the system cannot delete such a record (a posted
+	// invoice).
+	Delete func(t *testing.T, entity, key string) bool
 
 	// Break makes the whole system fail (a table renamed away, the
 	// credentials revoked, the server gone) and returns what undoes it,

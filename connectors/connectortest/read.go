@@ -14,7 +14,7 @@ const readWait = 30 * time.Second
 
 // reader runs the checks of one entity a Reader reads.
 func (s *suite) reader(t *testing.T, spec connectors.ReadSpec) {
-	need(t, "Insert and Update", s.h.Insert != nil && s.h.Update != nil)
+	need(t, "Insert", s.h.Insert != nil)
 	t.Run("Resume", func(t *testing.T) { s.resume(t, spec.Entity) })
 	t.Run("Deletes", func(t *testing.T) {
 		if !spec.Deletes {
@@ -113,10 +113,15 @@ func (s *suite) resume(t *testing.T, entity string) {
 	}
 
 	added := s.h.Insert(t, entity, iRead+5)
-	s.h.Update(t, entity, keys[2])
-	got, cursor = s.readUntil(t, entity, cursor, 2, []string{added, keys[2]})
+	want := []string{added}
+	changed := ""
+	if s.h.Update != nil && s.h.Update(t, entity, keys[2]) {
+		changed = keys[2]
+		want = append(want, changed)
+	}
+	got, cursor = s.readUntil(t, entity, cursor, 2, want)
 	for _, r := range got {
-		if r.Key != added && r.Key != keys[2] && slices.Contains(keys, r.Key) {
+		if r.Key != added && r.Key != changed && slices.Contains(keys, r.Key) {
 			t.Errorf("read from the cursor brought %s again, which did not change", r.Key)
 		}
 	}
@@ -145,7 +150,9 @@ func hasAny(recs []connectors.Record, keys []string) bool {
 func (s *suite) readDeletes(t *testing.T, entity string) {
 	key := s.h.Insert(t, entity, iRead+10)
 	_, cursor := s.readUntil(t, entity, "", 50, []string{key})
-	s.h.Delete(t, entity, key)
+	if !s.h.Delete(t, entity, key) {
+		t.Skipf("the system cannot delete %s records", entity)
+	}
 	deadline := time.Now().Add(readWait)
 	for time.Now().Before(deadline) {
 		b := s.readOnce(t, entity, cursor, 50, 2*time.Second)

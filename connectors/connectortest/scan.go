@@ -99,14 +99,12 @@ func (s *suite) pages(t *testing.T, entity string) {
 	}
 	added := s.h.Insert(t, entity, iScan+7)
 	changed := ""
-	if s.h.Update != nil {
+	if s.h.Update != nil && s.h.Update(t, entity, before[0]) {
 		changed = before[0]
-		s.h.Update(t, entity, changed)
 	}
 	deleted := ""
-	if s.h.Delete != nil && len(rest) > 1 {
+	if s.h.Delete != nil && len(rest) > 1 && s.h.Delete(t, entity, rest[len(rest)/2]) {
 		deleted = rest[len(rest)/2]
-		s.h.Delete(t, entity, deleted)
 	}
 	resumed, _ := s.scanFrom(t, entity, first.Next, 3)
 	for _, k := range rest {

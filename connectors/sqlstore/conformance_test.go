@@ -141,22 +141,24 @@ func (h *sqlFixture) insert(t *testing.T, entity string, i int) string {
 	return fmt.Sprint(orderID(i))
 }
 
-func (h *sqlFixture) update(t *testing.T, entity, key string) {
+func (h *sqlFixture) update(t *testing.T, entity, key string) bool {
 	now := h.td.ts(time.Now())
 	if entity == "customer" {
 		h.td.execArgs(t, "UPDATE customers SET name = ?, updated_at = ? WHERE ext = ?", "Changed", now, key)
-		return
+		return true
 	}
 	h.td.execArgs(t, "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?", "paid", now, key)
+	return true
 }
 
-func (h *sqlFixture) delete(t *testing.T, entity, key string) {
+func (h *sqlFixture) delete(t *testing.T, entity, key string) bool {
 	if entity == "customer" {
 		h.td.execArgs(t, "DELETE FROM customers WHERE ext = ?", key)
-		return
+		return true
 	}
 	h.td.execArgs(t, "DELETE FROM order_lines WHERE order_id = ?", key)
 	h.td.execArgs(t, "DELETE FROM orders WHERE id = ?", key)
+	return true
 }
 
 // breakTables renames the entities' tables away, as a migration gone

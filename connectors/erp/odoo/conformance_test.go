@@ -147,7 +147,7 @@ func (f *odooFixture) lookup(t *testing.T, entity, ext string) connectortest.Sta
 
 func (f *odooFixture) count(_ *testing.T, entity string) int { return len(f.fake.Records(model(entity))) }
 
-func (f *odooFixture) remove(t *testing.T, entity, ext string) { f.fake.Delete(model(entity), f.id(t, ext)) }
+func (f *odooFixture) remove(t *testing.T, entity, ext string) { f.delete(t, entity, ext) }
 
 func (f *odooFixture) insert(t *testing.T, entity string, i int) string {
 	switch entity {
@@ -167,7 +167,7 @@ func (f *odooFixture) insert(t *testing.T, entity string, i int) string {
 	return ""
 }
 
-func (f *odooFixture) update(t *testing.T, entity, key string) {
+func (f *odooFixture) update(t *testing.T, entity, key string) bool {
 	vals := map[string]any{"name": "Changed"}
 	switch entity {
 	case EntityOrder:
@@ -176,9 +176,13 @@ func (f *odooFixture) update(t *testing.T, entity, key string) {
 		vals = map[string]any{"payment_state": "paid", "amount_residual": 0.0}
 	}
 	f.fake.Set(model(entity), f.id(t, key), vals)
+	return true
 }
 
-func (f *odooFixture) delete(t *testing.T, entity, key string) { f.fake.Delete(model(entity), f.id(t, key)) }
+func (f *odooFixture) delete(t *testing.T, entity, key string) bool {
+	f.fake.Delete(model(entity), f.id(t, key))
+	return true
+}
 
 // revoke revokes the connector's API key and password in Odoo.
 func (f *odooFixture) revoke(*testing.T) func() {

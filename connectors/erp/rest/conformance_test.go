@@ -118,7 +118,7 @@ func (f *frappeFixture) insert(_ *testing.T, entity string, i int) string {
 }
 
 // update changes a doc as an ERPNext user would: its modified moves on.
-func (f *frappeFixture) update(t *testing.T, entity, name string) {
+func (f *frappeFixture) update(t *testing.T, entity, name string) bool {
 	s := f.site
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -128,14 +128,16 @@ func (f *frappeFixture) update(t *testing.T, entity, name string) {
 	}
 	d["remarks"] = "changed"
 	d["modified"] = s.stamp()
+	return true
 }
 
-func (f *frappeFixture) delete(_ *testing.T, entity, name string) {
+func (f *frappeFixture) delete(_ *testing.T, entity, name string) bool {
 	s := f.site
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dt := doctype(entity)
 	s.docs[dt] = slices.DeleteFunc(s.docs[dt], func(d frappeDoc) bool { return d["name"] == name })
+	return true
 }
 
 // changeSecret changes the API secret in ERPNext: the connector's is
@@ -159,7 +161,7 @@ func (f *frappeFixture) changeSecret(*testing.T) func() {
 func TestConformanceWoo(t *testing.T) {
 	f := &wooFixture{}
 	connectortest.Run(t, connectortest.Harness{
-		New: f.start, Sample: f.sample, Lookup: f.lookup, Count: f.count, Refused: f.refused, Remove: f.delete,
+		New: f.start, Sample: f.sample, Lookup: f.lookup, Count: f.count, Refused: f.refused, Remove: f.remove,
 		Insert: f.insert, Update: f.update, Delete: f.delete,
 		Break: f.changeSecret, BreakUnavailable: true,
 	})
@@ -211,20 +213,24 @@ func (f *wooFixture) insert(_ *testing.T, _ string, i int) string {
 	return fmt.Sprintf("%.0f", o["id"])
 }
 
-func (f *wooFixture) update(t *testing.T, _, id string) {
-	var n int
-	if _, err := fmt.Sscan(id, &n); err != nil {
-		t.Fatal(err)
-	}
-	f.shop.touch(n)
+func (f *wooFixture) update(t *testing.T, _, id string) bool {
+	f.shop.touch(wooID(t, id))
+	return true
 }
 
-func (f *wooFixture) delete(t *testing.T, _, id string) {
+func (f *wooFixture) delete(t *testing.T, _, id string) bool {
+	f.shop.remove(wooID(t, id))
+	return true
+}
+
+func (f *wooFixture) remove(t *testing.T, entity, id string) { f.delete(t, entity, id) }
+
+func wooID(t *testing.T, id string) int {
 	var n int
 	if _, err := fmt.Sscan(id, &n); err != nil {
 		t.Fatal(err)
 	}
-	f.shop.remove(n)
+	return n
 }
 
 // changeSecret rotates the consumer secret in WooCommerce.

@@ -145,7 +145,9 @@ func (f *odooFixture) lookup(t *testing.T, entity, ext string) connectortest.Sta
 	return connectortest.State{Found: true, Deleted: r.Str("state") == "cancel", Mark: mark}
 }
 
-func (f *odooFixture) count(_ *testing.T, entity string) int { return len(f.fake.Records(model(entity))) }
+func (f *odooFixture) count(_ *testing.T, entity string) int {
+	return len(f.fake.Records(model(entity)))
+}
 
 func (f *odooFixture) remove(t *testing.T, entity, ext string) { f.delete(t, entity, ext) }
 

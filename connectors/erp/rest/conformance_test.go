@@ -98,7 +98,9 @@ func (f *frappeFixture) lookup(_ *testing.T, entity, ext string) connectortest.S
 	return connectortest.State{Found: true, Deleted: num(d["docstatus"]) == 2, Mark: mark}
 }
 
-func (f *frappeFixture) count(_ *testing.T, entity string) int { return len(f.site.all(doctype(entity))) }
+func (f *frappeFixture) count(_ *testing.T, entity string) int {
+	return len(f.site.all(doctype(entity)))
+}
 
 func (f *frappeFixture) remove(t *testing.T, entity, ext string) { f.delete(t, entity, ext) }
 

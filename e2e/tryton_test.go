@@ -874,12 +874,21 @@ func TestTrytonOrderToInvoice(t *testing.T) {
 	r2 := newTrytonRig(t, crm, erp)
 	r2.allowDeadLetters = true
 	r2.start()
-	waitFor(t, "the rerun to go through every order", 3*time.Minute, 500*time.Millisecond, r2.watching(), func() (bool, string) {
-		out := metricSum(t, r2.httpAddr, "hub_records_out_total", `connector="erp"`, `entity="order"`)
+	// Tryton already holds every sale, so the sink answers Unchanged, which
+	// hub_records_out_total does not count: the rerun is through once the
+	// order sink consumed everything the source published and its batches
+	// stopped (the same count of batches a second apart).
+	batches := -1.0
+	waitFor(t, "the rerun to go through every order", 3*time.Minute, time.Second, r2.watching(), func() (bool, string) {
+		in := metricSum(t, r2.httpAddr, "hub_records_in_total", `connector="crm"`, `entity="order"`)
+		lag := metricSum(t, r2.httpAddr, "hub_consumer_lag", `connector="erp"`, `entity="order"`)
+		done := metricSum(t, r2.httpAddr, "hub_batch_duration_seconds_count", `connector="erp"`, `entity="order"`)
 		inv := metricSum(t, r2.httpAddr, "hub_records_out_total", `connector="crm"`, `entity="invoice"`)
 		dead := metricSum(t, r2.httpAddr, "hub_dead_letters_total")
-		return out >= nOrd+1 && inv >= float64(len(wantInv)) && dead >= 2,
-			fmt.Sprintf("%v orders and %v invoices written, %v dead letters", out, inv, dead)
+		settled := done > 0 && done == batches
+		batches = done
+		return in >= nOrd+3 && lag == 0 && settled && inv >= float64(len(wantInv)) && dead >= 2,
+			fmt.Sprintf("%v orders read, order sink lag %v after %v batches, %v invoices written, %v dead letters", in, lag, done, inv, dead)
 	})
 	if n := tr.count(t, "sale.sale"); n != wantSales {
 		t.Errorf("the rerun changed Tryton's sales from %d to %d", wantSales, n)

@@ -83,7 +83,7 @@ func TestConnectorsCommand(t *testing.T) {
 		contains []string // in stdout, or in the error
 	}{
 		{"list", []string{"connectors"}, 0, []string{"KIND", "odoo      reader, writer", "rest ", "sqlstore ", "tryton ", "a Tryton ERP"}},
-		{"list by name", []string{"connectors", "list"}, 0, []string{"sqlstore  reader, writer  a SQL database"}},
+		{"list by name", []string{"connectors", "list"}, 0, []string{"sqlstore  reader, writer, scanner  a SQL database"}},
 		{"doc", []string{"connectors", "doc", "sqlstore"}, 0, []string{
 			"| key | type | default | required | allowed values | description |",
 			"| `driver` | string |  | yes |  |",

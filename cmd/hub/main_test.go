@@ -392,9 +392,10 @@ func TestValidate(t *testing.T) {
 // added or removed without updating this list (and the README's list)
 // fails TestHelpListsCommands.
 var wantCommands = map[string][]string{
-	"":           {"bench", "broker", "connectors", "dlq", "map", "run", "sql", "trace", "validate", "version"},
+	"":           {"audit", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "resume", "run", "sql", "status", "trace", "validate", "version"},
 	"bench":      {"sync"},
 	"connectors": {"doc", "list"},
+	"cursor":     {"set", "show"},
 	"dlq":        {"discard", "link", "list", "replay", "show"},
 	"map":        {"bench", "explain", "test"},
 	"sql":        {"install-capture"},

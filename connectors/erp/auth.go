@@ -116,8 +116,9 @@ func (o *OAuth2) fetch(ctx context.Context, c *Client) error {
 	if err != nil {
 		var he *HTTPError
 		if errors.As(err, &he) && (he.Status == http.StatusBadRequest || he.Status == http.StatusUnauthorized) {
-			// invalid_client, invalid_grant, ...: the credentials are wrong.
-			return connectors.Permanent(fmt.Errorf("oauth2: fetch a token: %w", err))
+			// invalid_client, invalid_grant, ...: the credentials are wrong,
+			// for every call alike.
+			return connectors.Unavailable(fmt.Errorf("oauth2: fetch a token: %w", err))
 		}
 		return fmt.Errorf("oauth2: fetch a token: %w", err)
 	}
@@ -127,10 +128,10 @@ func (o *OAuth2) fetch(ctx context.Context, c *Client) error {
 		ExpiresIn   json.RawMessage `json:"expires_in"`
 	}
 	if err := json.Unmarshal(resp.Body, &tok); err != nil || tok.AccessToken == "" {
-		return connectors.Permanent(fmt.Errorf("oauth2: token reply from %s has no access_token", o.TokenURL))
+		return connectors.Unavailable(fmt.Errorf("oauth2: token reply from %s has no access_token", o.TokenURL))
 	}
 	if tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "bearer") {
-		return connectors.Permanent(fmt.Errorf("oauth2: token type %q is not supported (bearer only)", tok.TokenType))
+		return connectors.Unavailable(fmt.Errorf("oauth2: token type %q is not supported (bearer only)", tok.TokenType))
 	}
 	o.token, o.expires = tok.AccessToken, time.Time{}
 	var secs float64

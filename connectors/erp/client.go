@@ -106,8 +106,9 @@ type Client struct {
 }
 
 type counters struct {
-	calls, failuresRetryable, failuresPermanent, retries, reauths atomic.Int64
-	callNanos, waitNanos                                          atomic.Int64
+	calls, retries, reauths                                   atomic.Int64
+	failuresRetryable, failuresPermanent, failuresUnavailable atomic.Int64
+	callNanos, waitNanos                                      atomic.Int64
 }
 
 // New returns a client for cfg (defaults are filled in; bad keys are an
@@ -182,8 +183,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // Do sends req, retrying transient failures as configured, and returns the
-// 2xx reply. Errors are classified with connectors.Retryable or
-// connectors.Permanent and wrapped with req.Op.
+// 2xx reply. Errors are wrapped with req.Op and classified: Unavailable
+// when the system refuses the credentials (401 after a new login or
+// token, 403) or its host name does not resolve, a fault of every call
+// that only a person fixes; Retryable for timeouts, broken or refused
+// connections, 408, 429 and 5xx; Permanent for any other 4xx, which is
+// about the request (the record) sent.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	op := req.Op
 	if op == "" {
@@ -215,6 +220,10 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 				return nil, connectors.Retryable(fmt.Errorf("%s: %w", op, ctx.Err()), 0)
 			}
 			e := fmt.Errorf("%s: %w", op, err)
+			if unresolved(err) {
+				c.st.failuresUnavailable.Add(1)
+				return nil, connectors.Unavailable(fmt.Errorf("%w (the host name of url does not resolve)", e))
+			}
 			if attempt < *c.cfg.Retries && (req.Idempotent || refused(err)) {
 				if werr := c.backoff(ctx, attempt, 0); werr != nil {
 					return nil, connectors.Retryable(e, 0)
@@ -248,6 +257,11 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			}
 			c.st.failuresRetryable.Add(1)
 			return nil, connectors.Retryable(he, he.RetryAfter)
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			// The credentials are refused (a new session or token did not
+			// help) or lack the rights: every call fails the same way.
+			c.st.failuresUnavailable.Add(1)
+			return nil, connectors.Unavailable(he)
 		default:
 			c.st.failuresPermanent.Add(1)
 			return nil, connectors.Permanent(he)
@@ -298,6 +312,13 @@ func (c *Client) send(ctx context.Context, req Request, h http.Header) (*resty.R
 		}
 	}
 	return resp, err
+}
+
+// unresolved reports a host name that does not resolve (not a resolver
+// that timed out or is unreachable, which may pass).
+func unresolved(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 // refused reports a failure to connect: the server never saw the request.

@@ -81,6 +81,10 @@ func TestRetries(t *testing.T) {
 		{name: "400 is permanent at once", steps: []step{{400, nil, `{"error":"bad field total"}`}},
 			wantErr: true, wantKind: connectors.KindPermanent, wantCalls: 1},
 		{name: "404 is permanent", steps: []step{{404, nil, ""}}, wantErr: true, wantKind: connectors.KindPermanent, wantCalls: 1},
+		{name: "401 without a login to renew is unavailable", steps: []step{{401, nil, "bad key"}},
+			wantErr: true, wantKind: connectors.KindUnavailable, wantCalls: 1},
+		{name: "403 is unavailable", steps: []step{{403, nil, `{"message":"not allowed"}`}}, idempotent: true,
+			wantErr: true, wantKind: connectors.KindUnavailable, wantCalls: 1},
 		{name: "500 on a write is not retried here", steps: []step{{500, nil, "oops"}, {200, nil, `{}`}},
 			wantErr: true, wantKind: connectors.KindRetryable, wantCalls: 1},
 		{name: "500 on a read is retried", steps: []step{{500, nil, "oops"}, {502, nil, ""}, {200, nil, `{}`}},
@@ -174,6 +178,22 @@ func TestConnectionRefused(t *testing.T) {
 	}
 }
 
+// TestUnresolvedHost: a host name that does not resolve fails every call
+// until the config changes: unavailable at once, without retries.
+func TestUnresolvedHost(t *testing.T) {
+	c, sl := newTestClient(t, "http://no-such-host.invalid", HTTPConfig{Timeout: 5 * time.Second}, Options{})
+	_, err := c.Do(context.Background(), Request{Op: "list", Path: "/", Idempotent: true})
+	if err == nil || kindOf(err) != connectors.KindUnavailable || !strings.Contains(err.Error(), "does not resolve") {
+		t.Fatalf("err = %v (%v), want unavailable", err, kindOf(err))
+	}
+	if got := len(sl.all()); got != 0 {
+		t.Fatalf("backoffs = %d, want none", got)
+	}
+	if s := c.Stats(); s.FailuresUnavailable != 1 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
 func TestTimeoutIsRetryable(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -264,13 +284,13 @@ func TestOAuth2TokenRefresh(t *testing.T) {
 		t.Fatalf("reauths = %d, want 1", s.Reauths)
 	}
 
-	// Wrong client credentials are permanent.
+	// Wrong client credentials fail every call: unavailable.
 	bad := ac
 	bad.ClientSecret = "wrong"
 	c2, _ := newTestClient(t, srv.URL, HTTPConfig{}, Options{Auth: NewAuth(bad)})
 	_, err := c2.Do(context.Background(), Request{Op: "get", Path: "/api", Idempotent: true})
-	if kindOf(err) != connectors.KindPermanent || !strings.Contains(err.Error(), "invalid_client") {
-		t.Fatalf("err = %v, want permanent invalid_client", err)
+	if kindOf(err) != connectors.KindUnavailable || !strings.Contains(err.Error(), "invalid_client") {
+		t.Fatalf("err = %v, want unavailable invalid_client", err)
 	}
 }
 
@@ -302,9 +322,9 @@ func TestSessionRelogin(t *testing.T) {
 	if err := do(); err != nil || logins.Load() != 2 {
 		t.Fatalf("after expiry: err = %v, logins = %d", err, logins.Load())
 	}
-	valid.Store("never") // credentials that cannot work: one re-login, then permanent
+	valid.Store("never") // credentials that cannot work: one re-login, then unavailable
 	err := do()
-	if kindOf(err) != connectors.KindPermanent || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "Unauthorized") {
+	if kindOf(err) != connectors.KindUnavailable || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "Unauthorized") {
 		t.Fatalf("err = %v", err)
 	}
 	if logins.Load() != 3 {

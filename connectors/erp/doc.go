@@ -6,8 +6,8 @@
 // Retry-After), a client-side rate limit per connector, an optional daily
 // call budget that slows calls down instead of failing when it runs low,
 // debug logging of requests and responses with secrets redacted, and the
-// classification of every failure as connectors.Retryable or
-// connectors.Permanent.
+// classification of every failure as connectors.Retryable,
+// connectors.Permanent or connectors.Unavailable.
 //
 // The kinds live in sub-packages (tryton, ...) and speak their system's
 // protocol on top of Client. This package must not import the pipeline or

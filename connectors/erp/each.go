@@ -27,9 +27,27 @@ func Each[T any](items []T, fn func([]T) error) []error {
 	return errs
 }
 
-// Settled fills in the outcome of results a writer left unset: Failed
-// where it set an error, Written where it did not. The ERP writers set
-// NotFound (and, where they know it, Unchanged) themselves.
+// SystemFault turns results of which one failed for a fault of the whole
+// system (Unavailable: credentials refused, the database gone) into an
+// error for the batch: no record is to blame, so none is answered Failed,
+// and the runtime pauses instead of dead-lettering them. Records of the
+// batch written before the fault are written again on the retry, which
+// the writers' look-ups make harmless.
+func SystemFault(res []connectors.Result, err error) ([]connectors.Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range res {
+		if k, _ := connectors.Classify(r.Err); r.Err != nil && k == connectors.KindUnavailable {
+			return nil, r.Err
+		}
+	}
+	return res, nil
+}
+
+// Settled is a safety net behind the writers, which set every outcome
+// themselves: it makes a result with an error Failed, and one left without
+// an outcome and without an error Written.
 func Settled(res []connectors.Result, err error) ([]connectors.Result, error) {
 	for i := range res {
 		if res[i].Outcome == connectors.Failed && res[i].Err == nil {

@@ -32,3 +32,20 @@ func TestEach(t *testing.T) {
 		t.Fatalf("empty: %v", errs)
 	}
 }
+
+func TestSystemFault(t *testing.T) {
+	refused := connectors.Unavailable(errors.New("HTTP 401"))
+	bad := connectors.Permanent(errors.New("name is required"))
+	res, err := SystemFault([]connectors.Result{{Outcome: connectors.Written}, {Err: bad}, {Err: refused}}, nil)
+	if res != nil || !errors.Is(err, refused) {
+		t.Fatalf("a record refused for the system's fault: %v, %v; want the batch to fail with it", res, err)
+	}
+	res, err = SystemFault([]connectors.Result{{Outcome: connectors.Written}, {Err: bad}}, nil)
+	if err != nil || len(res) != 2 {
+		t.Fatalf("a record's own fault: %v, %v; want the results as they are", res, err)
+	}
+	down := connectors.Retryable(errors.New("503"), 0)
+	if res, err := SystemFault(nil, down); res != nil || !errors.Is(err, down) {
+		t.Fatalf("a batch error: %v, %v", res, err)
+	}
+}

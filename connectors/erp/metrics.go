@@ -13,8 +13,11 @@ type Stats struct {
 	Reauths           int64 // logins or token fetches after a 401
 	FailuresRetryable int64
 	FailuresPermanent int64
-	CallTime          time.Duration // total time of the attempts
-	WaitTime          time.Duration // total time waiting for the rate limit and budget
+	// FailuresUnavailable are calls the system refused as a whole
+	// (credentials, rights, a host name that does not resolve).
+	FailuresUnavailable int64
+	CallTime            time.Duration // total time of the attempts
+	WaitTime            time.Duration // total time waiting for the rate limit and budget
 	// BudgetLimit is the daily budget (0: none), BudgetUsed today's calls,
 	// and BudgetThrottled is true while calls are being slowed down.
 	BudgetLimit     int
@@ -25,13 +28,14 @@ type Stats struct {
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	s := Stats{
-		Calls:             c.st.calls.Load(),
-		Retries:           c.st.retries.Load(),
-		Reauths:           c.st.reauths.Load(),
-		FailuresRetryable: c.st.failuresRetryable.Load(),
-		FailuresPermanent: c.st.failuresPermanent.Load(),
-		CallTime:          time.Duration(c.st.callNanos.Load()),
-		WaitTime:          time.Duration(c.st.waitNanos.Load()),
+		Calls:               c.st.calls.Load(),
+		Retries:             c.st.retries.Load(),
+		Reauths:             c.st.reauths.Load(),
+		FailuresRetryable:   c.st.failuresRetryable.Load(),
+		FailuresPermanent:   c.st.failuresPermanent.Load(),
+		FailuresUnavailable: c.st.failuresUnavailable.Load(),
+		CallTime:            time.Duration(c.st.callNanos.Load()),
+		WaitTime:            time.Duration(c.st.waitNanos.Load()),
 	}
 	if c.budget != nil {
 		s.BudgetLimit, s.BudgetUsed, s.BudgetThrottled = c.budget.state(c.now())
@@ -67,6 +71,7 @@ func (c *Client) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReauths, prometheus.CounterValue, float64(s.Reauths), n)
 	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(s.FailuresRetryable), n, "retryable")
 	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(s.FailuresPermanent), n, "permanent")
+	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(s.FailuresUnavailable), n, "unavailable")
 	ch <- prometheus.MustNewConstMetric(descCallSecs, prometheus.CounterValue, s.CallTime.Seconds(), n)
 	ch <- prometheus.MustNewConstMetric(descWaitSecs, prometheus.CounterValue, s.WaitTime.Seconds(), n)
 	if s.BudgetLimit > 0 {

@@ -16,6 +16,7 @@ import (
 //	driver: pgx                 # pgx (alias postgres), mysql (alias mariadb), sqlite
 //	dsn: ${CRM_DSN}
 //	outbox_table: hub_outbox    # outbox capture only
+//	outbox_keep: 24h            # prune outbox rows this long after the cursor passed them (0: never)
 //	poll_interval: 1s           # how often Read polls while nothing changed
 //	entities:
 //	  order:
@@ -37,6 +38,11 @@ type Config struct {
 	DSN string `mapstructure:"dsn" yaml:"dsn" required:"true" secret:"true" doc:"the driver's data source name. MySQL DSNs get parseTime=true, UTC and time_zone='+00:00'; SQLite DSNs get a 10 s busy timeout unless they set one. A SQLite path is relative to the hub's working directory"`
 	// OutboxTable is the outbox of trigger-based capture.
 	OutboxTable string `mapstructure:"outbox_table" yaml:"outbox_table" default:"hub_outbox" doc:"the outbox of trigger capture, [schema.]name"`
+	// OutboxKeep is how long outbox rows of an entity stay after the
+	// entity's stored cursor passed them (Durable): a cursor rewound by an
+	// operator, or a second hub reading the same outbox, finds them for
+	// that long. Then they are deleted.
+	OutboxKeep *time.Duration `mapstructure:"outbox_keep" yaml:"outbox_keep" default:"24h" doc:"how long outbox rows stay after every source's stored cursor passed them (a rewound cursor or a second hub finds them for that long), then they are deleted; 0 keeps every row"`
 	// PollInterval is how often Read looks again while there are no
 	// changes, until its context is done.
 	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval" default:"1s" doc:"how often a source reads again while there is nothing new"`
@@ -184,6 +190,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	checkTable(&p, "outbox_table", out.OutboxTable)
 	if out.PollInterval < 0 {
 		p.Add("poll_interval", "must not be negative")
+	}
+	if out.OutboxKeep != nil && *out.OutboxKeep < 0 {
+		p.Add("outbox_keep", "must not be negative")
 	}
 	names := make([]string, 0, len(cfg.Entities))
 	for n := range cfg.Entities {

@@ -25,11 +25,11 @@ func TestConfigValidation(t *testing.T) {
 		{"three-part table", Config{Driver: "sqlite", DSN: "x", Entities: map[string]EntityConfig{"order": {Table: "a.b.c"}}},
 			[]string{"entities.order.table"}},
 		{"missing everything", Config{}, []string{"driver: is required", "dsn: is required", "entities: is required"}},
-		{"bad values", Config{Driver: "oracle", DSN: "x", PollInterval: -1, Entities: map[string]EntityConfig{
+		{"bad values", Config{Driver: "oracle", DSN: "x", PollInterval: -1, OutboxKeep: dur(-time.Hour), Entities: map[string]EntityConfig{
 			"customer": {Table: "c", Capture: "binlog", BatchSize: -1, LookBack: dur(-time.Second), Delete: DeleteConfig{Mode: "soft"}},
 			"ticket":   ok,
 			"invoice":  {Table: "i", Delete: DeleteConfig{Column: "x"}},
-		}}, []string{`driver: unknown driver "oracle"`, "poll_interval", "entities.customer.capture", "entities.customer.batch_size",
+		}}, []string{`driver: unknown driver "oracle"`, "poll_interval", "outbox_keep: must not be negative", "entities.customer.capture", "entities.customer.batch_size",
 			"entities.customer.look_back", "entities.customer.delete.column: is required", `entities.ticket: unknown entity "ticket"`,
 			"entities.invoice.delete.column: only a soft delete"}},
 		{"lines on a customer", Config{Driver: "pgx", DSN: "x", Entities: map[string]EntityConfig{"customer": {Table: "c", Lines: &LinesConfig{Table: "l"}}}},
@@ -59,6 +59,9 @@ func TestConfigValidation(t *testing.T) {
 	if c.Config().Driver != "pgx" || e.Key != "id" || e.UpdatedAt != "updated_at" || e.ExternalID != "id" || e.Version != "updated_at" ||
 		e.Capture != CaptureCursor || *e.LookBack != 5*time.Second || e.BatchSize != 500 || e.Delete.Mode != DeleteHard {
 		t.Errorf("defaults = %+v", e)
+	}
+	if keep := c.Config().OutboxKeep; keep == nil || *keep != 24*time.Hour {
+		t.Errorf("outbox_keep default = %v, want 24h", keep)
 	}
 	if got := postgres.table("crm.customers"); got != `"crm"."customers"` {
 		t.Errorf("quoted = %s", got)

@@ -36,8 +36,8 @@ func Register(r *connectors.Registry) error {
 	return r.Register(k)
 }
 
-// Conn is one configured sqlstore connector. It is a connectors.Reader
-// and Writer; it is safe for concurrent use once started.
+// Conn is one configured sqlstore connector: a connectors.Reader, Writer
+// and Scanner, safe for concurrent use once started.
 type Conn struct {
 	name string
 	cfg  Config
@@ -46,11 +46,16 @@ type Conn struct {
 	mu       sync.RWMutex
 	db       *sqlx.DB
 	entities map[string]*entity
+
+	// passed remembers, per outbox entity, when Durable saw which cursor
+	// (outbox.go).
+	passed passedLog
 }
 
 var (
-	_ connectors.Reader = (*Conn)(nil)
-	_ connectors.Writer = (*Conn)(nil)
+	_ connectors.Reader  = (*Conn)(nil)
+	_ connectors.Writer  = (*Conn)(nil)
+	_ connectors.Scanner = (*Conn)(nil)
 )
 
 // New validates cfg and returns a connector that connects on Start. Errors
@@ -89,21 +94,76 @@ func (c *Conn) Writes() []connectors.WriteSpec {
 	return out
 }
 
-// Durable is told that a batch is in Kafka; the outbox keeps its rows.
-func (c *Conn) Durable(context.Context, string, string) error { return nil }
-
-// Check pings the database.
+// Check pings the database and asks every configured table (and the
+// outbox) for no rows, naming the columns the connector uses: cheap, and
+// it fails Unavailable when a table or column went missing since Start or
+// the credentials are refused now, Retryable when the database is down.
 func (c *Conn) Check(ctx context.Context) error {
 	c.mu.RLock()
-	db := c.db
+	db, ents := c.db, c.entities
 	c.mu.RUnlock()
 	if db == nil {
 		return fmt.Errorf("sqlstore %s: not started", c.name)
 	}
 	if err := db.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore %s: ping: %w", c.name, err)
+		return c.d.classify(fmt.Errorf("sqlstore %s: ping: %w", c.name, err))
+	}
+	for _, p := range c.probes(ents) {
+		if err := c.probe(ctx, db, p); err != nil {
+			return fmt.Errorf("sqlstore %s: check: %w", c.name, err)
+		}
 	}
 	return nil
+}
+
+// probeTable is a table and the columns the connector uses in it.
+type probeTable struct {
+	table string
+	cols  []string
+}
+
+// probes are the tables Check looks at.
+func (c *Conn) probes(ents map[string]*entity) []probeTable {
+	var out []probeTable
+	outbox := false
+	for _, n := range c.Entities() {
+		e := ents[n]
+		if e == nil {
+			continue
+		}
+		ec := e.cfg
+		out = append(out, probeTable{ec.Table, append(append([]string{}, e.read...), ec.Key, ec.UpdatedAt, ec.ExternalID, ec.Version, ec.Delete.Column)})
+		if e.lines != nil {
+			out = append(out, probeTable{e.lines.cfg.Table, append(append([]string{}, e.lines.read...), e.lines.cfg.ParentKey, e.lines.cfg.Key)})
+		}
+		outbox = outbox || ec.Capture == CaptureOutbox
+	}
+	if outbox {
+		out = append(out, probeTable{c.cfg.OutboxTable, []string{"id", "entity", "pk", "op", "changed_at"}})
+	}
+	return out
+}
+
+// probe runs SELECT <columns> FROM <table> WHERE 1 = 0, which fails when
+// the table, a column or the right to read them is missing.
+func (c *Conn) probe(ctx context.Context, db *sqlx.DB, p probeTable) error {
+	var cols []string
+	seen := map[string]bool{"": true}
+	for _, col := range p.cols {
+		if !seen[col] {
+			seen[col] = true
+			cols = append(cols, col)
+		}
+	}
+	qc := make([]string, len(cols))
+	for i, col := range cols {
+		qc[i] = c.d.ident(col)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT "+strings.Join(qc, ", ")+" FROM "+c.d.table(p.table)+" WHERE 1 = 0")
+	if err == nil {
+		err = rows.Close()
+	}
+	return c.d.classify(err)
 }
 
 // Entities lists the configured entities, sorted.
@@ -174,7 +234,7 @@ func (c *Conn) open(ctx context.Context) (*sqlx.DB, map[string]*entity, error) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, nil, connectors.Retryable(fmt.Errorf("sqlstore %s: connect: %w", c.name, err), 0)
+		return nil, nil, c.d.classify(fmt.Errorf("sqlstore %s: connect: %w", c.name, err))
 	}
 	if err := c.initSchema(ctx, db); err != nil {
 		db.Close()
@@ -210,7 +270,7 @@ func (c *Conn) checkOutbox(ctx context.Context, db *sqlx.DB) error {
 		}
 	}
 	if err := p.err(); err != nil {
-		return connectors.Permanent(fmt.Errorf("sqlstore %s: schema check: %w", c.name, err))
+		return connectors.Unavailable(fmt.Errorf("sqlstore %s: schema check: %w", c.name, err))
 	}
 	return nil
 }
@@ -245,10 +305,10 @@ func (c *Conn) started(name string) (*sqlx.DB, *entity, error) {
 func (c *Conn) loadTable(ctx context.Context, db *sqlx.DB, key, name string) (table, error) {
 	cols, err := c.d.columns(ctx, db, name)
 	if err != nil {
-		return table{}, fmt.Errorf("sqlstore %s: %s: read the columns of %s: %w", c.name, key, name, err)
+		return table{}, c.d.classify(fmt.Errorf("sqlstore %s: %s: read the columns of %s: %w", c.name, key, name, err))
 	}
 	if len(cols) == 0 {
-		return table{}, connectors.Permanent(fmt.Errorf("sqlstore %s: %s: table %q does not exist", c.name, key, name))
+		return table{}, connectors.Unavailable(fmt.Errorf("sqlstore %s: %s: table %q does not exist", c.name, key, name))
 	}
 	t := table{name: name, q: c.d.table(name), types: make(map[string]string, len(cols))}
 	for _, col := range cols {
@@ -309,7 +369,7 @@ func (c *Conn) loadSchema(ctx context.Context, db *sqlx.DB) (map[string]*entity,
 		out[name] = e
 	}
 	if err := p.err(); err != nil {
-		return nil, connectors.Permanent(fmt.Errorf("sqlstore %s: schema check: %w", c.name, err))
+		return nil, connectors.Unavailable(fmt.Errorf("sqlstore %s: schema check: %w", c.name, err))
 	}
 	return out, nil
 }

@@ -50,9 +50,11 @@ func (d dialect) String() string {
 
 // ident quotes one identifier. Config identifiers are validated before they
 // get here; names read from the live schema may hold anything, so the quote
-// character is doubled.
+// character is doubled. SQLite gets grave accents too: it takes a
+// double-quoted name that is no column for a string literal, so a dropped
+// column would be read as its own name instead of failing.
 func (d dialect) ident(name string) string {
-	if d == mariadb {
+	if d == mariadb || d == sqlite3 {
 		return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 	}
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
@@ -164,9 +166,12 @@ func (d dialect) prepareDSN(dsn string) (string, error) {
 	return dsn, nil
 }
 
-// classify marks a database error Retryable (connection trouble,
-// deadlocks, lock and statement timeouts, resource exhaustion) or Permanent
-// (everything the data or the schema is to blame for).
+// classify marks a database error Unavailable (a fault of the whole
+// database that a person has to fix: a missing table or column, refused
+// credentials, an unknown database, a host name that does not resolve),
+// Retryable (connection trouble, deadlocks, lock and statement timeouts,
+// resource exhaustion) or Permanent (everything one record's data is to
+// blame for: a constraint, a bad value).
 func (d dialect) classify(err error) error {
 	if err == nil {
 		return nil
@@ -175,10 +180,56 @@ func (d dialect) classify(err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	if retryableErr(err) {
+	switch {
+	case unavailableErr(err):
+		return connectors.Unavailable(err)
+	case retryableErr(err):
 		return connectors.Retryable(err, 0)
 	}
 	return connectors.Permanent(err)
+}
+
+// unavailableErr reports a failure that hits every record the same way
+// until someone changes the database, its grants or the config.
+func unavailableErr(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "42P01", "42703", // undefined table, undefined column
+			"3D000", "3F000", // unknown database, unknown schema
+			"28000", "28P01", // authorization refused, wrong password
+			"42501": // insufficient privilege
+			return true
+		}
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1146, 1054, // no such table, unknown column
+			1049,             // unknown database
+			1044, 1045, 1698, // access denied (database, password, plugin)
+			1142, 1143: // table or column access denied
+			return true
+		}
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case 1: // SQLITE_ERROR: the schema's, or a statement's
+			msg := se.Error()
+			return strings.Contains(msg, "no such table") || strings.Contains(msg, "no such column") ||
+				strings.Contains(msg, "has no column named")
+		case 8, 26: // READONLY, NOTADB
+			return true
+		}
+	}
+	return false
 }
 
 func retryableErr(err error) bool {

@@ -5,12 +5,15 @@
 //
 // It owns:
 //   - the connector's config (Config, EntityConfig) and its validation;
-//   - change capture as a connectors.Source, either from an outbox table
-//     filled by triggers (InstallCapture creates table and triggers) or from a
-//     cursor on (updated_at, primary key) with a look-back window;
+//   - change capture as a connectors.Reader, either from an outbox table
+//     filled by triggers (InstallCapture creates table and triggers; Durable
+//     prunes it, outbox.go) or from a cursor on (updated_at, primary key)
+//     with a look-back window;
 //   - version-guarded, idempotent upserts and hard or soft deletes as a
-//     connectors.Sink, with orders and their lines written as one unit;
-//   - full scans in key order as a connectors.Scanner.
+//     connectors.Writer, with orders and their lines written as one unit;
+//   - paged, resumable scans in key order as a connectors.Scanner;
+//   - the classification of database errors: a record's fault (Permanent),
+//     a passing one (Retryable), the whole database's (Unavailable).
 //
 // Records travel as mapping.Value objects of column name -> value: numbers
 // and decimals keep their literal text, timestamps are RFC 3339 UTC, dates

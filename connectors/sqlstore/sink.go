@@ -22,14 +22,20 @@ func (b badRecord) Unwrap() error { return b.err }
 
 // Write upserts or deletes recs in one transaction. Upserts are keyed by
 // the external_id column and guarded by the version column: a record whose
-// version is older than the row's is Skipped (an equal version is written
-// again, so a replay after a mapping fix takes effect). An order's lines
-// are replaced together with the order, only when the order's version wins.
+// version is older than the row's is answered Stale (an equal version is
+// written again, so a replay after a mapping fix takes effect). An order's
+// lines are replaced together with the order, only when the order's
+// version wins. A delete of a row that is not there is NotFound; an
+// upsert of one inserts it (the external id is the hub's key here, not
+// one the database handed out).
 //
 // When the batch fails for a reason the data is to blame, it is written
 // again record by record, each in a savepoint, so that only the culprits
 // fail, Permanent, with the database's message and the column. Connection
-// trouble, deadlocks and timeouts fail the whole batch, Retryable.
+// trouble, deadlocks and timeouts fail the whole batch, Retryable; a
+// missing table or column, refused credentials or an unknown database
+// fail it Unavailable: no record is to blame for those, so none of them
+// is answered Failed.
 func (c *Conn) Write(ctx context.Context, entityName string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	db, e, err := c.started(entityName)
 	if err != nil {
@@ -42,7 +48,7 @@ func (c *Conn) Write(ctx context.Context, entityName string, recs []connectors.W
 	if err == nil {
 		return res, nil
 	}
-	if kind, _ := connectors.Classify(err); kind == connectors.KindRetryable {
+	if kind, _ := connectors.Classify(err); kind != connectors.KindPermanent {
 		return nil, fmt.Errorf("sqlstore %s: write %s: %w", c.name, entityName, err)
 	}
 	res, err = c.writeBatch(ctx, db, e, recs, true)
@@ -55,9 +61,10 @@ func (c *Conn) Write(ctx context.Context, entityName string, recs []connectors.W
 // writeBatch writes recs in one transaction. Without savepoints the first
 // database error rolls back and is returned; with them a record's
 // permanent failure is rolled back to its savepoint and reported in its
-// Result. Failures of statements that carry no record (begin, savepoints)
-// are the connection's: always Retryable, never a reason to dead-letter
-// the batch's records.
+// Result, while a failure of the whole database (Unavailable) or of the
+// connection (Retryable) is returned for the batch. Failures of statements
+// that carry no record (begin, savepoints) are the connection's: always
+// Retryable, never a reason to dead-letter the batch's records.
 func (c *Conn) writeBatch(ctx context.Context, db *sqlx.DB, e *entity, recs []connectors.WriteRecord, savepoints bool) ([]connectors.Result, error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -106,7 +113,7 @@ func (c *Conn) writeBatch(ctx context.Context, db *sqlx.DB, e *entity, recs []co
 			continue
 		}
 		err = c.d.classify(err)
-		if kind, _ := connectors.Classify(err); kind == connectors.KindRetryable || !savepoints {
+		if kind, _ := connectors.Classify(err); kind != connectors.KindPermanent || !savepoints {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT hub_rec"); rerr != nil {

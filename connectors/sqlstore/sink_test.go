@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/mapping"
@@ -265,4 +268,96 @@ func TestSoftDeleteNow(t *testing.T) {
 			t.Errorf("deleted_at not set")
 		}
 	})
+}
+
+// TestUnavailable: a fault of the whole database fails the batch (not each
+// record) Unavailable, so the runtime pauses instead of dead-lettering
+// every record; Check and Read say the same, and once the table is back
+// the same connector writes again. Refused credentials and an unknown
+// database fail Start Unavailable.
+func TestUnavailable(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		c := startConn(t, td, sinkTables(td, t))
+		ctx := context.Background()
+		wantUnavailable := func(what string, err error) {
+			t.Helper()
+			if k, _ := connectors.Classify(err); err == nil || k != connectors.KindUnavailable {
+				t.Errorf("%s: %v (%v), want an Unavailable error", what, err, k)
+			}
+		}
+		td.exec(t, "ALTER TABLE customers RENAME TO customers_old")
+		res, err := c.Write(ctx, "customer", []connectors.WriteRecord{customer("u1", "Una", "1", t0), customer("u2", "Udo", "2", t0)})
+		if res != nil {
+			t.Errorf("results %+v for a batch the database refused as a whole", res)
+		}
+		wantUnavailable("write to a renamed table", err)
+		wantUnavailable("check with a renamed table", c.Check(ctx))
+		_, err = c.Read(ctx, "customer", "", 10)
+		wantUnavailable("read a renamed table", err)
+
+		td.exec(t, "ALTER TABLE customers_old RENAME TO customers")
+		if err := c.Check(ctx); err != nil {
+			t.Fatalf("check with the table back: %v", err)
+		}
+		noErrors(t, write(t, c, "customer", customer("u1", "Una", "1", t0)))
+
+		// A dropped column: the same (SQLite drops columns since 3.35).
+		td.exec(t, "ALTER TABLE customers DROP COLUMN balance")
+		_, err = c.Write(ctx, "customer", []connectors.WriteRecord{customer("u3", "Uwe", "3", t0)})
+		wantUnavailable("write to a dropped column", err)
+		wantUnavailable("check with a dropped column", c.Check(ctx))
+		// (SQLite read a double-quoted name it did not know as a string:
+		// every row's balance came back as "balance".)
+		_, err = c.Read(ctx, "customer", "", 10)
+		wantUnavailable("read a dropped column", err)
+
+		if td.kind == "sqlite" {
+			return
+		}
+		for what, dsn := range badDSNs(t, td) {
+			bad, err := New("crm", Config{Driver: td.driver, DSN: dsn, Entities: map[string]EntityConfig{"customer": {Table: "customers", Key: "ext", UpdatedAt: "version"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantUnavailable("start with "+what, bad.Start(ctx))
+			bad.Close()
+		}
+	})
+}
+
+// badDSNs are DSNs of td's server that it refuses for good: an unknown
+// user, an unknown database, a host name that does not resolve.
+func badDSNs(t *testing.T, td *testDB) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	switch td.kind {
+	case "postgres":
+		u, err := url.Parse(td.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, mod := range map[string]func(*url.URL){
+			"an unknown user":     func(u *url.URL) { u.User = url.UserPassword("no_such_user", "x") },
+			"an unknown database": func(u *url.URL) { u.Path = "/no_such_database" },
+			"an unknown host":     func(u *url.URL) { u.Host = "no-such-host.invalid:5432" },
+		} {
+			v := *u
+			mod(&v)
+			out[what] = v.String()
+		}
+	case "mysql":
+		for what, mod := range map[string]func(*mysql.Config){
+			"an unknown user":     func(c *mysql.Config) { c.User, c.Passwd = "no_such_user", "x" },
+			"an unknown database": func(c *mysql.Config) { c.DBName = "no_such_database" },
+			"an unknown host":     func(c *mysql.Config) { c.Addr = "no-such-host.invalid:3306" },
+		} {
+			c, err := mysql.ParseDSN(td.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mod(c)
+			out[what] = c.FormatDSN()
+		}
+	}
+	return out
 }

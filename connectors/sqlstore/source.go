@@ -554,37 +554,3 @@ func (c *Conn) readOutbox(ctx context.Context, db *sqlx.DB, e *entity, cursor st
 	}
 	return b, nil
 }
-
-// Scan streams every row of entity (with its lines) in key order, one
-// batch_size page at a time.
-func (c *Conn) Scan(ctx context.Context, entityName string, fn func(connectors.Record) error) error {
-	db, e, err := c.started(entityName)
-	if err != nil {
-		return err
-	}
-	sel, k := c.selectFrom(e), c.d.ident(e.cfg.Key)
-	var last any
-	for page := 0; ; page++ {
-		q, args := sel, []any{}
-		if page > 0 {
-			q += " WHERE " + k + " > ?"
-			args = append(args, last)
-		}
-		rows, err := c.queryRows(ctx, db, e, q+" ORDER BY "+k+" LIMIT ?", append(args, e.cfg.BatchSize)...)
-		if err == nil {
-			err = c.attachLines(ctx, db, e, rows)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlstore %s: scan %s: %w", c.name, entityName, err)
-		}
-		for _, r := range rows {
-			if err := fn(r.record(e.name)); err != nil {
-				return err
-			}
-		}
-		if len(rows) < e.cfg.BatchSize {
-			return nil
-		}
-		last = rows[len(rows)-1].key
-	}
-}

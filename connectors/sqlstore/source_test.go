@@ -208,11 +208,37 @@ func TestCursorCapture(t *testing.T) {
 	})
 }
 
+// scanAll scans entity page by page from position and returns the
+// records and the positions each page handed out.
+func scanAll(t *testing.T, c *Conn, entity, position string, max int) ([]connectors.Record, []string) {
+	t.Helper()
+	var out []connectors.Record
+	var nexts []string
+	for range 1000 {
+		p, err := c.Scan(context.Background(), entity, position, max)
+		if err != nil {
+			t.Fatalf("scan %s from %q: %v", entity, position, err)
+		}
+		if len(p.Records) > max {
+			t.Fatalf("scan %s: %d records, asked for at most %d", entity, len(p.Records), max)
+		}
+		out = append(out, p.Records...)
+		if p.Next == "" {
+			return out, nexts
+		}
+		nexts = append(nexts, p.Next)
+		position = p.Next
+	}
+	t.Fatal("the scan does not end")
+	return nil, nil
+}
+
 func TestScan(t *testing.T) {
 	forKinds(t, func(t *testing.T, td *testDB) {
 		td.exec(t,
 			`CREATE TABLE orders (id INTEGER PRIMARY KEY, updated_at {ts})`,
 			`CREATE TABLE order_lines (order_id INTEGER NOT NULL, line_no INTEGER NOT NULL, PRIMARY KEY (order_id, line_no))`,
+			`CREATE TABLE customers (code VARCHAR(10) PRIMARY KEY, updated_at {ts})`,
 		)
 		for i := 12; i >= 1; i-- {
 			td.execArgs(t, "INSERT INTO orders (id, updated_at) VALUES (?, ?)", i, td.ts(t0))
@@ -220,20 +246,48 @@ func TestScan(t *testing.T) {
 				td.execArgs(t, "INSERT INTO order_lines (order_id, line_no) VALUES (?, ?)", i, l)
 			}
 		}
-		c := startConn(t, td, Config{Entities: map[string]EntityConfig{
-			"order": {Table: "orders", BatchSize: 5, Lines: &LinesConfig{Table: "order_lines", ParentKey: "order_id", Key: "line_no"}},
-		}})
-		var got []string
-		err := c.Scan(context.Background(), "order", func(r connectors.Record) error {
-			got = append(got, fmt.Sprintf("%s:%d", r.Key, r.Data.Get("lines").Len()))
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+		for _, code := range []string{"b", "a10", "a9", "c"} {
+			td.execArgs(t, "INSERT INTO customers (code, updated_at) VALUES (?, ?)", code, td.ts(t0))
 		}
+		c := startConn(t, td, Config{Entities: map[string]EntityConfig{
+			"order":    {Table: "orders", BatchSize: 5, Lines: &LinesConfig{Table: "order_lines", ParentKey: "order_id", Key: "line_no"}},
+			"customer": {Table: "customers", Key: "code"},
+		}})
+		if got := c.Scans(); strings.Join(got, ",") != "customer,order" {
+			t.Errorf("Scans = %v", got)
+		}
+		recs, nexts := scanAll(t, c, "order", "", 4)
+		var got []string
+		for _, r := range recs {
+			got = append(got, fmt.Sprintf("%s:%d", r.Key, r.Data.Get("lines").Len()))
+		}
+		// Integer keys in integer order (10 after 9), lines as Read has them.
 		want := "1:1,2:2,3:0,4:1,5:2,6:0,7:1,8:2,9:0,10:1,11:2,12:0"
 		if strings.Join(got, ",") != want {
 			t.Errorf("scan = %s\nwant   %s", strings.Join(got, ","), want)
+		}
+		if len(nexts) != 2 {
+			t.Errorf("positions %v: want 2 for 12 rows in pages of 4 (none after the last)", nexts)
+		}
+		// A max above batch_size is capped.
+		if p, err := c.Scan(context.Background(), "order", "", 100); err != nil || len(p.Records) != 5 {
+			t.Errorf("max 100: %d records, %v; want batch_size 5", len(p.Records), err)
+		}
+		// Resuming from the second page's position after a row before it
+		// was deleted and one after it inserted: neither skips nor repeats.
+		td.execArgs(t, "DELETE FROM orders WHERE id = ?", 2)
+		td.execArgs(t, "INSERT INTO orders (id, updated_at) VALUES (?, ?)", 20, td.ts(t0))
+		rest, _ := scanAll(t, c, "order", nexts[0], 4)
+		if got := strings.Join(keys(connectors.Batch{Records: rest}), ","); got != "5,6,7,8,9,10,11,12,20" {
+			t.Errorf("resumed scan = %s", got)
+		}
+		// Text keys in text order.
+		recs, _ = scanAll(t, c, "customer", "", 3)
+		if got := strings.Join(keys(connectors.Batch{Records: recs}), ","); got != "a10,a9,b,c" {
+			t.Errorf("text keys = %s", got)
+		}
+		if _, err := c.Scan(context.Background(), "order", "garbage", 4); err == nil {
+			t.Errorf("a position Scan did not hand out was accepted")
 		}
 	})
 }

@@ -29,8 +29,8 @@ func Register(r *connectors.Registry) error {
 	return r.Register(k)
 }
 
-// Conn is one configured odoo connector: a connectors.Reader and
-// Writer, safe for concurrent use once started.
+// Conn is one configured odoo connector: a connectors.Reader, Writer
+// and Scanner, safe for concurrent use once started.
 type Conn struct {
 	name string
 	cfg  Config
@@ -48,6 +48,7 @@ type Conn struct {
 var (
 	_ connectors.Reader    = (*Conn)(nil)
 	_ connectors.Writer    = (*Conn)(nil)
+	_ connectors.Scanner   = (*Conn)(nil)
 	_ prometheus.Collector = (*Conn)(nil)
 )
 

@@ -10,10 +10,10 @@
 // docs/connectors/odoo.md: customer (res.partner), order (sale.order with
 // its sale.order.line lines; products by internal reference) and invoice
 // (account.move of type out_invoice with its product lines and the sale
-// order it bills, read only). As a Sink it creates or updates partners and
+// order it bills, read only). As a Writer it creates or updates partners and
 // sale orders keyed on the partner's ref and the order's client_order_ref,
 // writing only what differs, so writing a record again changes nothing; as
-// a Source it polls write_date behind an opaque cursor that neither skips
+// a Reader it polls write_date behind an opaque cursor that neither skips
 // nor repeats changes; as a Scanner it lists every record for
 // reconciliation.
 //

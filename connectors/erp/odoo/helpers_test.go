@@ -222,3 +222,27 @@ func kindOf(err error) connectors.ErrorKind {
 	k, _ := connectors.Classify(err)
 	return k
 }
+
+// scanAll scans entity page by page, max records a page, from position
+// (none: the start).
+func scanAll(t *testing.T, c *Conn, entity string, max int, position ...string) []connectors.Record {
+	t.Helper()
+	var out []connectors.Record
+	pos := ""
+	if len(position) > 0 {
+		pos = position[0]
+	}
+	for range 1000 {
+		p, err := c.Scan(context.Background(), entity, pos, max)
+		if err != nil {
+			t.Fatalf("scan %s from %q: %v", entity, pos, err)
+		}
+		out = append(out, p.Records...)
+		if p.Next == "" {
+			return out
+		}
+		pos = p.Next
+	}
+	t.Fatal("the scan does not end")
+	return nil
+}

@@ -123,9 +123,8 @@ func TestWireShapes(t *testing.T) {
 			if err != nil || len(b.Records) != 1 {
 				t.Fatalf("read: %d records, %v", len(b.Records), err)
 			}
-			n := 0
-			if err := c.Scan(ctx, EntityCustomer, func(connectors.Record) error { n++; return nil }); err != nil || n != 4 {
-				t.Fatalf("scan: %d, %v", n, err)
+			if n := len(scanAll(t, c, EntityCustomer, 10)); n != 4 {
+				t.Fatalf("scan: %d", n)
 			}
 
 			methods := map[string]int{}
@@ -434,7 +433,8 @@ func TestSessionRelogin(t *testing.T) {
 }
 
 // TestRevokedKey: once the key (or password) is revoked the connector
-// fails permanently after at most one new login, writing nothing.
+// fails the batch Unavailable after at most one new login, writing
+// nothing.
 func TestRevokedKey(t *testing.T) {
 	for _, proto := range protocols {
 		t.Run(proto, func(t *testing.T) {
@@ -446,7 +446,7 @@ func TestRevokedKey(t *testing.T) {
 			if proto == ProtocolJSON2 {
 				want = "Invalid apikey"
 			}
-			if err == nil || kindOf(err) != connectors.KindPermanent || !strings.Contains(err.Error(), want) {
+			if err == nil || kindOf(err) != connectors.KindUnavailable || !strings.Contains(err.Error(), want) {
 				t.Fatalf("revoked: %v", err)
 			}
 			calls := e.fake.Calls()
@@ -467,7 +467,7 @@ func TestRevokedKey(t *testing.T) {
 	}
 }
 
-// TestWrongCredentialsAtStart: Start fails permanently and says why.
+// TestWrongCredentialsAtStart: Start fails Unavailable and says why.
 func TestWrongCredentialsAtStart(t *testing.T) {
 	fake := odoofake.Start(odoofake.Options{Login: "hub", Password: testPassword, APIKey: testAPIKey})
 	defer fake.Close()
@@ -482,7 +482,7 @@ func TestWrongCredentialsAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = c.Start(context.Background())
-		if err == nil || kindOf(err) != connectors.KindPermanent {
+		if err == nil || kindOf(err) != connectors.KindUnavailable {
 			t.Errorf("%s/%s: %v", cfg.Protocol, cfg.Database, err)
 		}
 		t.Logf("%s: %v", cfg.Protocol, err)
@@ -555,11 +555,12 @@ func TestClassify(t *testing.T) {
 	}{
 		{Error{Name: "odoo.exceptions.ValidationError"}, connectors.KindPermanent},
 		{Error{Name: "odoo.exceptions.UserError", Status: 422}, connectors.KindPermanent},
-		{Error{Name: "odoo.exceptions.AccessError", Status: 403}, connectors.KindPermanent},
+		{Error{Name: "odoo.exceptions.AccessError", Status: 403}, connectors.KindUnavailable},
+		{Error{Name: "odoo.exceptions.AccessDenied"}, connectors.KindUnavailable},
 		{Error{Name: "odoo.exceptions.MissingError", Status: 404}, connectors.KindPermanent},
 		{Error{Name: "builtins.ValueError", Status: 500}, connectors.KindPermanent},
 		{Error{Name: "werkzeug.exceptions.NotFound", Code: 404}, connectors.KindPermanent},
-		{Error{Name: "psycopg2.OperationalError", Message: `FATAL:  database "x" does not exist`}, connectors.KindPermanent},
+		{Error{Name: "psycopg2.OperationalError", Message: `FATAL:  database "x" does not exist`}, connectors.KindUnavailable},
 		{Error{Name: "odoo.exceptions.LockError", Status: 409}, connectors.KindRetryable},
 		{Error{Name: "psycopg2.errors.SerializationFailure"}, connectors.KindRetryable},
 		{Error{Name: "psycopg2.OperationalError", Message: "server closed the connection unexpectedly"}, connectors.KindRetryable},

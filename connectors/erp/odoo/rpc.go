@@ -62,21 +62,25 @@ func (e *Error) sessionLost() bool {
 	return e.Code == 100 || n == "SessionExpiredException" || n == "AccessDenied"
 }
 
-// classify marks an Odoo error Permanent (Odoo refused the data or the
-// credentials: the record or the config has to change) or Retryable (a
-// lock, a serialization failure, an unexpected server exception, which
-// the pipeline retries and then dead-letters).
+// classify marks an Odoo error Permanent (Odoo refused the data: the
+// record has to change), Unavailable (Odoo refused the credentials or the
+// user's rights, or the database is not there: every record fails alike
+// until a person acts) or Retryable (a lock, a serialization failure, an
+// unexpected server exception, which the pipeline retries and then
+// dead-letters).
 func classify(e *Error, after time.Duration) error {
 	switch e.short() {
-	case "ValidationError", "UserError", "MissingError", "AccessError", "AccessDenied", "RedirectWarning",
-		"except_orm", "Warning", "SessionExpiredException", "ValueError", "TypeError", "KeyError", "AttributeError",
-		"NotFound", "BadRequest", "UnprocessableEntity", "Unauthorized", "Forbidden", "MethodNotAllowed":
+	case "ValidationError", "UserError", "MissingError", "RedirectWarning",
+		"except_orm", "Warning", "ValueError", "TypeError", "KeyError", "AttributeError",
+		"NotFound", "BadRequest", "UnprocessableEntity", "MethodNotAllowed":
 		return connectors.Permanent(e)
+	case "AccessError", "AccessDenied", "SessionExpiredException", "Unauthorized", "Forbidden":
+		return connectors.Unavailable(e)
 	case "LockError", "ConcurrencyError", "SerializationFailure", "LockNotAvailable", "DeadlockDetected", "TransactionRollbackError":
 		return connectors.Retryable(e, max(after, time.Second))
 	case "OperationalError":
 		if strings.Contains(e.Message, "does not exist") { // a database that is not there
-			return connectors.Permanent(e)
+			return connectors.Unavailable(e)
 		}
 	}
 	switch {
@@ -84,6 +88,8 @@ func classify(e *Error, after time.Duration) error {
 		return connectors.Permanent(e)
 	case e.Status == http.StatusConflict, e.Status == http.StatusTooManyRequests, e.Status == http.StatusRequestTimeout:
 		return connectors.Retryable(e, max(after, time.Second))
+	case e.Status == http.StatusUnauthorized, e.Status == http.StatusForbidden:
+		return connectors.Unavailable(e)
 	case e.Status >= 400 && e.Status < 500:
 		return connectors.Permanent(e)
 	}
@@ -264,7 +270,7 @@ func (r *rpc) json2Error(op string, err error, eb *errorBody) error {
 	_, after := connectors.Classify(err)
 	oe := &Error{Op: op, Status: he.Status, Name: obj.Name, Message: r.scrub(obj.Message)}
 	if he.Status == http.StatusUnauthorized {
-		return connectors.Permanent(fmt.Errorf("%w (Odoo refused the API key: it is wrong, revoked or expired; "+
+		return connectors.Unavailable(fmt.Errorf("%w (Odoo refused the API key: it is wrong, revoked or expired; "+
 			"create a new one under Preferences > Account Security)", oe))
 	}
 	return classify(oe, after)
@@ -324,7 +330,7 @@ func (r *rpc) callJSONRPC(ctx context.Context, op, model, method string, ids []i
 			continue
 		}
 		if errors.As(err, &oe) && oe.sessionLost() {
-			return connectors.Permanent(fmt.Errorf("%w (refused again after a new login as %q: check login and password/api_key)", err, r.login))
+			return connectors.Unavailable(fmt.Errorf("%w (refused again after a new login as %q: check login and password/api_key)", err, r.login))
 		}
 		return err
 	}
@@ -344,7 +350,7 @@ func (r *rpc) session(ctx context.Context) (int64, error) {
 	uid := erp.AsInt(res)
 	if uid <= 0 {
 		// common.login answers false for a wrong login, password or key.
-		return 0, connectors.Permanent(fmt.Errorf("odoo: log in as %q to database %q: refused (wrong login, password or API key)", r.login, r.db))
+		return 0, connectors.Unavailable(fmt.Errorf("odoo: log in as %q to database %q: refused (wrong login, password or API key)", r.login, r.db))
 	}
 	r.uid = uid
 	return uid, nil

@@ -19,8 +19,11 @@ import (
 // Write writes a batch of customers (res.partner) or orders (sale.order).
 // Records are keyed on the partner's ref and the order's client_order_ref
 // (the record's own "ref"/"client_order_ref", else its hub id), looked up
-// first, so writing a record again updates it, or changes nothing when Odoo
-// already holds the same content. Invoices are read-only.
+// first, so writing a record again updates it (Written), or changes
+// nothing when Odoo already holds the same content (Unchanged). A record
+// whose external id Odoo no longer has, and that no partner or order
+// carries the key of, is NotFound, as is a delete of one already gone; it
+// is not created again. Invoices are read-only.
 func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	r, octx, err := c.started(entity)
 	if err != nil {
@@ -29,11 +32,11 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	switch entity {
 	case EntityCustomer:
 		return erp.Settled(inWaves(recs, partnerKey, func(b []connectors.WriteRecord) ([]connectors.Result, error) {
-			return c.writePartners(ctx, r, octx, b)
+			return erp.SystemFault(c.writePartners(ctx, r, octx, b))
 		}))
 	case EntityOrder:
 		return erp.Settled(inWaves(recs, orderKey, func(b []connectors.WriteRecord) ([]connectors.Result, error) {
-			return c.writeOrders(ctx, r, octx, b)
+			return erp.SystemFault(c.writeOrders(ctx, r, octx, b))
 		}))
 	}
 	return nil, connectors.Permanent(fmt.Errorf("odoo %s: %s records are read-only", c.name, entity))
@@ -140,13 +143,13 @@ func (c *Conn) writePartners(ctx context.Context, r *rpc, octx map[string]any, r
 		if ex == nil && rec.ExternalID != "" {
 			ex = byID[rec.ExternalID]
 		}
+		if ex == nil && (rec.Op == connectors.OpDelete || rec.ExternalID != "") {
+			res[i] = connectors.Result{Outcome: connectors.NotFound, ExternalID: rec.ExternalID}
+			continue
+		}
 		if rec.Op == connectors.OpDelete {
 			// Odoo keeps partners that documents refer to: archive.
-			if ex == nil {
-				res[i].Outcome = connectors.NotFound
-				continue
-			}
-			res[i].ExternalID = idString(ex.ID())
+			res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
 			if ex["active"] != false {
 				updates = append(updates, partnerJob{i: i, key: keys[i], id: ex.ID(), vals: map[string]any{"active": false}})
 			}
@@ -165,7 +168,7 @@ func (c *Conn) writePartners(ctx context.Context, r *rpc, octx map[string]any, r
 			creates = append(creates, partnerJob{i: i, key: keys[i], vals: vals})
 			continue
 		}
-		res[i].ExternalID = idString(ex.ID())
+		res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
 		if len(vals) > 0 {
 			updates = append(updates, partnerJob{i: i, key: keys[i], id: ex.ID(), vals: vals})
 		}
@@ -180,7 +183,7 @@ func (c *Conn) writePartners(ctx context.Context, r *rpc, octx map[string]any, r
 			return err
 		}
 		for k, j := range jobs {
-			res[j.i].ExternalID = idString(ids[k])
+			res[j.i] = connectors.Result{ExternalID: idString(ids[k]), Outcome: connectors.Written}
 		}
 		return nil
 	})
@@ -192,7 +195,9 @@ func (c *Conn) writePartners(ctx context.Context, r *rpc, octx map[string]any, r
 	for _, j := range updates {
 		if err := r.write(ctx, "res.partner", octx, []int64{j.id}, j.vals); err != nil {
 			res[j.i].Err = fmt.Errorf("odoo %s: update partner %s (%d): %w", c.name, j.key, j.id, err)
+			continue
 		}
+		res[j.i].Outcome = connectors.Written
 	}
 	return res, nil
 }
@@ -427,12 +432,14 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 		if ex == nil && rec.ExternalID != "" {
 			ex = byID[rec.ExternalID]
 		}
+		if ex == nil && (rec.Op == connectors.OpDelete || rec.ExternalID != "") {
+			res[i] = connectors.Result{Outcome: connectors.NotFound, ExternalID: rec.ExternalID}
+			continue
+		}
 		if rec.Op == connectors.OpDelete {
 			switch state := asString(ex["state"]); {
-			case ex == nil:
-				res[i].Outcome = connectors.NotFound
 			case state == "cancel":
-				res[i].ExternalID = idString(ex.ID())
+				res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
 			case state == "draft":
 				res[i].ExternalID = idString(ex.ID())
 				unlinks = append(unlinks, orderJob{i: i, key: keys[i], id: ex.ID(), state: state})
@@ -455,7 +462,8 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 		if ex == nil {
 			creates = append(creates, job)
 		} else {
-			res[i].ExternalID = idString(ex.ID())
+			// Unchanged unless a write or the confirmation below changes it.
+			res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
 			updates = append(updates, job)
 		}
 	}
@@ -481,7 +489,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 			res[j.i].Err = fmt.Errorf("odoo %s: create sale order %s: %w", c.name, j.key, errs[k])
 			continue
 		}
-		res[j.i].ExternalID = idString(j.id)
+		res[j.i] = connectors.Result{ExternalID: idString(j.id), Outcome: connectors.Written}
 		j.state = "draft"
 		moving = append(moving, j)
 	}
@@ -499,6 +507,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 				res[j.i].Err = fmt.Errorf("odoo %s: update sale order %s (%d): %w", c.name, j.key, j.id, err)
 				continue
 			}
+			res[j.i].Outcome = connectors.Written
 		}
 		moving = append(moving, j)
 	}
@@ -516,7 +525,8 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 }
 
 // orderMethod calls a method (action_confirm, unlink) on the jobs' orders,
-// together and then alone when Odoo refuses one.
+// together and then alone when Odoo refuses one; the orders it changed
+// are Written.
 func (c *Conn) orderMethod(ctx context.Context, r *rpc, octx map[string]any, method, what string, jobs []orderJob, res []connectors.Result) {
 	errs := erp.Each(jobs, func(js []orderJob) error {
 		ids := make([]int64, len(js))
@@ -528,7 +538,9 @@ func (c *Conn) orderMethod(ctx context.Context, r *rpc, octx map[string]any, met
 	for k, j := range jobs {
 		if errs[k] != nil {
 			res[j.i].Err = fmt.Errorf("odoo %s: %s sale order %s (%d): %w", c.name, what, j.key, j.id, errs[k])
+			continue
 		}
+		res[j.i].Outcome = connectors.Written
 	}
 }
 

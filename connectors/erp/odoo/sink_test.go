@@ -98,14 +98,14 @@ func TestSinkIdempotent(t *testing.T) {
 			e.fake.ResetCalls()
 			res = mustWrite(t, e.conn, EntityCustomer, custs)
 			for i, r := range res {
-				if r.Err != nil || r.ExternalID != partner[i] {
-					t.Fatalf("rewrite customer %d: %+v, want id %s", i, r, partner[i])
+				if r.Err != nil || r.ExternalID != partner[i] || r.Outcome != connectors.Unchanged {
+					t.Fatalf("rewrite customer %d: %+v, want id %s unchanged", i, r, partner[i])
 				}
 			}
 			res = mustWrite(t, e.conn, EntityOrder, orders)
 			for i, r := range res {
-				if r.Err != nil || r.ExternalID != sale[i] {
-					t.Fatalf("rewrite order %d: %+v, want id %s", i, r, sale[i])
+				if r.Err != nil || r.ExternalID != sale[i] || r.Outcome != connectors.Unchanged {
+					t.Fatalf("rewrite order %d: %+v, want id %s unchanged", i, r, sale[i])
 				}
 			}
 			for _, m := range []string{"create", "write", "unlink", "action_confirm"} {
@@ -345,11 +345,14 @@ func TestSinkDeletes(t *testing.T) {
 	pid := res[0].ExternalID
 	del := customer(1)
 	del.Op = connectors.OpDelete
-	if r := mustWrite(t, e.conn, EntityCustomer, []connectors.WriteRecord{del}); r[0].Err != nil || r[0].ExternalID != pid {
+	if r := mustWrite(t, e.conn, EntityCustomer, []connectors.WriteRecord{del}); r[0].Err != nil || r[0].ExternalID != pid || r[0].Outcome != connectors.Written {
 		t.Fatalf("archive: %+v", r[0])
 	}
 	if p, _ := e.fake.Get("res.partner", mustID(t, pid)); p.Bool("active") {
 		t.Fatal("the partner is still active")
+	}
+	if r := mustWrite(t, e.conn, EntityCustomer, []connectors.WriteRecord{del}); r[0].Err != nil || r[0].Outcome != connectors.Unchanged {
+		t.Fatalf("archive again: %+v, want unchanged", r[0])
 	}
 	// Writing it again re-activates the same partner.
 	if r := mustWrite(t, e.conn, EntityCustomer, []connectors.WriteRecord{customer(1)}); r[0].Err != nil || r[0].ExternalID != pid {
@@ -365,8 +368,21 @@ func TestSinkDeletes(t *testing.T) {
 	d1, d2, d3 := order(1, pid), order(2, pid), order(3, pid)
 	d1.Op, d2.Op, d3.Op = connectors.OpDelete, connectors.OpDelete, connectors.OpDelete
 	r := mustWrite(t, e.conn, EntityOrder, []connectors.WriteRecord{d1, d2, d3})
-	if r[0].Err != nil || r[2].Err != nil || r[2].Outcome != connectors.NotFound {
+	if r[0].Err != nil || r[0].Outcome != connectors.Written || r[2].Err != nil || r[2].Outcome != connectors.NotFound {
 		t.Fatalf("deletes: %+v", r)
+	}
+	if r := mustWrite(t, e.conn, EntityOrder, []connectors.WriteRecord{d1}); r[0].Outcome != connectors.NotFound {
+		t.Fatalf("delete again: %+v, want not found", r[0])
+	}
+	// An update of a partner Odoo no longer has (deleted there), that no
+	// partner carries the key of: NotFound, not created again.
+	gone := customer(9)
+	gone.ExternalID = "9999"
+	if r := mustWrite(t, e.conn, EntityCustomer, []connectors.WriteRecord{gone}); r[0].Err != nil || r[0].Outcome != connectors.NotFound {
+		t.Fatalf("update of a partner Odoo does not have: %+v", r[0])
+	}
+	if n := len(withField(e.fake.Records("res.partner"), "ref")); n != 1 {
+		t.Fatalf("partners = %d, want 1", n)
 	}
 	if r[1].Err == nil || kindOf(r[1].Err) != connectors.KindPermanent || !strings.Contains(r[1].Err.Error(), "cancel it in Odoo") {
 		t.Fatalf("delete of a confirmed order: %v", r[1].Err)

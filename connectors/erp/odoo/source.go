@@ -488,28 +488,3 @@ func keyID(k string) int64 {
 	id, _ := strconv.ParseInt(k, 10, 64)
 	return id
 }
-
-// Scan calls fn with every record of entity (archived partners included),
-// in id order, a page of batch_size at a time.
-func (c *Conn) Scan(ctx context.Context, entity string, fn func(connectors.Record) error) error {
-	r, octx, err := c.started(entity)
-	if err != nil {
-		return err
-	}
-	var last int64
-	for {
-		recs, err := c.fetch(ctx, r, octx, entity, and(baseDomain(entity), []any{"id", ">", last}), c.cfg.BatchSize, "id asc")
-		if err != nil {
-			return fmt.Errorf("odoo %s: scan %s after id %d: %w", c.name, entity, last, err)
-		}
-		for _, rec := range recs {
-			if err := fn(rec); err != nil {
-				return err
-			}
-			last = keyID(rec.Key)
-		}
-		if len(recs) < c.cfg.BatchSize {
-			return nil
-		}
-	}
-}

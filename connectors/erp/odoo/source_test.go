@@ -284,12 +284,12 @@ func TestScanPages(t *testing.T) {
 		e.fake.Put("res.partner", vals)
 	}
 	e.fake.ResetCalls()
+	if got := e.conn.Scans(); !slices.Equal(got, []string{EntityCustomer, EntityInvoice, EntityOrder}) {
+		t.Fatalf("Scans = %v", got)
+	}
 	var got []string
-	if err := e.conn.Scan(context.Background(), EntityCustomer, func(r connectors.Record) error {
+	for _, r := range scanAll(t, e.conn, EntityCustomer, 100) {
 		got = append(got, r.Key)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 	var want []string
 	for _, p := range e.fake.Records("res.partner") {
@@ -298,8 +298,18 @@ func TestScanPages(t *testing.T) {
 	if !slices.Equal(got, want) || len(want) != 15 {
 		t.Fatalf("scan %v, want %v", got, want)
 	}
-	if n := e.fake.Count("res.partner", "search_read"); n != 4 { // 4+4+4+3
+	if n := e.fake.Count("res.partner", "search_read"); n != 4 { // 4+4+4+3: max is capped by batch_size
 		t.Fatalf("pages = %d, want 4", n)
+	}
+	// A position resumes after its record, whatever came and went before it.
+	p, err := e.conn.Scan(context.Background(), EntityCustomer, "", 4)
+	if err != nil || p.Next != "id:"+want[3] {
+		t.Fatalf("first page: next %q, %v", p.Next, err)
+	}
+	e.fake.Delete("res.partner", keyID(want[1]))
+	rest := scanAll(t, e.conn, EntityCustomer, 4, p.Next)
+	if len(rest) != len(want)-4 || rest[0].Key != want[4] {
+		t.Fatalf("resumed scan: %v, want %v", keys(rest), want[4:])
 	}
 	// The stand-in pages by offset and limit as Odoo does.
 	page, err := e.conn.rpc.searchRead(context.Background(), "res.partner", map[string]any{"active_test": false}, nil, []string{"ref"}, 4, 4, "id desc")
@@ -316,8 +326,8 @@ func TestScanPages(t *testing.T) {
 	// Orders come with their lines.
 	res := mustWrite(t, e.conn, EntityOrder, []connectors.WriteRecord{order(1, want[2], orderLines(1)...)})
 	var o connectors.Record
-	if err := e.conn.Scan(context.Background(), EntityOrder, func(r connectors.Record) error { o = r; return nil }); err != nil {
-		t.Fatal(err)
+	for _, r := range scanAll(t, e.conn, EntityOrder, 4) {
+		o = r
 	}
 	if o.Key != res[0].ExternalID || o.Data.Get("lines").Len() != len(orderLines(1)) || o.Data.Get("state").Str() != "sale" ||
 		!strings.HasPrefix(o.Data.Get("lines").Index(0).Get("product").Str(), "SKU-") {

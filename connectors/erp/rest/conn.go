@@ -109,9 +109,20 @@ func (c *Conn) Check(ctx context.Context) error {
 	err = list(ctx, cl, e, e.query(nil, "", ""), listOpts{op: "list " + e.name, size: 1, onePage: true},
 		func([]mapping.Value) (bool, error) { return false, nil })
 	if err != nil {
-		return fmt.Errorf("rest %s: check: list %s: %w", c.name, e.name, err)
+		return fmt.Errorf("rest %s: check: list %s: %w", c.name, e.name, listFault(err))
 	}
 	return nil
+}
+
+// listFault classifies a failure of the list that Start and Check probe:
+// no record is involved, so what would be a record's fault elsewhere (the
+// list's path not found, a reply the config does not describe) is the
+// system's or the config's, Unavailable.
+func listFault(err error) error {
+	if k, _ := connectors.Classify(err); k == connectors.KindPermanent {
+		return connectors.Unavailable(err)
+	}
+	return err
 }
 
 // Start makes the HTTP client and lists one record of the first entity,
@@ -139,9 +150,9 @@ func (c *Conn) Start(ctx context.Context) error {
 	if err != nil {
 		cl.Close()
 		if s := statusOf(err); s == http.StatusUnauthorized || s == http.StatusForbidden {
-			return connectors.Permanent(fmt.Errorf("rest %s: start: the server refused the credentials (auth:): %w", c.name, err))
+			return connectors.Unavailable(fmt.Errorf("rest %s: start: the server refused the credentials (auth:): %w", c.name, err))
 		}
-		return fmt.Errorf("rest %s: start: list %s at %s: %w", c.name, e.name, e.cfg.List, err)
+		return fmt.Errorf("rest %s: start: list %s at %s: %w", c.name, e.name, e.cfg.List, listFault(err))
 	}
 	c.mu.Lock()
 	old := c.client

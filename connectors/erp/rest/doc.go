@@ -10,9 +10,9 @@
 // and change-time fields, the updated-since query, the pagination scheme
 // (page, offset, cursor or RFC 8288 Link header), the reference field used
 // to find a record whose id the pipeline does not know yet, and the
-// extraction of the server's own error message. As a Source it polls the
+// extraction of the server's own error message. As a Reader it polls the
 // list behind an opaque cursor on (change time, id) with a look-back
-// window; as a Sink it upserts record by record, keyed on the external id
+// window; as a Writer it upserts record by record, keyed on the external id
 // or the match field, so a rerun after a crash creates nothing twice; as a
 // Scanner it lists every record. docs/connectors/rest.md documents every
 // key.

@@ -352,22 +352,31 @@ func TestERPNextRejectedAmongGood(t *testing.T) {
 
 // TestERPNextNotFound: an id the site no longer has (deleted in ERPNext) is
 // a 404 on the read before the update; the sink then looks the record up
-// by its reference (nothing) and creates it again. Reading a missing doc
-// is a 404 with Frappe's DoesNotExistError message.
+// by its reference: with nothing there the record is NotFound and not
+// created again (the runtime decides); found under another id, that one is
+// written. Reading a missing doc is a 404 with Frappe's DoesNotExistError
+// message.
 func TestERPNextNotFound(t *testing.T) {
 	f := newFrappe(t)
 	c, _ := start(t, erpnextConfig(f, 3), erp.Options{})
 	rec := erpCustomer(1)
 	rec.ExternalID = "CUST-2025-00042" // deleted in ERPNext long ago
 	res := mustWrite(t, c, "customer", []connectors.WriteRecord{rec})
-	if res[0].Err != nil || res[0].ExternalID != "CUST-2026-00001" {
+	if res[0].Err != nil || res[0].Outcome != connectors.NotFound || res[0].ExternalID != "CUST-2025-00042" {
 		t.Fatalf("write with a stale id: %+v", res[0])
 	}
 	if n := f.calledWith("GET /api/resource/Customer/CUST-2025-00042"); n != 1 {
 		t.Fatalf("GETs of the stale id = %d", n)
 	}
-	if n := len(f.all("Customer")); n != 1 {
-		t.Fatalf("customers = %d, want 1", n)
+	if n := len(f.all("Customer")); n != 0 {
+		t.Fatalf("customers = %d, want none", n)
+	}
+	fresh := erpCustomer(1)
+	if res := mustWrite(t, c, "customer", []connectors.WriteRecord{fresh}); res[0].Outcome != connectors.Written || res[0].ExternalID != "CUST-2026-00001" {
+		t.Fatalf("create: %+v", res[0])
+	}
+	if res := mustWrite(t, c, "customer", []connectors.WriteRecord{rec}); res[0].Outcome != connectors.Unchanged || res[0].ExternalID != "CUST-2026-00001" {
+		t.Fatalf("a stale id of a record the match finds: %+v, want it unchanged under its new id", res[0])
 	}
 
 	cl, e, _ := c.started("customer")
@@ -378,8 +387,8 @@ func TestERPNextNotFound(t *testing.T) {
 	}
 }
 
-// TestERPNextAuth: a wrong secret fails Start with a permanent error naming
-// the credentials (HTTP 401 AuthenticationError); no credentials at all is
+// TestERPNextAuth: a wrong secret fails Start Unavailable, naming the
+// credentials (HTTP 401 AuthenticationError); no credentials at all is
 // Guest (HTTP 403 PermissionError with Frappe's message).
 func TestERPNextAuth(t *testing.T) {
 	f := newFrappe(t)
@@ -390,18 +399,18 @@ func TestERPNextAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.Start(context.Background())
-	wantPermanent(t, err, "refused the credentials", "HTTP 401", "AuthenticationError")
+	wantKind(t, err, connectors.KindUnavailable, "refused the credentials", "HTTP 401", "AuthenticationError")
 
 	cfg.Auth = erp.AuthConfig{}
 	c, _ = New("erp", cfg, erp.Options{})
 	err = c.Start(context.Background())
-	wantPermanent(t, err, "HTTP 403", "PermissionError", "Insufficient Permission for Customer")
+	wantKind(t, err, connectors.KindUnavailable, "HTTP 403", "PermissionError", "Insufficient Permission for Customer")
 }
 
 // TestERPNextRateLimited: the site answers 429 with Retry-After: 1 twice;
 // the core waits exactly what the site asked and the record is created
-// once. When the 429s outlast the retries, the record fails retryable with
-// the wait, and the rest of the batch is not sent.
+// once. When the 429s outlast the retries, the batch fails retryable with
+// the wait, and the rest of it is not sent.
 func TestERPNextRateLimited(t *testing.T) {
 	f := newFrappe(t)
 	c, sl := start(t, erpnextConfig(f, 3), erp.Options{})
@@ -420,11 +429,9 @@ func TestERPNextRateLimited(t *testing.T) {
 	f.throttle = 100
 	f.mu.Unlock()
 	f.resetCalls()
-	res := mustWrite(t, c, "customer", []connectors.WriteRecord{erpCustomer(2), erpCustomer(3), erpCustomer(4)})
-	for i, r := range res {
-		if r.Err == nil || kindOf(r.Err) != connectors.KindRetryable || retryWait(r.Err) != time.Second {
-			t.Fatalf("result %d: %v (kind %v, wait %v), want retryable after 1s", i, r.Err, kindOf(r.Err), retryWait(r.Err))
-		}
+	res, err := c.Write(context.Background(), "customer", []connectors.WriteRecord{erpCustomer(2), erpCustomer(3), erpCustomer(4)})
+	if res != nil || err == nil || kindOf(err) != connectors.KindRetryable || retryWait(err) != time.Second {
+		t.Fatalf("results %v, err %v (kind %v, wait %v), want the batch retryable after 1s", res, err, kindOf(err), retryWait(err))
 	}
 	if n := f.calledWith(""); n != 4 { // the first record's lookup: 1 attempt + 3 retries; the others none
 		t.Fatalf("calls = %d, want 4", n)
@@ -611,18 +618,17 @@ func TestERPNextInvoices(t *testing.T) {
 		t.Fatalf("canonical invoice: %s", mapping.AppendJSON(nil, canon))
 	}
 
-	var scanned []string
-	if err := c.Scan(context.Background(), "invoice", func(r connectors.Record) error {
-		scanned = append(scanned, r.Key)
-		if r.Data.Get("items").Len() != 1 {
-			return fmt.Errorf("scan %s without items", r.Key)
-		}
-		return nil
-	}); err != nil {
+	scanned, err := scanAll(c, "invoice", 2)
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, r := range scanned {
+		if r.Data.Get("items").Len() != 1 {
+			t.Fatalf("scanned %s without items (read_each)", r.Key)
+		}
+	}
 	if len(scanned) != 5 {
-		t.Fatalf("scanned %v", scanned)
+		t.Fatalf("scanned %v", keys(scanned))
 	}
 	// invoices are read only
 	if _, err := c.Write(context.Background(), "invoice", []connectors.WriteRecord{{HubID: "x", Data: obj()}}); kindOf(err) != connectors.KindPermanent {

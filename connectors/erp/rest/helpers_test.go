@@ -98,8 +98,14 @@ func kindOf(err error) connectors.ErrorKind { k, _ := connectors.Classify(err); 
 // wantPermanent fails unless err is permanent and mentions every part.
 func wantPermanent(t *testing.T, err error, parts ...string) {
 	t.Helper()
-	if err == nil || kindOf(err) != connectors.KindPermanent {
-		t.Fatalf("err = %v (kind %v), want a permanent error", err, kindOf(err))
+	wantKind(t, err, connectors.KindPermanent, parts...)
+}
+
+// wantKind fails unless err is of kind and mentions every part.
+func wantKind(t *testing.T, err error, kind connectors.ErrorKind, parts ...string) {
+	t.Helper()
+	if err == nil || kindOf(err) != kind {
+		t.Fatalf("err = %v (kind %v), want a %v error", err, kindOf(err), kind)
 	}
 	for _, p := range parts {
 		if !strings.Contains(err.Error(), p) {
@@ -142,4 +148,23 @@ func keys(recs []connectors.Record) []string {
 		out[i] = r.Key
 	}
 	return out
+}
+
+// scanAll scans entity page by page, max records a page, until the scan
+// ends.
+func scanAll(c *Conn, entity string, max int) ([]connectors.Record, error) {
+	var out []connectors.Record
+	pos := ""
+	for range 10000 {
+		p, err := c.Scan(context.Background(), entity, pos, max)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, p.Records...)
+		if p.Next == "" {
+			return out, nil
+		}
+		pos = p.Next
+	}
+	return out, fmt.Errorf("the scan of %s does not end", entity)
 }

@@ -109,10 +109,7 @@ func do(ctx context.Context, cl *erp.Client, req erp.Request) (*erp.Response, er
 		ae.Type, ae.Message = serverMessage(body, ctype)
 	}
 	kind, after := connectors.Classify(err)
-	if kind == connectors.KindPermanent {
-		return nil, connectors.Permanent(ae)
-	}
-	return nil, connectors.Retryable(ae, after)
+	return nil, &connectors.Error{Kind: kind, RetryAfter: after, Err: ae}
 }
 
 // statusOf is the HTTP status of a failed call, or 0.
@@ -244,10 +241,11 @@ func clip(s string) string {
 	return s[:cut] + "..."
 }
 
-// abortsBatch reports a failure after which the rest of a batch would fail
-// the same way: the credentials refused (401) or the server asking to slow
-// down (429) once the core's retries are spent.
-func abortsBatch(err error) bool {
-	s := statusOf(err)
-	return s == http.StatusUnauthorized || s == http.StatusTooManyRequests
+// failsBatch reports a failure after which the rest of a batch would fail
+// the same way: the system refusing the credentials or the rights
+// (Unavailable: 401, 403, a host name that does not resolve) or asking to
+// slow down (429) once the core's retries are spent.
+func failsBatch(err error) bool {
+	k, _ := connectors.Classify(err)
+	return k == connectors.KindUnavailable || statusOf(err) == http.StatusTooManyRequests
 }

@@ -22,10 +22,13 @@ import (
 // again after a crash between the create and the pipeline recording the
 // id, updates the same record instead of creating a second one. With
 // skip_unchanged (the default) a record the target already holds as sent
-// is not written at all. A record the server refuses fails alone with the
-// server's message; after a 401 (credentials refused) or a 429 the core
-// could not wait out, the rest of the batch is not sent and fails the same
-// way.
+// is not written at all (Unchanged). An update of an id the target no
+// longer has (404, 410) that match does not find elsewhere is NotFound,
+// not created again; so is a delete of a record already gone. A record
+// the server refuses fails alone with the
+// server's message. After the credentials or rights are refused (401,
+// 403) or a 429 the core could not wait out, the rest of the batch is not
+// sent and the batch fails with that error: no record is to blame.
 func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	cl, e, err := c.started(entity)
 	if err != nil {
@@ -35,17 +38,11 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 		return nil, connectors.Permanent(fmt.Errorf("rest %s: %s records are read-only here (read_only: true)", c.name, entity))
 	}
 	res := make([]connectors.Result, len(recs))
-	var abort error
 	for i, rec := range recs {
-		if abort != nil {
-			res[i] = connectors.Result{ExternalID: rec.ExternalID,
-				Err: fmt.Errorf("rest %s: %s %s: not sent after %w", c.name, entity, label(rec), abort)}
-			continue
-		}
 		w := &write{c: c, cl: cl, e: e, rec: rec}
 		res[i] = w.run(ctx)
-		if res[i].Err != nil && abortsBatch(res[i].Err) {
-			abort = res[i].Err
+		if res[i].Err != nil && failsBatch(res[i].Err) {
+			return nil, fmt.Errorf("rest %s: write %s: %w", c.name, entity, res[i].Err)
 		}
 	}
 	return erp.Settled(res, nil)
@@ -105,28 +102,33 @@ func (w *write) run(ctx context.Context) connectors.Result {
 		}
 		id = found
 	}
-	for id != "" {
-		newID, gone, err := w.update(ctx, id)
+	if id == "" {
+		newID, err := w.create(ctx)
+		if err != nil {
+			return w.fail(newID, err)
+		}
+		return connectors.Result{ExternalID: newID, Outcome: connectors.Written}
+	}
+	for {
+		out, newID, err := w.update(ctx, id)
 		if err != nil {
 			return w.fail(id, err)
 		}
-		if !gone {
-			return connectors.Result{ExternalID: newID}
+		if out != connectors.NotFound {
+			return connectors.Result{ExternalID: newID, Outcome: out}
 		}
 		// The target no longer has the record under that id: find it
-		// by its reference, or create it again.
-		id = ""
-		if !w.looked {
+		// by its reference; if nothing carries it, it is gone.
+		gone := id
+		if id = ""; !w.looked {
 			if id, err = w.find(ctx); err != nil {
 				return w.fail("", err)
 			}
 		}
+		if id == "" || id == gone {
+			return connectors.Result{ExternalID: rec.ExternalID, Outcome: connectors.NotFound}
+		}
 	}
-	newID, err := w.create(ctx)
-	if err != nil {
-		return w.fail(newID, err)
-	}
-	return connectors.Result{ExternalID: newID}
 }
 
 func (w *write) encode(d mapping.Value) []byte {
@@ -183,25 +185,25 @@ func findByMatch(ctx context.Context, cl *erp.Client, e *entity, value string) (
 	return ids, err
 }
 
-// update sends the record to id, or nothing when the target holds it
-// already (skip_unchanged). gone reports that the target has no record
-// with that id (404 or 410).
-func (w *write) update(ctx context.Context, id string) (string, bool, error) {
+// update sends the record to id (Written), or nothing when the target
+// holds it already (skip_unchanged: Unchanged). NotFound reports that the
+// target has no record with that id (404 or 410).
+func (w *write) update(ctx context.Context, id string) (connectors.Outcome, string, error) {
 	e := w.e
 	if *e.cfg.SkipUnchanged {
 		have, found, err := getRecord(ctx, w.cl, e, id)
 		if err != nil {
-			return id, false, fmt.Errorf("read %s before updating it: %w", id, err)
+			return connectors.Failed, id, fmt.Errorf("read %s before updating it: %w", id, err)
 		}
 		if !found {
-			return "", true, nil
+			return connectors.NotFound, "", nil
 		}
 		want := w.data
 		for _, p := range e.writeOnly {
 			want = p.without(want)
 		}
 		if covers(have, want) {
-			return idOr(e, have, id), false, nil
+			return connectors.Unchanged, idOr(e, have, id), nil
 		}
 	}
 	resp, err := do(ctx, w.cl, erp.Request{Op: "update " + e.name + " " + id, Method: e.cfg.Update.Method,
@@ -209,11 +211,11 @@ func (w *write) update(ctx context.Context, id string) (string, bool, error) {
 		Header: http.Header{"Accept": {"application/json"}}})
 	if err != nil {
 		if s := statusOf(err); s == http.StatusNotFound || s == http.StatusGone {
-			return "", true, nil
+			return connectors.NotFound, "", nil
 		}
-		return id, false, err
+		return connectors.Failed, id, err
 	}
-	return replyID(e, resp, id), false, nil
+	return connectors.Written, replyID(e, resp, id), nil
 }
 
 // create sends a new record and returns its id from the reply (or its
@@ -278,7 +280,7 @@ func (w *write) delete(ctx context.Context) connectors.Result {
 		}
 		return w.fail(id, err)
 	}
-	return connectors.Result{ExternalID: id}
+	return connectors.Result{ExternalID: id, Outcome: connectors.Written}
 }
 
 // replyID is the id in a create or update reply, else def.

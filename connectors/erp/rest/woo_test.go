@@ -348,14 +348,11 @@ func wooOrders(w *wooShop, n int) {
 
 func scanKeys(t *testing.T, c *Conn, entity string) []string {
 	t.Helper()
-	var out []string
-	if err := c.Scan(context.Background(), entity, func(r connectors.Record) error {
-		out = append(out, r.Key)
-		return nil
-	}); err != nil {
+	recs, err := scanAll(c, entity, 1000)
+	if err != nil {
 		t.Fatalf("scan: %v", err)
 	}
-	return out
+	return keys(recs)
 }
 
 func wantIDs(from, n int) []string {
@@ -428,7 +425,7 @@ func TestWooLinkPagination(t *testing.T) {
 	w.linkHost = "http://203.0.113.9"
 	wooOrders(w, 12)
 	c, _ := start(t, wooConfig(w, PageConfig{Type: PageLink, Size: 10}), erp.Options{})
-	err := c.Scan(context.Background(), "order", func(connectors.Record) error { return nil })
+	_, err := scanAll(c, "order", 1000)
 	wantPermanent(t, err, "refusing to follow the next link", "203.0.113.9")
 }
 
@@ -538,5 +535,5 @@ func TestWooSinkLifecycle(t *testing.T) {
 	cfg := wooConfig(w, PageConfig{Type: PageNumber})
 	cfg.Auth.Password = "cs_wrong"
 	c2, _ := New("shop", cfg, erp.Options{})
-	wantPermanent(t, c2.Start(context.Background()), "HTTP 401", "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+	wantKind(t, c2.Start(context.Background()), connectors.KindUnavailable, "HTTP 401", "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
 }

@@ -120,7 +120,9 @@ func TestRPCErrors(t *testing.T) {
 		{"sale.sale", "write", connectors.KindRetryable, "ConcurrencyException: Records were modified"},
 		{"sale.sale", "quote", connectors.KindRetryable, "sqlite3.OperationalError: database is locked"},
 		{"sale.sale", "confirm", connectors.KindPermanent, `A value is required for field "Invoice Address"`},
-		{"sale.sale", "nosuch", connectors.KindPermanent, "HTTP 403"},
+		// Tryton answers 403 for a method it does not have (a module not
+		// activated): every record would fail alike.
+		{"sale.sale", "nosuch", connectors.KindUnavailable, "HTTP 403"},
 	}
 	for _, tt := range tests {
 		err := r.model(ctx, tt.model, tt.method, tctx, nil, []int64{1})
@@ -137,7 +139,7 @@ func TestRPCErrors(t *testing.T) {
 	}
 }
 
-func TestWrongPasswordIsPermanent(t *testing.T) {
+func TestWrongPasswordIsUnavailable(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(401)
 		io.WriteString(w, "<html><h1>Unauthorized</h1></html>")
@@ -145,7 +147,7 @@ func TestWrongPasswordIsPermanent(t *testing.T) {
 	defer srv.Close()
 	c, _ := New("t", Config{HTTPConfig: erp.HTTPConfig{URL: srv.URL}, Database: "erp", User: "admin", Password: "bad"}, erp.Options{})
 	err := c.Start(context.Background())
-	if k, _ := connectors.Classify(err); err == nil || k != connectors.KindPermanent || !strings.Contains(err.Error(), "refused") {
+	if k, _ := connectors.Classify(err); err == nil || k != connectors.KindUnavailable || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -26,8 +26,8 @@ func Register(r *connectors.Registry) error {
 	return r.Register(k)
 }
 
-// Conn is one configured tryton connector: a connectors.Reader and
-// Writer, safe for concurrent use once started.
+// Conn is one configured tryton connector: a connectors.Reader, Writer
+// and Scanner, safe for concurrent use once started.
 type Conn struct {
 	name string
 	cfg  Config
@@ -53,6 +53,7 @@ type product struct {
 var (
 	_ connectors.Reader    = (*Conn)(nil)
 	_ connectors.Writer    = (*Conn)(nil)
+	_ connectors.Scanner   = (*Conn)(nil)
 	_ prometheus.Collector = (*Conn)(nil)
 )
 

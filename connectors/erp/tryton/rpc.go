@@ -70,10 +70,10 @@ func (e *RPCError) Error() string {
 // this package knows at all.
 func permanentType(t string) (permanent, known bool) {
 	switch t {
-	case "UserError", "UserWarning", "AccessError", "ForeignKeyError", "SQLConstraintError",
+	case "UserError", "UserWarning", "ForeignKeyError", "SQLConstraintError",
 		"RecursionError", "ImportDataError":
 		return true, true
-	case "LoginException", "ConcurrencyException", "RateLimitException":
+	case "AccessError", "LoginException", "ConcurrencyException", "RateLimitException":
 		return false, true
 	}
 	if strings.HasSuffix(t, "ValidationError") {
@@ -84,18 +84,28 @@ func permanentType(t string) (permanent, known bool) {
 
 func isPermanent(t string) bool { p, _ := permanentType(t); return p }
 
-// classify marks an RPC error Permanent (Tryton refused the data) or
-// Retryable (a concurrent write, a locked database, rate limiting, or an
-// unexpected server exception nobody understood: retried, then
-// dead-lettered by the pipeline).
+// classify marks an RPC error Permanent (Tryton refused the data),
+// Unavailable (the user lacks the rights to a model, or the database is
+// gone: every record fails alike until a person acts) or Retryable (a
+// concurrent write, a locked database, rate limiting, or an unexpected
+// server exception nobody understood: retried, then dead-lettered by the
+// pipeline).
 func classify(e *RPCError) error {
 	switch {
 	case isPermanent(e.Type):
 		return connectors.Permanent(e)
+	case e.Type == "AccessError" || missingDatabase(e.Type):
+		return connectors.Unavailable(e)
 	case e.Type == "ConcurrencyException" || e.Type == "RateLimitException":
 		return connectors.Retryable(e, time.Second)
 	}
 	return connectors.Retryable(e, 0)
+}
+
+// missingDatabase reports Tryton's answer for a database it does not have:
+// ["Database '<path>' doesn't exist!", ""].
+func missingDatabase(t string) bool {
+	return strings.HasPrefix(t, "Database ") && strings.HasSuffix(t, "doesn't exist!")
 }
 
 // rpc is a JSON-RPC client bound to one database.
@@ -117,17 +127,17 @@ func (r *rpc) login(password, lang string) func(ctx context.Context) (string, er
 		if err != nil {
 			var he *erp.HTTPError
 			if errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden) {
-				return "", connectors.Permanent(fmt.Errorf("tryton: log in as %q: refused (wrong user, password or database): %w", r.user, err))
+				return "", connectors.Unavailable(fmt.Errorf("tryton: log in as %q: refused (wrong user or password): %w", r.user, err))
 			}
 			return "", fmt.Errorf("tryton: log in as %q: %w", r.user, err)
 		}
 		if len(res) != 2 {
-			return "", connectors.Permanent(fmt.Errorf("tryton: log in as %q: unexpected reply", r.user))
+			return "", connectors.Unavailable(fmt.Errorf("tryton: log in as %q: unexpected reply", r.user))
 		}
 		uid := strings.TrimSpace(string(res[0]))
 		var session string
 		if err := json.Unmarshal(res[1], &session); err != nil || session == "" {
-			return "", connectors.Permanent(fmt.Errorf("tryton: log in as %q: unexpected reply", r.user))
+			return "", connectors.Unavailable(fmt.Errorf("tryton: log in as %q: unexpected reply", r.user))
 		}
 		tok := base64.StdEncoding.EncodeToString([]byte(r.user + ":" + uid + ":" + session))
 		return "Session " + tok, nil
@@ -248,6 +258,18 @@ func asString(v any) string {
 		}
 	}
 	return ""
+}
+
+// asBool reads a Tryton boolean: true or false on PostgreSQL, 1 or 0 on
+// SQLite, which stores booleans as integers and hands them back so.
+func asBool(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case json.Number:
+		return x.String() != "0"
+	}
+	return false
 }
 
 // asTime reads a Tryton datetime (UTC) or date.

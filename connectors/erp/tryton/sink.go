@@ -19,8 +19,11 @@ import (
 // Write writes a batch of customers (party.party) or orders (sale.sale).
 // Records are keyed on the party's code and the sale's reference (the
 // record's own "code"/"reference", else its hub id), looked up first, so
-// writing a record again updates it, or changes nothing when Tryton
-// already holds the same content. Invoices are read-only.
+// writing a record again updates it (Written), or changes nothing when
+// Tryton already holds the same content (Unchanged). A record whose
+// external id Tryton no longer has, and that no party or sale carries the
+// key of, is NotFound, as is a delete of one already gone; it is not
+// created again. Invoices are read-only.
 func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	r, tctx, err := c.started(entity)
 	if err != nil {
@@ -28,9 +31,9 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	}
 	switch entity {
 	case EntityCustomer:
-		return erp.Settled(c.writeParties(ctx, r, tctx, recs))
+		return erp.Settled(erp.SystemFault(c.writeParties(ctx, r, tctx, recs)))
 	case EntityOrder:
-		return erp.Settled(c.writeSales(ctx, r, tctx, recs))
+		return erp.Settled(erp.SystemFault(c.writeSales(ctx, r, tctx, recs)))
 	}
 	return nil, connectors.Permanent(fmt.Errorf("tryton %s: %s records are read-only", c.name, entity))
 }
@@ -86,13 +89,13 @@ func (c *Conn) writeParties(ctx context.Context, r *rpc, tctx map[string]any, re
 		if ex == nil && rec.ExternalID != "" {
 			ex = byID[rec.ExternalID]
 		}
+		if ex == nil && (rec.Op == connectors.OpDelete || rec.ExternalID != "") {
+			res[i] = connectors.Result{Outcome: connectors.NotFound, ExternalID: rec.ExternalID}
+			continue
+		}
 		if rec.Op == connectors.OpDelete {
-			if ex == nil {
-				res[i] = connectors.Result{Outcome: connectors.NotFound}
-				continue
-			}
-			res[i].ExternalID = idString(ex.ID())
-			if ex["active"] != false {
+			res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
+			if asBool(ex["active"]) {
 				updates = append(updates, partyJob{i: i, key: keys[i], existing: ex, vals: map[string]any{"active": false}})
 			}
 			continue
@@ -108,7 +111,7 @@ func (c *Conn) writeParties(ctx context.Context, r *rpc, tctx map[string]any, re
 			creates = append(creates, job)
 			continue
 		}
-		res[i].ExternalID = idString(ex.ID())
+		res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
 		if len(vals) > 0 {
 			updates = append(updates, job)
 		}
@@ -124,7 +127,7 @@ func (c *Conn) writeParties(ctx context.Context, r *rpc, tctx map[string]any, re
 		}
 		for k, j := range jobs {
 			if k < len(ids) {
-				res[j.i].ExternalID = idString(ids[k])
+				res[j.i] = connectors.Result{ExternalID: idString(ids[k]), Outcome: connectors.Written}
 			}
 		}
 		return nil
@@ -137,7 +140,9 @@ func (c *Conn) writeParties(ctx context.Context, r *rpc, tctx map[string]any, re
 	for _, j := range updates {
 		if err := r.model(ctx, "party.party", "write", tctx, nil, []int64{j.existing.ID()}, j.vals); err != nil {
 			res[j.i].Err = fmt.Errorf("tryton %s: update party %s (%d): %w", c.name, j.key, j.existing.ID(), err)
+			continue
 		}
+		res[j.i].Outcome = connectors.Written
 	}
 	return res, nil
 }
@@ -198,7 +203,7 @@ func (c *Conn) partyValues(ctx context.Context, r *rpc, tctx map[string]any, d m
 	if ex == nil || asString(ex["name"]) != name {
 		vals["name"] = name
 	}
-	if ex != nil && ex["active"] == false {
+	if ex != nil && !asBool(ex["active"]) {
 		vals["active"] = true
 	}
 	var mechOps []any
@@ -363,12 +368,14 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 		if ex == nil && rec.ExternalID != "" {
 			ex = byID[rec.ExternalID]
 		}
+		if ex == nil && (rec.Op == connectors.OpDelete || rec.ExternalID != "") {
+			res[i] = connectors.Result{Outcome: connectors.NotFound, ExternalID: rec.ExternalID}
+			continue
+		}
 		if rec.Op == connectors.OpDelete {
 			switch {
-			case ex == nil:
-				res[i].Outcome = connectors.NotFound
 			case asString(ex["state"]) == "cancelled":
-				res[i].ExternalID = idString(ex.ID())
+				res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
 			case editable(asString(ex["state"])):
 				res[i].ExternalID = idString(ex.ID())
 				cancels = append(cancels, saleJob{i: i, key: keys[i], id: ex.ID(), state: asString(ex["state"])})
@@ -390,7 +397,9 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 		if ex == nil {
 			creates = append(creates, job)
 		} else {
-			res[i].ExternalID = idString(ex.ID())
+			// Unchanged unless a write, an amendment or a button below
+			// changes it.
+			res[i] = connectors.Result{ExternalID: idString(ex.ID()), Outcome: connectors.Unchanged}
 			updates = append(updates, job)
 		}
 	}
@@ -418,7 +427,7 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 			res[j.i].Err = fmt.Errorf("tryton %s: create sale %s: %w", c.name, j.key, errs[k])
 			continue
 		}
-		res[j.i].ExternalID = idString(j.id)
+		res[j.i] = connectors.Result{ExternalID: idString(j.id), Outcome: connectors.Written}
 		j.state = SaleDraft
 		moving = append(moving, j)
 	}
@@ -429,7 +438,9 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 			if !editable(j.state) {
 				if err := c.amendSale(ctx, r, tctx, j); err != nil {
 					res[j.i].Err = err
+					continue
 				}
+				res[j.i].Outcome = connectors.Written
 				continue
 			}
 			if j.state == SaleQuotation {
@@ -443,6 +454,7 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 				res[j.i].Err = fmt.Errorf("tryton %s: update sale %s (%d): %w", c.name, j.key, j.id, err)
 				continue
 			}
+			res[j.i].Outcome = connectors.Written
 		}
 		moving = append(moving, j)
 	}
@@ -540,8 +552,8 @@ func (c *Conn) hasAmendments(ctx context.Context, r *rpc, tctx map[string]any) (
 }
 
 // button calls a sale button (quote, confirm, cancel) on the jobs' sales,
-// button_batch at a time and then alone when Tryton refuses one; it
-// returns the jobs that went through.
+// button_batch at a time and then alone when Tryton refuses one; the
+// sales it moved are Written, and it returns their jobs.
 func (c *Conn) button(ctx context.Context, r *rpc, tctx map[string]any, name string, jobs []saleJob, res []connectors.Result) []saleJob {
 	errs := make([]error, 0, len(jobs))
 	for chunk := range slices.Chunk(jobs, c.cfg.ButtonBatch) {
@@ -559,6 +571,7 @@ func (c *Conn) button(ctx context.Context, r *rpc, tctx map[string]any, name str
 			res[j.i].Err = fmt.Errorf("tryton %s: %s sale %s (%d): %w", c.name, name, j.key, j.id, errs[k])
 			continue
 		}
+		res[j.i].Outcome = connectors.Written
 		ok = append(ok, j)
 	}
 	return ok

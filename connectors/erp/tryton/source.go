@@ -76,7 +76,7 @@ func shape(entity string, row Row) mapping.Value {
 			addr = mapping.ObjectValue(mv("name", a["name"]), mv("street", a["street"]), mv("postal_code", a["postal_code"]),
 				mv("city", a["city"]), mv("country", nested(a, "country", "code")))
 		}
-		ms = append(ms, member{Key: "address", Value: addr}, mv("active", row["active"]),
+		ms = append(ms, member{Key: "address", Value: addr}, member{Key: "active", Value: mapping.BoolValue(asBool(row["active"]))},
 			mv("create_date", row["create_date"]), mv("write_date", row["write_date"]))
 		return mapping.ObjectValue(ms...)
 	case EntityOrder:
@@ -341,31 +341,4 @@ func (c *Conn) readOnce(ctx context.Context, r *rpc, tctx map[string]any, entity
 		b.Records = append(b.Records, record(entity, row))
 	}
 	return b, nil
-}
-
-// Scan calls fn with every record of entity (inactive parties included),
-// in id order, a page of batch_size at a time.
-func (c *Conn) Scan(ctx context.Context, entity string, fn func(connectors.Record) error) error {
-	r, tctx, err := c.started(entity)
-	if err != nil {
-		return err
-	}
-	actx := withActiveTest(tctx)
-	var last int64
-	for {
-		rows, err := r.searchRead(ctx, modelOf(entity), actx, and(c.baseDomain(entity), []any{"id", ">", last}), 0, c.cfg.BatchSize,
-			[][2]string{{"id", "ASC"}}, readFields(entity))
-		if err != nil {
-			return fmt.Errorf("tryton %s: scan %s after id %d: %w", c.name, entity, last, err)
-		}
-		for _, row := range rows {
-			if err := fn(record(entity, row)); err != nil {
-				return err
-			}
-			last = row.ID()
-		}
-		if len(rows) < c.cfg.BatchSize {
-			return nil
-		}
-	}
 }

@@ -162,6 +162,13 @@ func (s *Server) RevokeKey() {
 	s.mu.Unlock()
 }
 
+// ReinstateKey undoes RevokeKey: the key and the password work again.
+func (s *Server) ReinstateKey() {
+	s.mu.Lock()
+	s.revoked = false
+	s.mu.Unlock()
+}
+
 // ChangeUID gives the user another id (a restored database): JSON-RPC
 // calls with the old one answer AccessDenied, a new login returns uid.
 func (s *Server) ChangeUID(uid int64) {
@@ -286,6 +293,21 @@ func (s *Server) Set(model string, id int64, vals map[string]any) {
 	if _, ok := vals["write_date"]; !ok {
 		r["write_date"] = s.now()
 	}
+}
+
+// Delete removes a record directly, as another Odoo user would, with
+// the lines of a sale order or an invoice and without Odoo's checks (a
+// confirmed order goes too).
+func (s *Server) Delete(model string, id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines := map[string][2]string{"sale.order": {"sale.order.line", "order_id"}, "account.move": {"account.move.line", "move_id"}}
+	if l, ok := lines[model]; ok {
+		for _, r := range s.db.children(l[0], l[1], id) {
+			delete(s.db.recs[l[0]], r.ID())
+		}
+	}
+	delete(s.db.recs[model], id)
 }
 
 // ---- HTTP ----

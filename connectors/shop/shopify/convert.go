@@ -30,7 +30,7 @@ totalDiscountSet { shopMoney { amount } } taxLines { priceSet { shopMoney { amou
 type obj struct{ ms []mapping.Member }
 
 func (o *obj) set(k string, v mapping.Value) { o.ms = append(o.ms, mapping.Member{Key: k, Value: v}) }
-func (o *obj) value() mapping.Value      { return mapping.ObjectValue(o.ms...) }
+func (o *obj) value() mapping.Value          { return mapping.ObjectValue(o.ms...) }
 
 // copyAs copies the members of src named in pairs (graphql, rest).
 func (o *obj) copyAs(src mapping.Value, pairs ...string) {

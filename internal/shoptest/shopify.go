@@ -159,7 +159,9 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-func gid(kind string, id int64) string { return "gid://shopify/" + kind + "/" + strconv.FormatInt(id, 10) }
+func gid(kind string, id int64) string {
+	return "gid://shopify/" + kind + "/" + strconv.FormatInt(id, 10)
+}
 
 // CreateOrder places an order (creating its buyer as a customer when the
 // email is new) and returns its id.
@@ -200,7 +202,7 @@ func (s *Shopify) createOrder(b Buyer, lines []Line) int64 {
 		"subtotal_price": money(sub), "total_line_items_price": money(sub), "total_tax": money(sub * 0.19 / 1.19),
 		"total_discounts": "0.00", "total_price": money(sub + 4.90), "gateway": "shopify_payments", "payment_gateway_names": []any{"shopify_payments"},
 		"shipping_lines": []any{map[string]any{"id": s.nextID + 1, "title": "Standard", "code": "Standard", "price": "4.90"}},
-		"customer": cust, "billing_address": addr, "shipping_address": ship, "line_items": items,
+		"customer":       cust, "billing_address": addr, "shipping_address": ship, "line_items": items,
 	}
 	s.nextID++
 	s.orders[id] = o

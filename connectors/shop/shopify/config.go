@@ -37,7 +37,7 @@ type APIConfig struct {
 	APIVersion     string         `mapstructure:"api_version" yaml:"api_version" default:"2025-01" doc:"the Admin API version in the path (/admin/api/<version>/graphql.json)"`
 	PollInterval   time.Duration  `mapstructure:"poll_interval" yaml:"poll_interval" default:"1m" doc:"how often a source asks again while nothing changed: the safety net for webhooks that never came"`
 	PageSize       int            `mapstructure:"page_size" yaml:"page_size" default:"25" doc:"records per GraphQL page, 1 to 250; with line_items, an order page must stay under the API's 1,000-point query cost"`
-	LineItems      int            `mapstructure:"line_items" yaml:"line_items" default:"30" doc:"line items read with each order; an order with more is completed with further queries"`
+	LineItems      int            `mapstructure:"line_items" yaml:"line_items" default:"25" doc:"line items read with each order; an order with more is completed with further queries"`
 	LookBack       *time.Duration `mapstructure:"look_back" yaml:"look_back" default:"2m" doc:"how far behind its cursor a poll asks again (Shopify's search index lags a little behind writes)"`
 	BulkInterval   time.Duration  `mapstructure:"bulk_interval" yaml:"bulk_interval" default:"2s" doc:"how often a backfill asks whether its bulk operation has finished"`
 	Bulk           *bool          `mapstructure:"bulk" yaml:"bulk" default:"true" doc:"backfill through a bulk operation (one export, streamed); false pages through GraphQL queries instead"`

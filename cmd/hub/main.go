@@ -43,6 +43,7 @@ model; dead letters keep what failed until an operator replays it.`,
 		newBenchCmd(),
 		newTraceCmd(),
 		newConnectorsCmd(),
+		newBackfillCmd(),
 	)
 	return root
 }

@@ -23,7 +23,9 @@ const Kind = "woocommerce"
 // Register registers kind "woocommerce" with its settings spec (Config).
 func Register(r *connectors.Registry) error {
 	k, err := connectors.Declare(Kind, "a WooCommerce shop: orders and customers by webhook and REST polling",
-		func(p connectors.Params, cfg Config) (*Conn, error) { return New(p.Name, cfg, erp.Options{Logger: p.Log}) })
+		func(p connectors.Params, cfg Config) (*Conn, error) {
+			return New(p.Name, cfg, erp.Options{Logger: p.Log})
+		})
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,14 @@ func (s *Shopify) SetBucket(max, restore float64) {
 	s.bucket = bucket{max: max, restore: restore, avail: max, at: time.Now()}
 }
 
+// Drain takes the whole query cost budget, as another client of the same
+// app would: the next query is throttled.
+func (s *Shopify) Drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bucket.avail, s.bucket.at = 0, time.Now()
+}
+
 // FailNext makes the next n API requests fail with status (429 with
 // Retry-After: retryAfter seconds, as Shopify's REST limit answers).
 func (s *Shopify) FailNext(n, status int, retryAfter string) {
@@ -342,7 +350,7 @@ func (s *Shopify) graphql(q string, vars map[string]any) (int, map[string]any) {
 	case "orders", "customers":
 		data, actual = s.page(kind, q, vars)
 	case "lines":
-		data = s.moreLines(vars)
+		data = s.moreLines(q, vars)
 	case "count":
 		data = s.count(q, vars)
 	case "bulk_run":
@@ -387,7 +395,7 @@ func (s *Shopify) classify(q string, vars map[string]any) (string, float64) {
 	case strings.Contains(q, "Count("):
 		return "count", 1
 	case strings.Contains(q, "on Order"):
-		return "lines", 2 + 250*5
+		return "lines", 2 + float64(firstOf(q, "lineItems(first: "))*5
 	case strings.Contains(q, "orders("):
 		return "orders", 2 + first*(float64(firstOf(q, "lineItems(first: "))+10)
 	case strings.Contains(q, "customers("):
@@ -502,7 +510,7 @@ func (s *Shopify) count(q string, vars map[string]any) map[string]any {
 	return map[string]any{root: map[string]any{"count": len(s.sorted(kind, vars["query"])), "precision": "EXACT"}}
 }
 
-func (s *Shopify) moreLines(vars map[string]any) map[string]any {
+func (s *Shopify) moreLines(q string, vars map[string]any) map[string]any {
 	id, _ := strconv.ParseInt(strings.TrimPrefix(vars["id"].(string), "gid://shopify/Order/"), 10, 64)
 	o := s.orders[id]
 	if o == nil {
@@ -513,7 +521,7 @@ func (s *Shopify) moreLines(vars map[string]any) map[string]any {
 	if after, _ := vars["after"].(string); after != "" {
 		start, _ = strconv.Atoi(after)
 	}
-	end := min(len(items), start+250)
+	end := min(len(items), start+firstOf(q, "lineItems(first: "))
 	nodes := make([]any, 0, end-start)
 	for _, it := range items[start:end] {
 		nodes = append(nodes, lineNode(it.(map[string]any)))

@@ -281,7 +281,7 @@ func (c *Conn) native(ctx context.Context, g *gql, entity string, n mapping.Valu
 
 // moreLines reads an order's line items after the cursor.
 func (c *Conn) moreLines(ctx context.Context, g *gql, orderGID, after string) ([]mapping.Value, error) {
-	q := "query Lines($id: ID!, $after: String) { node(id: $id) { ... on Order { lineItems(first: 250, after: $after) { pageInfo { hasNextPage endCursor } nodes { " +
+	q := "query Lines($id: ID!, $after: String) { node(id: $id) { ... on Order { lineItems(first: 50, after: $after) { pageInfo { hasNextPage endCursor } nodes { " +
 		lineItemFields + " } } } } }"
 	var lines []mapping.Value
 	for {
@@ -290,7 +290,7 @@ func (c *Conn) moreLines(ctx context.Context, g *gql, orderGID, after string) ([
 				LineItems connection `json:"lineItems"`
 			} `json:"node"`
 		}
-		if err := g.do(ctx, "list line items of "+orderGID, q, map[string]any{"id": orderGID, "after": after}, 2+250*5, false, &out); err != nil {
+		if err := g.do(ctx, "list line items of "+orderGID, q, map[string]any{"id": orderGID, "after": after}, 2+50*5, false, &out); err != nil {
 			return nil, err
 		}
 		lines = append(lines, out.Node.LineItems.Nodes...)

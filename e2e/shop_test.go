@@ -233,25 +233,32 @@ func TestShopifyWebhookOnce(t *testing.T) {
 		return n == 1, fmt.Sprintf("%d sales with reference %s", n, ref)
 	})
 
-	// Two updates; the older one's delivery comes after the newer one's.
-	r.shop.UpdateOrder(id, func(o map[string]any) { o["note"] = "leave at the door" })
+	// Two order edits; the older one's delivery comes after the newer one's.
+	// (Tryton takes a confirmed sale's quantity changes as amendments.)
+	edit := func(qty int, total, status string) {
+		r.shop.UpdateOrder(id, func(o map[string]any) {
+			o["line_items"].([]any)[0].(map[string]any)["quantity"] = qty
+			o["total_price"], o["financial_status"] = total, status
+		})
+	}
+	edit(3, "380.40", "paid")
 	older := shoptest.Delivery{Topic: "orders/updated", ID: "wh-upd-1", Body: r.shop.OrderJSON(id)}
-	r.shop.UpdateOrder(id, func(o map[string]any) { o["note"] = "ring twice"; o["financial_status"] = "partially_refunded" })
+	edit(4, "500.40", "partially_refunded")
 	newer := shoptest.Delivery{Topic: "orders/updated", ID: "wh-upd-2", Body: r.shop.OrderJSON(id)}
 	for _, d := range []shoptest.Delivery{newer, older, newer} {
 		if code, reply := r.deliver(d); code != 200 {
 			t.Fatalf("%s: %d %s", d.ID, code, reply)
 		}
 	}
-	r.waitRows("the newest version in the CRM", 30*time.Second, "SELECT order_no || '|' || status || '|' || notes FROM shop_orders", "1001|PARTIAL|ring twice")
+	r.waitRows("the newest version in the CRM", 30*time.Second, "SELECT order_no || '|' || status || '|' || total FROM shop_orders", "1001|PARTIAL|500.40")
+	waitFor(t, "the newest quantity in Tryton", time.Minute, 200*time.Millisecond, []*proc{r.hub}, func() (bool, string) {
+		rows := erp.rpc.rows(t, "sale.line", []any{[]any{"sale.reference", "=", ref}, []any{"product.code", "=", "SKU-1"}}, "quantity")
+		return len(rows) == 1 && fmt.Sprint(rows[0]["quantity"]) == "4", fmt.Sprintf("%v", rows)
+	})
 	time.Sleep(time.Second) // the older delivery would have been written by now
-	if got := r.rows("SELECT notes FROM shop_orders"); !equalStrings(got, []string{"ring twice"}) {
+	if got := r.rows("SELECT total FROM shop_orders"); !equalStrings(got, []string{"500.40"}) {
 		t.Fatalf("the older delivery overwrote the newer: %v", got)
 	}
-	waitFor(t, "the sale's comment in Tryton", 30*time.Second, 200*time.Millisecond, []*proc{r.hub}, func() (bool, string) {
-		rows := erp.rpc.rows(t, "sale.sale", []any{[]any{"reference", "=", ref}}, "comment", "state")
-		return len(rows) == 1 && rows[0]["comment"] == "ring twice", fmt.Sprintf("%v", rows)
-	})
 	if n := erp.rpc.count(t, "sale.sale") - baseSales; n != 1 {
 		t.Fatalf("Tryton has %d new sales, want 1", n)
 	}

@@ -133,12 +133,17 @@ func (in *Intake) dropUnchanged(p *prep) {
 // dropOlder drops records older than the version the hub last took from
 // their system (NewerOnly): a late delivery of an old change.
 func (in *Intake) dropOlder(p *prep) {
+	inBatch := map[string]time.Time{} // the newest version earlier in the batch
 	for i, env := range p.envs {
 		if env == nil || env.readVersion.IsZero() {
 			continue
 		}
-		last, err := time.Parse(time.RFC3339Nano, p.lastVer[env.ID])
-		if err != nil || !env.readVersion.Before(last) {
+		last, _ := time.Parse(time.RFC3339Nano, p.lastVer[env.ID])
+		if t, ok := inBatch[env.ID]; ok && t.After(last) {
+			last = t
+		}
+		if !env.readVersion.Before(last) {
+			inBatch[env.ID] = env.readVersion
 			continue
 		}
 		in.Metrics.Suppressed.WithLabelValues(in.System, in.Entity, "older_version").Inc()

@@ -392,7 +392,7 @@ func TestValidate(t *testing.T) {
 // added or removed without updating this list (and the README's list)
 // fails TestHelpListsCommands.
 var wantCommands = map[string][]string{
-	"":           {"bench", "broker", "connectors", "dlq", "map", "run", "sql", "trace", "validate", "version"},
+	"":           {"backfill", "bench", "broker", "connectors", "dlq", "map", "run", "sql", "trace", "validate", "version"},
 	"bench":      {"sync"},
 	"connectors": {"doc", "list"},
 	"dlq":        {"discard", "link", "list", "replay", "show"},

@@ -268,3 +268,22 @@ type View interface {
 	Reset(ctx context.Context) error
 	Routes() []Route
 }
+
+// Backfiller is a Reader that can start reading an entity at a point in
+// time, for `hub backfill SOURCE --since DATE`: the backfill reads from
+// the cursor Backfill returns through the source's intake, as the source
+// itself does on its schedule, until a read comes back empty from a cursor
+// that CaughtUp accepts. A Reader that is not a Backfiller is backfilled
+// from its first cursor ("") and is caught up at its first empty read.
+type Backfiller interface {
+	Reader
+	// Backfill returns the cursor from which Read returns every record of
+	// entity changed at or after since (through a bulk export where the
+	// system has one), and how many records that is, or -1 when the
+	// system cannot tell cheaply.
+	Backfill(ctx context.Context, entity string, since time.Time) (cursor string, total int64, err error)
+	// CaughtUp reports whether a cursor Read returned is past every record
+	// that existed when the backfill began (an export in progress is not),
+	// so that an empty read from it ends the backfill.
+	CaughtUp(entity, cursor string) bool
+}

@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"database/sql"
+	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/crmhub/hub/internal/shoptest"
 )
 
 // TestReadmeDemo runs the README's demo as written: `hub run -c
@@ -106,6 +111,28 @@ func TestReadmeDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRows("order 2 cancelled in the ERP", erp, orders, "SO-1001|PAID|1250.00", "SO-1002|CANCELLED|99.80")
+
+	// The README's signed Shopify order: Ada's, filed under the CRM's Ada.
+	body, err := os.ReadFile(filepath.Join(dir, "configs", "demo", "shopify-order.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+httpAddr+"/webhooks/shopify/demo", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Shopify-Topic", "orders/create")
+	req.Header.Set("X-Shopify-Webhook-Id", "demo-1")
+	req.Header.Set("X-Shopify-Hmac-Sha256", shoptest.Sign([]byte("demo-shopify-secret"), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the README's webhook: HTTP %d", resp.StatusCode)
+	}
+	waitRows("the shop order in the ERP", erp, "SELECT o.order_no, o.status, o.total, c.name FROM erp_orders o JOIN erp_customers c ON c.ext_ref = o.customer_ref WHERE o.order_no = '1001'",
+		"1001|PAID|104.70|Ada Lovelace")
+	waitRows("one Ada in the ERP", erp, "SELECT COUNT(*) FROM erp_customers WHERE email = 'ada@example.com'", "1")
 	if l := listDeadLetters(t, dir, "configs/demo.yaml", "all"); l.Total != 0 {
 		t.Errorf("the demo has %d dead letters: %+v", l.Total, l.Items)
 	}

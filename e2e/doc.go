@@ -12,6 +12,6 @@
 // process's whole output there.
 //
 // The package has no non-test code and imports nothing of the hub but
-// store/storetest: it sees the hub only as a binary, its config, its
-// databases and its HTTP endpoints.
+// store/storetest and the shop stand-ins of internal/shoptest: it sees the
+// hub only as a binary, its config, its databases and its HTTP endpoints.
 package e2e

@@ -271,9 +271,15 @@ func runHub(t testing.TB, dir string, args ...string) string {
 
 func runHubCode(t testing.TB, dir string, args ...string) (string, string, error) {
 	t.Helper()
+	return runHubEnv(t, dir, nil, args...)
+}
+
+// runHubEnv is runHubCode with more environment variables.
+func runHubEnv(t testing.TB, dir string, env []string, args ...string) (string, string, error) {
+	t.Helper()
 	cmd := exec.Command(hubBinary(t), args...)
 	cmd.Dir = dir
-	cmd.Env = childEnv(nil)
+	cmd.Env = childEnv(env)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan error, 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/crmhub/hub/connectors"
@@ -44,12 +45,21 @@ func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record, p *prep) 
 	}
 }
 
-// refKey is the native key of the record rec references through field, or "".
+// refKey is the native key of the record rec references through field, or
+// "". A field with dots is a path into nested objects (a shop order's
+// customer.id) when the record has no member of that very name.
 func refKey(rec connectors.Record, field string) string {
-	if ref := rec.Data.Get(field); !ref.IsNull() && ref.Str() != "" {
-		return ref.Str()
+	ref := rec.Data.Get(field)
+	if ref.IsNull() && strings.Contains(field, ".") {
+		ref = rec.Data
+		for _, seg := range strings.Split(field, ".") {
+			ref = ref.Get(seg)
+		}
 	}
-	return ""
+	if ref.Kind() == mapping.Object || ref.Kind() == mapping.Array {
+		return ""
+	}
+	return ref.Str()
 }
 
 // buildEnvelopes makes the envelope of each record that has a hub id:
@@ -123,12 +133,17 @@ func (in *Intake) dropUnchanged(p *prep) {
 // dropOlder drops records older than the version the hub last took from
 // their system (NewerOnly): a late delivery of an old change.
 func (in *Intake) dropOlder(p *prep) {
+	inBatch := map[string]time.Time{} // the newest version earlier in the batch
 	for i, env := range p.envs {
 		if env == nil || env.readVersion.IsZero() {
 			continue
 		}
-		last, err := time.Parse(time.RFC3339Nano, p.lastVer[env.ID])
-		if err != nil || !env.readVersion.Before(last) {
+		last, _ := time.Parse(time.RFC3339Nano, p.lastVer[env.ID])
+		if t, ok := inBatch[env.ID]; ok && t.After(last) {
+			last = t
+		}
+		if !env.readVersion.Before(last) {
+			inBatch[env.ID] = env.readVersion
 			continue
 		}
 		in.Metrics.Suppressed.WithLabelValues(in.System, in.Entity, "older_version").Inc()

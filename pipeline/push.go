@@ -15,8 +15,10 @@ import (
 // goes through the intake of the source configured for it, like a pull
 // source's batches, and Ingest returns only once every record is durable:
 // published to Kafka, or filed as a dead letter. Records of one entity are
-// taken one call at a time, so that two deliveries of one new record
-// never mint two hub ids.
+// taken one batch at a time, so that two deliveries of one new record
+// never mint two hub ids; the calls that arrive while a batch is being
+// taken are grouped into the next one (group commit), so concurrent
+// webhooks share one pass through the state store and one Kafka write.
 type Push struct {
 	System  string
 	Intakes map[string]*Intake // by entity
@@ -28,26 +30,42 @@ type Push struct {
 	Controls *Controls
 	Health   *Health
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
-	stats map[string]*stats // by entity
+	mu     sync.Mutex
+	groups map[string]*group
 }
 
 var _ connectors.Ingest = (*Push)(nil)
 
-func (p *Push) lock(entity string) (*sync.Mutex, *stats) {
+// group is one entity's queue of calls: one leader at a time takes every
+// call queued so far as one batch.
+type group struct {
+	mu      sync.Mutex
+	pending []*call
+	running bool
+	stats   stats // what the entity's source published, for its status
+}
+
+// call is one Ingest waiting for its batch.
+type call struct {
+	ctx  context.Context
+	recs []connectors.Record
+	res  []connectors.IngestResult
+	err  error
+	done chan struct{}
+}
+
+func (p *Push) group(entity string) *group {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.locks == nil {
-		p.locks, p.stats = map[string]*sync.Mutex{}, map[string]*stats{}
+	if p.groups == nil {
+		p.groups = map[string]*group{}
 	}
-	l, ok := p.locks[entity]
+	g, ok := p.groups[entity]
 	if !ok {
-		l = &sync.Mutex{}
-		p.locks[entity] = l
-		p.stats[entity] = &stats{}
+		g = &group{}
+		p.groups[entity] = g
 	}
-	return l, p.stats[entity]
+	return g
 }
 
 // Ingest maps, identifies, merges and publishes recs; see connectors.Ingest.
@@ -64,9 +82,78 @@ func (p *Push) Ingest(ctx context.Context, entity string, recs []connectors.Reco
 			recs[i].Op = connectors.OpUpsert
 		}
 	}
-	l, st := p.lock(entity)
-	l.Lock()
-	defer l.Unlock()
+	c := &call{ctx: ctx, recs: recs, done: make(chan struct{})}
+	g := p.group(entity)
+	g.mu.Lock()
+	g.pending = append(g.pending, c)
+	lead := !g.running
+	g.running = true
+	g.mu.Unlock()
+	if lead {
+		p.lead(g, in, entity)
+	}
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+		// The batch may still publish the records: at least once, and the
+		// sender's retry is taken as unchanged.
+		return nil, ctx.Err()
+	}
+}
+
+// lead takes batches of the queued calls until none are left.
+func (p *Push) lead(g *group, in *Intake, entity string) {
+	for {
+		g.mu.Lock()
+		batch := g.pending
+		g.pending = nil
+		if len(batch) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		p.commit(g, in, entity, batch)
+	}
+}
+
+// commit takes the records of calls as one batch and answers each call.
+// The batch runs until every caller has given up.
+func (p *Push) commit(g *group, in *Intake, entity string, calls []*call) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(calls[0].ctx))
+	var left sync.WaitGroup
+	left.Add(len(calls))
+	stops := make([]func() bool, len(calls))
+	for i, c := range calls {
+		stops[i] = context.AfterFunc(c.ctx, left.Done)
+	}
+	go func() { left.Wait(); cancel() }()
+	defer func() {
+		for _, stop := range stops {
+			if stop() {
+				left.Done() // the caller's context did not end: count it out
+			}
+		}
+		cancel()
+	}()
+	var recs []connectors.Record
+	for _, c := range calls {
+		recs = append(recs, c.recs...)
+	}
+	res, err := p.take(ctx, g, in, entity, recs)
+	for _, c := range calls {
+		if err != nil {
+			c.err = err
+		} else {
+			c.res, res = res[:len(c.recs):len(c.recs)], res[len(c.recs):]
+		}
+		close(c.done)
+	}
+}
+
+// take prepares and publishes one batch.
+func (p *Push) take(ctx context.Context, g *group, in *Intake, entity string, recs []connectors.Record) ([]connectors.IngestResult, error) {
 	parts, err := in.prepareAll(ctx, recs, p.Attempts)
 	if err != nil {
 		return nil, fmt.Errorf("take %d %s records from %s: %w", len(recs), entity, p.System, err)
@@ -74,7 +161,7 @@ func (p *Push) Ingest(ctx context.Context, entity string, recs []connectors.Reco
 	if err := in.publish(ctx, parts); err != nil {
 		return nil, fmt.Errorf("publish %d %s records from %s: %w", len(recs), entity, p.System, err)
 	}
-	st.add(published(parts))
+	g.stats.add(published(parts))
 	out := make([]connectors.IngestResult, 0, len(recs))
 	for _, pt := range parts {
 		for i := range pt.recs {
@@ -121,8 +208,7 @@ func (p *Push) Status() []RunnerStatus {
 	for _, in := range p.Intakes {
 		st := RunnerStatus{Runner: "source " + in.Name, Kind: "push", Name: in.Name, Connector: p.System, Entity: in.Entity}
 		st.State, st.Reason = state(p.Controls, p.Health, p.System, st.Runner, false)
-		_, counted := p.lock(in.Entity)
-		counted.fill(&st)
+		p.group(in.Entity).stats.fill(&st)
 		out = append(out, st)
 	}
 	return out

@@ -54,7 +54,7 @@ func TestShippedKindsDeclareSpecs(t *testing.T) {
 				t.Errorf("%s: key %s lacks a doc or a type", name, f.Path)
 			}
 		}
-		if got := strings.Join(k.Capabilities, ","); !strings.Contains(got, "reader") || !strings.Contains(got, "writer") {
+		if got := strings.Join(k.Capabilities, ","); !strings.Contains(got, "reader") || !strings.Contains(got, "writer") && !strings.Contains(got, "pusher") {
 			t.Errorf("%s: capabilities %q", name, got)
 		}
 	}
@@ -82,8 +82,8 @@ func TestConnectorsCommand(t *testing.T) {
 		code     int
 		contains []string // in stdout, or in the error
 	}{
-		{"list", []string{"connectors"}, 0, []string{"KIND", "odoo      reader, writer", "rest ", "sqlstore ", "tryton ", "a Tryton ERP"}},
-		{"list by name", []string{"connectors", "list"}, 0, []string{"sqlstore  reader, writer, scanner  a SQL database"}},
+		{"list", []string{"connectors"}, 0, []string{"KIND", "odoo         reader, writer, scanner", "rest ", "sqlstore ", "tryton ", "a Tryton ERP", "shopify      reader, pusher", "woocommerce  reader, pusher"}},
+		{"list by name", []string{"connectors", "list"}, 0, []string{"sqlstore     reader, writer, scanner  a SQL database"}},
 		{"doc", []string{"connectors", "doc", "sqlstore"}, 0, []string{
 			"| key | type | default | required | allowed values | description |",
 			"| `driver` | string |  | yes |  |",
@@ -96,7 +96,7 @@ func TestConnectorsCommand(t *testing.T) {
 			"| `auth.type` | string | `none` |",
 			"| `entities.<entity>.pagination.type` | string |  | yes | `page`, `offset`, `cursor`, `link`, `none` |",
 		}},
-		{"unknown kind", []string{"connectors", "doc", "magento"}, 2, []string{`unknown connector kind "magento" (known: odoo, rest, sqlstore, tryton)`}},
+		{"unknown kind", []string{"connectors", "doc", "magento"}, 2, []string{`unknown connector kind "magento" (known: odoo, rest, shopify, sqlstore, tryton, woocommerce)`}},
 		{"no kind", []string{"connectors", "doc"}, 2, []string{"give a kind"}},
 	}
 	for _, tt := range tests {

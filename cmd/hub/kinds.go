@@ -5,6 +5,8 @@ import (
 	"github.com/crmhub/hub/connectors/erp/odoo"
 	"github.com/crmhub/hub/connectors/erp/rest"
 	"github.com/crmhub/hub/connectors/erp/tryton"
+	"github.com/crmhub/hub/connectors/shop/shopify"
+	"github.com/crmhub/hub/connectors/shop/woocommerce"
 	"github.com/crmhub/hub/connectors/sqlstore"
 )
 
@@ -16,6 +18,8 @@ func kinds() (*connectors.Registry, error) {
 		tryton.Register,
 		odoo.Register,
 		rest.Register,
+		shopify.Register,
+		woocommerce.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, err

@@ -48,6 +48,7 @@ model; dead letters keep what failed until an operator replays it.`,
 		newPauseCmd(false),
 		newCursorCmd(),
 		newAuditCmd(),
+		newBackfillCmd(),
 	)
 	return root
 }

@@ -177,7 +177,7 @@ func TestMapExplain(t *testing.T) {
 		{"shop order in", filepath.Join(mappingsDir, "shop-order-in.yaml"), 0, []string{
 			"mapping shop-order-in: shop order, in (system -> canonical)",
 			"external_id: from id, then prefix \"shop:\", then required",
-			"total: from total_price, then as decimal, then required",
+			"total: from total_price, then round half away from zero to 2 places, then as decimal, then required",
 			"lines: each element of line_items",
 			"  sku: from sku, then required",
 		}},

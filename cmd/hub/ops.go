@@ -153,17 +153,6 @@ idempotent. The source must not be reading: pause it first
 	return cmd
 }
 
-// parseSince reads an RFC 3339 time or a date (UTC midnight).
-func parseSince(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("--since %q is neither an RFC 3339 time (2026-11-01T08:00:00Z) nor a date (2026-11-01)", s)
-}
-
 func newStatusCmd() *cobra.Command {
 	var cfgPath, token string
 	var asJSON bool

@@ -220,9 +220,26 @@ func (n *Node) intake(name string, sp SourcePlan) *pipeline.Intake {
 		Store: n.store, Writer: w, DLQ: n.dlq, Metrics: n.metrics,
 		Journal: n.journal, Policy: Policies(n.cfg)[sp.Config.Entity],
 		Log:             n.log.With("source", name),
-		NewerOnly:       sp.Config.Mode == config.SourcePush,
+		NewerOnly:       sp.Config.Mode == config.SourcePush || n.pushed(sp.Config.Connector, sp.Config.Entity),
 		MaxMessageBytes: maxMessageBytes(n.cfg.Kafka.Producer.BatchBytes),
 	}
+}
+
+// pushed reports whether connector also receives entity pushed: then a
+// pull source of it takes only newer versions too, so that a poll that
+// read a record just before a webhook brought a newer version of it does
+// not publish the older one after the newer.
+func (n *Node) pushed(connector, entity string) bool {
+	p, ok := n.plan.Connectors[connector].(connectors.Pusher)
+	if !ok {
+		return false
+	}
+	for _, rs := range p.Pushes() {
+		if rs.Entity == entity {
+			return true
+		}
+	}
+	return false
 }
 
 // addPush adds a push source's intake to its connector's Push.

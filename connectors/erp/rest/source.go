@@ -265,3 +265,13 @@ func getRecord(ctx context.Context, cl *erp.Client, e *entity, id string) (mappi
 	}
 	return rec, true, nil
 }
+
+// SinceCursor is a source cursor from which Read returns the records
+// changed at or after t (with an exclusive updated_since, from the second
+// before): for a backfill from a date.
+func SinceCursor(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return cursor{T: t.Add(-time.Microsecond).UTC().Format(time.RFC3339Nano)}.encode()
+}

@@ -141,6 +141,9 @@ func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p p
 			return err
 		}
 	}
+	// Journaled as soon as Kafka has the records: a sink may write them
+	// any moment now, and a record's journey reads in order.
+	in.Journal.Append(ctx, events)
 	in.Metrics.RecordsIn.WithLabelValues(in.System, in.Entity).Add(float64(len(msgs)))
 	// What this system now holds, as far as the hub knows: a re-read of the
 	// same content (look-back, restart) is not published again.
@@ -156,7 +159,6 @@ func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p p
 	if err == nil {
 		err = in.supersede(ctx, recs, p)
 	}
-	in.Journal.Append(ctx, events)
 	in.Log.Debug("batch published", "records", len(msgs), "took", time.Since(start))
 	return err
 }

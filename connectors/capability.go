@@ -116,8 +116,8 @@ type Pusher interface {
 // source's position (`hub cursor show|set`). since is UTC; a cursor made
 // from it reads every change at or after it.
 type CursorCodec interface {
-	DescribeCursor(entity, cursor string) (string, error)
-	CursorSince(entity string, since time.Time) (string, error)
+	DescribeCursor(ctx context.Context, entity, cursor string) (string, error)
+	CursorSince(ctx context.Context, entity string, since time.Time) (string, error)
 }
 
 // Streamer is a Pusher that receives over a connection it opens itself

@@ -99,6 +99,11 @@ func (s *Sink) Run(ctx context.Context) error {
 		if len(msgs) == 0 {
 			continue
 		}
+		// Paused while this fetch waited: the batch waits too (fetched,
+		// not committed) until the sink is resumed.
+		if !s.Controls.waitUnpaused(ctx, s.runner(), s.Log) {
+			break
+		}
 		start := time.Now()
 		err = s.process(ctx, msgs)
 		s.Journal.Append(ctx, s.events)

@@ -576,3 +576,32 @@ func metricValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+func TestGroupLag(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	b := startBroker(t)
+	bs := newBus(t, Config{Brokers: b.Addrs()})
+	ensure(t, ctx, bs, TopicSpec{Name: "lagged", Partitions: 2})
+	w := bs.NewWriter("lagged")
+	for i := range 5 {
+		if err := w.Write(ctx, Message{Key: []byte(fmt.Sprint(i)), Value: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lag, err := bs.GroupLag(ctx, "g-lag", "lagged")
+	if err != nil || lag != 5 {
+		t.Fatalf("lag of a group that read nothing = %d (%v), want 5", lag, err)
+	}
+	r := bs.NewReader("g-lag", []string{"lagged"}, fastReader)
+	defer r.Close()
+	m, err := r.Fetch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Commit(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if lag, err := bs.GroupLag(ctx, "g-lag", "lagged"); err != nil || lag != 4 {
+		t.Errorf("lag after one commit = %d (%v), want 4", lag, err)
+	}
+}

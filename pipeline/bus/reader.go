@@ -232,3 +232,39 @@ func (b *Bus) NewPartitionReader(topic string, partition int, offset int64, opts
 	}
 	return r, nil
 }
+
+// GroupLag is how many records of topic the consumer group has not
+// committed yet, from the broker's committed offsets and high watermarks
+// (a group without a commit on a partition counts from its first offset):
+// right for a reader that is paused too, unlike Lag.
+func (b *Bus) GroupLag(ctx context.Context, group, topic string) (int64, error) {
+	parts, err := b.Partitions(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	reqs := make([]kafka.OffsetRequest, 0, 2*len(parts))
+	for _, p := range parts {
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	ends, err := b.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return 0, fmt.Errorf("bus: offsets of %s: %w", topic, err)
+	}
+	committed, err := b.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return 0, fmt.Errorf("bus: committed offsets of %s on %s: %w", group, topic, err)
+	}
+	done := map[int]int64{}
+	for _, p := range committed.Topics[topic] {
+		done[p.Partition] = p.CommittedOffset
+	}
+	var lag int64
+	for _, p := range ends.Topics[topic] {
+		from, ok := done[p.Partition]
+		if !ok || from < 0 {
+			from = p.FirstOffset
+		}
+		lag += max(p.LastOffset-from, 0)
+	}
+	return lag, nil
+}

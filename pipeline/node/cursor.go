@@ -27,7 +27,7 @@ func cursorOf(ctx context.Context, plan *Plan, st *store.Store, source string) (
 	}
 	c.Words = "an opaque position (connector " + sp.Config.Connector + " cannot say what it means)"
 	if codec != nil {
-		if c.Words, err = codec.DescribeCursor(sp.Config.Entity, value); err != nil {
+		if c.Words, err = codec.DescribeCursor(ctx, sp.Config.Entity, value); err != nil {
 			return c, fmt.Errorf("source %s: read its cursor: %w", source, err)
 		}
 	}
@@ -50,7 +50,7 @@ func setCursor(ctx context.Context, plan *Plan, st *store.Store, source string, 
 		if codec == nil {
 			return Cursor{}, fmt.Errorf("connector %s cannot make a cursor from a time; only --beginning works for source %s", sp.Config.Connector, source)
 		}
-		if value, err = codec.CursorSince(sp.Config.Entity, since.UTC()); err != nil {
+		if value, err = codec.CursorSince(ctx, sp.Config.Entity, since.UTC()); err != nil {
 			return Cursor{}, fmt.Errorf("source %s: a cursor at %s: %w", source, since.UTC().Format(time.RFC3339), err)
 		}
 	}

@@ -85,7 +85,29 @@ func matchRunners(all []string, name string) []string {
 
 // CursorOf reads a pull source's stored cursor.
 func (o *Ops) CursorOf(ctx context.Context, source string) (Cursor, error) {
+	done, err := o.open(ctx, source)
+	if err != nil {
+		return Cursor{}, err
+	}
+	defer done()
 	return cursorOf(ctx, o.Plan, o.Store, source)
+}
+
+// open starts the source's connector when no node runs here (its cursor
+// codec may read the system); the returned func closes it again.
+func (o *Ops) open(ctx context.Context, source string) (func(), error) {
+	sp, ok := o.Plan.Sources[source]
+	if o.Online || !ok {
+		return func() {}, nil
+	}
+	conn := o.Plan.Connectors[sp.Config.Connector]
+	if _, ok := conn.(connectors.CursorCodec); !ok {
+		return func() {}, nil
+	}
+	if err := conn.Start(ctx); err != nil {
+		return nil, fmt.Errorf("connect to %s to read source %s's position: %w", sp.Config.Connector, source, err)
+	}
+	return func() { _ = conn.Close() }, nil
 }
 
 // SetCursor moves a pull source's cursor to the beginning (since nil) or
@@ -109,6 +131,11 @@ func (o *Ops) SetCursor(ctx context.Context, source string, since *time.Time, ac
 				source, who, source, api.ErrNotPaused)
 		}
 	}
+	done, err := o.open(ctx, source)
+	if err != nil {
+		return Cursor{}, err
+	}
+	defer done()
 	return setCursor(ctx, o.Plan, o.Store, source, since, actor)
 }
 
@@ -142,7 +169,13 @@ func (n *Node) Status(ctx context.Context) (pipeline.NodeStatus, error) {
 		bySink[r.Runner] = append(bySink[r.Runner], r)
 	}
 	for _, name := range sorted(bySink) {
-		st.Runners = append(st.Runners, pipeline.Combine(bySink[name]))
+		r := pipeline.Combine(bySink[name])
+		// From the broker: right for a paused sink too, which fetches
+		// nothing (and so learns no high watermarks).
+		if lag, err := n.bus.GroupLag(ctx, "hub.sink."+r.Name+"."+r.Entity, n.topic(r.Entity)); err == nil {
+			r.LagRecords = &lag
+		}
+		st.Runners = append(st.Runners, r)
 	}
 	leases, err := n.store.ListLeases(ctx)
 	if err != nil {

@@ -1,0 +1,34 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+)
+
+var _ connectors.CursorCodec = (*Conn)(nil)
+
+// DescribeCursor says after which change a source of entity stands.
+func (c *Conn) DescribeCursor(_ context.Context, entity, s string) (string, error) {
+	cur, t, err := decodeCursor(s)
+	if err != nil {
+		return "", err
+	}
+	if cur.T == "" {
+		return "the beginning: every " + entity + " will be read", nil
+	}
+	id := ""
+	if cur.ID != "" {
+		id = " (id " + cur.ID + ")"
+	}
+	return fmt.Sprintf("after the change of %s at %s%s; %d records of the look-back window behind it already read",
+		entity, t.UTC().Format(time.RFC3339Nano), id, len(cur.Seen)), nil
+}
+
+// CursorSince is the cursor from which a source reads every record of
+// entity changed at or after since.
+func (c *Conn) CursorSince(_ context.Context, _ string, since time.Time) (string, error) {
+	return SinceCursor(since), nil
+}

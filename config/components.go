@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -268,16 +269,34 @@ func (c *Config) DecodeConnector(name string, into any) error {
 	}
 	var probs Problems
 	if err := dec.Decode(cc.Settings); err != nil {
-		for _, p := range decodeProblems(err, func(k string) any { return lookupPath(cc.Settings, k) }) {
+		lookup := func(k string) any { return lookupPath(cc.Settings, mapIndex.ReplaceAllString(k, ".$1")) }
+		for _, p := range decodeProblems(err, lookup) {
 			if p.Key != "" {
 				p.Key = prefix + "." + mapIndex.ReplaceAllString(p.Key, ".$1")
 			}
 			probs = append(probs, p)
 		}
 	}
+	unused := map[string]bool{}
 	for _, k := range md.Unused {
-		k = mapIndex.ReplaceAllString(k, ".$1")
-		probs = append(probs, Problem{Key: prefix + "." + k, Msg: "unknown key for a " + cc.Kind + " connector"})
+		unused[mapIndex.ReplaceAllString(k, ".$1")] = true
+	}
+	// The decoder stops recording unused keys where a value fails to
+	// decode: walk the settings too, so that every mistake shows at once.
+	for _, k := range unknownSettings(cc.Settings, reflect.TypeOf(into), "") {
+		unused[k] = true
+	}
+	for _, k := range sortedNames(unused) {
+		msg := "unknown key for a " + cc.Kind + " connector"
+		if known := keysAt(reflect.TypeOf(into), k); known != nil {
+			last := k[strings.LastIndex(k, ".")+1:]
+			if s := suggest(last, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += fmt.Sprintf(" (known here: %s)", strings.Join(sortedKeys(known), ", "))
+			}
+		}
+		probs = append(probs, Problem{Key: prefix + "." + k, Msg: msg})
 	}
 	if len(probs) == 0 {
 		return nil
@@ -315,4 +334,55 @@ func ErrProblems(err error) (Problems, bool) {
 	var p Problems
 	ok := errors.As(err, &p)
 	return p, ok
+}
+
+// unknownSettings are the dotted keys of settings that the struct type t
+// (a connector's config) has no place for, at any depth.
+func unknownSettings(settings map[string]any, t reflect.Type, prefix string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || hasRemain(t) {
+		return nil
+	}
+	known := structKeys(t)
+	var out []string
+	for k, v := range settings {
+		ft, ok := known[k]
+		if !ok {
+			out = append(out, join(prefix, k))
+			continue
+		}
+		out = append(out, unknownBelow(v, ft, join(prefix, k))...)
+	}
+	return out
+}
+
+// unknownBelow walks a value of type t for unknown keys.
+func unknownBelow(v any, t reflect.Type, prefix string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch val := v.(type) {
+	case map[string]any:
+		switch t.Kind() {
+		case reflect.Struct:
+			return unknownSettings(val, t, prefix)
+		case reflect.Map:
+			var out []string
+			for k, e := range val {
+				out = append(out, unknownBelow(e, t.Elem(), join(prefix, k))...)
+			}
+			return out
+		}
+	case []any:
+		if t.Kind() == reflect.Slice {
+			var out []string
+			for i, e := range val {
+				out = append(out, unknownBelow(e, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i))...)
+			}
+			return out
+		}
+	}
+	return nil
 }

@@ -106,10 +106,14 @@ func load(path string, opts LoadOptions) (*Config, Problems, error) {
 	var probs Problems
 
 	fileValues := map[string]any{}
+	referenced := map[string]bool{} // ${VAR}s the file names
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		for _, m := range refPattern.FindAllStringSubmatch(string(data), -1) {
+			referenced[m[1]] = true
 		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -158,6 +162,7 @@ func load(path string, opts LoadOptions) (*Config, Problems, error) {
 			}
 		}
 	}
+	probs = append(probs, misspeltEnv(v.AllKeys(), referenced)...)
 	cfg.resolve()
 	probs = append(probs, cfg.validate()...)
 
@@ -277,15 +282,16 @@ func decodeProblems(err error, get func(string) any) Problems {
 	var out Problems
 	var walk func(error)
 	walk = func(e error) {
-		var de *mapstructure.DecodeError
-		if errors.As(e, &de) {
-			out = append(out, Problem{Key: de.Name(), Msg: describeDecode(de.Unwrap().Error(), get(de.Name()))})
-			return
-		}
+		// Joined errors and wrappers first: errors.As would find only the
+		// first of several decode errors.
 		if j, ok := e.(interface{ Unwrap() []error }); ok {
 			for _, c := range j.Unwrap() {
 				walk(c)
 			}
+			return
+		}
+		if de, ok := e.(*mapstructure.DecodeError); ok {
+			out = append(out, Problem{Key: de.Name(), Msg: describeDecode(de.Unwrap().Error(), get(de.Name()))})
 			return
 		}
 		if u := errors.Unwrap(e); u != nil {
@@ -298,11 +304,25 @@ func decodeProblems(err error, get func(string) any) Problems {
 	return out
 }
 
+// describeDecode says what a value that did not decode should have been,
+// with the value given, instead of the decoder's own words.
 func describeDecode(msg string, value any) string {
-	if strings.Contains(msg, "duration") || strings.Contains(msg, "unknown unit") {
-		return fmt.Sprintf(`%q is not a duration (use a Go duration such as "500ms", "30s", "5m" or "168h")`, fmt.Sprint(value))
+	v := fmt.Sprint(value)
+	switch {
+	case strings.Contains(msg, "duration") || strings.Contains(msg, "unknown unit") || strings.Contains(msg, "missing unit"):
+		return fmt.Sprintf(`%q is not a duration (use a Go duration such as "500ms", "30s", "5m" or "168h")`, v)
+	case strings.Contains(msg, "as 'int") || strings.Contains(msg, "as 'uint"):
+		return fmt.Sprintf("%q is not a whole number", v)
+	case strings.Contains(msg, "as 'float"):
+		return fmt.Sprintf("%q is not a number", v)
+	case strings.Contains(msg, "as 'bool"):
+		return fmt.Sprintf("%q is not true or false", v)
+	case strings.Contains(msg, "expected a map") || strings.Contains(msg, "expected type 'map"):
+		return fmt.Sprintf("%q is not a mapping of keys", v)
+	case strings.Contains(msg, "source data must be an array or slice"):
+		return fmt.Sprintf("%q is not a list", v)
 	}
-	return msg
+	return fmt.Sprintf("%q: %s", v, msg)
 }
 
 // checkKeys walks the YAML mapping against the struct's keys, records each
@@ -414,12 +434,53 @@ func structKeys(t reflect.Type) map[string]reflect.Type {
 		f := t.Field(i)
 		tag := f.Tag.Get("mapstructure")
 		name := strings.Split(tag, ",")[0]
+		if strings.Contains(tag, ",squash") && f.Type.Kind() == reflect.Struct {
+			for k, v := range structKeys(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
 		if name == "" || name == "-" || !f.IsExported() {
 			continue
 		}
 		out[name] = f.Type
 	}
 	return out
+}
+
+// keysAt are the keys of the object a dotted settings path ends in
+// (entities.customer.colour: those of an entity), following structs, maps
+// and lists of t; nil when the path leads to no object.
+func keysAt(t reflect.Type, path string) map[string]reflect.Type {
+	parts := strings.Split(path, ".")
+	for _, p := range parts[:len(parts)-1] {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			ft, ok := structKeys(t)[p]
+			if !ok {
+				return nil
+			}
+			t = ft
+		case reflect.Map, reflect.Slice:
+			t = t.Elem()
+		default:
+			return nil
+		}
+	}
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Map || t.Kind() == reflect.Slice {
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+			continue
+		}
+		break
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	return structKeys(t)
 }
 
 func sortedKeys(m map[string]reflect.Type) []string {
@@ -548,4 +609,41 @@ func leafDefaults(c Config) map[string]any {
 	}
 	walk(reflect.ValueOf(c), "")
 	return out
+}
+
+// misspeltEnv reports HUB_* variables that set nothing but are one or two
+// letters away from a setting's variable: a typo would otherwise be
+// ignored without a word. Variables the file references as ${VAR} are
+// the file's own.
+func misspeltEnv(keys []string, referenced map[string]bool) Problems {
+	known := make(map[string]reflect.Type, len(keys))
+	for _, k := range keys {
+		known[envName(k)] = nil
+	}
+	var out Problems
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix+"_") || referenced[name] || name == "HUB_CONFIG" || name == "HUB_API_TOKEN" {
+			continue
+		}
+		if _, ok := known[name]; ok {
+			continue
+		}
+		if s := suggestEnv(name, known); s != "" {
+			out = append(out, Problem{Env: name, Msg: fmt.Sprintf("%s sets nothing (did you mean %s?)", name, s)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Env < out[j].Env })
+	return out
+}
+
+// suggestEnv is the known variable at most two edits from name, or "".
+func suggestEnv(name string, known map[string]reflect.Type) string {
+	best, bestD := "", 3
+	for k := range known {
+		if d := editDistance(name, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
 }

@@ -186,6 +186,23 @@ func TestLoadProblems(t *testing.T) {
 			want: []string{`http.addr (from HUB_HTTP_ADDR): "localhost" is not host:port`},
 		},
 		{
+			name: "every type error at once, each with its value",
+			yaml: "hub:\n  shutdown_timeout: soon\nhttp:\n  read_timeout: 10 seconds\n  max_body_bytes: lots\nkafka:\n  partitions: many\ntrace:\n  enabled: perhaps\n",
+			want: []string{
+				`:2: hub.shutdown_timeout: "soon" is not a duration`,
+				`:4: http.read_timeout: "10 seconds" is not a duration`,
+				`:5: http.max_body_bytes: "lots" is not a whole number`,
+				`:7: kafka.partitions: "many" is not a whole number`,
+				`:9: trace.enabled: "perhaps" is not true or false`,
+			},
+		},
+		{
+			name: "a misspelt HUB_ variable",
+			yaml: "",
+			env:  map[string]string{"HUB_HTTP_ADR": "127.0.0.1:1", "HUB_SOMETHING_ELSE_ENTIRELY": "x"},
+			want: []string{`HUB_HTTP_ADR sets nothing (did you mean HUB_HTTP_ADDR?)`},
+		},
+		{
 			name: "negative retention refused",
 			yaml: "kafka:\n  embedded:\n    retention: -1h\n",
 			want: []string{`:3: kafka.embedded.retention: must be positive`},
@@ -503,5 +520,34 @@ func TestLogSettingsAnyCase(t *testing.T) {
 	}
 	if cfg.Log.Level != "debug" || cfg.Log.Format != "text" {
 		t.Errorf("log = %q %q, want debug text", cfg.Log.Level, cfg.Log.Format)
+	}
+}
+
+// TestPathsRelativeToTheConfigFile: every path a config file gives is
+// relative to the file's folder; one from a HUB_* variable is relative to
+// the working directory.
+func TestPathsRelativeToTheConfigFile(t *testing.T) {
+	file := writeFile(t, "hub:\n  data_dir: data\nkafka:\n  embedded:\n    data_dir: ../kafka\n")
+	dir := filepath.Dir(file)
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "data"); cfg.Hub.DataDir != want {
+		t.Errorf("hub.data_dir = %s, want %s", cfg.Hub.DataDir, want)
+	}
+	if want := filepath.Join(filepath.Dir(dir), "kafka"); cfg.Kafka.Embedded.DataDir != want {
+		t.Errorf("kafka.embedded.data_dir = %s, want %s", cfg.Kafka.Embedded.DataDir, want)
+	}
+	if want := "sqlite:" + filepath.Join(dir, "data", "hub.db"); cfg.State.DSN.Reveal() != want {
+		t.Errorf("state.dsn = %s, want %s", cfg.State.DSN.Reveal(), want)
+	}
+	t.Setenv("HUB_HUB_DATA_DIR", "elsewhere")
+	cfg, err = Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Hub.DataDir != "elsewhere" {
+		t.Errorf("hub.data_dir from the environment = %s, want it as given", cfg.Hub.DataDir)
 	}
 }

@@ -30,13 +30,33 @@ func (c *Config) resolve() {
 			c.Hub.NodeID = "hub"
 		}
 	}
+	c.Hub.DataDir = c.relPath("hub.data_dir", c.Hub.DataDir)
+	c.Kafka.Embedded.DataDir = c.relPath("kafka.embedded.data_dir", c.Kafka.Embedded.DataDir)
 	if c.Kafka.Embedded.DataDir == "" && c.Hub.DataDir != "" {
 		c.Kafka.Embedded.DataDir = filepath.Join(c.Hub.DataDir, "kafka")
+	}
+	if dsn := c.State.DSN.Reveal(); strings.HasPrefix(dsn, "sqlite:") {
+		c.State.DSN = Secret("sqlite:" + c.relPath("state.dsn", strings.TrimPrefix(dsn, "sqlite:")))
 	}
 	if c.State.DSN == "" && c.Hub.DataDir != "" {
 		c.State.DSN = Secret("sqlite:" + filepath.Join(c.Hub.DataDir, "hub.db"))
 	}
+	t := &c.Kafka.TLS
+	t.CAFile, t.CertFile, t.KeyFile = c.relPath("kafka.tls.ca_file", t.CAFile), c.relPath("kafka.tls.cert_file", t.CertFile), c.relPath("kafka.tls.key_file", t.KeyFile)
 	c.resolveComponents()
+}
+
+// relPath makes a path of the config relative to the config file's folder:
+// every path in a config file is. A value from a HUB_* variable stays
+// relative to the working directory, as a shell user means it.
+func (c *Config) relPath(key, p string) string {
+	if p == "" || filepath.IsAbs(p) || c.File == "" || strings.HasPrefix(p, ":memory:") || strings.HasPrefix(p, "file:") {
+		return p
+	}
+	if _, fromEnv := os.LookupEnv(envName(key)); fromEnv {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
 }
 
 var topicPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/pipeline/broker"
 )
 
@@ -26,7 +27,11 @@ kcat -b 127.0.0.1:9092 -L. Stop it with Ctrl-C.`,
   hub broker --addr 127.0.0.1:19092 --data-dir /tmp/kafka`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cfgPath)
+			// The broker needs no config: its flags and the defaults do.
+			if cfgPath == "" {
+				cfgPath = os.Getenv("HUB_CONFIG")
+			}
+			cfg, err := config.LoadWith(cfgPath, config.LoadOptions{StateOnly: true})
 			if err != nil {
 				return exitErr(2, err)
 			}

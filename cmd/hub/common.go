@@ -20,7 +20,7 @@ import (
 
 // configFlag adds the -c/--config flag every config-reading command takes.
 func configFlag(cmd *cobra.Command, path *string) {
-	cmd.Flags().StringVarP(path, "config", "c", "", "config file (YAML); HUB_* environment variables override its keys")
+	cmd.Flags().StringVarP(path, "config", "c", "", "config file (YAML; default: $HUB_CONFIG); HUB_* environment variables override its keys")
 }
 
 // loadConfig loads and validates the config, printing every problem.
@@ -30,6 +30,12 @@ func loadConfig(path string) (*config.Config, error) {
 
 // loadConfigWith is loadConfig with options (config.LoadOptions).
 func loadConfigWith(path string, opts config.LoadOptions) (*config.Config, error) {
+	if path == "" {
+		path = os.Getenv("HUB_CONFIG")
+	}
+	if path == "" {
+		return nil, fmt.Errorf("no config: give -c FILE (or set HUB_CONFIG); for the demo: -c configs/demo.yaml")
+	}
 	cfg, err := config.LoadWith(path, opts)
 	if err != nil {
 		if probs, ok := err.(config.Problems); ok {

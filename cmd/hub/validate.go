@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +46,12 @@ connected to.`,
 // mappings, what each connector can do), so that a mistake in one place
 // never hides another.
 func validateConfig(path string) (probs, warnings config.Problems, err error) {
+	if path == "" {
+		path = os.Getenv("HUB_CONFIG")
+	}
+	if path == "" {
+		return nil, nil, fmt.Errorf("no config: give -c FILE (or set HUB_CONFIG)")
+	}
 	cfg, probs, err := config.Inspect(path, config.LoadOptions{})
 	if err != nil || cfg == nil {
 		return probs, nil, err

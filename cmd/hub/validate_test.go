@@ -285,3 +285,30 @@ sinks:
 		}
 	})
 }
+
+// TestValidateConnectorKeysSuggested: a misspelt connector setting gets a
+// "did you mean", nested ones too, next to type errors with their values.
+func TestValidateConnectorKeysSuggested(t *testing.T) {
+	cfg := writeConfig(t, t.TempDir(), `connectors:
+  crm:
+    kind: sqlstore
+    driver: sqlite
+    dsn: crm.db
+    pol_interval: 1s
+    entities:
+      customer: {table: customers, batch_size: big, captur: outbox}
+`)
+	_, stderr, code := runHubIO(t, nil, "validate", "-c", cfg)
+	for _, want := range []string{
+		`:6: connectors.crm.pol_interval: unknown key for a sqlstore connector (did you mean "poll_interval"?)`,
+		`:8: connectors.crm.entities.customer.batch_size: "big" is not a whole number`,
+		`:8: connectors.crm.entities.customer.captur: unknown key for a sqlstore connector (did you mean "capture"?)`,
+	} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d; want %q in:\n%s", code, want, stderr)
+		}
+	}
+	if _, stderr, code := runHubIO(t, nil, "validate"); code == 0 || !strings.Contains(stderr, "give -c FILE") {
+		t.Errorf("validate without -c: exit %d\n%s", code, stderr)
+	}
+}

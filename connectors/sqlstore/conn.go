@@ -28,6 +28,9 @@ func Register(r *connectors.Registry) error {
 			if cfg.InitSQL != "" && !filepath.IsAbs(cfg.InitSQL) && p.Dir != "" {
 				cfg.InitSQL = filepath.Join(p.Dir, cfg.InitSQL)
 			}
+			if d, ok := normalizeDriver(cfg.Driver); ok && d == "sqlite" {
+				cfg.DSN = sqlitePathIn(p.Dir, cfg.DSN)
+			}
 			return New(p.Name, cfg)
 		})
 	if err != nil {
@@ -418,4 +421,24 @@ func splitSQL(script string) []string {
 		out = append(out, rest)
 	}
 	return out
+}
+
+// sqlitePathIn makes a relative SQLite path (plain, or file:PATH?...)
+// relative to dir, the config file's folder: every path in a config is.
+func sqlitePathIn(dir, dsn string) string {
+	if dir == "" || dsn == "" || strings.HasPrefix(dsn, ":memory:") {
+		return dsn
+	}
+	scheme, path := "", dsn
+	if rest, ok := strings.CutPrefix(dsn, "file:"); ok {
+		scheme, path = "file:", rest
+	}
+	query := ""
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i:]
+	}
+	if path == "" || filepath.IsAbs(path) || strings.HasPrefix(path, ":memory:") {
+		return dsn
+	}
+	return scheme + filepath.Join(dir, path) + query
 }

@@ -81,6 +81,15 @@ ALTER TABLE orders ALTER COLUMN currency DROP DEFAULT`)
 		ids = append(ids, strconv.FormatInt(d.ID, 10))
 	}
 	r.noDoublesOf(ids)
+	// The metrics say the same: filed under the source's connector (the
+	// CRM) and the source, the open ones as a gauge.
+	openLabels := []string{`connector="crm"`, `runner="crm-orders"`, `entity="order"`}
+	if n := metricSum(t, r.httpAddr, "hub_dead_letters_total", append(openLabels, `stage="map_in"`)...); n != float64(len(ids)) {
+		t.Errorf("hub_dead_letters_total of crm-orders at map_in = %v, want %d", n, len(ids))
+	}
+	if n := metricSum(t, r.httpAddr, "hub_dead_letters_open", openLabels...); n != float64(len(ids)) {
+		t.Errorf("hub_dead_letters_open of crm-orders = %v, want %d", n, len(ids))
+	}
 
 	// Meanwhile someone corrects one malformed order in the CRM itself (and
 	// changes its status): the hub syncs that at once, and closes its dead
@@ -102,6 +111,9 @@ ALTER TABLE orders ALTER COLUMN currency DROP DEFAULT`)
 		}
 		return false, fmt.Sprintf("%+v", l.Items)
 	})
+	if n := metricSum(t, r.httpAddr, "hub_dead_letters_open", openLabels...); n != float64(len(ids)-1) {
+		t.Errorf("hub_dead_letters_open of crm-orders after one was superseded = %v, want %d", n, len(ids)-1)
+	}
 	r.hub.stop(t)
 	var still []string
 	for _, id := range ids {

@@ -339,15 +339,33 @@ func metricSum(t testing.TB, httpAddr, name string, labels ...string) float64 {
 	return v
 }
 
+// metricValue is the sum of the series of name that carry all labels, and
+// whether there is any: a series at zero is not a missing one.
+func metricValue(t testing.TB, httpAddr, name string, labels ...string) (float64, bool) {
+	t.Helper()
+	v, n, err := scrape(httpAddr, name, labels...)
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	return v, n > 0
+}
+
 func scrapeSum(httpAddr, name string, labels ...string) (float64, error) {
+	v, _, err := scrape(httpAddr, name, labels...)
+	return v, err
+}
+
+// scrape sums the series of name that carry all labels, and counts them.
+func scrape(httpAddr, name string, labels ...string) (float64, int, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get("http://" + httpAddr + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	var sum float64
+	var n int
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -368,7 +386,8 @@ func scrapeSum(httpAddr, name string, labels ...string) (float64, error) {
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err == nil {
 			sum += v
+			n++
 		}
 	}
-	return sum, sc.Err()
+	return sum, n, sc.Err()
 }

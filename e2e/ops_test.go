@@ -68,6 +68,30 @@ func TestOperateRunningHub(t *testing.T) {
 		t.Fatalf("hub pause: %s", out)
 	}
 	r.waitState("source crm-orders", "paused")
+	// The metrics exist from the start, at zero before the first order,
+	// and say what status says.
+	for _, m := range []struct {
+		name   string
+		labels []string
+	}{
+		{"hub_records_in_total", []string{`connector="crm"`, `entity="order"`}},
+		{"hub_records_out_total", []string{`connector="erp"`, `entity="order"`}},
+		{"hub_dead_letters_total", []string{`connector="erp"`, `runner="erp"`, `entity="order"`, `stage="write"`}},
+		{"hub_dead_letters_open", []string{`connector="crm"`, `runner="crm-orders"`, `entity="order"`}},
+	} {
+		if v, ok := metricValue(t, r.httpAddr, m.name, m.labels...); !ok || v != 0 {
+			t.Errorf("%s%v before the first order = %v (present: %v), want 0", m.name, m.labels, v, ok)
+		}
+	}
+	if v, ok := metricValue(t, r.httpAddr, "hub_runner_state", `runner="crm-orders"`, `state="paused"`); !ok || v != 1 {
+		t.Errorf("hub_runner_state of the paused crm-orders: %v (present: %v)", v, ok)
+	}
+	if v, ok := metricValue(t, r.httpAddr, "hub_source_freshness_seconds", `runner="crm-customers"`); !ok || v < 0 {
+		t.Errorf("hub_source_freshness_seconds of crm-customers: %v (present: %v)", v, ok)
+	}
+	if _, ok := metricValue(t, r.httpAddr, "hub_last_success_timestamp_seconds", `runner="erp"`, `entity="customer"`); !ok {
+		t.Errorf("no hub_last_success_timestamp_seconds of sink erp/customer after it wrote 20 customers")
+	}
 	insertOrders(t, crm, os, 30)
 	time.Sleep(3 * time.Second)
 	if n := erp.count(t, "erp_orders"); n != 0 {

@@ -31,10 +31,11 @@ type DeadLetters struct {
 	Log     *slog.Logger
 }
 
-// Add records dl. It retries the state store until ctx ends, because the
+// Add records dl, filed by the source or sink dl.Connector names, of the
+// connector system. It retries the state store until ctx ends, because the
 // caller commits the record's offset or cursor right after: a dead letter
 // that was not stored would be a lost record.
-func (d *DeadLetters) Add(ctx context.Context, dl store.DeadLetter) error {
+func (d *DeadLetters) Add(ctx context.Context, system string, dl store.DeadLetter) error {
 	var id int64
 	err := retryForever(ctx, d.Log, "store dead letter", func() error {
 		var err error
@@ -45,7 +46,7 @@ func (d *DeadLetters) Add(ctx context.Context, dl store.DeadLetter) error {
 		return err
 	}
 	if d.Metrics != nil {
-		d.Metrics.DeadLetters.WithLabelValues(dl.Connector, dl.Entity, dl.Stage).Inc()
+		d.Metrics.DeadLetters.WithLabelValues(system, dl.Connector, dl.Entity, dl.Stage).Inc()
 	}
 	d.Log.Warn("record dead-lettered", "id", id, "connector", dl.Connector, "entity", dl.Entity,
 		"key", dl.RecordKey, "stage", dl.Stage, "kind", dl.Kind, "error", dl.Error)

@@ -32,8 +32,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_retries_total", Help: "Retry attempts after transient failures."}, ce),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hub_dead_letters_total", Help: "Records sent to the dead-letter store, by stage."},
-			[]string{"connector", "entity", "stage"}),
+			Name: "hub_dead_letters_total", Help: "Records sent to the dead-letter store, by connector, the source or sink (runner) and stage."},
+			[]string{"connector", "runner", "entity", "stage"}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hub_consumer_lag", Help: "Records a sink has yet to consume."}, ce),
 		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -42,4 +42,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Suppressed, m.Failures, m.Retries, m.DeadLetters, m.Lag, m.BatchSeconds)
 	return m
+}
+
+// InitSource creates a source's series at zero, so a dashboard and an
+// alert see them from the start and not from the first event: a rate over
+// a counter that appears at its first increment misses that increment.
+func (m *Metrics) InitSource(system, runner, entity string) {
+	m.RecordsIn.WithLabelValues(system, entity)
+	m.Failures.WithLabelValues(system, entity, "read")
+	for _, st := range append(sourceStages(), StageMerge) {
+		m.DeadLetters.WithLabelValues(system, runner, entity, st)
+	}
+}
+
+// InitSink creates a sink entity's series at zero (see InitSource).
+func (m *Metrics) InitSink(system, runner, entity string) {
+	m.RecordsOut.WithLabelValues(system, entity)
+	m.Retries.WithLabelValues(system, entity)
+	m.Lag.WithLabelValues(system, entity)
+	for _, kind := range []string{"retryable", "permanent", "unavailable", "batch", "retries_exhausted", "missing_ref"} {
+		m.Failures.WithLabelValues(system, entity, kind)
+	}
+	for _, st := range append(sinkStages(), StageDecode, StagePrepare) {
+		m.DeadLetters.WithLabelValues(system, runner, entity, st)
+	}
 }

@@ -119,7 +119,7 @@ func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p p
 	}
 	stamps = append(stamps, p.stamps...)
 	for _, dl := range p.reviews {
-		if err := in.DLQ.Add(ctx, dl); err != nil {
+		if err := in.DLQ.Add(ctx, in.System, dl); err != nil {
 			return err
 		}
 	}
@@ -238,7 +238,7 @@ func (in *Intake) deadLetter(ctx context.Context, rec connectors.Record, err err
 	if !rec.Version.IsZero() {
 		version = rec.Version.UTC().Format(time.RFC3339Nano)
 	}
-	return in.DLQ.Add(ctx, store.DeadLetter{
+	return in.DLQ.Add(ctx, in.System, store.DeadLetter{
 		Connector: in.Name, Entity: in.Entity, RecordKey: rec.Key, Stage: stage,
 		Kind: kind, Error: err.Error(), Attempts: 1, Payload: payload, Version: version,
 	})

@@ -98,5 +98,5 @@ func (s *Sink) deadLetter(ctx context.Context, it *item, kind string) error {
 		dl.HubID, dl.TraceID = it.env.ID, it.env.TraceID
 		s.note(it.env, it.rec.ExternalID, store.TraceDeadLettered, fmt.Sprintf("%s at %s: %v", kind, it.stage, it.lastErr))
 	}
-	return s.DLQ.Add(context.WithoutCancel(ctx), dl)
+	return s.DLQ.Add(context.WithoutCancel(ctx), s.System, dl)
 }

@@ -89,7 +89,7 @@ func (s *Source) run(ctx context.Context) {
 	}); err != nil {
 		return // stopping
 	}
-	s.Log.Info("source started", "cursor", cursor)
+	s.Log.Info("source started", "cursor", s.cursorWords(ctx, cursor))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	read := make(chan readBatch, 1)
@@ -114,7 +114,26 @@ func (s *Source) run(ctx context.Context) {
 		}
 		s.Metrics.BatchSeconds.WithLabelValues(s.System, s.Entity, "source").Observe(time.Since(pb.readAt).Seconds())
 	}
-	s.Log.Info("source stopped", "cursor", cursor)
+	s.Log.Info("source stopped", "cursor", s.cursorWords(context.WithoutCancel(ctx), cursor))
+}
+
+// cursorWords says where a cursor stands, for the logs: in the connector's
+// words where it has them (connectors.CursorCodec), else as stored.
+func (s *Source) cursorWords(ctx context.Context, cursor string) string {
+	if cursor == "" {
+		return "the beginning"
+	}
+	codec, ok := s.Conn.(connectors.CursorCodec)
+	if !ok {
+		return cursor
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	words, err := codec.DescribeCursor(ctx, s.Entity, cursor)
+	if err != nil {
+		return cursor
+	}
+	return words
 }
 
 type readBatch struct {

@@ -288,3 +288,22 @@ func (s *Store) SupersedeDeadLetters(ctx context.Context, connector, entity stri
 	}
 	return ids, nil
 }
+
+// OpenCount is how many dead letters are open for one source or sink
+// (Connector) and entity.
+type OpenCount struct {
+	Connector string `db:"connector"`
+	Entity    string `db:"entity"`
+	Open      int    `db:"n"`
+}
+
+// CountOpenDeadLetters counts the open dead letters per source or sink
+// and entity, for the open-dead-letters gauge.
+func (s *Store) CountOpenDeadLetters(ctx context.Context) ([]OpenCount, error) {
+	var out []OpenCount
+	err := s.db.SelectContext(ctx, &out, "SELECT connector, entity, COUNT(*) AS n FROM dead_letters WHERE status = 'open' GROUP BY connector, entity ORDER BY connector, entity")
+	if err != nil {
+		return nil, fmt.Errorf("store: count open dead letters: %w", err)
+	}
+	return out, nil
+}

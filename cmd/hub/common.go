@@ -54,7 +54,7 @@ func indent(s string) string {
 func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationWords}
 	if format == "auto" {
 		format = "json"
 		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
@@ -65,6 +65,16 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationWords writes durations as Go says them ("1.5s", "2m0s") in
+// every format: JSON would otherwise give nanoseconds, a number no reader
+// takes for a duration.
+func durationWords(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // signalContext is cancelled on SIGINT or SIGTERM. A second signal, a

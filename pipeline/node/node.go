@@ -170,6 +170,7 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.startPipelines(ctx); err != nil {
 		return err
 	}
+	n.reg.MustRegister(newCollector(n))
 
 	n.http = server.New(server.Config{
 		Addr:              cfg.HTTP.Addr,

@@ -157,25 +157,16 @@ func (o *Ops) leaseHolder(ctx context.Context, name string) (string, error) {
 // one sink entity added up) and the leases of the state store.
 func (n *Node) Status(ctx context.Context) (pipeline.NodeStatus, error) {
 	st := pipeline.NodeStatus{Node: n.holder(), Connectors: n.health.Connectors(sorted(n.plan.Connectors))}
-	for _, name := range sorted(n.pulls) {
-		st.Runners = append(st.Runners, n.pulls[name].Status())
-	}
-	for _, name := range sorted(n.pushes) {
-		st.Runners = append(st.Runners, n.pushes[name].Status()...)
-	}
-	bySink := map[string][]pipeline.RunnerStatus{}
-	for _, s := range n.sinkRunners {
-		r := s.Status()
-		bySink[r.Runner] = append(bySink[r.Runner], r)
-	}
-	for _, name := range sorted(bySink) {
-		r := pipeline.Combine(bySink[name])
+	st.Runners = n.runnerStatuses()
+	for i, r := range st.Runners {
+		if r.Kind != "sink" {
+			continue
+		}
 		// From the broker: right for a paused sink too, which fetches
 		// nothing (and so learns no high watermarks).
 		if lag, err := n.bus.GroupLag(ctx, "hub.sink."+r.Name+"."+r.Entity, n.topic(r.Entity)); err == nil {
-			r.LagRecords = &lag
+			st.Runners[i].LagRecords = &lag
 		}
-		st.Runners = append(st.Runners, r)
 	}
 	leases, err := n.store.ListLeases(ctx)
 	if err != nil {
@@ -185,6 +176,27 @@ func (n *Node) Status(ctx context.Context) (pipeline.NodeStatus, error) {
 		st.Leases = append(st.Leases, pipeline.LeaseStatus{Name: l.Name, Holder: l.Holder, ExpiresAt: l.ExpiresAt})
 	}
 	return st, nil
+}
+
+// runnerStatuses reports every runner of this node from its own counters
+// (the workers of one sink entity added up), without asking the broker.
+func (n *Node) runnerStatuses() []pipeline.RunnerStatus {
+	var out []pipeline.RunnerStatus
+	for _, name := range sorted(n.pulls) {
+		out = append(out, n.pulls[name].Status())
+	}
+	for _, name := range sorted(n.pushes) {
+		out = append(out, n.pushes[name].Status()...)
+	}
+	bySink := map[string][]pipeline.RunnerStatus{}
+	for _, s := range n.sinkRunners {
+		r := s.Status()
+		bySink[r.Runner] = append(bySink[r.Runner], r)
+	}
+	for _, name := range sorted(bySink) {
+		out = append(out, pipeline.Combine(bySink[name]))
+	}
+	return out
 }
 
 // The node's operations, for its API.

@@ -166,6 +166,7 @@ func (n *Node) startSinks(ctx context.Context) {
 					IgnoreDeletes: sc.Entities[entity].Deletes == config.DeletesIgnore,
 					Controls:      n.controls,
 				}
+				n.metrics.InitSink(sc.Connector, name, entity)
 				n.sinkRunners = append(n.sinkRunners, s)
 				n.sinks.start(sinkCtx, func(ctx context.Context) { _ = s.Run(ctx) })
 			}
@@ -192,6 +193,7 @@ func (n *Node) startSources(ctx context.Context) {
 		sp := n.plan.Sources[name]
 		in := n.intake(name, sp)
 		n.intakes[name] = in
+		n.metrics.InitSource(sp.Config.Connector, name, sp.Config.Entity)
 		if sp.Config.Mode == config.SourcePush {
 			n.addPush(sp.Config.Connector, in)
 			continue

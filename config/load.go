@@ -291,7 +291,8 @@ func decodeProblems(err error, get func(string) any) Problems {
 			return
 		}
 		if de, ok := e.(*mapstructure.DecodeError); ok {
-			out = append(out, Problem{Key: de.Name(), Msg: describeDecode(de.Unwrap().Error(), get(de.Name()))})
+			key := dottedKey(de.Name())
+			out = append(out, Problem{Key: key, Msg: describeDecode(de.Unwrap().Error(), get(key))})
 			return
 		}
 		if u := errors.Unwrap(e); u != nil {
@@ -302,6 +303,16 @@ func decodeProblems(err error, get func(string) any) Problems {
 	}
 	walk(err)
 	return out
+}
+
+// mapKey is a map entry in a decoder's key: sources[crm-orders].
+var mapKey = regexp.MustCompile(`\[([^\]]*[^0-9\]][^\]]*)\]`)
+
+// dottedKey writes a decoder's key as the config file does:
+// sources[crm-orders].interval is sources.crm-orders.interval; list
+// indexes stay (api.tokens[1].token).
+func dottedKey(name string) string {
+	return mapKey.ReplaceAllString(name, ".$1")
 }
 
 // describeDecode says what a value that did not decode should have been,

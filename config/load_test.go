@@ -197,6 +197,14 @@ func TestLoadProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "a type error in a map entry, with its key, line and value",
+			yaml: "connectors:\n  crm: {kind: rest, base_url: 'http://x'}\nsources:\n  crm-orders:\n    connector: crm\n    entity: order\n    interval: 5 minutes\n    batch_size: lots\n",
+			want: []string{
+				`:7: sources.crm-orders.interval: "5 minutes" is not a duration`,
+				`:8: sources.crm-orders.batch_size: "lots" is not a whole number`,
+			},
+		},
+		{
 			name: "a misspelt HUB_ variable",
 			yaml: "",
 			env:  map[string]string{"HUB_HTTP_ADR": "127.0.0.1:1", "HUB_SOMETHING_ELSE_ENTIRELY": "x"},

@@ -28,6 +28,7 @@ type bulkOp struct {
 	status  string
 	created time.Time
 	kind    string
+	text    string // the query it was started with, as BulkOperation.query gives it
 	query   any
 	jsonl   []byte
 	count   int
@@ -42,7 +43,7 @@ func (s *Shopify) runBulk(vars map[string]any) map[string]any {
 		}
 	}
 	s.opSeq++
-	op := &bulkOp{id: gid("BulkOperation", int64(s.opSeq)), status: "CREATED", created: s.now, kind: "customers"}
+	op := &bulkOp{id: gid("BulkOperation", int64(s.opSeq)), status: "CREATED", created: s.now, kind: "customers", text: q}
 	if strings.Contains(q, "orders") {
 		op.kind = "orders"
 	}
@@ -83,13 +84,29 @@ func (s *Shopify) bulkNode(vars map[string]any) map[string]any {
 	if op == nil {
 		return map[string]any{"node": nil}
 	}
+	return map[string]any{"node": s.opNode(op)}
+}
+
+// currentBulk answers currentBulkOperation: the app's most recent bulk
+// query operation, or null when it has started none.
+func (s *Shopify) currentBulk() map[string]any {
+	op := s.ops[gid("BulkOperation", int64(s.opSeq))]
+	if op == nil {
+		return map[string]any{"currentBulkOperation": nil}
+	}
+	return map[string]any{"currentBulkOperation": s.opNode(op)}
+}
+
+// opNode is an operation as a BulkOperation object; asking about one
+// finds it COMPLETED.
+func (s *Shopify) opNode(op *bulkOp) map[string]any {
 	op.status = "COMPLETED"
 	var url any
 	if op.count > 0 {
 		url = s.Srv.URL + "/bulk/" + strings.TrimPrefix(op.id, "gid://shopify/BulkOperation/") + ".jsonl?X-Goog-Signature=stand-in"
 	}
-	return map[string]any{"node": map[string]any{"id": op.id, "status": op.status, "errorCode": nil,
-		"objectCount": strconv.Itoa(op.count), "url": url, "createdAt": op.created.UTC().Format(time.RFC3339)}}
+	return map[string]any{"id": op.id, "status": op.status, "errorCode": nil, "query": op.text,
+		"objectCount": strconv.Itoa(op.count), "url": url, "createdAt": op.created.UTC().Format(time.RFC3339)}
 }
 
 // BulkSize is the size of a bulk operation's result (n counts from 1).

@@ -357,6 +357,8 @@ func (s *Shopify) graphql(q string, vars map[string]any) (int, map[string]any) {
 		data = s.runBulk(vars)
 	case "bulk_node":
 		data = s.bulkNode(vars)
+	case "bulk_current":
+		data = s.currentBulk()
 	default:
 		return 200, map[string]any{"errors": []any{map[string]any{"message": "stand-in: unknown query " + q}}}
 	}
@@ -390,6 +392,8 @@ func (s *Shopify) classify(q string, vars map[string]any) (string, float64) {
 	switch {
 	case strings.Contains(q, "bulkOperationRunQuery"):
 		return "bulk_run", 10
+	case strings.Contains(q, "currentBulkOperation"):
+		return "bulk_current", 1
 	case strings.Contains(q, "on BulkOperation"):
 		return "bulk_node", 1
 	case strings.Contains(q, "Count("):

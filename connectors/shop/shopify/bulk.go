@@ -124,10 +124,36 @@ func (c *Conn) startBulk(ctx context.Context, g *gql, entity, since string) (bul
 		if len(out.Run.UserErrors) > 0 {
 			msg = out.Run.UserErrors[0].Message
 		}
-		// Another export runs for this app and shop: try again later.
+		// An export runs for this app and shop. It may be this very one:
+		// started by an earlier try whose answer never came (a timeout).
+		// Then it is adopted; another is waited out.
+		if op, ok := c.currentBulk(ctx, g, inner); ok {
+			c.log.Info("bulk operation already running for this query; reading it", "entity", entity, "operation", op.ID)
+			return op, nil
+		}
 		return bulkOp{}, connectors.Retryable(fmt.Errorf("start a bulk export of %s: %s", entity, msg), 10*time.Second)
 	}
 	return *out.Run.BulkOperation, nil
+}
+
+// currentBulk returns the app's current bulk operation when it runs (or
+// has completed) the query given and has not failed.
+func (c *Conn) currentBulk(ctx context.Context, g *gql, query string) (bulkOp, bool) {
+	var out struct {
+		Op *struct {
+			bulkOp
+			Query string `json:"query"`
+		} `json:"currentBulkOperation"`
+	}
+	q := `query Current { currentBulkOperation(type: QUERY) { id status errorCode objectCount url createdAt query } }`
+	if err := g.do(ctx, "ask for the current bulk operation", q, nil, 1, false, &out); err != nil || out.Op == nil {
+		return bulkOp{}, false
+	}
+	switch out.Op.Status {
+	case "CREATED", "RUNNING", "COMPLETED":
+		return out.Op.bulkOp, out.Op.Query == query
+	}
+	return bulkOp{}, false
 }
 
 // bulkURL returns the result URL of the cursor's operation once it has

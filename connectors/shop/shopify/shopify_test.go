@@ -346,3 +346,52 @@ func TestBulkBackfillResumes(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkStartAnswerLost: the answer to the first start of an export is
+// lost (its request timed out, say) and the backfill reads again from the
+// same cursor: the shop says an export already runs, the connector finds
+// it is this very export and reads it, instead of retrying for ever. An
+// export of another query is waited out.
+func TestBulkStartAnswerLost(t *testing.T) {
+	sh := shoptest.NewShopify()
+	defer sh.Close()
+	for i := range 30 {
+		sh.CreateOrder(shoptest.Buyer{First: "B", Last: fmt.Sprint(i), Email: fmt.Sprintf("b%d@example.com", i)},
+			shoptest.Line{SKU: "A", Title: "A", Qty: 1, Price: "10.00"})
+	}
+	c := apiConn(t, sh, nil)
+	ctx := context.Background()
+	since := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	cur, _, err := c.Backfill(ctx, "order", since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(ctx, "order", cur, 100); err != nil { // starts the export; its cursor is "lost"
+		t.Fatal(err)
+	}
+	recs, _ := readAll(t, c, "order", cur, 100) // the same cursor again
+	keysOnce(t, recs, 30)
+	if sh.BulkOps() != 1 {
+		t.Fatalf("%d exports, want 1", sh.BulkOps())
+	}
+
+	// An export of customers is the shop's current one; a new export of
+	// orders cannot start and must not take the customers' for its own.
+	if _, err := c.Read(ctx, "customer", mustBackfill(t, c, "customer", since), 100); err != nil {
+		t.Fatal(err)
+	}
+	// Starting it leaves it CREATED until asked about; it is what runs.
+	_, err = c.Read(ctx, "order", mustBackfill(t, c, "order", time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)), 100)
+	if kind, _ := connectors.Classify(err); err == nil || kind != connectors.KindRetryable || !strings.Contains(err.Error(), "already in progress") {
+		t.Fatalf("an orders export while a customers export runs: %v, want a retryable 'already in progress'", err)
+	}
+}
+
+func mustBackfill(t *testing.T, c *Conn, entity string, since time.Time) string {
+	t.Helper()
+	cur, _, err := c.Backfill(context.Background(), entity, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cur
+}

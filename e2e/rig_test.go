@@ -57,6 +57,7 @@ http:
 api:
   tokens:
     - {name: e2e-operator, role: operator, token: e2e-operator-token}
+    - {name: e2e-admin, role: admin, token: e2e-admin-token-0001}
 kafka:
   topic_prefix: e2e
   partitions: {{.Partitions}}

@@ -31,7 +31,7 @@ func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record, p *prep) 
 		if rec.Op == connectors.OpDelete {
 			continue
 		}
-		v, err := in.Plan.Apply(ctx, rec.Data, nil)
+		v, err := in.plan().Apply(ctx, rec.Data, nil)
 		if err != nil {
 			p.bad[i] = stageErr(StageSourceMap, err)
 			continue

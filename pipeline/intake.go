@@ -53,6 +53,10 @@ type Intake struct {
 	// retry of an older webhook must not undo a newer one). Pull sources
 	// read in cursor order and leave it off.
 	NewerOnly bool
+
+	// Live, when set, holds the mapping a config reload gave (SetPlan),
+	// which then takes the place of Plan.
+	Live *LivePlan
 }
 
 // prep is what preparing a batch decided.

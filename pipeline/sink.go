@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/hub/connectors"
@@ -65,10 +66,11 @@ type Sink struct {
 	// a restart). nil: writes finish however long they take.
 	Abandon context.Context
 
-	events  []store.TraceEvent // the batch's journal, appended once per batch
-	settled []string           // hub ids of the batch that are done (written, suppressed, skipped)
-	waited  bool               // a record of the batch waited for a reference (its wait is stored)
-	written int                // records of the batch written
+	live    atomic.Pointer[SinkSettings] // set by a config reload (Reconfigure)
+	events  []store.TraceEvent           // the batch's journal, appended once per batch
+	settled []string                     // hub ids of the batch that are done (written, suppressed, skipped)
+	waited  bool                         // a record of the batch waited for a reference (its wait is stored)
+	written int                          // records of the batch written
 	stats   stats
 }
 
@@ -87,7 +89,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		if !s.Controls.waitUnpaused(ctx, s.runner(), s.Log) {
 			break
 		}
-		msgs, err := s.Reader.FetchBatch(ctx, s.BatchSize, 5*time.Millisecond)
+		msgs, err := s.Reader.FetchBatch(ctx, s.settings().BatchSize, 5*time.Millisecond)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -183,7 +185,7 @@ func (s *Sink) supersede(ctx context.Context) error {
 // fail passingly and waiting for late references, until every one is
 // written, suppressed or dead-lettered.
 func (s *Sink) writeAll(ctx context.Context, todo []*item) error {
-	b := newBackoff(s.Retry.Initial, s.Retry.Max)
+	b := newBackoff(s.retry().Initial, s.retry().Max)
 	toldWait := false
 	for len(todo) > 0 {
 		var v *view

@@ -57,7 +57,7 @@ func (s *Sink) awaitRef(ctx context.Context, it *item, err error, dead map[strin
 		it.lastErr = fmt.Errorf("%s %s is dead-lettered at %s (dead letter %d: %s): replay it, then this %s",
 			miss.entity, miss.hubID, s.Name, dl.ID, dl.Error, s.Entity)
 		return true, s.deadLetter(ctx, it, store.KindPermanent)
-	case s.Retry.RefWait > 0 && waited >= s.Retry.RefWait:
+	case s.retry().RefWait > 0 && waited >= s.retry().RefWait:
 		it.attempts++
 		it.lastErr = fmt.Errorf("%w after waiting %s (retry.ref_wait)", err, waited.Round(time.Second))
 		return true, s.deadLetter(ctx, it, store.KindRetriesExhausted)
@@ -80,7 +80,7 @@ func (s *Sink) failed(ctx context.Context, it *item, err error) (done bool, _ er
 	switch {
 	case kind == connectors.KindPermanent:
 		return true, s.deadLetter(ctx, it, store.KindPermanent)
-	case it.attempts >= s.Retry.MaxAttempts:
+	case it.attempts >= s.retry().MaxAttempts:
 		return true, s.deadLetter(ctx, it, store.KindRetriesExhausted)
 	default:
 		s.Log.Debug("record failed; will retry", "hub_id", it.env.ID, "attempt", it.attempts, "err", err)

@@ -147,7 +147,7 @@ func (s *Sink) prepare(ctx context.Context, it *item, v *view) (bool, error) {
 	}
 	own, known := v.own[env.ID]
 	extID, lastHash := own.ExternalID, own.LastHash
-	if env.Op == OpDelete && s.IgnoreDeletes {
+	if env.Op == OpDelete && s.settings().IgnoreDeletes {
 		s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "delete_ignored").Inc()
 		s.note(env, extID, store.TraceSuppressed, "delete ignored: the sink says deletes: ignore")
 		return false, nil
@@ -214,7 +214,7 @@ func (s *Sink) prepare(ctx context.Context, it *item, v *view) (bool, error) {
 		}
 		rec.Refs[entity] = refExt
 	}
-	out, err := s.Plan.Apply(ctx, env.Data, s.lookup(v))
+	out, err := s.plan().Apply(ctx, env.Data, s.lookup(v))
 	if err == nil {
 		out = s.withoutOwned(ctx, env.Data, out, v)
 	}
@@ -253,7 +253,7 @@ func (s *Sink) withoutOwned(ctx context.Context, data, out mapping.Value, v *vie
 	for _, m := range ms {
 		drop, unknown := false, false
 		for _, f := range owned {
-			reads, known := s.Plan.Reads(m.Key, f)
+			reads, known := s.plan().Reads(m.Key, f)
 			if !known {
 				unknown = true
 				break
@@ -265,7 +265,7 @@ func (s *Sink) withoutOwned(ctx context.Context, data, out mapping.Value, v *vie
 		}
 		if unknown {
 			if !altDone {
-				alt, altErr = s.Plan.Apply(ctx, s.Policy.OwnedBy(s.System, data), s.lookup(v))
+				alt, altErr = s.plan().Apply(ctx, s.Policy.OwnedBy(s.System, data), s.lookup(v))
 				altDone = true
 			}
 			// A mapping that needs the owned fields to work at all: the

@@ -113,7 +113,7 @@ func (s *Sink) writeContext(ctx context.Context) (context.Context, context.Cance
 // A passing error that outlasts the retry policy while the system answers
 // is returned as *keepsFailing.
 func (s *Sink) writeBatch(ctx context.Context, ready []*item) ([]connectors.Result, error) {
-	b := newBackoff(s.Retry.Initial, s.Retry.Max)
+	b := newBackoff(s.retry().Initial, s.retry().Max)
 	for failures := 0; ; {
 		results, err := s.writeOnce(ctx, ready)
 		if err == nil {
@@ -131,7 +131,7 @@ func (s *Sink) writeBatch(ctx context.Context, ready []*item) ([]connectors.Resu
 		switch {
 		case kind == connectors.KindUnavailable:
 			s.Health.open(s.System, s.runner(), err)
-		case failures >= s.Retry.MaxAttempts:
+		case failures >= s.retry().MaxAttempts:
 			if s.answers(ctx) {
 				return nil, &keepsFailing{err: err, attempts: failures}
 			}

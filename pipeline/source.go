@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/hub/connectors"
@@ -33,6 +34,7 @@ type Source struct {
 	mu      sync.Mutex
 	standby bool
 	stats   stats
+	live    atomic.Pointer[SourceSettings] // set by a config reload (Reconfigure)
 }
 
 // Standby reports whether another node reads the source now.
@@ -159,7 +161,8 @@ func (s *Source) readStage(ctx context.Context, cursor string, out chan<- readBa
 	failures := 0
 	for ctx.Err() == nil {
 		start := time.Now()
-		batch, err := s.Conn.Read(ctx, s.Entity, cursor, s.BatchSize)
+		st := s.settings()
+		batch, err := s.Conn.Read(ctx, s.Entity, cursor, st.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -189,8 +192,8 @@ func (s *Source) readStage(ctx context.Context, cursor string, out chan<- readBa
 				cursor = batch.Cursor
 			}
 		}
-		if len(batch.Records) < s.BatchSize {
-			sleep(ctx, s.Interval)
+		if len(batch.Records) < st.BatchSize {
+			sleep(ctx, st.Interval)
 		}
 	}
 }

@@ -184,3 +184,12 @@ type Cursor struct {
 	Value  string `json:"value"` // as stored ("" for the beginning)
 	Words  string `json:"words"`
 }
+
+// ReloadResult is what a config reload did: the changes it applied and
+// the ones it refused, each with the reason. Nothing is half-applied to
+// one runner: a source or sink with a refused change keeps all its old
+// settings.
+type ReloadResult struct {
+	Applied []string `json:"applied"`
+	Refused []string `json:"refused"`
+}

@@ -52,8 +52,21 @@ func indent(s string) string {
 
 // newLogger builds the process logger: text on a terminal, JSON otherwise.
 func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
+	log, _ := newLevelLogger(w, level, format)
+	return log
+}
+
+// newLevelLogger is newLogger with the level it filters by, which a config
+// reload may change.
+func newLevelLogger(w io.Writer, level, format string) (*slog.Logger, *slog.LevelVar) {
+	lv := new(slog.LevelVar)
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	lv.Set(l)
+	return slog.New(newHandler(w, lv, format)), lv
+}
+
+func newHandler(w io.Writer, lv *slog.LevelVar, format string) slog.Handler {
 	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationWords}
 	if format == "auto" {
 		format = "json"
@@ -62,9 +75,9 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.NewJSONHandler(w, opts)
 }
 
 // durationWords writes durations as Go says them ("1.5s", "2m0s") in

@@ -392,7 +392,7 @@ func TestValidate(t *testing.T) {
 // added or removed without updating this list (and the README's list)
 // fails TestHelpListsCommands.
 var wantCommands = map[string][]string{
-	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "resume", "run", "sql", "status", "trace", "validate", "version"},
+	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reload", "resume", "run", "sql", "status", "trace", "validate", "version"},
 	"bench":      {"sync"},
 	"connectors": {"doc", "list"},
 	"cursor":     {"set", "show"},

@@ -195,26 +195,91 @@ token (a viewer's) comes from --token or HUB_API_TOKEN.`,
 
 func fetchStatus(cmd *cobra.Command, addr, token string) (pipeline.NodeStatus, error) {
 	var st pipeline.NodeStatus
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, "http://"+addr+"/api/v1/status", nil)
+	err := callHub(cmd, addr, token, http.MethodGet, "/api/v1/status", &st)
+	return st, err
+}
+
+// callHub calls a running hub's API and decodes its JSON answer into out.
+func callHub(cmd *cobra.Command, addr, token, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(cmd.Context(), method, "http://"+addr+path, nil)
 	if err != nil {
-		return st, err
+		return err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		return st, fmt.Errorf("ask the hub at %s (is it running?): %w", addr, err)
+		return fmt.Errorf("ask the hub at %s (is it running?): %w", addr, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("the hub at %s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(body)))
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return fmt.Errorf("the hub at %s answered %s:\n%s", addr, resp.Status, indent(e.Error))
+		}
+		return fmt.Errorf("the hub at %s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(body)))
 	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, fmt.Errorf("the hub's status: %w", err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("the hub's answer to %s %s: %w", method, path, err)
 	}
-	return st, nil
+	return nil
+}
+
+func newReloadCmd() *cobra.Command {
+	var cfgPath, token string
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Make a running hub read its config again and apply what can change",
+		Long: `Ask a running hub (at the config's http.addr) to read its config file
+again, as SIGHUP does. It applies, without stopping anything: the log
+level; a source's mapping (its file or the file's content), interval and
+batch size; a sink entity's mapping and deletes; a sink's batch size and
+retry settings. Everything else (connectors, Kafka, the state store, the
+HTTP server, adding or removing sources and sinks, ownership policies) is
+refused with the reason, and needs a restart; a source or sink with a
+refused change keeps all its old settings. A config with problems is
+refused whole. Audited. Exits 1 when anything was refused.
+
+The token (an admin's) comes from --token or HUB_API_TOKEN. The same is
+POST /api/v1/reload.`,
+		Example: `  HUB_API_TOKEN=demo-admin-token hub reload -c configs/demo.yaml
+  kill -HUP $(pgrep -f 'hub run')`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfigWith(cfgPath, stateOnly())
+			if err != nil {
+				return exitErr(2, err)
+			}
+			if token == "" {
+				token = os.Getenv("HUB_API_TOKEN")
+			}
+			var res pipeline.ReloadResult
+			if err := callHub(cmd, cfg.HTTP.Addr, token, http.MethodPost, "/api/v1/reload", &res); err != nil {
+				return exitErr(1, err)
+			}
+			w := cmd.OutOrStdout()
+			if len(res.Applied)+len(res.Refused) == 0 {
+				fmt.Fprintln(w, "no change: the running hub already has this config")
+			}
+			for _, a := range res.Applied {
+				fmt.Fprintln(w, "applied  "+a)
+			}
+			for _, r := range res.Refused {
+				fmt.Fprintln(w, "refused  "+r)
+			}
+			if len(res.Refused) > 0 {
+				return exitErr(1, fmt.Errorf("%d change(s) refused; they need a restart", len(res.Refused)))
+			}
+			return nil
+		},
+	}
+	configFlag(cmd, &cfgPath)
+	cmd.Flags().StringVar(&token, "token", "", "API token, an admin's (default: HUB_API_TOKEN)")
+	return cmd
 }
 
 func printStatus(w io.Writer, st pipeline.NodeStatus) {

@@ -19,6 +19,7 @@ type Operator interface {
 	Pause(ctx context.Context, runner string, paused bool, actor, reason string) ([]string, error)
 	CursorOf(ctx context.Context, source string) (pipeline.Cursor, error)
 	SetCursor(ctx context.Context, source string, since *time.Time, actor string) (pipeline.Cursor, error)
+	Reload(ctx context.Context, actor string) (pipeline.ReloadResult, error)
 }
 
 // Errors an Operator answers with, mapped to statuses.
@@ -27,6 +28,9 @@ var (
 	ErrNoRunner = errors.New("no such runner")
 	// ErrNotPaused: the operation needs its runner paused first.
 	ErrNotPaused = errors.New("not paused")
+	// ErrBadConfig: a reload found a config that does not load or build;
+	// nothing of it was applied.
+	ErrBadConfig = errors.New("config not reloaded")
 )
 
 // registerOps adds the operations routes: status, pause and resume,
@@ -42,6 +46,19 @@ func (a *API) registerOps(srv *server.Server) {
 	srv.HandleAuth("GET /api/v1/audit", server.RoleOperator, http.HandlerFunc(a.audit))
 	srv.HandleAuth("POST /api/v1/dlq/replay", server.RoleOperator, a.bulk(false))
 	srv.HandleAuth("POST /api/v1/dlq/discard", server.RoleOperator, a.bulk(true))
+	srv.HandleAuth("POST /api/v1/reload", server.RoleAdmin, http.HandlerFunc(a.reload))
+}
+
+// reload reads the config file again and applies what can change while
+// the hub runs: 200 with what was applied and what was refused (and why),
+// 422 when the config does not load.
+func (a *API) reload(w http.ResponseWriter, r *http.Request) {
+	res, err := a.Ops.Reload(r.Context(), server.Actor(r.Context()))
+	if err != nil {
+		writeOpsErr(w, err)
+		return
+	}
+	server.WriteJSON(w, http.StatusOK, res)
 }
 
 // bulk replays or discards the open dead letters a filter selects. Body:
@@ -180,6 +197,8 @@ func writeOpsErr(w http.ResponseWriter, err error) {
 		server.WriteJSON(w, http.StatusNotFound, errBody(err.Error()))
 	case errors.Is(err, ErrNotPaused):
 		server.WriteJSON(w, http.StatusConflict, errBody(err.Error()))
+	case errors.Is(err, ErrBadConfig):
+		server.WriteJSON(w, http.StatusUnprocessableEntity, errBody(err.Error()))
 	case errors.Is(err, store.ErrNotFound):
 		server.WriteJSON(w, http.StatusNotFound, errBody(err.Error()))
 	default:

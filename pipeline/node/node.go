@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,14 @@ type Node struct {
 	// give up (late in a stop); abandonWrites makes it so.
 	abandon       context.Context
 	abandonWrites context.CancelFunc
+
+	// Reload (reload.go): how to read the config again, the log level to
+	// set, the config as applied so far and its mapping files' digests.
+	reloadMu   sync.Mutex
+	loadConfig ConfigLoader
+	level      *slog.LevelVar
+	live       *config.Config
+	digests    digests
 
 	lock  *dirLock // on hub.data_dir
 	ready chan struct{}
@@ -115,6 +124,7 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.plan = plan
+	n.live, n.digests = cfg, planDigests(plan)
 	for _, w := range plan.Warnings {
 		n.log.Warn("config: " + w.String())
 	}

@@ -160,7 +160,7 @@ func (n *Node) startSinks(ctx context.Context) {
 					Journal: n.journal, Policy: policies[entity],
 					Log:           n.log.With("sink", name, "entity", entity, "worker", w),
 					BatchSize:     sc.BatchSize,
-					Retry:         pipeline.RetryPolicy{MaxAttempts: sc.Retry.MaxAttempts, Initial: sc.Retry.Initial, Max: sc.Retry.Max, RefWait: sc.Retry.RefWait},
+					Retry:         retryPolicy(sc.Retry),
 					Health:        n.health,
 					Abandon:       n.abandon,
 					IgnoreDeletes: sc.Entities[entity].Deletes == config.DeletesIgnore,
@@ -218,7 +218,7 @@ func (n *Node) intake(name string, sp SourcePlan) *pipeline.Intake {
 	n.closers = append(n.closers, w)
 	return &pipeline.Intake{
 		Name: name, System: sp.Config.Connector, Entity: sp.Config.Entity,
-		Plan: sp.Plan, Refs: sp.Config.Refs,
+		Plan: sp.Plan, Live: new(pipeline.LivePlan), Refs: sp.Config.Refs,
 		Store: n.store, Writer: w, DLQ: n.dlq, Metrics: n.metrics,
 		Journal: n.journal, Policy: Policies(n.cfg)[sp.Config.Entity],
 		Log:             n.log.With("source", name),

@@ -1,0 +1,293 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/crmhub/hub/config"
+	"github.com/crmhub/hub/pipeline"
+	"github.com/crmhub/hub/pipeline/api"
+)
+
+// A config reload (SIGHUP, POST /api/v1/reload, `hub reload`) applies
+// what can change while the hub runs and refuses the rest, with the
+// reason. What can change is what a runner reads as it goes: the log
+// level, a source's mapping (its file or the file's content), interval
+// and batch size, a sink entity's mapping and deletes, a sink's batch size
+// and retry settings. What is set up at start needs a restart: connectors,
+// Kafka, the state store, the HTTP server, the set of sources and sinks,
+// ownership policies.
+
+// ConfigLoader reads the config again, for a reload.
+type ConfigLoader func() (*config.Config, error)
+
+// SetReload lets the node reload its config: load reads the file again,
+// level is the log level the node's logger filters by.
+func (n *Node) SetReload(load ConfigLoader, level *slog.LevelVar) {
+	n.loadConfig, n.level = load, level
+}
+
+// ErrNoReload: the node was started without a way to read its config
+// again.
+var ErrNoReload = errors.New("this hub cannot reload its config (started without a config file)")
+
+// Reload reads the config again and applies what can change while the
+// hub runs; see ReloadResult. A config that does not load or build is
+// refused whole, with its problems. It is audited.
+func (n *Node) Reload(ctx context.Context, actor string) (pipeline.ReloadResult, error) {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
+	var res pipeline.ReloadResult
+	if n.loadConfig == nil {
+		return res, ErrNoReload
+	}
+	cfg, err := n.loadConfig()
+	if err != nil {
+		return res, fmt.Errorf("%w: read the config again: %w", api.ErrBadConfig, err)
+	}
+	plan, err := Build(cfg, n.kinds)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", api.ErrBadConfig, err)
+	}
+	defer closeUnstarted(plan)
+	changes := append(config.Diff(n.live, cfg), mappingChanges(n.digests, planDigests(plan))...)
+	res = n.applyChanges(changes, cfg, plan)
+	lv := slog.LevelInfo
+	if len(res.Refused) > 0 {
+		lv = slog.LevelWarn
+	}
+	n.log.Log(ctx, lv, "config reloaded", "by", actor, "applied", res.Applied, "refused", res.Refused)
+	detail := fmt.Sprintf("applied %d, refused %d", len(res.Applied), len(res.Refused))
+	if len(res.Applied)+len(res.Refused) == 0 {
+		detail = "no change"
+	}
+	if len(res.Refused) > 0 {
+		detail += ": " + strings.Join(res.Refused, "; ")
+	}
+	if err := n.store.AppendAudit(ctx, actor, "config.reload", "config "+n.cfg.File, detail); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// applyChanges applies the changes it can, runner by runner, and says
+// what it did.
+func (n *Node) applyChanges(changes []config.Change, cfg *config.Config, plan *Plan) pipeline.ReloadResult {
+	res := pipeline.ReloadResult{Applied: []string{}, Refused: []string{}}
+	// Group the changes by what they belong to: a source, a sink, or the
+	// node itself.
+	type group struct{ changes, refusals []string }
+	groups := map[string]*group{}
+	var order []string
+	for _, c := range changes {
+		owner, why := classify(c, n.live)
+		g, ok := groups[owner]
+		if !ok {
+			g = &group{}
+			groups[owner] = g
+			order = append(order, owner)
+		}
+		g.changes = append(g.changes, c.String())
+		if why != "" {
+			g.refusals = append(g.refusals, c.String()+": "+why)
+		}
+	}
+	live := *n.live
+	live.Sources, live.Sinks = cloneMap(n.live.Sources), cloneMap(n.live.Sinks)
+	for _, owner := range order {
+		g := groups[owner]
+		if len(g.refusals) > 0 {
+			res.Refused = append(res.Refused, g.refusals...)
+			for _, c := range g.changes {
+				if !refused(g.refusals, c) {
+					res.Refused = append(res.Refused, c+": not applied, "+owner+" has a change that needs a restart")
+				}
+			}
+			continue
+		}
+		n.apply(owner, cfg, plan, &live)
+		res.Applied = append(res.Applied, g.changes...)
+	}
+	n.live = &live
+	return res
+}
+
+func refused(refusals []string, change string) bool {
+	for _, r := range refusals {
+		if strings.HasPrefix(r, change+": ") {
+			return true
+		}
+	}
+	return false
+}
+
+// classify says which runner (or "log") a change belongs to, and why it
+// cannot be applied ("" when it can).
+func classify(c config.Change, live *config.Config) (owner, why string) {
+	parts := strings.Split(c.Key, ".")
+	restart := func(reason string) (string, string) { return parts[0], reason + "; restart the hub to apply it" }
+	switch parts[0] {
+	case "log":
+		if c.Key == "log.level" {
+			return "log", ""
+		}
+		return restart("the log format is chosen at start")
+	case "sources":
+		owner = "source " + parts[1]
+		if c.What == "added" || c.What == "removed" {
+			return owner, "sources are started with the hub; one " + c.What + " needs a restart"
+		}
+		switch strings.Join(parts[2:], ".") {
+		case "mapping", "interval", "batch_size":
+			return owner, ""
+		}
+		return owner, "a source's connector, entity, mode and refs are set at start; restart the hub to apply it"
+	case "sinks":
+		owner = "sink " + parts[1]
+		if c.What == "added" || c.What == "removed" {
+			return owner, "sinks are started with the hub; one " + c.What + " needs a restart"
+		}
+		rest := strings.Join(parts[2:], ".")
+		switch {
+		case rest == "batch_size", strings.HasPrefix(rest, "retry."):
+			return owner, ""
+		case len(parts) == 5 && parts[2] == "entities" && (parts[4] == "mapping" || parts[4] == "deletes"):
+			if _, ok := live.Sinks[parts[1]].Entities[parts[3]]; ok {
+				return owner, ""
+			}
+		}
+		return owner, "a sink's connector, entities and workers are set at start; restart the hub to apply it"
+	case "hub":
+		return restart("process settings are read at start")
+	case "http", "api":
+		return restart("the HTTP server and its tokens are set up at start")
+	case "kafka":
+		return restart("the Kafka connection and topics are set up at start")
+	case "state":
+		return restart("the state store is opened at start")
+	case "connectors":
+		return restart("connectors connect at start")
+	case "entities":
+		return restart("ownership, conflict and match policies are set at start")
+	case "trace":
+		return restart("the trace journal is set up at start")
+	}
+	return restart("it is read at start")
+}
+
+// apply makes one owner's runners use the new config, and records it in
+// live.
+func (n *Node) apply(owner string, cfg *config.Config, plan *Plan, live *config.Config) {
+	kind, name, _ := strings.Cut(owner, " ")
+	switch kind {
+	case "log":
+		live.Log.Level = cfg.Log.Level
+		if n.level != nil {
+			var lv slog.Level
+			if err := lv.UnmarshalText([]byte(cfg.Log.Level)); err == nil {
+				n.level.Set(lv)
+			}
+		}
+	case "source":
+		sc := cfg.Sources[name]
+		live.Sources[name] = sc
+		if in := n.intakes[name]; in != nil {
+			_ = in.SetPlan(plan.Sources[name].Plan) // the node builds every intake with a LivePlan
+		}
+		if s := n.pulls[name]; s != nil {
+			s.Reconfigure(pipeline.SourceSettings{Interval: sc.Interval, BatchSize: sc.BatchSize})
+		}
+		n.digests.take(planDigests(plan), "sources."+name+".")
+	case "sink":
+		sc := cfg.Sinks[name]
+		live.Sinks[name] = sc
+		for _, s := range n.sinkRunners {
+			if s.Name != name {
+				continue
+			}
+			s.Reconfigure(pipeline.SinkSettings{
+				Plan: plan.Sinks[name][s.Entity], BatchSize: sc.BatchSize,
+				Retry:         retryPolicy(sc.Retry),
+				IgnoreDeletes: sc.Entities[s.Entity].Deletes == config.DeletesIgnore,
+			})
+		}
+		n.digests.take(planDigests(plan), "sinks."+name+".")
+	}
+}
+
+func retryPolicy(r config.RetryConfig) pipeline.RetryPolicy {
+	return pipeline.RetryPolicy{MaxAttempts: r.MaxAttempts, Initial: r.Initial, Max: r.Max, RefWait: r.RefWait}
+}
+
+func cloneMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// digests are the SHA-256 of each mapping file, by the key that names
+// it (sources.X.mapping, sinks.X.entities.E.mapping): a reload sees a
+// mapping whose file changed but whose path did not.
+type digests map[string]string
+
+func planDigests(p *Plan) digests {
+	d := digests{}
+	for name, sp := range p.Sources {
+		if sp.Plan != nil {
+			d["sources."+name+".mapping"] = fileDigest(sp.Plan.File)
+		}
+	}
+	for name, es := range p.Sinks {
+		for e, mp := range es {
+			if mp != nil {
+				d["sinks."+name+".entities."+e+".mapping"] = fileDigest(mp.File)
+			}
+		}
+	}
+	return d
+}
+
+// take copies the digests under prefix from newer.
+func (d digests) take(newer digests, prefix string) {
+	for k, v := range newer {
+		if strings.HasPrefix(k, prefix) {
+			d[k] = v
+		}
+	}
+}
+
+func fileDigest(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// mappingChanges are the mapping files whose content changed.
+func mappingChanges(old, new digests) []config.Change {
+	var out []config.Change
+	for k, v := range new {
+		if was, ok := old[k]; ok && was != v {
+			out = append(out, config.Change{Key: k, What: "file changed"})
+		}
+	}
+	return out
+}
+
+// closeUnstarted closes the connectors a reload built only to check the
+// new config.
+func closeUnstarted(p *Plan) {
+	for _, c := range p.Connectors {
+		_ = c.Close()
+	}
+}

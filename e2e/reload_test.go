@@ -135,7 +135,9 @@ ALTER TABLE orders ALTER COLUMN currency DROP DEFAULT`)
 		t.Errorf("%d debug lines after the reload to level info", after-before)
 	}
 
-	var audit struct{ Items []struct{ Action, Actor, Detail string } }
+	var audit struct {
+		Items []struct{ Action, Actor, Detail string }
+	}
 	code, body = apiCall(t, r.httpAddr, "GET", "/api/v1/audit", "e2e-operator-token", "")
 	if err := json.Unmarshal([]byte(body), &audit); code != 200 || err != nil {
 		t.Fatalf("GET /api/v1/audit: %d %v %s", code, err, body)

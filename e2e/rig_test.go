@@ -20,6 +20,10 @@ type rigOpts struct {
 	crm, erp *database
 	capture  string // cursor (default) or outbox
 	brokers  string // an external broker's address; "" runs the embedded one
+	// stateDSN is a shared state store (several hubs); "" is a SQLite
+	// file in the rig's folder
+	stateDSN string
+	leaseTTL string // hub.lease_ttl; "" is the default
 	erpDSN   string // the ERP DSN the hub uses, when not erp.dsn (a proxy)
 	// mirror, when set, is a second ERP-shaped database with a sink of
 	// its own (the "other sink" of fault tests)
@@ -49,6 +53,9 @@ var configTmpl = template.Must(template.New("hub.yaml").Parse(`# written by the 
 hub:
   data_dir: {{.Dir}}/data
   shutdown_timeout: 20s
+{{- if .LeaseTTL}}
+  lease_ttl: {{.LeaseTTL}}
+{{- end}}
 log:
   level: info
   format: text
@@ -68,7 +75,11 @@ kafka:
     addr: {{.KafkaAddr}}
 {{- end}}
 state:
+{{- if .StateDSN}}
+  dsn: '{{.StateDSN}}'
+{{- else}}
   dsn: sqlite:{{.Dir}}/data/hub.db
+{{- end}}
 connectors:
   crm:
     kind: sqlstore
@@ -185,7 +196,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		"CRM": dbRef{o.crm.driver, o.crm.dsn}, "ERP": dbRef{o.erp.driver, erpDSN},
 		"Capture": o.capture, "SourceBatch": o.sourceBatch, "SinkBatch": o.sinkBatch,
 		"RetryAttempts": o.retryAttempts, "RetryMax": o.retryMax, "Partitions": o.partitions,
-		"Mirror": mirrorRef(o.mirror),
+		"Mirror": mirrorRef(o.mirror), "StateDSN": o.stateDSN, "LeaseTTL": o.leaseTTL,
 	})
 	if err != nil {
 		t.Fatal(err)

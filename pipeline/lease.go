@@ -27,13 +27,17 @@ func (o *Owner) Run(ctx context.Context, name string, standby func(bool), fn fun
 		return
 	}
 	every := max(o.TTL/3, 10*time.Millisecond)
+	// A node standing by tries often, so that it takes over soon after
+	// the lease of a dead holder expires: within the lease time of the
+	// holder's death, plus at most this.
+	try := min(every, 250*time.Millisecond)
 	for ctx.Err() == nil {
 		ok, err := o.Store.AcquireLease(ctx, name, o.Holder, o.TTL)
 		if err != nil || !ok {
 			if standby != nil {
 				standby(true)
 			}
-			sleep(ctx, every)
+			sleep(ctx, try)
 			continue
 		}
 		if standby != nil {

@@ -19,7 +19,7 @@ import (
 // A nil *Controls pauses nothing.
 type Controls struct {
 	Store *store.Store
-	Every time.Duration // default 2s
+	Every time.Duration // default 500ms: a pause from the CLI (written to the store) holds within it
 	Log   *slog.Logger
 
 	mu      sync.Mutex
@@ -31,7 +31,7 @@ type Controls struct {
 func (c *Controls) Run(ctx context.Context) {
 	every := c.Every
 	if every <= 0 {
-		every = 2 * time.Second
+		every = 500 * time.Millisecond
 	}
 	for {
 		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {

@@ -42,7 +42,7 @@ func newPauseCmd(paused bool) *cobra.Command {
 		Use:   verb + " source|sink NAME",
 		Short: short,
 		Long: short + `. The pause is kept in the state store, so every hub node
-sharing it obeys within a few seconds, and it survives restarts: a paused
+sharing it obeys within half a second, and it survives restarts: a paused
 source stops reading (its cursor stays where it is), a paused sink stops
 consuming after the batch in progress (records wait in Kafka), a paused
 push source answers its senders 503 so that they deliver again later.

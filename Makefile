@@ -7,7 +7,7 @@ TESTFLAGS ?= -race -count=1 -timeout 25m
 .PHONY: build test lint vet staticcheck fmt-check demo bench ci clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hub
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/hub  # the commit in `hub version` even where GOFLAGS says -buildvcs=false
 
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)

@@ -120,19 +120,47 @@ func version() string {
 	if !ok {
 		return "dev"
 	}
+	return versionOf(info)
+}
+
+// versionOf is the module version, with the commit when the version does
+// not name it already.
+func versionOf(info *debug.BuildInfo) string {
 	v := info.Main.Version
 	if v == "" || v == "(devel)" {
 		v = "dev"
 	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += "+" + s.Value[:12]
-		}
-		if s.Key == "vcs.modified" && s.Value == "true" {
+	b := vcsOf(info)
+	// A version Go stamped from the repository already names the commit
+	// (v0.0.0-20261203172841-46af897b444a+dirty).
+	if b.revision != "" && !strings.Contains(v, b.revision[:min(12, len(b.revision))]) {
+		v += "+" + b.revision[:min(12, len(b.revision))]
+		if b.modified {
 			v += "-dirty"
 		}
 	}
 	return v
+}
+
+// vcs is what the build info says of the commit built.
+type vcs struct {
+	revision, time string
+	modified       bool
+}
+
+func vcsOf(info *debug.BuildInfo) vcs {
+	var b vcs
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.revision = s.Value
+		case "vcs.time":
+			b.time = s.Value
+		case "vcs.modified":
+			b.modified = s.Value == "true"
+		}
+	}
+	return b
 }
 
 // stateOnly loads a config for a command that uses only the state store

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/callcenter"
 	"github.com/crmhub/hub/connectors/erp/odoo"
 	"github.com/crmhub/hub/connectors/erp/rest"
 	"github.com/crmhub/hub/connectors/erp/tryton"
@@ -16,6 +17,7 @@ func kinds() (*connectors.Registry, error) {
 		tryton.Register,
 		odoo.Register,
 		rest.Register,
+		callcenter.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, err

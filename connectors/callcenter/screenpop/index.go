@@ -97,6 +97,9 @@ func (x *Index) clear() {
 	x.known, x.dyn, x.dropped = 0, 0, 0
 }
 
+// Phones is the index's reader of telephone numbers.
+func (x *Index) Phones() *phone.Normalizer { return x.o.Phones }
+
 // Reset forgets everything, positions included: the next Apply starts a
 // rebuild from the start of the topics.
 func (x *Index) Reset() {

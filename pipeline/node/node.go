@@ -105,7 +105,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 func (n *Node) start(ctx context.Context) error {
 	cfg := n.cfg
-	plan, err := Build(cfg, n.kinds)
+	plan, err := BuildLogged(cfg, n.kinds, n.log)
 	if err != nil {
 		return err
 	}

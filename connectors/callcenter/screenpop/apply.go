@@ -20,7 +20,7 @@ const maxContacts = 32
 func (x *Index) putCustomer(ch *connectors.Change, id hubID, raw bool) {
 	rawText := ""
 	if raw {
-		rawText = ch.HubID
+		rawText = strings.Clone(ch.HubID)
 	}
 	s, ok := x.slot(id, rawText, true)
 	if !ok {
@@ -93,7 +93,7 @@ func (x *Index) contacts(v mapping.Value, country string) []contact {
 			continue
 		}
 		out = append(out, contact{
-			name: clip(str(e, "name"), maxField), role: clip(str(e, "role"), maxField), email: clip(str(e, "email"), maxField),
+			name: own(str(e, "name"), maxField), role: own(str(e, "role"), maxField), email: own(str(e, "email"), maxField),
 			phone: x.phoneKey(str(e, "phone"), country), mobile: x.phoneKey(str(e, "mobile"), country),
 		})
 	}
@@ -123,7 +123,7 @@ func (x *Index) addSource(s uint32, origin, id string) {
 	if origin == "" || id == "" {
 		return
 	}
-	key := sourceKey{origin: x.intern(origin), id: clip(id, maxField)}
+	key := sourceKey{origin: x.intern(origin), id: own(id, maxField)}
 	if o, ok := x.bySource[key]; ok && o != s {
 		// The system's id now names another customer (merged records).
 		oc := &x.custs[o]
@@ -169,7 +169,7 @@ func (x *Index) putOrder(ch *connectors.Change, id hubID) {
 		x.dropHeld(x.orderAt, id, removeOrder)
 	}
 	d := ch.Data
-	o := order{id: id, no: clip(str(d, "order_no"), maxField), total: parseDecimal(str(d, "total")),
+	o := order{id: id, no: own(str(d, "order_no"), maxField), total: parseDecimal(str(d, "total")),
 		date: parseDay(str(d, "order_date")), status: x.intern(strings.ToUpper(str(d, "status"))),
 		currency: x.intern(strings.ToUpper(str(d, "currency")))}
 	if o.date == 0 {
@@ -197,7 +197,7 @@ func orderBefore(a, b order) bool {
 // paid or void), soonest due first.
 func (x *Index) putInvoice(ch *connectors.Change, id hubID) {
 	d := ch.Data
-	in := invoice{id: id, no: clip(str(d, "invoice_no"), maxField), total: parseDecimal(str(d, "total")),
+	in := invoice{id: id, no: own(str(d, "invoice_no"), maxField), total: parseDecimal(str(d, "total")),
 		due: parseDecimal(str(d, "amount_due")), date: parseDay(str(d, "invoice_date")),
 		dueDate: parseDay(str(d, "due_date")), state: x.intern(strings.ToUpper(str(d, "payment_state"))),
 		currency: x.intern(strings.ToUpper(str(d, "currency")))}
@@ -256,8 +256,8 @@ func (x *Index) putInteraction(ch *connectors.Change, id hubID) {
 	d := ch.Data
 	it := interaction{id: id, started: parseTime(str(d, "started_at")),
 		channel: x.intern(strings.ToUpper(str(d, "channel"))), direction: x.intern(strings.ToUpper(str(d, "direction"))),
-		outcome: x.intern(strings.ToUpper(str(d, "outcome"))), agent: clip(str(d, "agent"), 128),
-		subject: clip(str(d, "subject"), 200)}
+		outcome: x.intern(strings.ToUpper(str(d, "outcome"))), agent: own(str(d, "agent"), 128),
+		subject: own(str(d, "subject"), 200)}
 	if it.started == 0 {
 		it.started = parseTime(str(d, "created_at"))
 	}

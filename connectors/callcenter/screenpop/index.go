@@ -18,6 +18,7 @@ package screenpop
 
 import (
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/crmhub/hub/canonical"
@@ -194,6 +195,7 @@ func (x *Index) intern(word string) sym {
 		return 0
 	}
 	s := sym(len(x.syms))
+	word = strings.Clone(word)
 	x.syms = append(x.syms, word)
 	x.symOf[word] = s
 	return s
@@ -248,7 +250,7 @@ func (x *Index) refSlot(ch *connectors.Change) (uint32, bool) {
 	id, raw := parseHubID(ref)
 	rawText := ""
 	if raw {
-		rawText = ref
+		rawText = strings.Clone(ref)
 	}
 	return x.slot(id, rawText, true)
 }

@@ -136,13 +136,15 @@ func str(v mapping.Value, key string) string {
 	return ""
 }
 
-// clip cuts s to n bytes at a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
+// own is a copy of s cut to n bytes at a rune boundary. The index keeps
+// only copies: a string of a decoded record shares the record's buffer,
+// and keeping it would keep the whole record alive.
+func own(s string, n int) string {
+	if len(s) > n {
+		for n > 0 && s[n]&0xC0 == 0x80 {
+			n--
+		}
+		s = s[:n]
 	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
+	return strings.Clone(s)
 }

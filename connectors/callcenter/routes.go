@@ -39,14 +39,16 @@ func (v *View) Routes() []connectors.Route {
 // calling) or ?customer=ID[&system=NAME] (a customer by its id).
 func (v *View) screenPop(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
-	q := r.URL.Query()
 	raw, hasPhone := rawParam(r.URL.RawQuery, "phone")
 	var a screenpop.Answer
 	route := "screenpop"
 	switch {
+	case hasPhone && !strings.Contains(r.URL.RawQuery, "region="):
+		a = v.index.Lookup(raw, "")
 	case hasPhone:
-		a = v.index.Lookup(raw, q.Get("region"))
-	case q.Get("customer") != "":
+		a = v.index.Lookup(raw, r.URL.Query().Get("region"))
+	case r.URL.Query().Get("customer") != "":
+		q := r.URL.Query()
 		route = "customer"
 		a = v.index.ByID(q.Get("customer"), q.Get("system"))
 	default:
@@ -74,12 +76,23 @@ func (v *View) callerID(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		raw, _ = rawParam(r.URL.RawQuery, "phone")
 	}
-	a := v.index.Lookup(raw, r.URL.Query().Get("region"))
+	region := ""
+	if strings.Contains(r.URL.RawQuery, "region=") {
+		region = r.URL.Query().Get("region")
+	}
+	name, isNumber := v.index.CallerName(raw, region)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(a.CallerName()))
-	v.m.lookup("callerid", result(a), began)
+	_, _ = w.Write([]byte(name))
+	res := "hit"
+	switch {
+	case !isNumber:
+		res = "invalid"
+	case name == "":
+		res = "miss"
+	}
+	v.m.lookup("callerid", res, began)
 }
 
 // result names a lookup's outcome for the metrics.

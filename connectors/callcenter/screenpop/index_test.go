@@ -160,11 +160,20 @@ func TestSharedNumber(t *testing.T) {
 	if got := a.CallerName(); got != "New Branch" {
 		t.Errorf("caller name = %q", got)
 	}
+	if got, ok := x.CallerName("030 1234567", ""); got != "New Branch" || !ok {
+		t.Errorf("CallerName = %q %v, want the first card's", got, ok)
+	}
+	if got, ok := x.CallerName("anonymous", ""); got != "" || ok {
+		t.Errorf("CallerName of no number = %q %v", got, ok)
+	}
 	// A contact's own line names the person and the customer.
 	x.Apply([]connectors.Change{cust(4, "crm", "4", "name", "Supplier GmbH",
 		"contacts", []mapping.Value{obj("name", "Erika Muster", "mobile", "+491701234567")})}, nil)
 	if got := x.Lookup("0170 1234567", "").CallerName(); got != "Erika Muster (Supplier GmbH)" {
 		t.Errorf("caller name of a contact = %q", got)
+	}
+	if got, _ := x.CallerName("0170 1234567", ""); got != "Erika Muster (Supplier GmbH)" {
+		t.Errorf("CallerName of a contact = %q", got)
 	}
 	// Leaving the shared number leaves the others on it.
 	x.Apply([]connectors.Change{del("customer", 2), cust(3, "crm", "3", "name", "Blocked Branch", "phone", "+49305555555")}, nil)

@@ -102,30 +102,98 @@ type Interaction struct {
 	Subject   string `json:"subject,omitempty"`
 }
 
-// Lookup finds the customers of a number written in any common notation;
-// region reads a number without a country code ("" for the default
-// region). A quick reading of the number is tried first and counts only
-// if the index holds it; else libphonenumber decides (package phone).
-func (x *Index) Lookup(raw, region string) Answer {
+// slots finds the slots of a number written in any common notation, the
+// quick reading first (see Lookup), under the read lock; it returns the
+// number in E.164 ("" when raw is no number) and unlocks nothing: the
+// caller holds the read lock while it uses the slots.
+func (x *Index) slots(raw, region string) (string, uint64, []uint32) {
 	if region == "" || strings.EqualFold(region, x.o.Phones.Region()) {
 		if q := x.o.Phones.Quick(raw); q != "" {
 			if k, ok := phone.Key(q); ok {
-				x.mu.RLock()
-				slots := x.customersOf(k)
-				if len(slots) > 0 {
-					a := x.answer(q, k, slots)
-					x.mu.RUnlock()
-					return a
+				if s := x.customersOf(k); len(s) > 0 {
+					return q, k, s
 				}
-				x.mu.RUnlock()
 			}
 		}
 	}
 	e, err := x.o.Phones.E164(raw, region)
 	if err != nil {
-		return Answer{Customers: []Card{}}
+		return "", 0, nil
 	}
-	return x.LookupE164(e)
+	k, ok := phone.Key(e)
+	if !ok {
+		return e, 0, nil
+	}
+	return e, k, x.customersOf(k)
+}
+
+// CallerName is the display name of the best match of a number (see
+// Answer.CallerName), without building the cards; "" for an unknown
+// number. found reports whether the number is a number at all.
+func (x *Index) CallerName(raw, region string) (name string, found bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e164, k, slots := x.slots(raw, region)
+	var best *customer
+	var bestKey rankKey
+	for _, s := range slots {
+		c := &x.custs[s]
+		if c.state != slotKnown {
+			continue
+		}
+		key := x.rankOf(c, k)
+		if best == nil || key.before(bestKey) {
+			best, bestKey = c, key
+		}
+	}
+	if best == nil {
+		return "", e164 != ""
+	}
+	name = best.field(fName)
+	if m, _ := matchOf(best, k); m != nil && m.Field == "contact" && m.Contact != "" {
+		name = m.Contact + " (" + name + ")"
+	}
+	return SafeName(name), true
+}
+
+// rankKey orders the customers of one number (see answer).
+type rankKey struct {
+	match, status int
+	activity      int64
+	name, id      string
+}
+
+func (a rankKey) before(b rankKey) bool {
+	return cmp.Or(cmp.Compare(a.match, b.match), cmp.Compare(a.status, b.status), -cmp.Compare(a.activity, b.activity),
+		cmp.Compare(a.name, b.name), cmp.Compare(a.id, b.id)) < 0
+}
+
+// rankOf is c's rank key as a match of number k.
+func (x *Index) rankOf(c *customer, k uint64) rankKey {
+	_, m := matchOf(c, k)
+	act := c.updated
+	if len(c.orders) > 0 {
+		act = max(act, int64(c.orders[0].date-1)*86400)
+	}
+	if len(c.inters) > 0 {
+		act = max(act, c.inters[0].started)
+	}
+	id := c.rawID
+	if id == "" {
+		id = c.id.String()
+	}
+	return rankKey{match: m, status: statusRank(c.field(fStatus)), activity: act, name: c.field(fName), id: id}
+}
+
+// Lookup finds the customers of a number written in any common notation;
+// region reads a number without a country code ("" for the default
+// region). A quick reading of the number is tried first and counts only
+// if the index holds it; else libphonenumber decides (package phone).
+func (x *Index) Lookup(raw, region string) Answer {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e164, k, slots := x.slots(raw, region)
+	return x.answer(e164, k, slots)
 }
 
 // LookupE164 finds the customers of a number already in E.164.

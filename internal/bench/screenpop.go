@@ -175,7 +175,9 @@ func newBenchView(kinds *connectors.Registry, customers int) (*callcenter.View, 
 // The data: deterministic from the customer's number i, so that the index
 // and PostgreSQL get the same without holding it twice.
 
-func benchHubID(kind byte, n int) string { return fmt.Sprintf("01934f2e-%04x-7000-8000-%012x", kind, n) }
+func benchHubID(kind byte, n int) string {
+	return fmt.Sprintf("01934f2e-%04x-7000-8000-%012x", kind, n)
+}
 
 // benchPhone is customer i's number, E.164: Berlin numbers, every
 // thousandth customer sharing the previous one's (a switchboard).

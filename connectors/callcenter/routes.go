@@ -40,31 +40,39 @@ func (v *View) Routes() []connectors.Route {
 func (v *View) screenPop(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
 	raw, hasPhone := rawParam(r.URL.RawQuery, "phone")
-	var a screenpop.Answer
-	route := "screenpop"
+	bp := v.bufs.Get().(*[]byte)
+	defer v.bufs.Put(bp)
+	var res, route string
 	switch {
-	case hasPhone && !strings.Contains(r.URL.RawQuery, "region="):
-		a = v.index.Lookup(raw, "")
 	case hasPhone:
-		a = v.index.Lookup(raw, r.URL.Query().Get("region"))
+		region := ""
+		if strings.Contains(r.URL.RawQuery, "region=") {
+			region = r.URL.Query().Get("region")
+		}
+		route = "screenpop"
+		*bp, res = v.index.AppendLookup((*bp)[:0], raw, region)
 	case r.URL.Query().Get("customer") != "":
 		q := r.URL.Query()
 		route = "customer"
-		a = v.index.ByID(q.Get("customer"), q.Get("system"))
+		a := v.index.ByID(q.Get("customer"), q.Get("system"))
+		b, err := json.Marshal(a)
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "encode the screen-pop: " + err.Error()})
+			return
+		}
+		*bp, res = append((*bp)[:0], b...), result(a)
 	default:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "give phone=<number> (any notation) or customer=<id>[&system=<connector>]"})
-		return
-	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "encode the screen-pop: " + err.Error()})
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write(b)
-	v.m.lookup(route, result(a), began)
+	_, _ = w.Write(*bp)
+	v.m.lookup(route, res, began)
+	if cap(*bp) > 1<<20 {
+		*bp = nil // an unusually large answer is not kept
+	}
 }
 
 // callerID answers GET /api/v1/callerid?number=NUMBER with the caller's

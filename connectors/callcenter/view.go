@@ -23,6 +23,7 @@ type View struct {
 	index  *screenpop.Index
 	agents *agents.Broker
 	m      *viewMetrics
+	bufs   sync.Pool // *[]byte for the answers
 
 	mu      sync.Mutex
 	started bool
@@ -49,9 +50,11 @@ func NewView(p connectors.Params, cfg ScreenpopConfig) (*View, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &View{name: p.Name, cfg: cfg, log: log, index: idx,
+	v := &View{name: p.Name, cfg: cfg, log: log, index: idx,
 		agents: agents.New(agents.Options{Keep: cfg.Agents.Keep, Heartbeat: cfg.Agents.Heartbeat}),
-		m:      newViewMetrics(p.Name)}, nil
+		m:      newViewMetrics(p.Name)}
+	v.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	return v, nil
 }
 
 // Name is the connector's configured name.

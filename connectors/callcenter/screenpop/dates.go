@@ -26,7 +26,15 @@ func (d day) String() string {
 	if d == 0 {
 		return ""
 	}
-	return time.Unix(int64(d-1)*86400, 0).UTC().Format(time.DateOnly)
+	return string(d.appendTo(nil))
+}
+
+// appendTo appends the date as YYYY-MM-DD (nothing for none).
+func (d day) appendTo(dst []byte) []byte {
+	if d == 0 {
+		return dst
+	}
+	return time.Unix(int64(d-1)*86400, 0).UTC().AppendFormat(dst, time.DateOnly)
 }
 
 // parseTime reads an RFC 3339 time as Unix seconds (0: none).

@@ -47,26 +47,30 @@ func parseDecimal(s string) decimal {
 }
 
 // String prints d with its own scale; "" when absent.
-func (d decimal) String() string {
+func (d decimal) String() string { return string(d.appendTo(nil)) }
+
+// appendTo appends d with its own scale (nothing when absent).
+func (d decimal) appendTo(dst []byte) []byte {
 	if !d.ok {
-		return ""
+		return dst
 	}
 	u := d.units
-	neg := u < 0
-	if neg {
+	if u < 0 {
+		dst = append(dst, '-')
 		u = -u
 	}
-	s := strconv.FormatInt(u, 10)
-	if d.scale > 0 {
-		for len(s) <= int(d.scale) {
-			s = "0" + s
-		}
-		s = s[:len(s)-int(d.scale)] + "." + s[len(s)-int(d.scale):]
+	var buf [24]byte
+	digits := strconv.AppendInt(buf[:0], u, 10)
+	for len(digits) <= int(d.scale) {
+		digits = append([]byte{'0'}, digits...)
 	}
-	if neg {
-		s = "-" + s
+	if d.scale == 0 {
+		return append(dst, digits...)
 	}
-	return s
+	cut := len(digits) - int(d.scale)
+	dst = append(dst, digits[:cut]...)
+	dst = append(dst, '.')
+	return append(dst, digits[cut:]...)
 }
 
 // positive reports whether d is above zero.

@@ -39,7 +39,10 @@ func parseHubID(s string) (id hubID, raw bool) {
 }
 
 // String is the id as a UUID's text.
-func (id hubID) String() string {
+func (id hubID) String() string { return string(id.appendTo(make([]byte, 0, 36))) }
+
+// appendTo appends the id as a UUID's text.
+func (id hubID) appendTo(dst []byte) []byte {
 	var b [36]byte
 	hex.Encode(b[0:8], id[0:4])
 	b[8] = '-'
@@ -50,5 +53,5 @@ func (id hubID) String() string {
 	hex.Encode(b[19:23], id[8:10])
 	b[23] = '-'
 	hex.Encode(b[24:], id[10:])
-	return string(b[:])
+	return append(dst, b[:]...)
 }

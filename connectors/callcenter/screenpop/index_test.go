@@ -397,3 +397,49 @@ func TestReset(t *testing.T) {
 		t.Errorf("after reset: %+v %v", st, x.Positions())
 	}
 }
+
+// TestAppendLookupIsTheAnswer: the screen-pop written straight from the
+// index is byte for byte the JSON of Lookup's answer, whatever the card
+// holds (contacts, several systems, text that needs escaping).
+func TestAppendLookupIsTheAnswer(t *testing.T) {
+	x := newIndex(t, Options{})
+	x.Apply([]connectors.Change{
+		cust(1, "crm", "1", "name", "Acme <\"Best\"> & Söhne\u2028\x01", "phone", "+49301234567", "status", "ACTIVE", "kind", "company",
+			"email", "a@example.com", "customer_no", "K-1", "billing_address", obj("city", "Berlin", "country", "de"),
+			"contacts", []mapping.Value{obj("name", "Erika", "role", "buyer", "mobile", "+491701234567"), obj("email", "x@example.com")}),
+		cust(1, "erp", "E-1", "name", "Acme <\"Best\"> & Söhne\u2028\x01", "phone", "+49301234567"),
+		cust(2, "shop", "9", "name", "Beta", "phone", "+49301234567", "mobile", "+491709999999"),
+		ord(101, 1, "SO-1", "2026-01-01", "10.00", "OPEN"),
+		inv(201, 1, "INV-1", "2026-03-15", "100.00", "UNPAID", "EUR"),
+		inv(202, 1, "INV-2", "2026-03-16", "1.50", "PARTIAL", "USD"),
+		{Entity: "interaction", HubID: uid(301), Op: connectors.OpUpsert, Refs: map[string]string{"customer": uid(1)},
+			Data: obj("channel", "CALL", "started_at", "2026-05-01T10:00:00Z", "agent", "1001", "subject", "Rückruf", "duration_seconds", mapping.NumberValue("42"))},
+		{Entity: "customer", HubID: "raw id", Op: connectors.OpUpsert, Data: obj("name", "Raw", "phone", "+4930555")},
+	}, nil)
+	for _, q := range []string{"030 1234567", "0170 1234567", "+4930555", "030 9999999", "anonymous", "+49 170 9999999"} {
+		want, _ := json.Marshal(x.Lookup(q, ""))
+		got, _ := x.AppendLookup(nil, q, "")
+		if string(got) != string(want) {
+			t.Errorf("%s:\n got %s\nwant %s", q, got, want)
+		}
+	}
+	if _, res := x.AppendLookup(nil, "anonymous", ""); res != "invalid" {
+		t.Errorf("result of no number = %s", res)
+	}
+}
+
+func TestDecimalText(t *testing.T) {
+	for _, s := range []string{"0", "0.05", "-0.50", "1250.00", "-12", "0.125", "999999999999.99"} {
+		if got := parseDecimal(s).String(); got != s {
+			t.Errorf("%s prints as %s", s, got)
+		}
+	}
+	for _, bad := range []string{"", "1e5", "12,50", "1.2.3", "12345678901234567890"} {
+		if d := parseDecimal(bad); d.ok {
+			t.Errorf("%q read as %s", bad, d)
+		}
+	}
+	if got := parseDecimal("0.05").add(parseDecimal("1.5")).String(); got != "1.55" {
+		t.Errorf("0.05 + 1.5 = %s", got)
+	}
+}

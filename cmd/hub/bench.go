@@ -117,6 +117,7 @@ The schema hub_bench_screenpop is dropped afterwards unless --keep.`,
 	f.IntVar(&o.Threads, "threads", 1, "wrk threads (wrk shares the machine with the hub and PostgreSQL)")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "each measured wrk run")
 	f.StringVar(&o.Wrk, "wrk", "wrk", "the wrk binary")
+	f.StringVar(&o.WrkCPUs, "wrk-cpus", "", "run wrk under taskset on these CPUs (e.g. 0; run the hub with taskset on the others)")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the first index run to this file")
 	f.BoolVar(&o.Keep, "keep", false, "keep the PostgreSQL schema afterwards")
 	return cmd

@@ -48,6 +48,10 @@ type ScreenpopOptions struct {
 	Threads     int
 	Duration    time.Duration
 	Wrk         string // the wrk binary
+	// WrkCPUs, when set, runs wrk under taskset on these CPUs (e.g. "0"),
+	// so that it does not share a core with the hub when the hub itself
+	// runs under taskset on the others.
+	WrkCPUs string
 	// CPUProfile, when set, profiles the process during the index runs.
 	CPUProfile string
 	Kinds      *connectors.Registry
@@ -140,11 +144,11 @@ func RunScreenpop(ctx context.Context, o ScreenpopOptions, progress io.Writer) (
 				continue // one level is enough to show it costs what screen-pop costs
 			}
 			logf("wrk: %s, %d connections ...", target.name, c)
-			if _, err := runWrk(ctx, wrkPath, script, addr, o.Threads, c, o.Duration/3); err != nil { // warm-up
+			if _, err := runWrk(ctx, wrkPath, o.WrkCPUs, script, addr, o.Threads, c, o.Duration/3); err != nil { // warm-up
 				return nil, err
 			}
 			stopProfile := startProfile(o.CPUProfile, strings.HasPrefix(target.name, "index /api/v1/screenpop") && c == o.Connections[0])
-			run, err := runWrk(ctx, wrkPath, script, addr, o.Threads, c, o.Duration)
+			run, err := runWrk(ctx, wrkPath, o.WrkCPUs, script, addr, o.Threads, c, o.Duration)
 			stopProfile()
 			if err != nil {
 				return nil, err
@@ -530,10 +534,15 @@ func wrkScript(dir, path string, customers int) (string, error) {
 }
 
 // runWrk runs wrk and reads its summary.
-func runWrk(ctx context.Context, wrk, script, addr string, threads, conns int, d time.Duration) (wrkRun, error) {
+func runWrk(ctx context.Context, wrk, cpus, script, addr string, threads, conns int, d time.Duration) (wrkRun, error) {
 	threads = max(1, min(threads, conns))
-	cmd := exec.CommandContext(ctx, wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", max(1, int(d.Seconds()))),
-		"--latency", "-s", script, "http://"+addr)
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", max(1, int(d.Seconds()))),
+		"--latency", "-s", script, "http://" + addr}
+	if cpus != "" {
+		args = append([]string{"-c", cpus, wrk}, args...)
+		wrk = "taskset"
+	}
+	cmd := exec.CommandContext(ctx, wrk, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkRun{}, fmt.Errorf("bench screenpop: wrk: %w\n%s", err, out)

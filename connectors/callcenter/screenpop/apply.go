@@ -20,15 +20,14 @@ const maxContacts = 32
 func (x *Index) putCustomer(ch *connectors.Change, id hubID, raw bool) {
 	rawText := ""
 	if raw {
-		rawText = strings.Clone(ch.HubID)
+		rawText = ch.HubID
 	}
 	s, ok := x.slot(id, rawText, true)
 	if !ok {
 		return
 	}
-	c := &x.custs[s]
-	before := c.size()
-	old := c.numbers(nil)
+	r := x.load(s)
+	old := r.numbers(nil)
 	d := ch.Data
 	country := strings.ToUpper(str(d.Get("billing_address"), "country"))
 	if country == "" {
@@ -38,24 +37,29 @@ func (x *Index) putCustomer(ch *connectors.Change, id hubID, raw bool) {
 	if city == "" {
 		city = str(d.Get("shipping_address"), "city")
 	}
-	c.setText([nFields]string{
+	r.text = [nFields]string{
 		fName: displayName(d), fNo: str(d, "customer_no"), fCompany: str(d, "company"),
 		fEmail: str(d, "email"), fStatus: strings.ToUpper(str(d, "status")),
-		fCity: city, fCountry: country, fKind: strings.ToUpper(str(d, "kind")),
-	})
-	c.phone = x.phoneKey(str(d, "phone"), country)
-	c.mobile = x.phoneKey(str(d, "mobile"), country)
-	c.contacts = x.contacts(d.Get("contacts"), country)
-	c.updated = parseTime(str(d, "updated_at"))
-	if c.updated == 0 && !ch.Version.IsZero() {
-		c.updated = ch.Version.Unix()
+		fCity: city, fCountry: country, fKind: strings.ToUpper(str(d, "kind")), fRawID: r.text[fRawID],
 	}
+	for i := range r.text {
+		r.text[i] = cut(r.text[i], maxField)
+	}
+	r.phone = x.phoneKey(str(d, "phone"), country)
+	r.mobile = x.phoneKey(str(d, "mobile"), country)
+	r.contacts = x.contacts(d.Get("contacts"), country)
+	r.updated = parseTime(str(d, "updated_at"))
+	if r.updated == 0 && !ch.Version.IsZero() {
+		r.updated = ch.Version.Unix()
+	}
+	c := &x.custs[s]
 	if c.state != slotKnown {
 		c.state = slotKnown
 		x.known++
 	}
-	x.addSource(s, ch.Origin, ch.SourceID)
-	fresh := c.numbers(nil)
+	x.addSource(s, &r, ch.Origin, ch.SourceID)
+	x.store(s, &r)
+	fresh := r.numbers(nil)
 	for _, k := range old {
 		if !slices.Contains(fresh, k) {
 			x.unindexPhone(k, s)
@@ -64,7 +68,6 @@ func (x *Index) putCustomer(ch *connectors.Change, id hubID, raw bool) {
 	for _, k := range fresh {
 		x.indexPhone(k, s)
 	}
-	x.dyn += c.size() - before
 }
 
 // displayName is what a customer is called: its name, else its company,
@@ -93,7 +96,7 @@ func (x *Index) contacts(v mapping.Value, country string) []contact {
 			continue
 		}
 		out = append(out, contact{
-			name: own(str(e, "name"), maxField), role: own(str(e, "role"), maxField), email: own(str(e, "email"), maxField),
+			name: cut(str(e, "name"), maxField), role: cut(str(e, "role"), maxField), email: cut(str(e, "email"), maxField),
 			phone: x.phoneKey(str(e, "phone"), country), mobile: x.phoneKey(str(e, "mobile"), country),
 		})
 	}
@@ -118,44 +121,27 @@ func (x *Index) phoneKey(raw, country string) uint64 {
 	return k
 }
 
-// addSource records a customer's id in the system a change came from.
-func (x *Index) addSource(s uint32, origin, id string) {
+// addSource records in r, slot s's record, the customer's id in the
+// system a change came from.
+func (x *Index) addSource(s uint32, r *record, origin, id string) {
 	if origin == "" || id == "" {
 		return
 	}
-	key := sourceKey{origin: x.intern(origin), id: own(id, maxField)}
-	if o, ok := x.bySource[key]; ok && o != s {
-		// The system's id now names another customer (merged records).
-		oc := &x.custs[o]
-		before := oc.size()
-		oc.sources = slices.DeleteFunc(oc.sources, func(src source) bool { return sourceKey(src) == key })
-		x.dyn += oc.size() - before
-	}
-	x.bySource[key] = s
-	c := &x.custs[s]
-	for _, src := range c.sources {
-		if sourceKey(src) == key {
+	src := source{origin: x.intern(origin), id: cut(id, maxField)}
+	for _, have := range r.sources {
+		if have == src {
 			return
 		}
 	}
-	c.sources = append(c.sources, source(key))
-}
-
-// numbers appends the Keys of a customer's own and its contacts' numbers
-// to dst, each once.
-func (c *customer) numbers(dst []uint64) []uint64 {
-	add := func(k uint64) {
-		if k != 0 && !slices.Contains(dst, k) {
-			dst = append(dst, k)
-		}
+	if o, ok := x.sourceSlot(src.origin, src.id); ok && o != s {
+		// The system's id now names another customer (merged records).
+		or := x.load(o)
+		or.sources = slices.DeleteFunc(or.sources, func(have source) bool { return have == src })
+		x.unindexSource(src, o)
+		x.store(o, &or)
 	}
-	add(c.phone)
-	add(c.mobile)
-	for _, p := range c.contacts {
-		add(p.phone)
-		add(p.mobile)
-	}
-	return dst
+	r.sources = append(r.sources, src)
+	x.indexSource(src, s)
 }
 
 // putOrder takes an order: held among its customer's most recent ones.
@@ -169,19 +155,18 @@ func (x *Index) putOrder(ch *connectors.Change, id hubID) {
 		x.dropHeld(x.orderAt, id, removeOrder)
 	}
 	d := ch.Data
-	o := order{id: id, no: own(str(d, "order_no"), maxField), total: parseDecimal(str(d, "total")),
+	o := order{id: id, no: cut(str(d, "order_no"), maxField), total: parseDecimal(str(d, "total")),
 		date: parseDay(str(d, "order_date")), status: x.intern(strings.ToUpper(str(d, "status"))),
 		currency: x.intern(strings.ToUpper(str(d, "currency")))}
 	if o.date == 0 {
 		o.date = parseDay(str(d, "created_at"))
 	}
-	c := &x.custs[s]
-	before := c.size()
+	r := x.load(s)
 	var kept bool
 	var evicted []hubID
-	c.orders, kept, evicted = put(c.orders, o, func(o order) hubID { return o.id }, orderBefore, x.o.Orders)
+	r.orders, kept, evicted = put(r.orders, o, func(o order) hubID { return o.id }, orderBefore, x.o.Orders)
 	x.settle(x.orderAt, s, id, kept, evicted)
-	x.dyn += c.size() - before
+	x.store(s, &r)
 	x.freeIfEmpty(s)
 }
 
@@ -197,7 +182,7 @@ func orderBefore(a, b order) bool {
 // paid or void), soonest due first.
 func (x *Index) putInvoice(ch *connectors.Change, id hubID) {
 	d := ch.Data
-	in := invoice{id: id, no: own(str(d, "invoice_no"), maxField), total: parseDecimal(str(d, "total")),
+	in := invoice{id: id, no: cut(str(d, "invoice_no"), maxField), total: parseDecimal(str(d, "total")),
 		due: parseDecimal(str(d, "amount_due")), date: parseDay(str(d, "invoice_date")),
 		dueDate: parseDay(str(d, "due_date")), state: x.intern(strings.ToUpper(str(d, "payment_state"))),
 		currency: x.intern(strings.ToUpper(str(d, "currency")))}
@@ -217,13 +202,12 @@ func (x *Index) putInvoice(ch *connectors.Change, id hubID) {
 	if o, held := x.invoiceAt[id]; held && o != s {
 		x.dropHeld(x.invoiceAt, id, removeInvoice)
 	}
-	c := &x.custs[s]
-	before := c.size()
+	r := x.load(s)
 	var kept bool
 	var evicted []hubID
-	c.invoices, kept, evicted = put(c.invoices, in, func(i invoice) hubID { return i.id }, invoiceBefore, x.o.Invoices)
+	r.invoices, kept, evicted = put(r.invoices, in, func(i invoice) hubID { return i.id }, invoiceBefore, x.o.Invoices)
 	x.settle(x.invoiceAt, s, id, kept, evicted)
-	x.dyn += c.size() - before
+	x.store(s, &r)
 	x.freeIfEmpty(s)
 }
 
@@ -256,8 +240,8 @@ func (x *Index) putInteraction(ch *connectors.Change, id hubID) {
 	d := ch.Data
 	it := interaction{id: id, started: parseTime(str(d, "started_at")),
 		channel: x.intern(strings.ToUpper(str(d, "channel"))), direction: x.intern(strings.ToUpper(str(d, "direction"))),
-		outcome: x.intern(strings.ToUpper(str(d, "outcome"))), agent: own(str(d, "agent"), 128),
-		subject: own(str(d, "subject"), 200)}
+		outcome: x.intern(strings.ToUpper(str(d, "outcome"))), agent: cut(str(d, "agent"), 128),
+		subject: cut(str(d, "subject"), 200)}
 	if it.started == 0 {
 		it.started = parseTime(str(d, "created_at"))
 	}
@@ -267,13 +251,12 @@ func (x *Index) putInteraction(ch *connectors.Change, id hubID) {
 	if n := parseDecimal(str(d, "duration_seconds")); n.ok && n.scale == 0 && n.units >= 0 && n.units < 1<<31 {
 		it.duration = int32(n.units)
 	}
-	c := &x.custs[s]
-	before := c.size()
+	r := x.load(s)
 	var kept bool
 	var evicted []hubID
-	c.inters, kept, evicted = put(c.inters, it, func(i interaction) hubID { return i.id }, interactionBefore, x.o.Interactions)
+	r.inters, kept, evicted = put(r.inters, it, func(i interaction) hubID { return i.id }, interactionBefore, x.o.Interactions)
 	x.settle(x.interAt, s, id, kept, evicted)
-	x.dyn += c.size() - before
+	x.store(s, &r)
 	x.freeIfEmpty(s)
 }
 
@@ -300,79 +283,36 @@ func (x *Index) settle(at map[hubID]uint32, s uint32, id hubID, kept bool, evict
 
 // put replaces the item with it's id in list (or adds it), keeping list
 // in the order of before and at most max long. kept says whether it is
-// in the list afterwards; evicted are the ids pushed out. The result is
-// a new slice of exactly its length: lists are short, and a customer
-// holds no spare capacity.
+// in the list afterwards; evicted are the ids pushed out.
 func put[T any](list []T, it T, idOf func(T) hubID, before func(a, b T) bool, max int) (out []T, kept bool, evicted []hubID) {
 	id := idOf(it)
-	rest := make([]T, 0, len(list)+1)
-	for _, o := range list {
-		if idOf(o) != id {
-			rest = append(rest, o)
-		}
-	}
+	list = slices.DeleteFunc(list, func(o T) bool { return idOf(o) == id })
 	i := 0
-	for i < len(rest) && !before(it, rest[i]) {
+	for i < len(list) && !before(it, list[i]) {
 		i++
 	}
 	if i >= max {
-		return slices.Clone(rest), false, nil
+		return list, false, nil
 	}
-	rest = slices.Insert(rest, i, it)
-	for len(rest) > max {
-		evicted = append(evicted, idOf(rest[len(rest)-1]))
-		rest = rest[:len(rest)-1]
+	list = slices.Insert(list, i, it)
+	for len(list) > max {
+		evicted = append(evicted, idOf(list[len(list)-1]))
+		list = list[:len(list)-1]
 	}
-	out = make([]T, len(rest))
-	copy(out, rest)
-	return out, true, evicted
+	return list, true, evicted
 }
 
-func removeOrder(c *customer, id hubID) {
-	c.orders = slices.DeleteFunc(c.orders, func(o order) bool { return o.id == id })
+func removeOrder(r *record, id hubID) {
+	r.orders = slices.DeleteFunc(r.orders, func(o order) bool { return o.id == id })
 }
 
-func removeInvoice(c *customer, id hubID) {
-	c.invoices = slices.DeleteFunc(c.invoices, func(i invoice) bool { return i.id == id })
+func removeInvoice(r *record, id hubID) {
+	r.invoices = slices.DeleteFunc(r.invoices, func(i invoice) bool { return i.id == id })
 }
 
-func removeInteraction(c *customer, id hubID) {
-	c.inters = slices.DeleteFunc(c.inters, func(i interaction) bool { return i.id == id })
+func removeInteraction(r *record, id hubID) {
+	r.inters = slices.DeleteFunc(r.inters, func(i interaction) bool { return i.id == id })
 }
 
-// The sizes of the records, for the memory estimate.
-var (
-	contactSize     = int64(unsafe.Sizeof(contact{}))
-	sourceSize      = int64(unsafe.Sizeof(source{}))
-	orderSize       = int64(unsafe.Sizeof(order{}))
-	invoiceSize     = int64(unsafe.Sizeof(invoice{}))
-	interactionSize = int64(unsafe.Sizeof(interaction{}))
-	customerSize    = int64(unsafe.Sizeof(customer{}))
-)
-
-// size estimates the bytes of a customer's variable parts (its text, ids
-// and lists), beyond the slot itself.
-func (c *customer) size() int64 {
-	n := int64(len(c.text) + len(c.rawID))
-	n += int64(cap(c.contacts)) * contactSize
-	for _, p := range c.contacts {
-		n += int64(len(p.name) + len(p.role) + len(p.email))
-	}
-	n += int64(cap(c.sources)) * sourceSize
-	for _, s := range c.sources {
-		n += int64(len(s.id))
-	}
-	n += int64(cap(c.orders)) * orderSize
-	for _, o := range c.orders {
-		n += int64(len(o.no))
-	}
-	n += int64(cap(c.invoices)) * invoiceSize
-	for _, in := range c.invoices {
-		n += int64(len(in.no))
-	}
-	n += int64(cap(c.inters)) * interactionSize
-	for _, it := range c.inters {
-		n += int64(len(it.agent) + len(it.subject))
-	}
-	return n
-}
+// customerSize is a slot's own size, for the memory estimate.
+var customerSize = int64(unsafe.Sizeof(customer{}))

@@ -6,11 +6,12 @@
 // and answers lookups without touching any database.
 //
 // Its memory is bounded: per customer it keeps at most the configured
-// numbers of orders, open invoices and interactions, compactly (see
-// records.go), and at most MaxCustomers customers; Stats reports what it
-// holds and an estimate of its bytes. A snapshot (snapshot.go) saves the
-// index with the topic positions it stands at, so a restart resumes from
-// there instead of reading every topic again.
+// numbers of orders, open invoices and interactions, compactly (one
+// pointer-free blob a customer, see records.go and codec.go), and at most
+// MaxCustomers customers; Stats reports what it holds and an estimate of
+// its bytes. A snapshot (snapshot.go) saves the index with the topic
+// positions it stands at, so a restart resumes from there instead of
+// reading every topic again.
 //
 // It depends on the connector contract (connectors.Change, Positions) and
 // on package phone; it knows nothing of HTTP, Kafka or the pipeline.
@@ -18,6 +19,7 @@ package screenpop
 
 import (
 	"errors"
+	"hash/maphash"
 	"strings"
 	"sync"
 
@@ -43,13 +45,19 @@ type Options struct {
 // Index is the screen-pop read model. It is safe for concurrent use:
 // lookups share a read lock, changes take the write lock.
 type Index struct {
-	o Options
+	o       Options
+	seed    maphash.Seed
+	scratch sync.Pool // *record, for lookups
 
-	mu        sync.RWMutex
-	custs     []customer
-	free      []uint32
-	byID      map[hubID]uint32
-	bySource  map[sourceKey]uint32
+	mu    sync.RWMutex
+	custs []customer
+	free  []uint32
+	byID  map[hubID]uint32
+	// bySource finds a customer by its id in a system, by a hash of the
+	// two (a string key a customer would cost the collector a pointer);
+	// the rare second source of one hash goes to srcOver.
+	bySource  map[uint64]uint32
+	srcOver   map[sourceKey]uint32
 	byPhone   map[uint64]uint32   // a number of one customer
 	shared    map[uint64][]uint32 // a number of several (a company's switchboard)
 	orderAt   map[hubID]uint32    // held orders -> their customer's slot
@@ -59,8 +67,14 @@ type Index struct {
 	symOf     map[string]sym
 	pos       connectors.Positions
 	known     int   // customers with their own record
-	dyn       int64 // bytes of the customers' variable parts
+	dyn       int64 // bytes of the record blobs
 	dropped   uint64
+}
+
+// sourceKey is a customer's id in a system.
+type sourceKey struct {
+	origin sym
+	id     string
 }
 
 // New returns an empty index.
@@ -77,7 +91,8 @@ func New(o Options) (*Index, error) {
 	if o.Interactions <= 0 {
 		o.Interactions = 5
 	}
-	x := &Index{o: o}
+	x := &Index{o: o, seed: maphash.MakeSeed()}
+	x.scratch.New = func() any { return &record{} }
 	x.clear()
 	return x, nil
 }
@@ -86,7 +101,8 @@ func New(o Options) (*Index, error) {
 func (x *Index) clear() {
 	x.custs, x.free = nil, nil
 	x.byID = map[hubID]uint32{}
-	x.bySource = map[sourceKey]uint32{}
+	x.bySource = map[uint64]uint32{}
+	x.srcOver = map[sourceKey]uint32{}
 	x.byPhone = map[uint64]uint32{}
 	x.shared = map[uint64][]uint32{}
 	x.orderAt = map[hubID]uint32{}
@@ -209,6 +225,24 @@ func (x *Index) word(s sym) string {
 	return ""
 }
 
+// load decodes slot s's record.
+func (x *Index) load(s uint32) record {
+	r, _ := decodeRecord(x.custs[s].rec)
+	return r
+}
+
+// store makes r slot s's record and refreshes what the slot keeps beside
+// it.
+func (x *Index) store(s uint32, r *record) {
+	c := &x.custs[s]
+	rec := r.encode()
+	x.dyn += int64(len(rec) - len(c.rec))
+	c.rec = rec
+	c.phone, c.mobile = r.phone, r.mobile
+	c.activity = r.activity()
+	c.status = uint8(statusRank(r.text[fStatus]))
+}
+
 // slot finds the customer with hub id, making a placeholder for it when
 // create is set and the index has room. raw is the id as given, kept when
 // it is not a UUID.
@@ -231,8 +265,10 @@ func (x *Index) slot(id hubID, raw string, create bool) (uint32, bool) {
 		x.custs = append(x.custs, customer{})
 		s = uint32(len(x.custs) - 1)
 	}
-	x.custs[s] = customer{id: id, rawID: raw, state: slotPlaceholder}
-	x.dyn += int64(len(raw))
+	x.custs[s] = customer{id: id, state: slotPlaceholder}
+	var r record
+	r.text[fRawID] = cut(raw, maxField)
+	x.store(s, &r)
 	x.byID[id] = s
 	return s, true
 }
@@ -250,7 +286,7 @@ func (x *Index) refSlot(ch *connectors.Change) (uint32, bool) {
 	id, raw := parseHubID(ref)
 	rawText := ""
 	if raw {
-		rawText = strings.Clone(ref)
+		rawText = ref
 	}
 	return x.slot(id, rawText, true)
 }
@@ -261,28 +297,27 @@ func (x *Index) deleteCustomer(id hubID) {
 	if !ok {
 		return
 	}
-	c := &x.custs[s]
-	for _, k := range c.numbers(nil) {
+	r := x.load(s)
+	for _, k := range r.numbers(nil) {
 		x.unindexPhone(k, s)
 	}
-	for _, src := range c.sources {
-		if x.bySource[sourceKey(src)] == s {
-			delete(x.bySource, sourceKey(src))
-		}
+	for _, src := range r.sources {
+		x.unindexSource(src, s)
 	}
-	for _, o := range c.orders {
+	for _, o := range r.orders {
 		delete(x.orderAt, o.id)
 	}
-	for _, in := range c.invoices {
+	for _, in := range r.invoices {
 		delete(x.invoiceAt, in.id)
 	}
-	for _, it := range c.inters {
+	for _, it := range r.inters {
 		delete(x.interAt, it.id)
 	}
+	c := &x.custs[s]
 	if c.state == slotKnown {
 		x.known--
 	}
-	x.dyn -= c.size()
+	x.dyn -= int64(len(c.rec))
 	x.custs[s] = customer{}
 	delete(x.byID, id)
 	x.free = append(x.free, s)
@@ -290,24 +325,61 @@ func (x *Index) deleteCustomer(id hubID) {
 
 // freeIfEmpty frees a placeholder that holds nothing any more.
 func (x *Index) freeIfEmpty(s uint32) {
-	c := &x.custs[s]
-	if c.state == slotPlaceholder && len(c.orders) == 0 && len(c.invoices) == 0 && len(c.inters) == 0 {
-		x.deleteCustomer(c.id)
+	if x.custs[s].state != slotPlaceholder {
+		return
+	}
+	if r := x.load(s); len(r.orders) == 0 && len(r.invoices) == 0 && len(r.inters) == 0 {
+		x.deleteCustomer(x.custs[s].id)
 	}
 }
 
 // dropHeld forgets a held order, invoice or interaction by its hub id.
-func (x *Index) dropHeld(at map[hubID]uint32, id hubID, remove func(*customer, hubID)) {
+func (x *Index) dropHeld(at map[hubID]uint32, id hubID, remove func(*record, hubID)) {
 	s, ok := at[id]
 	if !ok {
 		return
 	}
 	delete(at, id)
-	c := &x.custs[s]
-	before := c.size()
-	remove(c, id)
-	x.dyn += c.size() - before
+	r := x.load(s)
+	remove(&r, id)
+	x.store(s, &r)
 	x.freeIfEmpty(s)
+}
+
+// sourceHash is where (origin, id) is in bySource.
+func (x *Index) sourceHash(origin sym, id string) uint64 {
+	return maphash.String(x.seed, id) ^ uint64(origin)*0x9E3779B97F4A7C15
+}
+
+// sourceSlot finds the customer with id in system origin.
+func (x *Index) sourceSlot(origin sym, id string) (uint32, bool) {
+	if s, ok := x.bySource[x.sourceHash(origin, id)]; ok && hasSource(x.custs[s].rec, origin, id) {
+		return s, true
+	}
+	s, ok := x.srcOver[sourceKey{origin, id}]
+	return s, ok
+}
+
+// indexSource makes (origin, id) find slot s.
+func (x *Index) indexSource(src source, s uint32) {
+	h := x.sourceHash(src.origin, src.id)
+	if o, ok := x.bySource[h]; ok && o != s && !hasSource(x.custs[o].rec, src.origin, src.id) {
+		x.srcOver[sourceKey{src.origin, strings.Clone(src.id)}] = s // another source with this hash
+		return
+	}
+	x.bySource[h] = s
+}
+
+// unindexSource forgets that (origin, id) finds slot s.
+func (x *Index) unindexSource(src source, s uint32) {
+	h := x.sourceHash(src.origin, src.id)
+	if x.bySource[h] == s {
+		delete(x.bySource, h)
+	}
+	key := sourceKey(src)
+	if x.srcOver[key] == s {
+		delete(x.srcOver, key)
+	}
 }
 
 // indexPhone adds customer s under number k.

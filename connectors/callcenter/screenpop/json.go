@@ -15,34 +15,20 @@ func (x *Index) AppendLookup(dst []byte, raw, region string) ([]byte, string) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	e164, k, slots := x.slots(raw, region)
-	type ranked struct {
-		c   *customer
-		key rankKey
-	}
-	var buf [8]ranked
-	found := buf[:0]
-	for _, s := range slots {
-		if c := &x.custs[s]; c.state == slotKnown {
-			found = append(found, ranked{c, x.rankOf(c, k)})
-		}
-	}
-	slices.SortStableFunc(found, func(a, b ranked) int {
-		switch {
-		case a.key.before(b.key):
-			return -1
-		case b.key.before(a.key):
-			return 1
-		}
-		return 0
-	})
+	var buf [8]uint32
+	found := x.ranked(slots, k, buf[:0])
 	dst = append(dst, `{"phone":`...)
 	dst = appendString(dst, e164)
 	dst = append(dst, `,"customers":[`...)
-	for i, r := range found {
+	r := x.scratch.Get().(*record)
+	defer x.scratch.Put(r)
+	for i, s := range found {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = x.appendCard(dst, r.c, k, r.key.id)
+		c := &x.custs[s]
+		decodeInto(c.rec, r)
+		dst = x.appendCard(dst, c, r, k)
 	}
 	dst = append(dst, "]}"...)
 	switch {
@@ -54,24 +40,31 @@ func (x *Index) AppendLookup(dst []byte, raw, region string) ([]byte, string) {
 	return dst, "miss"
 }
 
-// appendCard writes the JSON of card(c, k) (under the read lock).
-func (x *Index) appendCard(dst []byte, c *customer, k uint64, id string) []byte {
+// appendCard writes the JSON of card(c, k), r being c's record (under
+// the read lock).
+func (x *Index) appendCard(dst []byte, c *customer, r *record, k uint64) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, id)
-	if len(c.sources) > 0 {
+	if raw := r.text[fRawID]; raw != "" {
+		dst = appendString(dst, raw)
+	} else {
+		dst = append(dst, '"')
+		dst = c.id.appendTo(dst)
+		dst = append(dst, '"')
+	}
+	if len(r.sources) > 0 {
 		dst = append(dst, `,"ids":{`...)
 		// encoding/json writes a map's keys sorted.
 		var order [8]int
 		idx := order[:0]
-		for i := range c.sources {
+		for i := range r.sources {
 			idx = append(idx, i)
 		}
 		slices.SortStableFunc(idx, func(a, b int) int {
-			return strings.Compare(x.word(c.sources[a].origin), x.word(c.sources[b].origin))
+			return strings.Compare(x.word(r.sources[a].origin), x.word(r.sources[b].origin))
 		})
 		last := ""
 		for n, i := range idx {
-			w := x.word(c.sources[i].origin)
+			w := x.word(r.sources[i].origin)
 			if n > 0 && w == last {
 				continue // a map keeps one id per system (the last)
 			}
@@ -81,30 +74,30 @@ func (x *Index) appendCard(dst []byte, c *customer, k uint64, id string) []byte 
 			}
 			dst = appendString(dst, w)
 			dst = append(dst, ':')
-			dst = appendString(dst, x.lastSource(c, w))
+			dst = appendString(dst, x.lastSource(r, w))
 		}
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `,"name":`...)
-	dst = appendString(dst, c.field(fName))
-	dst = optString(dst, "customer_no", c.field(fNo))
-	dst = optString(dst, "kind", c.field(fKind))
-	dst = optString(dst, "company", c.field(fCompany))
-	dst = optString(dst, "email", c.field(fEmail))
-	dst = optString(dst, "phone", keyText(c.phone))
-	dst = optString(dst, "mobile", keyText(c.mobile))
-	dst = optString(dst, "status", c.field(fStatus))
-	dst = optString(dst, "city", c.field(fCity))
-	dst = optString(dst, "country", c.field(fCountry))
-	if m, _ := matchOf(c, k); m != nil {
+	dst = appendString(dst, r.text[fName])
+	dst = optString(dst, "customer_no", r.text[fNo])
+	dst = optString(dst, "kind", r.text[fKind])
+	dst = optString(dst, "company", r.text[fCompany])
+	dst = optString(dst, "email", r.text[fEmail])
+	dst = optString(dst, "phone", keyText(r.phone))
+	dst = optString(dst, "mobile", keyText(r.mobile))
+	dst = optString(dst, "status", r.text[fStatus])
+	dst = optString(dst, "city", r.text[fCity])
+	dst = optString(dst, "country", r.text[fCountry])
+	if m := matchOf(c, r, k); m != nil {
 		dst = append(dst, `,"matched":{"field":`...)
 		dst = appendString(dst, m.Field)
 		dst = optString(dst, "contact", m.Contact)
 		dst = append(dst, '}')
 	}
-	if len(c.contacts) > 0 {
+	if len(r.contacts) > 0 {
 		dst = append(dst, `,"contacts":[`...)
-		for i, p := range c.contacts {
+		for i, p := range r.contacts {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
@@ -123,7 +116,7 @@ func (x *Index) appendCard(dst []byte, c *customer, k uint64, id string) []byte 
 		dst = append(dst, ']')
 	}
 	dst = append(dst, `,"recent_orders":[`...)
-	for i, o := range c.orders {
+	for i, o := range r.orders {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -145,7 +138,7 @@ func (x *Index) appendCard(dst []byte, c *customer, k uint64, id string) []byte 
 		}
 		dst = append(dst, '}')
 	}
-	invoices, balance := x.invoices(c)
+	invoices, balance := x.invoices(r)
 	dst = append(dst, `],"open_invoices":[`...)
 	for i, in := range invoices {
 		if i > 0 {
@@ -175,7 +168,7 @@ func (x *Index) appendCard(dst []byte, c *customer, k uint64, id string) []byte 
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"last_interactions":[`...)
-	for i, it := range c.inters {
+	for i, it := range r.inters {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -197,11 +190,11 @@ func (x *Index) appendCard(dst []byte, c *customer, k uint64, id string) []byte 
 	return append(dst, "]}"...)
 }
 
-// lastSource is c's id in system w: the last recorded, as a card's map
+// lastSource is r's id in system w: the last recorded, as a card's map
 // keeps it.
-func (x *Index) lastSource(c *customer, w string) string {
+func (x *Index) lastSource(r *record, w string) string {
 	id := ""
-	for _, s := range c.sources {
+	for _, s := range r.sources {
 		if x.word(s.origin) == w {
 			id = s.id
 		}

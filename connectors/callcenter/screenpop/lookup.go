@@ -42,8 +42,6 @@ type Card struct {
 	OpenInvoices []Invoice     `json:"open_invoices"`
 	BalanceDue   []Amount      `json:"balance_due"`
 	Last         []Interaction `json:"last_interactions"`
-	activity     int64         // for ranking
-	rank         [2]int        // match kind, status
 }
 
 // Match says how a number matched a customer: its own phone or mobile, or
@@ -103,9 +101,9 @@ type Interaction struct {
 }
 
 // slots finds the slots of a number written in any common notation, the
-// quick reading first (see Lookup), under the read lock; it returns the
-// number in E.164 ("" when raw is no number) and unlocks nothing: the
-// caller holds the read lock while it uses the slots.
+// quick reading first (see Lookup); the caller holds the read lock while
+// it uses them. It returns the number in E.164 ("" when raw is no
+// number) and its Key.
 func (x *Index) slots(raw, region string) (string, uint64, []uint32) {
 	if region == "" || strings.EqualFold(region, x.o.Phones.Region()) {
 		if q := x.o.Phones.Quick(raw); q != "" {
@@ -129,60 +127,97 @@ func (x *Index) slots(raw, region string) (string, uint64, []uint32) {
 
 // CallerName is the display name of the best match of a number (see
 // Answer.CallerName), without building the cards; "" for an unknown
-// number. found reports whether the number is a number at all.
-func (x *Index) CallerName(raw, region string) (name string, found bool) {
+// number. isNumber reports whether raw is a number at all.
+func (x *Index) CallerName(raw, region string) (name string, isNumber bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	e164, k, slots := x.slots(raw, region)
-	var best *customer
-	var bestKey rankKey
-	for _, s := range slots {
-		c := &x.custs[s]
-		if c.state != slotKnown {
-			continue
-		}
-		key := x.rankOf(c, k)
-		if best == nil || key.before(bestKey) {
-			best, bestKey = c, key
+	best := -1
+	for i, s := range slots {
+		if x.custs[s].state == slotKnown && (best < 0 || x.before(s, slots[best], k)) {
+			best = i
 		}
 	}
-	if best == nil {
+	if best < 0 {
 		return "", e164 != ""
 	}
-	name = best.field(fName)
-	if m, _ := matchOf(best, k); m != nil && m.Field == "contact" && m.Contact != "" {
-		name = m.Contact + " (" + name + ")"
+	c := &x.custs[slots[best]]
+	name = recordText(c.rec, fName)
+	if m := matchKind(c, k); m == matchContact {
+		r := x.scratch.Get().(*record)
+		defer x.scratch.Put(r)
+		decodeInto(c.rec, r)
+		if p := contactOf(r, k); p != "" {
+			name = p + " (" + name + ")"
+		}
 	}
 	return SafeName(name), true
 }
 
-// rankKey orders the customers of one number (see answer).
-type rankKey struct {
-	match, status int
-	activity      int64
-	name, id      string
+// How a number matches a customer, in the order of the ranking.
+const (
+	matchOwn     = iota // its phone or mobile, or not a number lookup
+	matchContact        // a contact person's
+)
+
+func matchKind(c *customer, k uint64) int {
+	if k == 0 || c.phone == k || c.mobile == k {
+		return matchOwn
+	}
+	return matchContact
 }
 
-func (a rankKey) before(b rankKey) bool {
-	return cmp.Or(cmp.Compare(a.match, b.match), cmp.Compare(a.status, b.status), -cmp.Compare(a.activity, b.activity),
-		cmp.Compare(a.name, b.name), cmp.Compare(a.id, b.id)) < 0
+// before reports whether slot a ranks before slot b as matches of number
+// k: the customer's own number before a contact's, active before blocked
+// before archived, more recent activity, then by name and id.
+func (x *Index) before(a, b uint32, k uint64) bool {
+	ca, cb := &x.custs[a], &x.custs[b]
+	if d := cmp.Or(cmp.Compare(matchKind(ca, k), matchKind(cb, k)), cmp.Compare(ca.status, cb.status),
+		-cmp.Compare(ca.activity, cb.activity)); d != 0 {
+		return d < 0
+	}
+	if d := cmp.Compare(recordText(ca.rec, fName), recordText(cb.rec, fName)); d != 0 {
+		return d < 0
+	}
+	return cmp.Compare(x.idText(ca), x.idText(cb)) < 0
 }
 
-// rankOf is c's rank key as a match of number k.
-func (x *Index) rankOf(c *customer, k uint64) rankKey {
-	_, m := matchOf(c, k)
-	act := c.updated
-	if len(c.orders) > 0 {
-		act = max(act, int64(c.orders[0].date-1)*86400)
+// ranked are the known customers among slots, best first.
+func (x *Index) ranked(slots []uint32, k uint64, buf []uint32) []uint32 {
+	out := buf[:0]
+	for _, s := range slots {
+		if x.custs[s].state == slotKnown {
+			out = append(out, s)
+		}
 	}
-	if len(c.inters) > 0 {
-		act = max(act, c.inters[0].started)
+	slices.SortStableFunc(out, func(a, b uint32) int {
+		switch {
+		case x.before(a, b, k):
+			return -1
+		case x.before(b, a, k):
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// idText is a customer's hub id as given.
+func (x *Index) idText(c *customer) string {
+	if raw := recordText(c.rec, fRawID); raw != "" {
+		return raw
 	}
-	id := c.rawID
-	if id == "" {
-		id = c.id.String()
+	return c.id.String()
+}
+
+// contactOf is the name of r's contact person with number k.
+func contactOf(r *record, k uint64) string {
+	for _, p := range r.contacts {
+		if p.phone == k || p.mobile == k {
+			return p.name
+		}
 	}
-	return rankKey{match: m, status: statusRank(c.field(fStatus)), activity: act, name: c.field(fName), id: id}
+	return ""
 }
 
 // Lookup finds the customers of a number written in any common notation;
@@ -222,7 +257,7 @@ func (x *Index) ByID(id, system string) Answer {
 		if system != "" && origin != system {
 			continue
 		}
-		if s, ok := x.bySource[sourceKey{origin: sym(i), id: id}]; ok && !slices.Contains(slots, s) {
+		if s, ok := x.sourceSlot(sym(i), id); ok && !slices.Contains(slots, s) {
 			slots = append(slots, s)
 		}
 	}
@@ -236,66 +271,53 @@ func mustID(s string) hubID {
 
 // answer builds the ranked cards of slots (under the read lock).
 func (x *Index) answer(e164 string, k uint64, slots []uint32) Answer {
-	a := Answer{Phone: e164, Customers: make([]Card, 0, len(slots))}
-	for _, s := range slots {
-		c := &x.custs[s]
-		if c.state != slotKnown {
-			continue
-		}
-		a.Customers = append(a.Customers, x.card(c, k))
+	ranked := x.ranked(slots, k, nil)
+	a := Answer{Phone: e164, Customers: make([]Card, 0, len(ranked))}
+	for _, s := range ranked {
+		a.Customers = append(a.Customers, x.card(&x.custs[s], k))
 	}
-	slices.SortStableFunc(a.Customers, func(p, q Card) int {
-		return cmp.Or(cmp.Compare(p.rank[0], q.rank[0]), cmp.Compare(p.rank[1], q.rank[1]),
-			-cmp.Compare(p.activity, q.activity), cmp.Compare(p.Name, q.Name), cmp.Compare(p.ID, q.ID))
-	})
 	return a
 }
 
 // card is what an agent sees of c, called from number k (0: not a call).
 func (x *Index) card(c *customer, k uint64) Card {
-	id := c.rawID
-	if id == "" {
-		id = c.id.String()
-	}
-	cd := Card{ID: id, Name: c.field(fName), CustomerNo: c.field(fNo), Kind: c.field(fKind), Company: c.field(fCompany),
-		Email: c.field(fEmail), Status: c.field(fStatus), City: c.field(fCity), Country: c.field(fCountry),
-		Phone: keyText(c.phone), Mobile: keyText(c.mobile), activity: c.updated,
-		RecentOrders: make([]Order, len(c.orders)), OpenInvoices: make([]Invoice, len(c.invoices)),
-		BalanceDue: []Amount{}, Last: make([]Interaction, len(c.inters))}
-	if len(c.sources) > 0 {
-		cd.IDs = make(map[string]string, len(c.sources))
-		for _, s := range c.sources {
+	r, _ := decodeRecord(c.rec)
+	cd := Card{ID: x.idText(c), Name: r.text[fName], CustomerNo: r.text[fNo], Kind: r.text[fKind], Company: r.text[fCompany],
+		Email: r.text[fEmail], Status: r.text[fStatus], City: r.text[fCity], Country: r.text[fCountry],
+		Phone: keyText(r.phone), Mobile: keyText(r.mobile),
+		RecentOrders: make([]Order, len(r.orders)), OpenInvoices: make([]Invoice, len(r.invoices)),
+		BalanceDue: []Amount{}, Last: make([]Interaction, len(r.inters))}
+	if len(r.sources) > 0 {
+		cd.IDs = make(map[string]string, len(r.sources))
+		for _, s := range r.sources {
 			cd.IDs[x.word(s.origin)] = s.id
 		}
 	}
-	cd.Matched, cd.rank[0] = matchOf(c, k)
-	cd.rank[1] = statusRank(cd.Status)
-	for _, p := range c.contacts {
+	cd.Matched = matchOf(c, &r, k)
+	for _, p := range r.contacts {
 		cd.Contacts = append(cd.Contacts, Contact{Name: p.name, Role: p.role, Email: p.email, Phone: keyText(p.phone), Mobile: keyText(p.mobile)})
 	}
-	for i, o := range c.orders {
+	for i, o := range r.orders {
 		cd.RecentOrders[i] = Order{ID: o.id.String(), OrderNo: o.no, Date: o.date.String(), Status: x.word(o.status),
 			Currency: x.word(o.currency), Total: o.total.String()}
-		cd.activity = max(cd.activity, int64(o.date-1)*86400)
 	}
-	cd.OpenInvoices, cd.BalanceDue = x.invoices(c)
-	for i, it := range c.inters {
+	cd.OpenInvoices, cd.BalanceDue = x.invoices(&r)
+	for i, it := range r.inters {
 		cd.Last[i] = Interaction{ID: it.id.String(), Channel: x.word(it.channel), Direction: x.word(it.direction),
 			StartedAt: timeText(it.started), Duration: it.duration, Outcome: x.word(it.outcome), Agent: it.agent, Subject: it.subject}
-		cd.activity = max(cd.activity, it.started)
 	}
 	return cd
 }
 
-// invoices are c's open invoices and the balance due by currency.
-func (x *Index) invoices(c *customer) ([]Invoice, []Amount) {
-	out := make([]Invoice, len(c.invoices))
+// invoices are r's open invoices and the balance due by currency.
+func (x *Index) invoices(r *record) ([]Invoice, []Amount) {
+	out := make([]Invoice, len(r.invoices))
 	type total struct {
 		cur sym
 		sum decimal
 	}
 	var sums []total
-	for i, in := range c.invoices {
+	for i, in := range r.invoices {
 		out[i] = Invoice{ID: in.id.String(), InvoiceNo: in.no, Date: in.date.String(), DueDate: in.dueDate.String(),
 			PaymentState: x.word(in.state), Currency: x.word(in.currency), Total: in.total.String(), AmountDue: in.due.String()}
 		j := slices.IndexFunc(sums, func(t total) bool { return t.cur == in.currency })
@@ -313,23 +335,17 @@ func (x *Index) invoices(c *customer) ([]Invoice, []Amount) {
 	return out, bal
 }
 
-// matchOf says which of c's numbers k is, and ranks it: the customer's
-// own number before a contact person's.
-func matchOf(c *customer, k uint64) (*Match, int) {
+// matchOf says which of c's numbers k is (nil when k is 0).
+func matchOf(c *customer, r *record, k uint64) *Match {
 	switch {
 	case k == 0:
-		return nil, 0
+		return nil
 	case c.phone == k:
-		return &Match{Field: "phone"}, 0
+		return &Match{Field: "phone"}
 	case c.mobile == k:
-		return &Match{Field: "mobile"}, 0
+		return &Match{Field: "mobile"}
 	}
-	for _, p := range c.contacts {
-		if p.phone == k || p.mobile == k {
-			return &Match{Field: "contact", Contact: p.name}, 1
-		}
-	}
-	return nil, 2
+	return &Match{Field: "contact", Contact: contactOf(r, k)}
 }
 
 // statusRank puts active customers first, then blocked, then archived.
@@ -422,7 +438,7 @@ type Stats struct {
 // load): key, value and control bytes, rounded up.
 const (
 	idEntry     = 24
-	sourceEntry = 32
+	sourceEntry = 16
 	phoneEntry  = 16
 )
 

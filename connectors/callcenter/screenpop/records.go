@@ -6,12 +6,14 @@ import (
 	"github.com/crmhub/hub/mapping"
 )
 
-// The records the index keeps, each in a compact form: strings only for
-// text a person reads, symbols (sym) for the small vocabularies (status,
-// currency, origin), decimals and days as numbers.
+// What the index keeps of a customer: a few fields it searches and ranks
+// by (customer), and the rest in one immutable string, the record blob
+// (codec.go), so that a million customers are a million small objects
+// without pointers inside, which the garbage collector passes over, not
+// ten million. A change decodes the blob into a record, edits that, and
+// encodes a new blob.
 
-// The customer's text fields, in the order they are joined in
-// customer.text.
+// The customer's text fields.
 const (
 	fName = iota
 	fNo
@@ -21,11 +23,11 @@ const (
 	fCity
 	fCountry
 	fKind
+	fRawID // the hub id as given, when it is not a UUID
 	nFields
 )
 
-// maxField caps each text field (bytes): a card is for reading aloud, and
-// the offsets are 16 bits.
+// maxField caps each text field (bytes): a card is for reading aloud.
 const maxField = 512
 
 // The states of a customer slot.
@@ -35,43 +37,30 @@ const (
 	slotKnown                    // its own record has come
 )
 
-// customer is one customer and what a screen-pop shows of it.
+// customer is one slot of the index.
 type customer struct {
-	id    hubID
-	rawID string // the hub id as given, when it is not a UUID
-	text  string // the text fields joined; see field
-	ends  [nFields]uint16
-	state uint8
+	id     hubID
+	state  uint8
+	status uint8 // statusRank of its status
 	// phone and mobile are Keys of its own numbers (0: none).
 	phone, mobile uint64
+	// activity is the newest of its last change, its newest order's date
+	// and its newest interaction (Unix seconds), for ranking.
+	activity int64
+	rec      string // the record blob (codec.go)
+}
+
+// record is a customer's record decoded: what a change edits and a card
+// shows. Its strings point into the blob it was decoded from.
+type record struct {
+	text          [nFields]string
+	phone, mobile uint64
 	updated       int64 // Unix seconds of its last change
+	sources       []source
 	contacts      []contact
-	sources       []source      // its ids in the systems it came from
 	orders        []order       // newest first
 	invoices      []invoice     // open ones, soonest due first
 	inters        []interaction // newest first
-}
-
-// field is text field i.
-func (c *customer) field(i int) string {
-	start := 0
-	if i > 0 {
-		start = int(c.ends[i-1])
-	}
-	return c.text[start:c.ends[i]]
-}
-
-// setText joins the fields into c.text.
-func (c *customer) setText(fields [nFields]string) {
-	var b strings.Builder
-	for i, f := range fields {
-		if len(f) > maxField {
-			f = f[:maxField]
-		}
-		b.WriteString(f)
-		c.ends[i] = uint16(b.Len())
-	}
-	c.text = b.String()
 }
 
 // contact is a contact person of a customer.
@@ -82,12 +71,6 @@ type contact struct {
 
 // source is a customer's id in one system (the origin of its envelopes).
 type source struct {
-	origin sym
-	id     string
-}
-
-// sourceKey finds a customer by its id in a system.
-type sourceKey struct {
 	origin sym
 	id     string
 }
@@ -136,15 +119,49 @@ func str(v mapping.Value, key string) string {
 	return ""
 }
 
-// own is a copy of s cut to n bytes at a rune boundary. The index keeps
-// only copies: a string of a decoded record shares the record's buffer,
-// and keeping it would keep the whole record alive.
-func own(s string, n int) string {
-	if len(s) > n {
-		for n > 0 && s[n]&0xC0 == 0x80 {
-			n--
-		}
-		s = s[:n]
+// cut is s cut to n bytes at a rune boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return strings.Clone(s)
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// numbers appends the Keys of a record's own and its contacts' numbers to
+// dst, each once.
+func (r *record) numbers(dst []uint64) []uint64 {
+	add := func(k uint64) {
+		if k == 0 {
+			return
+		}
+		for _, o := range dst {
+			if o == k {
+				return
+			}
+		}
+		dst = append(dst, k)
+	}
+	add(r.phone)
+	add(r.mobile)
+	for _, p := range r.contacts {
+		add(p.phone)
+		add(p.mobile)
+	}
+	return dst
+}
+
+// activity is what a record's customer ranks by among others on one
+// number: its most recent sign of life.
+func (r *record) activity() int64 {
+	a := r.updated
+	if len(r.orders) > 0 {
+		a = max(a, int64(r.orders[0].date-1)*86400)
+	}
+	if len(r.inters) > 0 {
+		a = max(a, r.inters[0].started)
+	}
+	return a
 }

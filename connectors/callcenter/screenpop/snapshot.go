@@ -77,59 +77,8 @@ func (x *Index) encode(e *encoder) {
 
 func encodeCustomer(e *encoder, c *customer) {
 	e.bytes(c.id[:])
-	e.str(c.rawID)
 	e.uint(uint64(c.state))
-	e.str(c.text)
-	for _, end := range c.ends {
-		e.uint(uint64(end))
-	}
-	e.uint(c.phone)
-	e.uint(c.mobile)
-	e.int(c.updated)
-	e.uint(uint64(len(c.contacts)))
-	for _, p := range c.contacts {
-		e.str(p.name)
-		e.str(p.role)
-		e.str(p.email)
-		e.uint(p.phone)
-		e.uint(p.mobile)
-	}
-	e.uint(uint64(len(c.sources)))
-	for _, s := range c.sources {
-		e.uint(uint64(s.origin))
-		e.str(s.id)
-	}
-	e.uint(uint64(len(c.orders)))
-	for _, o := range c.orders {
-		e.bytes(o.id[:])
-		e.str(o.no)
-		e.dec(o.total)
-		e.int(int64(o.date))
-		e.uint(uint64(o.status))
-		e.uint(uint64(o.currency))
-	}
-	e.uint(uint64(len(c.invoices)))
-	for _, in := range c.invoices {
-		e.bytes(in.id[:])
-		e.str(in.no)
-		e.dec(in.total)
-		e.dec(in.due)
-		e.int(int64(in.date))
-		e.int(int64(in.dueDate))
-		e.uint(uint64(in.state))
-		e.uint(uint64(in.currency))
-	}
-	e.uint(uint64(len(c.inters)))
-	for _, it := range c.inters {
-		e.bytes(it.id[:])
-		e.int(it.started)
-		e.int(int64(it.duration))
-		e.uint(uint64(it.channel))
-		e.uint(uint64(it.direction))
-		e.uint(uint64(it.outcome))
-		e.str(it.agent)
-		e.str(it.subject)
-	}
+	e.str(c.rec)
 }
 
 // ReadSnapshot replaces the index with the snapshot in r. On any error
@@ -141,7 +90,7 @@ func (x *Index) ReadSnapshot(r io.Reader) error {
 		return errors.New("screenpop: read snapshot: not a snapshot of this version")
 	}
 	d := &decoder{r: br, crc: crc32.New(crcTable)}
-	fresh := &Index{o: x.o}
+	fresh := &Index{o: x.o, seed: x.seed}
 	fresh.clear()
 	fresh.decode(d)
 	if d.err != nil {
@@ -154,7 +103,7 @@ func (x *Index) ReadSnapshot(r io.Reader) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.custs, x.free, x.byID, x.bySource = fresh.custs, fresh.free, fresh.byID, fresh.bySource
+	x.custs, x.free, x.byID, x.bySource, x.srcOver, x.seed = fresh.custs, fresh.free, fresh.byID, fresh.bySource, fresh.srcOver, fresh.seed
 	x.byPhone, x.shared, x.orderAt, x.invoiceAt, x.interAt = fresh.byPhone, fresh.shared, fresh.orderAt, fresh.invoiceAt, fresh.interAt
 	x.syms, x.symOf, x.pos, x.known, x.dyn, x.dropped = fresh.syms, fresh.symOf, fresh.pos, fresh.known, fresh.dyn, 0
 	return nil
@@ -183,7 +132,7 @@ func (x *Index) decode(d *decoder) {
 	if d.err != nil {
 		return
 	}
-	x.custs = make([]customer, 0, n)
+	x.custs = make([]customer, 0, min(n, 1<<20)) // a damaged count must not ask for gigabytes
 	for ; n > 0 && d.err == nil; n-- {
 		x.custs = append(x.custs, customer{})
 		s := uint32(len(x.custs) - 1)
@@ -192,91 +141,55 @@ func (x *Index) decode(d *decoder) {
 		if d.err != nil {
 			return
 		}
-		x.reindex(s)
+		x.reindex(s, d)
 	}
 }
 
 func (x *Index) decodeCustomer(d *decoder, c *customer) {
 	d.read(c.id[:])
-	c.rawID = d.str()
 	c.state = uint8(d.uint())
 	if c.state != slotKnown && c.state != slotPlaceholder {
 		d.fail("bad slot state")
+		return
 	}
-	c.text = d.str()
-	for i := range c.ends {
-		c.ends[i] = uint16(d.uint())
-		if int(c.ends[i]) > len(c.text) || i > 0 && c.ends[i] < c.ends[i-1] {
-			d.fail("bad text offsets")
-			return
-		}
-	}
-	c.phone, c.mobile, c.updated = d.uint(), d.uint(), d.int()
-	c.contacts = make([]contact, d.count())
-	for i := range c.contacts {
-		c.contacts[i] = contact{name: d.str(), role: d.str(), email: d.str(), phone: d.uint(), mobile: d.uint()}
-	}
-	c.sources = make([]source, d.count())
-	for i := range c.sources {
-		c.sources[i] = source{origin: x.symIn(d), id: d.str()}
-	}
-	c.orders = make([]order, d.count())
-	for i := range c.orders {
-		o := &c.orders[i]
-		d.read(o.id[:])
-		o.no, o.total, o.date = d.str(), d.dec(), day(d.int())
-		o.status, o.currency = x.symIn(d), x.symIn(d)
-	}
-	c.invoices = make([]invoice, d.count())
-	for i := range c.invoices {
-		in := &c.invoices[i]
-		d.read(in.id[:])
-		in.no, in.total, in.due, in.date, in.dueDate = d.str(), d.dec(), d.dec(), day(d.int()), day(d.int())
-		in.state, in.currency = x.symIn(d), x.symIn(d)
-	}
-	c.inters = make([]interaction, d.count())
-	for i := range c.inters {
-		it := &c.inters[i]
-		d.read(it.id[:])
-		it.started, it.duration = d.int(), int32(d.int())
-		it.channel, it.direction, it.outcome = x.symIn(d), x.symIn(d), x.symIn(d)
-		it.agent, it.subject = d.str(), d.str()
-	}
-}
-
-// symIn reads a symbol, checking it is in the table.
-func (x *Index) symIn(d *decoder) sym {
-	v := d.uint()
-	if v >= uint64(len(x.syms)) {
-		d.fail("unknown symbol")
-		return 0
-	}
-	return sym(v)
+	c.rec = d.str()
 }
 
 // reindex puts a decoded customer into the maps.
-func (x *Index) reindex(s uint32) {
+func (x *Index) reindex(s uint32, d *decoder) {
 	c := &x.custs[s]
+	r, ok := decodeRecord(c.rec)
+	if !ok {
+		d.fail("a damaged customer record")
+		return
+	}
+	for _, src := range r.sources {
+		if int(src.origin) >= len(x.syms) {
+			d.fail("unknown symbol")
+			return
+		}
+	}
+	c.phone, c.mobile, c.activity, c.status = r.phone, r.mobile, r.activity(), uint8(statusRank(r.text[fStatus]))
+	x.dyn += int64(len(c.rec))
 	x.byID[c.id] = s
 	if c.state == slotKnown {
 		x.known++
 	}
-	for _, k := range c.numbers(nil) {
+	for _, k := range r.numbers(nil) {
 		x.indexPhone(k, s)
 	}
-	for _, src := range c.sources {
-		x.bySource[sourceKey(src)] = s
+	for _, src := range r.sources {
+		x.indexSource(src, s)
 	}
-	for _, o := range c.orders {
+	for _, o := range r.orders {
 		x.orderAt[o.id] = s
 	}
-	for _, in := range c.invoices {
+	for _, in := range r.invoices {
 		x.invoiceAt[in.id] = s
 	}
-	for _, it := range c.inters {
+	for _, it := range r.inters {
 		x.interAt[it.id] = s
 	}
-	x.dyn += c.size()
 }
 
 // SaveFile writes a snapshot to path atomically: to a temporary file in
@@ -358,15 +271,6 @@ func (e *encoder) str(s string) {
 	}
 }
 
-func (e *encoder) dec(d decimal) {
-	if !d.ok {
-		e.uint(0)
-		return
-	}
-	e.uint(uint64(d.scale) + 1)
-	e.int(d.units)
-}
-
 // decoder reads what encoder wrote, remembering the first error.
 type decoder struct {
 	r   *bufio.Reader
@@ -442,15 +346,4 @@ func (d *decoder) str() string {
 	b := make([]byte, n)
 	d.read(b)
 	return string(b)
-}
-
-func (d *decoder) dec() decimal {
-	s := d.uint()
-	if s == 0 {
-		return decimal{}
-	}
-	if s > 10 {
-		d.fail("bad decimal")
-	}
-	return decimal{units: d.int(), scale: uint8(s - 1), ok: true}
 }

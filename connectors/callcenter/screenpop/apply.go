@@ -57,8 +57,8 @@ func (x *Index) putCustomer(ch *connectors.Change, id hubID, raw bool) {
 		c.state = slotKnown
 		x.known++
 	}
-	x.addSource(s, &r, ch.Origin, ch.SourceID)
-	x.store(s, &r)
+	x.addSource(s, r, ch.Origin, ch.SourceID)
+	x.store(s, r)
 	fresh := r.numbers(nil)
 	for _, k := range old {
 		if !slices.Contains(fresh, k) {
@@ -135,7 +135,7 @@ func (x *Index) addSource(s uint32, r *record, origin, id string) {
 	}
 	if o, ok := x.sourceSlot(src.origin, src.id); ok && o != s {
 		// The system's id now names another customer (merged records).
-		or := x.load(o)
+		or, _ := decodeRecord(x.custs[o].rec) // r is the work record
 		or.sources = slices.DeleteFunc(or.sources, func(have source) bool { return have == src })
 		x.unindexSource(src, o)
 		x.store(o, &or)
@@ -166,7 +166,7 @@ func (x *Index) putOrder(ch *connectors.Change, id hubID) {
 	var evicted []hubID
 	r.orders, kept, evicted = put(r.orders, o, func(o order) hubID { return o.id }, orderBefore, x.o.Orders)
 	x.settle(x.orderAt, s, id, kept, evicted)
-	x.store(s, &r)
+	x.store(s, r)
 	x.freeIfEmpty(s)
 }
 
@@ -207,7 +207,7 @@ func (x *Index) putInvoice(ch *connectors.Change, id hubID) {
 	var evicted []hubID
 	r.invoices, kept, evicted = put(r.invoices, in, func(i invoice) hubID { return i.id }, invoiceBefore, x.o.Invoices)
 	x.settle(x.invoiceAt, s, id, kept, evicted)
-	x.store(s, &r)
+	x.store(s, r)
 	x.freeIfEmpty(s)
 }
 
@@ -256,7 +256,7 @@ func (x *Index) putInteraction(ch *connectors.Change, id hubID) {
 	var evicted []hubID
 	r.inters, kept, evicted = put(r.inters, it, func(i interaction) hubID { return i.id }, interactionBefore, x.o.Interactions)
 	x.settle(x.interAt, s, id, kept, evicted)
-	x.store(s, &r)
+	x.store(s, r)
 	x.freeIfEmpty(s)
 }
 

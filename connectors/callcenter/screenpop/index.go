@@ -66,8 +66,9 @@ type Index struct {
 	syms      []string
 	symOf     map[string]sym
 	pos       connectors.Positions
-	known     int   // customers with their own record
-	dyn       int64 // bytes of the record blobs
+	work      record // the record a change edits
+	known     int    // customers with their own record
+	dyn       int64  // bytes of the record blobs
 	dropped   uint64
 }
 
@@ -225,10 +226,12 @@ func (x *Index) word(s sym) string {
 	return ""
 }
 
-// load decodes slot s's record.
-func (x *Index) load(s uint32) record {
-	r, _ := decodeRecord(x.custs[s].rec)
-	return r
+// load decodes slot s's record into the index's work record (under the
+// write lock: the next load overwrites it, and what it points to is
+// copied when it is stored).
+func (x *Index) load(s uint32) *record {
+	decodeInto(x.custs[s].rec, &x.work)
+	return &x.work
 }
 
 // store makes r slot s's record and refreshes what the slot keeps beside
@@ -266,7 +269,7 @@ func (x *Index) slot(id hubID, raw string, create bool) (uint32, bool) {
 		s = uint32(len(x.custs) - 1)
 	}
 	x.custs[s] = customer{id: id, state: slotPlaceholder}
-	var r record
+	var r record // not the work record: a change may be editing it
 	r.text[fRawID] = cut(raw, maxField)
 	x.store(s, &r)
 	x.byID[id] = s
@@ -341,8 +344,8 @@ func (x *Index) dropHeld(at map[hubID]uint32, id hubID, remove func(*record, hub
 	}
 	delete(at, id)
 	r := x.load(s)
-	remove(&r, id)
-	x.store(s, &r)
+	remove(r, id)
+	x.store(s, r)
 	x.freeIfEmpty(s)
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"unsafe"
 )
 
 // A snapshot is the whole index and the topic positions it stands at, in a
@@ -66,6 +67,9 @@ func (x *Index) encode(e *encoder) {
 	e.uint(uint64(len(x.syms) - 1))
 	for _, w := range x.syms[1:] {
 		e.str(w)
+	}
+	for _, n := range []int{len(x.orderAt), len(x.invoiceAt), len(x.interAt), len(x.byPhone), len(x.bySource)} {
+		e.uint(uint64(n)) // sizes for the reader's maps
 	}
 	e.uint(uint64(len(x.byID)))
 	for i := range x.custs {
@@ -128,11 +132,18 @@ func (x *Index) decode(d *decoder) {
 		x.symOf[w] = sym(len(x.syms))
 		x.syms = append(x.syms, w)
 	}
+	// The maps are made at their size at once; a damaged size must not
+	// ask for gigabytes before the checksum is read.
+	sized := func() int { return min(d.count(), 1<<23) }
+	x.orderAt, x.invoiceAt, x.interAt = make(map[hubID]uint32, sized()), make(map[hubID]uint32, sized()), make(map[hubID]uint32, sized())
+	x.byPhone, x.bySource = make(map[uint64]uint32, sized()), make(map[uint64]uint32, sized())
 	n := d.count()
 	if d.err != nil {
 		return
 	}
-	x.custs = make([]customer, 0, min(n, 1<<20)) // a damaged count must not ask for gigabytes
+	x.byID = make(map[hubID]uint32, min(n, 1<<23))
+	x.custs = make([]customer, 0, min(n, 1<<23))
+	var r record
 	for ; n > 0 && d.err == nil; n-- {
 		x.custs = append(x.custs, customer{})
 		s := uint32(len(x.custs) - 1)
@@ -141,7 +152,7 @@ func (x *Index) decode(d *decoder) {
 		if d.err != nil {
 			return
 		}
-		x.reindex(s, d)
+		x.reindex(s, &r, d)
 	}
 }
 
@@ -156,10 +167,9 @@ func (x *Index) decodeCustomer(d *decoder, c *customer) {
 }
 
 // reindex puts a decoded customer into the maps.
-func (x *Index) reindex(s uint32, d *decoder) {
+func (x *Index) reindex(s uint32, r *record, d *decoder) {
 	c := &x.custs[s]
-	r, ok := decodeRecord(c.rec)
-	if !ok {
+	if !decodeInto(c.rec, r) {
 		d.fail("a damaged customer record")
 		return
 	}
@@ -345,5 +355,5 @@ func (d *decoder) str() string {
 	}
 	b := make([]byte, n)
 	d.read(b)
-	return string(b)
+	return unsafe.String(&b[0], len(b)) // b is this string's alone and never written again
 }

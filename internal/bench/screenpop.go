@@ -18,6 +18,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -68,6 +69,10 @@ type wrkRun struct {
 	P50, P90    time.Duration
 	P99, Max    time.Duration
 	Errors      string // non-2xx answers and socket errors, as wrk says
+	// In the hub: the time from a request's arrival at the handler
+	// chain to its answer written (what the hub spends, without the
+	// network, the kernel and the waiting for a CPU before it).
+	HubP50, HubP99, HubP999 time.Duration
 }
 
 // ScreenpopResult is what a run measured.
@@ -120,7 +125,8 @@ func RunScreenpop(ctx context.Context, o ScreenpopOptions, progress io.Writer) (
 	defer cleanup()
 	logf("PostgreSQL loaded and indexed in %s", res.PGLoad.Round(time.Millisecond))
 
-	addr, stop, err := serveBench(view, pool, view.Index())
+	hist := &latencies{}
+	addr, stop, err := serveBench(view, pool, view.Index(), hist)
 	if err != nil {
 		return nil, err
 	}
@@ -148,11 +154,13 @@ func RunScreenpop(ctx context.Context, o ScreenpopOptions, progress io.Writer) (
 				return nil, err
 			}
 			stopProfile := startProfile(o.CPUProfile, strings.HasPrefix(target.name, "index /api/v1/screenpop") && c == o.Connections[0])
+			hist.reset()
 			run, err := runWrk(ctx, wrkPath, o.WrkCPUs, script, addr, o.Threads, c, o.Duration)
 			stopProfile()
 			if err != nil {
 				return nil, err
 			}
+			run.HubP50, run.HubP99, run.HubP999 = hist.quantile(0.5), hist.quantile(0.99), hist.quantile(0.999)
 			run.Target = target.name
 			res.Runs = append(res.Runs, run)
 		}
@@ -445,7 +453,7 @@ FROM ` + pgSchema + `.customers c WHERE c.phone = $1 ORDER BY c.name`
 
 // serveBench serves the view's routes as the hub mounts them (behind the
 // same server, tokens and roles) and the baseline beside them.
-func serveBench(view *callcenter.View, pool *pgxpool.Pool, idx *screenpop.Index) (string, func(), error) {
+func serveBench(view *callcenter.View, pool *pgxpool.Pool, idx *screenpop.Index, hist *latencies) (string, func(), error) {
 	srv := server.New(server.Config{Tokens: []server.Token{{Name: "bench", Role: server.RoleCallCenter, Secret: benchKey}}},
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	access := server.Access{Role: server.RoleViewer, Also: []string{server.RoleCallCenter}}
@@ -512,7 +520,13 @@ func serveBench(view *callcenter.View, pool *pgxpool.Pool, idx *screenpop.Index)
 	if err != nil {
 		return "", nil, err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	h := srv.Handler()
+	timed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		hist.add(time.Since(start))
+	})
+	hs := &http.Server{Handler: timed, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	return ln.Addr().String(), func() { hs.Close() }, nil
 }
@@ -629,9 +643,10 @@ func (r *ScreenpopResult) String() string {
 	fmt.Fprintf(&b, "  snapshot: %d MiB, written in %s, read in %s\n", r.SnapshotBytes>>20, r.SnapshotWrite.Round(time.Millisecond), r.SnapshotRead.Round(time.Millisecond))
 	fmt.Fprintf(&b, "PostgreSQL baseline loaded and indexed in %s\n\n", r.PGLoad.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "target\tconnections\trequests/s\tp50\tp90\tp99\tmax\terrors")
+	fmt.Fprintln(tw, "target\tconnections\trequests/s\tp50\tp90\tp99\tmax\tin the hub: p50\tp99\tp99.9\terrors")
 	for _, run := range r.Runs {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\n", run.Target, run.Connections, run.RPS, us(run.P50), us(run.P90), us(run.P99), us(run.Max), run.Errors)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.Target, run.Connections, run.RPS, us(run.P50), us(run.P90), us(run.P99), us(run.Max),
+			us(run.HubP50), us(run.HubP99), us(run.HubP999), run.Errors)
 	}
 	tw.Flush()
 	for _, c := range uniqueConns(r.Runs) {
@@ -683,6 +698,43 @@ func readRSS() int64 {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
+		}
+	}
+	return 0
+}
+
+// latencies is a histogram of the hub's own time per request: 1 us
+// buckets up to 100 ms.
+type latencies struct {
+	mu     sync.Mutex
+	counts [100001]uint64
+	n      uint64
+}
+
+func (l *latencies) add(d time.Duration) {
+	b := min(int(d/time.Microsecond), len(l.counts)-1)
+	l.mu.Lock()
+	l.counts[b]++
+	l.n++
+	l.mu.Unlock()
+}
+
+func (l *latencies) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.counts, l.n = [100001]uint64{}, 0
+}
+
+// quantile is the upper edge of the bucket holding quantile q.
+func (l *latencies) quantile(q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want := uint64(q * float64(l.n))
+	var seen uint64
+	for i, c := range l.counts {
+		seen += c
+		if seen > want {
+			return time.Duration(i+1) * time.Microsecond
 		}
 	}
 	return 0

@@ -21,7 +21,7 @@ type ScreenpopConfig struct {
 	RecentOrders     int           `mapstructure:"recent_orders" yaml:"recent_orders" default:"5" doc:"the most recent orders kept and shown per customer (1 to 100)"`
 	OpenInvoices     int           `mapstructure:"open_invoices" yaml:"open_invoices" default:"20" doc:"the open invoices kept and shown per customer, soonest due first (1 to 1000); the balance due adds up those"`
 	Interactions     int           `mapstructure:"interactions" yaml:"interactions" default:"5" doc:"the last interactions (calls, e-mails) kept and shown per customer (1 to 100)"`
-	MaxCustomers     int           `mapstructure:"max_customers" yaml:"max_customers" default:"5000000" doc:"the most customers indexed; beyond it customers are not indexed (hub_screenpop_dropped_total counts them). About 250 bytes a customer with 3 orders"`
+	MaxCustomers     int           `mapstructure:"max_customers" yaml:"max_customers" default:"5000000" doc:"the most customers indexed; beyond it customers are not indexed (hub_screenpop_dropped_total counts them). About 500 bytes of memory a customer with 3 orders"`
 	Agents           AgentsConfig  `mapstructure:"agents" yaml:"agents" doc:"the push of call events to agents' browsers"`
 }
 

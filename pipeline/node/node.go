@@ -54,6 +54,7 @@ type Node struct {
 	intakes                                         map[string]*pipeline.Intake
 	pushes                                          map[string]*pipeline.Push // by connector
 	views                                           map[string]*pipeline.ViewRunner
+	mounted                                         map[string]string // route pattern -> connector
 	// abandon is done when sink writes still hanging on a system must
 	// give up (late in a stop); abandonWrites makes it so.
 	abandon       context.Context

@@ -257,6 +257,7 @@ func (n *Node) startStreams(ctx context.Context) {
 // started; behind the API's tokens where a route names roles) and of the
 // views (behind the API's tokens unless public).
 func (n *Node) mountRoutes() error {
+	n.mounted = map[string]string{}
 	for _, name := range sorted(n.pushes) {
 		pusher := n.plan.Connectors[name].(connectors.Pusher)
 		for _, rt := range pusher.Routes(n.pushes[name]) {
@@ -284,6 +285,12 @@ func (n *Node) mountRoutes() error {
 // mount mounts one route of connector name, gated on the connector having
 // started, public or behind the API's tokens with the roles it names.
 func (n *Node) mount(name string, rt connectors.Route, public bool) error {
+	// The mux panics on a pattern registered twice: two connectors of one
+	// kind whose routes carry no name (two screen-pop views).
+	if other, ok := n.mounted[rt.Pattern]; ok {
+		return fmt.Errorf("connector %s: route %q is connector %s's already (configure one connector of the kind)", name, rt.Pattern, other)
+	}
+	n.mounted[rt.Pattern] = name
 	h := n.health.Gate(name, rt.Handler)
 	if public {
 		if rt.PlainErrors {

@@ -355,59 +355,11 @@ func loadPostgres(ctx context.Context, o ScreenpopOptions, res *ScreenpopResult)
 		return nil, nil, fmt.Errorf("bench screenpop: connect to PostgreSQL: %w", err)
 	}
 	defer conn.Close(ctx)
-	ddl := []string{
-		"DROP SCHEMA IF EXISTS " + pgSchema + " CASCADE",
-		"CREATE SCHEMA " + pgSchema,
-		"CREATE TABLE " + pgSchema + ".customers (id BIGINT PRIMARY KEY, hub_id UUID NOT NULL, customer_no TEXT, name TEXT NOT NULL, email TEXT, phone TEXT, status TEXT, city TEXT, country TEXT)",
-		"CREATE TABLE " + pgSchema + ".orders (id BIGINT PRIMARY KEY, hub_id UUID NOT NULL, customer_id BIGINT NOT NULL, order_no TEXT, order_date DATE, status TEXT, currency TEXT, total NUMERIC(12,2))",
-		"CREATE TABLE " + pgSchema + ".invoices (id BIGINT PRIMARY KEY, hub_id UUID NOT NULL, customer_id BIGINT NOT NULL, invoice_no TEXT, due_date DATE, payment_state TEXT, currency TEXT, total NUMERIC(12,2), amount_due NUMERIC(12,2))",
+	if err := createTables(ctx, conn); err != nil {
+		return nil, nil, err
 	}
-	for _, q := range ddl {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return nil, nil, fmt.Errorf("bench screenpop: %s: %w", q, err)
-		}
-	}
-	i := 0
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{pgSchema, "customers"}, []string{"id", "hub_id", "customer_no", "name", "email", "phone", "status", "city", "country"},
-		pgx.CopyFromFunc(func() ([]any, error) {
-			if i == o.Customers {
-				return nil, nil
-			}
-			c := customerAt(i)
-			i++
-			return []any{i - 1, c.hub, c.no, c.name, c.email, c.phone, "ACTIVE", "Berlin", "DE"}, nil
-		})); err != nil {
-		return nil, nil, fmt.Errorf("bench screenpop: copy customers: %w", err)
-	}
-	n := 0
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{pgSchema, "orders"}, []string{"id", "hub_id", "customer_id", "order_no", "order_date", "status", "currency", "total"},
-		pgx.CopyFromFunc(func() ([]any, error) {
-			if n == o.Customers*o.OrdersPer {
-				return nil, nil
-			}
-			ci, j := n/o.OrdersPer, n%o.OrdersPer
-			od := orderAt(ci, j)
-			n++
-			day, _ := time.Parse(time.DateOnly, od.date)
-			return []any{n, od.hub, ci, od.no, day, od.status, "EUR", od.total}, nil
-		})); err != nil {
-		return nil, nil, fmt.Errorf("bench screenpop: copy orders: %w", err)
-	}
-	k := 0
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{pgSchema, "invoices"}, []string{"id", "hub_id", "customer_id", "invoice_no", "due_date", "payment_state", "currency", "total", "amount_due"},
-		pgx.CopyFromFunc(func() ([]any, error) {
-			for k < o.Customers && !hasInvoice(k) {
-				k++
-			}
-			if k >= o.Customers {
-				return nil, nil
-			}
-			ci := k
-			k++
-			due := time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
-			return []any{ci, benchHubID(3, ci), ci, "INV-" + strconv.Itoa(ci), due, "UNPAID", "EUR", invoiceAmount(ci), invoiceAmount(ci)}, nil
-		})); err != nil {
-		return nil, nil, fmt.Errorf("bench screenpop: copy invoices: %w", err)
+	if err := copyData(ctx, conn, o); err != nil {
+		return nil, nil, err
 	}
 	for _, q := range []string{
 		"CREATE INDEX ON " + pgSchema + ".customers (phone)",
@@ -440,6 +392,70 @@ func loadPostgres(ctx context.Context, o ScreenpopOptions, res *ScreenpopResult)
 		}
 	}
 	return pool, cleanup, nil
+}
+
+// createTables makes the baseline's schema afresh.
+func createTables(ctx context.Context, conn *pgx.Conn) error {
+	ddl := []string{
+		"DROP SCHEMA IF EXISTS " + pgSchema + " CASCADE",
+		"CREATE SCHEMA " + pgSchema,
+		"CREATE TABLE " + pgSchema + ".customers (id BIGINT PRIMARY KEY, hub_id UUID NOT NULL, customer_no TEXT, name TEXT NOT NULL, email TEXT, phone TEXT, status TEXT, city TEXT, country TEXT)",
+		"CREATE TABLE " + pgSchema + ".orders (id BIGINT PRIMARY KEY, hub_id UUID NOT NULL, customer_id BIGINT NOT NULL, order_no TEXT, order_date DATE, status TEXT, currency TEXT, total NUMERIC(12,2))",
+		"CREATE TABLE " + pgSchema + ".invoices (id BIGINT PRIMARY KEY, hub_id UUID NOT NULL, customer_id BIGINT NOT NULL, invoice_no TEXT, due_date DATE, payment_state TEXT, currency TEXT, total NUMERIC(12,2), amount_due NUMERIC(12,2))",
+	}
+	for _, q := range ddl {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("bench screenpop: %s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// copyData copies the customers, orders and invoices the index holds.
+func copyData(ctx context.Context, conn *pgx.Conn, o ScreenpopOptions) error {
+	i := 0
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{pgSchema, "customers"}, []string{"id", "hub_id", "customer_no", "name", "email", "phone", "status", "city", "country"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == o.Customers {
+				return nil, nil
+			}
+			c := customerAt(i)
+			i++
+			return []any{i - 1, c.hub, c.no, c.name, c.email, c.phone, "ACTIVE", "Berlin", "DE"}, nil
+		})); err != nil {
+		return fmt.Errorf("bench screenpop: copy customers: %w", err)
+	}
+	n := 0
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{pgSchema, "orders"}, []string{"id", "hub_id", "customer_id", "order_no", "order_date", "status", "currency", "total"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if n == o.Customers*o.OrdersPer {
+				return nil, nil
+			}
+			ci, j := n/o.OrdersPer, n%o.OrdersPer
+			od := orderAt(ci, j)
+			n++
+			day, _ := time.Parse(time.DateOnly, od.date)
+			return []any{n, od.hub, ci, od.no, day, od.status, "EUR", od.total}, nil
+		})); err != nil {
+		return fmt.Errorf("bench screenpop: copy orders: %w", err)
+	}
+	k := 0
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{pgSchema, "invoices"}, []string{"id", "hub_id", "customer_id", "invoice_no", "due_date", "payment_state", "currency", "total", "amount_due"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			for k < o.Customers && !hasInvoice(k) {
+				k++
+			}
+			if k >= o.Customers {
+				return nil, nil
+			}
+			ci := k
+			k++
+			due := time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
+			return []any{ci, benchHubID(3, ci), ci, "INV-" + strconv.Itoa(ci), due, "UNPAID", "EUR", invoiceAmount(ci), invoiceAmount(ci)}, nil
+		})); err != nil {
+		return fmt.Errorf("bench screenpop: copy invoices: %w", err)
+	}
+	return nil
 }
 
 // pgQuery is the baseline's lookup: the customers with the number, each

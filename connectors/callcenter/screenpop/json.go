@@ -51,33 +51,7 @@ func (x *Index) appendCard(dst []byte, c *customer, r *record, k uint64) []byte 
 		dst = c.id.appendTo(dst)
 		dst = append(dst, '"')
 	}
-	if len(r.sources) > 0 {
-		dst = append(dst, `,"ids":{`...)
-		// encoding/json writes a map's keys sorted.
-		var order [8]int
-		idx := order[:0]
-		for i := range r.sources {
-			idx = append(idx, i)
-		}
-		slices.SortStableFunc(idx, func(a, b int) int {
-			return strings.Compare(x.word(r.sources[a].origin), x.word(r.sources[b].origin))
-		})
-		last := ""
-		for n, i := range idx {
-			w := x.word(r.sources[i].origin)
-			if n > 0 && w == last {
-				continue // a map keeps one id per system (the last)
-			}
-			last = w
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, w)
-			dst = append(dst, ':')
-			dst = appendString(dst, x.lastSource(r, w))
-		}
-		dst = append(dst, '}')
-	}
+	dst = x.appendIDs(dst, r)
 	dst = append(dst, `,"name":`...)
 	dst = appendString(dst, r.text[fName])
 	dst = optString(dst, "customer_no", r.text[fNo])
@@ -95,26 +69,76 @@ func (x *Index) appendCard(dst []byte, c *customer, r *record, k uint64) []byte 
 		dst = optString(dst, "contact", m.Contact)
 		dst = append(dst, '}')
 	}
-	if len(r.contacts) > 0 {
-		dst = append(dst, `,"contacts":[`...)
-		for i, p := range r.contacts {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, '{')
-			n := len(dst)
-			dst = optString(dst, "name", p.name)
-			dst = optString(dst, "role", p.role)
-			dst = optString(dst, "email", p.email)
-			dst = optString(dst, "phone", keyText(p.phone))
-			dst = optString(dst, "mobile", keyText(p.mobile))
-			if len(dst) > n {
-				dst = append(dst[:n], dst[n+1:]...) // the first member's comma
-			}
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
+	dst = appendContacts(dst, r)
+	dst = x.appendOrders(dst, r)
+	dst = x.appendInvoices(dst, r)
+	dst = x.appendInteractions(dst, r)
+	return append(dst, "]}"...)
+}
+
+// appendIDs writes the card's ids: a JSON object by system, keys sorted
+// and the last id of a system kept, as encoding/json writes a map.
+func (x *Index) appendIDs(dst []byte, r *record) []byte {
+	if len(r.sources) == 0 {
+		return dst
 	}
+	dst = append(dst, `,"ids":{`...)
+	// encoding/json writes a map's keys sorted.
+	var order [8]int
+	idx := order[:0]
+	for i := range r.sources {
+		idx = append(idx, i)
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		return strings.Compare(x.word(r.sources[a].origin), x.word(r.sources[b].origin))
+	})
+	last := ""
+	for n, i := range idx {
+		w := x.word(r.sources[i].origin)
+		if n > 0 && w == last {
+			continue // a map keeps one id per system (the last)
+		}
+		last = w
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, w)
+		dst = append(dst, ':')
+		dst = appendString(dst, x.lastSource(r, w))
+	}
+	dst = append(dst, '}')
+	return dst
+}
+
+// appendContacts writes the card's contacts (omitted when none).
+func appendContacts(dst []byte, r *record) []byte {
+	if len(r.contacts) == 0 {
+		return dst
+	}
+	dst = append(dst, `,"contacts":[`...)
+	for i, p := range r.contacts {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '{')
+		n := len(dst)
+		dst = optString(dst, "name", p.name)
+		dst = optString(dst, "role", p.role)
+		dst = optString(dst, "email", p.email)
+		dst = optString(dst, "phone", keyText(p.phone))
+		dst = optString(dst, "mobile", keyText(p.mobile))
+		if len(dst) > n {
+			dst = append(dst[:n], dst[n+1:]...) // the first member's comma
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ']')
+	return dst
+}
+
+// appendOrders writes "recent_orders":[... (the list stays open for the
+// next one to close).
+func (x *Index) appendOrders(dst []byte, r *record) []byte {
 	dst = append(dst, `,"recent_orders":[`...)
 	for i, o := range r.orders {
 		if i > 0 {
@@ -138,6 +162,12 @@ func (x *Index) appendCard(dst []byte, c *customer, r *record, k uint64) []byte 
 		}
 		dst = append(dst, '}')
 	}
+	return dst
+}
+
+// appendInvoices closes the orders and writes the open invoices and the
+// balance due.
+func (x *Index) appendInvoices(dst []byte, r *record) []byte {
 	invoices, balance := x.invoices(r)
 	dst = append(dst, `],"open_invoices":[`...)
 	for i, in := range invoices {
@@ -167,6 +197,11 @@ func (x *Index) appendCard(dst []byte, c *customer, r *record, k uint64) []byte 
 		dst = appendString(dst, b.Amount)
 		dst = append(dst, '}')
 	}
+	return dst
+}
+
+// appendInteractions closes the balance and writes the last interactions.
+func (x *Index) appendInteractions(dst []byte, r *record) []byte {
 	dst = append(dst, `],"last_interactions":[`...)
 	for i, it := range r.inters {
 		if i > 0 {
@@ -187,7 +222,7 @@ func (x *Index) appendCard(dst []byte, c *customer, r *record, k uint64) []byte 
 		dst = optString(dst, "subject", it.subject)
 		dst = append(dst, '}')
 	}
-	return append(dst, "]}"...)
+	return dst
 }
 
 // lastSource is r's id in system w: the last recorded, as a card's map

@@ -80,7 +80,9 @@ type APIConfig struct {
 }
 
 // TokenConfig is one API token. Roles: viewer (read), operator (also
-// replay and discard dead letters), admin (everything).
+// replay and discard dead letters), admin (everything); callcenter is a
+// call-center system's key (a PBX, a CTI, agent desktops): screen-pop,
+// caller id and call events only.
 type TokenConfig struct {
 	Name  string `mapstructure:"name"`
 	Role  string `mapstructure:"role"`

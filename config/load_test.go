@@ -456,7 +456,7 @@ api:
 		`:13: sources.s.refs.order: is required: the native field that holds the referenced order's key`,
 		`:18: sinks.k.entities.customer.mapping: cannot read mapping`,
 		`:19: sinks.k.retry.initial: must be positive`,
-		`:22: api.tokens[0].role: "Operator" is not one of viewer, operator, admin (lower case)`,
+		`:22: api.tokens[0].role: "Operator" is not one of viewer, operator, admin, callcenter (lower case)`,
 	}
 	if len(probs) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(want), probs)
@@ -493,7 +493,7 @@ func TestComponentChecks(t *testing.T) {
 	}{
 		{"a role in another case would be refused every call",
 			"api:\n  tokens:\n    - {name: ops, role: Operator, token: 0123456789abcdef}\n",
-			`:3: api.tokens[0].role: "Operator" is not one of viewer, operator, admin (lower case)`},
+			`:3: api.tokens[0].role: "Operator" is not one of viewer, operator, admin, callcenter (lower case)`},
 		{"refs name an entity",
 			"connectors:\n  crm: {kind: sqlstore}\nsources:\n  s:\n    connector: crm\n    entity: order\n    mapping: " + os.DevNull + "\n    refs: {custmer: customer_id}\n",
 			`:8: sources.s.refs.custmer: "custmer" is not one of customer, order, invoice, interaction`},
@@ -514,8 +514,8 @@ func TestComponentChecks(t *testing.T) {
 		})
 	}
 	// The lower-case roles pass.
-	if _, err := Load(writeFile(t, "api:\n  tokens:\n    - {name: a, role: viewer, token: 0123456789abcdef}\n    - {name: b, role: admin, token: 0123456789abcdeg}\n")); err != nil {
-		t.Errorf("viewer and admin tokens: %v", err)
+	if _, err := Load(writeFile(t, "api:\n  tokens:\n    - {name: a, role: viewer, token: 0123456789abcdef}\n    - {name: b, role: admin, token: 0123456789abcdeg}\n    - {name: c, role: callcenter, token: 0123456789abcdeh}\n")); err != nil {
+		t.Errorf("viewer, admin and callcenter tokens: %v", err)
 	}
 }
 

@@ -117,9 +117,9 @@ func (c *Config) validate() Problems {
 		// Exactly: the server compares roles as written, so "Operator"
 		// would pass here and then be refused everything.
 		switch t.Role {
-		case "viewer", "operator", "admin":
+		case "viewer", "operator", "admin", "callcenter":
 		default:
-			add(key+".role", "%q is not one of viewer, operator, admin (lower case)", t.Role)
+			add(key+".role", "%q is not one of viewer, operator, admin, callcenter (lower case)", t.Role)
 		}
 		if len(t.Token.Reveal()) < 16 {
 			add(key+".token", "must be at least 16 characters (use ${VAR} to take it from the environment)")

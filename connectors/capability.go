@@ -99,6 +99,18 @@ type Route struct {
 	// Public routes skip the hub's API tokens: webhooks, which carry their
 	// own credentials.
 	Public bool
+	// Roles are the roles of the hub's API tokens a route behind them
+	// admits: "viewer", "operator" or "admin" admit that role and the ones
+	// above it, "callcenter" call-center systems' keys (which no other
+	// route admits). Empty: viewer and above. A pusher's route is public
+	// unless it names Roles: then it is behind the tokens too (a
+	// call-center system posting call events with its key).
+	Roles []string
+	// PlainErrors makes every error answer on the route, the hub's own
+	// refusals included (no token, a wrong role, not started yet), an
+	// empty text/plain body with the status code: for clients that show
+	// whatever body they get (PBX caller-name lookups).
+	PlainErrors bool
 }
 
 // Pusher receives records a system pushes (webhooks). Routes is called

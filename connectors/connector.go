@@ -59,6 +59,11 @@ type Record struct {
 	Op      Op
 	Version time.Time     // the system's own change time, used for ordering and conflicts
 	Data    mapping.Value // native fields; for a delete, at least the key
+	// Refs are hub ids of records this one references, by entity, that
+	// the connector found itself (a call matched to a customer by the
+	// caller's number in the connector's own read model). A source's refs
+	// setting, which resolves native keys, wins over them.
+	Refs map[string]string
 }
 
 // Connector is one configured instance of a kind. Start opens it

@@ -3,10 +3,13 @@ package e2e
 import (
 	"bytes"
 	"database/sql"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +20,9 @@ import (
 // configs/demo.yaml` in a copy of configs/ (the connector DSNs are relative
 // to the working folder, data/demo/...), with free ports through HUB_*
 // overrides. The seeded records reach the ERP; then the README's change (a
-// new customer, order 1 paid) follows within seconds.
+// new customer, order 1 paid) follows within seconds; then the README's
+// call center: the caller id of 030 1234567 with the demo's call-center
+// key, and a call logged into the CRM.
 func TestReadmeDemo(t *testing.T) {
 	t.Parallel()
 	_, self, _, _ := runtime.Caller(0)
@@ -133,6 +138,39 @@ func TestReadmeDemo(t *testing.T) {
 	waitRows("the shop order in the ERP", erp, "SELECT o.order_no, o.status, o.total, c.name FROM erp_orders o JOIN erp_customers c ON c.ext_ref = o.customer_ref WHERE o.order_no = '1001'",
 		"1001|PAID|104.70|Ada Lovelace")
 	waitRows("one Ada in the ERP", erp, "SELECT COUNT(*) FROM erp_customers WHERE email = 'ada@example.com'", "1")
+	// The README's call center: caller id with the demo's call-center key,
+	// and a call logged into the CRM's interactions table.
+	callerID := func() (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+httpAddr+"/api/v1/callerid?number=030%201234567", nil)
+		req.Header.Set("Authorization", "Bearer demo-callcenter-key")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor(t, "the demo's caller id of 030 1234567", 15*time.Second, 100*time.Millisecond, []*proc{hub}, func() (bool, string) {
+		code, body := callerID()
+		return code == 200 && body == "Acme Maschinenbau GmbH", fmt.Sprintf("%d %q", code, body)
+	})
+	for _, e := range []string{`{"event":"ringing","call_id":"c-1","from":"030 1234567","agent":"1001"}`,
+		`{"event":"answered","call_id":"c-1","agent":"1001"}`, `{"event":"ended","call_id":"c-1"}`} {
+		req, _ := http.NewRequest("POST", "http://"+httpAddr+"/webhooks/calls/calls", strings.NewReader(e))
+		req.Header.Set("Authorization", "Bearer demo-callcenter-key")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("call event %s: %s", e, resp.Status)
+		}
+	}
+	waitRows("the call in the CRM's interactions", crm,
+		"SELECT c.name, i.direction, i.from_number, i.agent, i.outcome FROM interactions i JOIN customers c ON c.id = i.customer_id",
+		"Acme Maschinenbau GmbH|INBOUND|+49301234567|1001|ANSWERED")
 	if l := listDeadLetters(t, dir, "configs/demo.yaml", "all"); l.Total != 0 {
 		t.Errorf("the demo has %d dead letters: %+v", l.Total, l.Items)
 	}

@@ -90,6 +90,15 @@ func (in *Intake) buildEnvelopes(recs []connectors.Record, p *prep) {
 				refs[entity] = p.ids[entity][ref]
 			}
 		}
+		for entity, hubID := range rec.Refs {
+			if hubID == "" || refs[entity] != "" {
+				continue
+			}
+			if refs == nil {
+				refs = map[string]string{}
+			}
+			refs[entity] = hubID
+		}
 		data := withIDs(p.canon[i], hubID, refs)
 		hash := Hash(data)
 		var fields string

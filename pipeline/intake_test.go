@@ -217,3 +217,30 @@ func TestOversizedRecordDeadLettered(t *testing.T) {
 		t.Errorf("stamps: %+v; want 1 and 3 published, 2 not", links)
 	}
 }
+
+// TestBuildConnectorRefs: hub ids a connector found itself (a call matched
+// to a customer by its number) travel as the envelope's refs and in the
+// data; a ref the source resolves from a native key wins over them.
+func TestBuildConnectorRefs(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	in := newIntake(h, "order", orderIn, map[string]string{"customer": "customer_id"})
+	own := order(1, 7, "10.00")
+	own.Data = mapping.ObjectValue(own.Data.Members()[0], own.Data.Members()[2]) // no customer_id
+	own.Refs = map[string]string{"customer": "hub-of-the-caller"}
+	both := order(2, 7, "20.00")
+	both.Refs = map[string]string{"customer": "ignored"}
+	p, err := in.prepare(ctx, []connectors.Record{own, both})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.envs[0].Refs["customer"]; got != "hub-of-the-caller" {
+		t.Errorf("refs = %v, want the connector's hub id", p.envs[0].Refs)
+	}
+	if got := p.envs[0].Data.Get("customer").Get("id").Str(); got != "hub-of-the-caller" {
+		t.Errorf("data customer.id = %q, want the connector's hub id", got)
+	}
+	if got, want := p.envs[1].Refs["customer"], p.ids["customer"]["7"]; got != want || got == "ignored" {
+		t.Errorf("refs = %v, want the source's resolved %s", p.envs[1].Refs, want)
+	}
+}

@@ -9,6 +9,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,7 @@ type Server struct {
 	ln       net.Listener
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	digests  [][sha256.Size]byte // of cfg.Tokens' secrets, in order
 
 	mu       sync.Mutex
 	draining bool
@@ -79,6 +81,9 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks ...Check
 			Help:    "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"route"}),
+	}
+	for _, t := range cfg.Tokens {
+		s.digests = append(s.digests, sha256.Sum256([]byte(t.Secret)))
 	}
 	reg.MustRegister(s.requests, s.duration)
 	s.mux.HandleFunc("GET /healthz", s.healthz)

@@ -206,3 +206,64 @@ func TestAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestCallCenterRole: a call-center key calls only the routes that admit
+// it by name, and those routes still admit the ranked roles they name;
+// a plain route answers every refusal with an empty text/plain body.
+func TestCallCenterRole(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := New(Config{Tokens: []Token{
+		{Name: "alice", Role: RoleViewer, Secret: "viewer-token-123456"},
+		{Name: "pbx", Role: RoleCallCenter, Secret: "callcenter-key-123456"},
+		{Name: "root", Role: RoleAdmin, Secret: "admin-token-1234567"},
+	}}, slog.New(slog.DiscardHandler), reg)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, Actor(r.Context())) })
+	s.HandleAuth("GET /api/v1/dlq", RoleViewer, ok)
+	s.HandleAccess("GET /api/v1/screenpop", Access{Role: RoleViewer, Also: []string{RoleCallCenter}}, ok)
+	s.HandleAccess("POST /webhooks/calls", Access{Role: RoleOperator, Also: []string{RoleCallCenter}}, ok)
+	s.HandleAccess("GET /api/v1/callerid", Access{Role: RoleViewer, Also: []string{RoleCallCenter}, Plain: true},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("fail") != "" {
+				http.Error(w, "<html>boom</html>", http.StatusInternalServerError)
+				return
+			}
+			_, _ = io.WriteString(w, "Acme")
+		}))
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	tests := []struct {
+		method, path, token string
+		code                int
+		body                string
+		plain               bool
+	}{
+		{"GET", "/api/v1/dlq", "callcenter-key-123456", 403, "", false},
+		{"GET", "/api/v1/screenpop", "callcenter-key-123456", 200, "pbx", false},
+		{"GET", "/api/v1/screenpop", "viewer-token-123456", 200, "alice", false},
+		{"GET", "/api/v1/screenpop", "admin-token-1234567", 200, "root", false},
+		{"POST", "/webhooks/calls", "callcenter-key-123456", 200, "pbx", false},
+		{"POST", "/webhooks/calls", "viewer-token-123456", 403, "", false},
+		{"GET", "/api/v1/callerid", "callcenter-key-123456", 200, "Acme", false},
+		{"GET", "/api/v1/callerid", "", 401, "", true},
+		{"GET", "/api/v1/callerid", "wrong-key-1234567890", 401, "", true},
+		{"GET", "/api/v1/callerid?fail=1", "callcenter-key-123456", 500, "", true},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, ts.URL+tt.path, nil)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.code || (tt.code == 200 && string(b) != tt.body) {
+			t.Errorf("%s %s with %q = %d %q, want %d %q", tt.method, tt.path, tt.token, resp.StatusCode, b, tt.code, tt.body)
+		}
+		if tt.plain && (len(b) != 0 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain")) {
+			t.Errorf("%s %s with %q: %s body %q, want an empty text/plain one", tt.method, tt.path, tt.token, resp.Header.Get("Content-Type"), b)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,6 +72,53 @@ afterwards unless --keep.`,
 	f.BoolVar(&o.Keep, "keep", false, "keep the schemas afterwards")
 	f.StringVar(&logLevel, "log-level", "warn", "the hub's log level")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	cmd.AddCommand(syncCmd)
+	cmd.AddCommand(syncCmd, newBenchScreenpopCmd(dsn))
+	return cmd
+}
+
+// newBenchScreenpopCmd is `hub bench screenpop`.
+func newBenchScreenpopCmd(dsn string) *cobra.Command {
+	var o bench.ScreenpopOptions
+	var conns []int
+	cmd := &cobra.Command{
+		Use:   "screenpop",
+		Short: "Measure screen-pop lookups on a large index, against an indexed PostgreSQL query",
+		Long: `Build a screen-pop index of --customers customers with --orders orders each
+(and an open invoice for every fourth customer) from envelopes as the view
+reads them, report its build time and memory, write and read its snapshot,
+load the same data into PostgreSQL with the indexes a user would create, and
+serve both behind the hub's HTTP server (tokens, roles): the index's
+/api/v1/screenpop and /api/v1/callerid, and /api/v1/bench/pg-screenpop, the
+same lookup answered by one PostgreSQL query. wrk (apt-get install wrk)
+measures each on loopback at every --connections level, after a warm-up.
+The schema hub_bench_screenpop is dropped afterwards unless --keep.`,
+		Example: `  hub bench screenpop                                   # 1,000,000 customers, 3,000,000 orders
+  hub bench screenpop --customers 100000 --duration 5s --connections 8`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, err := kinds()
+			if err != nil {
+				return err
+			}
+			o.Kinds, o.Connections = reg, conns
+			res, err := bench.RunScreenpop(cmd.Context(), o, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.PostgresDSN, "pg", dsn, "PostgreSQL for the baseline (default $HUB_TEST_POSTGRES_DSN)")
+	f.IntVar(&o.Customers, "customers", 1000000, "customers in the index (and in PostgreSQL)")
+	f.IntVar(&o.OrdersPer, "orders", 3, "orders per customer")
+	f.IntSliceVar(&conns, "connections", []int{4, 16, 64}, "wrk connection counts to measure")
+	f.IntVar(&o.Threads, "threads", 1, "wrk threads (wrk shares the machine with the hub and PostgreSQL)")
+	f.DurationVar(&o.Duration, "duration", 10*time.Second, "each measured wrk run")
+	f.StringVar(&o.Wrk, "wrk", "wrk", "the wrk binary")
+	f.StringVar(&o.WrkCPUs, "wrk-cpus", "", "run wrk under taskset on these CPUs (e.g. 0; run the hub with taskset on the others)")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the first index run to this file")
+	f.BoolVar(&o.Keep, "keep", false, "keep the PostgreSQL schema afterwards")
 	return cmd
 }

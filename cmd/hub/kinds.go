@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/connectors/callcenter"
 	"github.com/crmhub/hub/connectors/erp/odoo"
 	"github.com/crmhub/hub/connectors/erp/rest"
 	"github.com/crmhub/hub/connectors/erp/tryton"
@@ -20,6 +21,7 @@ func kinds() (*connectors.Registry, error) {
 		rest.Register,
 		shopify.Register,
 		woocommerce.Register,
+		callcenter.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, err

@@ -393,7 +393,7 @@ func TestValidate(t *testing.T) {
 // fails TestHelpListsCommands.
 var wantCommands = map[string][]string{
 	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reload", "resume", "run", "sql", "status", "trace", "validate", "version"},
-	"bench":      {"sync"},
+	"bench":      {"screenpop", "sync"},
 	"connectors": {"doc", "list"},
 	"cursor":     {"set", "show"},
 	"dlq":        {"discard", "link", "list", "replay", "show"},

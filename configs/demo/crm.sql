@@ -28,6 +28,24 @@ CREATE TABLE order_lines (
     unit_price TEXT NOT NULL,
     PRIMARY KEY (order_id, line_no)
 );
+-- The call log: one row per call, written by the hub's crm-calls sink
+-- (ext_ref is the call's hub id), linked to the caller's customer.
+CREATE TABLE interactions (
+    id               INTEGER PRIMARY KEY,
+    ext_ref          TEXT NOT NULL UNIQUE,
+    customer_id      INTEGER REFERENCES customers (id),
+    channel          TEXT,
+    direction        TEXT,
+    from_number      TEXT,
+    to_number        TEXT,
+    agent            TEXT,
+    started_at       TEXT,
+    ended_at         TEXT,
+    duration_seconds INTEGER,
+    outcome          TEXT,
+    recording_url    TEXT,
+    updated_at       TEXT NOT NULL
+);
 CREATE TRIGGER customers_touch AFTER UPDATE ON customers WHEN NEW.updated_at = OLD.updated_at
 BEGIN
     UPDATE customers SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id;

@@ -1,8 +1,10 @@
-// Package bench owns the hub's end-to-end benchmark: orders with lines
-// written to a CRM database in PostgreSQL, synced by a hub (in this process,
-// with the embedded broker) to ERP interface tables in PostgreSQL, and
-// measured: orders per second, latency from the CRM commit to the ERP row,
-// and the process's peak memory.
+// Package bench owns the hub's end-to-end benchmarks. `hub bench sync`:
+// orders with lines written to a CRM database in PostgreSQL, synced by a
+// hub (in this process, with the embedded broker) to ERP interface tables
+// in PostgreSQL, and measured: orders per second, latency from the CRM
+// commit to the ERP row, and the process's peak memory. `hub bench
+// screenpop` (screenpop.go): screen-pop lookups on a large index under
+// wrk, against the same lookup answered by PostgreSQL.
 //
 // It drives the hub only through its config and its public packages, as an
 // operator would; nothing in the pipeline knows it is being measured.

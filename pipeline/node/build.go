@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 
@@ -43,6 +44,12 @@ type SourcePlan struct {
 // connector without a kind, references to connectors that are not there,
 // sources and sinks without a mapping file.
 func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
+	return BuildLogged(cfg, kinds, nil)
+}
+
+// BuildLogged is Build giving each connector a logger (log with the
+// connector's name); nil logs nothing, as for `hub validate`.
+func BuildLogged(cfg *config.Config, kinds *connectors.Registry, log *slog.Logger) (*Plan, error) {
 	p := &Plan{Connectors: map[string]connectors.Connector{}, Sources: map[string]SourcePlan{}, Sinks: map[string]map[string]*mapping.Plan{}}
 	var probs config.Problems
 	fail := func(key, format string, args ...any) {
@@ -58,10 +65,15 @@ func Build(cfg *config.Config, kinds *connectors.Registry) (*Plan, error) {
 			fail(key+".kind", "unknown connector kind %q (known: %s)", cc.Kind, strings.Join(kinds.Kinds(), ", "))
 			continue
 		}
+		var clog *slog.Logger
+		if log != nil {
+			clog = log.With("connector", name)
+		}
 		conn, err := kinds.New(cc.Kind, connectors.Params{
 			Name:   name,
 			Decode: func(into any) error { return cfg.DecodeConnector(name, into) },
 			Dir:    cfg.Dir(),
+			Log:    clog,
 		})
 		if err != nil {
 			probs = append(probs, connectorProblems(cfg, name, cc.Kind, err)...)

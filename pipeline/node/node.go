@@ -59,6 +59,7 @@ type Node struct {
 	controls                                        *pipeline.Controls
 	supCtx                                          context.Context // the supervisors' (connectors, controls)
 	views                                           map[string]*pipeline.ViewRunner
+	mounted                                         map[string]string // route pattern -> connector
 	// abandon is done when sink writes still hanging on a system must
 	// give up (late in a stop); abandonWrites makes it so.
 	abandon       context.Context
@@ -119,7 +120,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 func (n *Node) start(ctx context.Context) error {
 	cfg := n.cfg
-	plan, err := Build(cfg, n.kinds)
+	plan, err := BuildLogged(cfg, n.kinds, n.log)
 	if err != nil {
 		return err
 	}

@@ -286,15 +286,19 @@ func (n *Node) startStreams(ctx context.Context) {
 
 // mountRoutes mounts the routes of the pushers (their webhooks, public:
 // they carry their own credentials, answered 503 until the connector has
-// started) and of the views (behind the API's tokens unless public).
+// started; behind the API's tokens where a route names roles) and of the
+// views (behind the API's tokens unless public).
 func (n *Node) mountRoutes() error {
+	n.mounted = map[string]string{}
 	for _, name := range sorted(n.pushes) {
 		pusher := n.plan.Connectors[name].(connectors.Pusher)
 		for _, rt := range pusher.Routes(n.pushes[name]) {
 			if err := pipeline.CheckRoute("pusher", rt.Pattern); err != nil {
 				return fmt.Errorf("connector %s: %w", name, err)
 			}
-			n.http.Handle(rt.Pattern, n.health.Gate(name, rt.Handler))
+			if err := n.mount(name, rt, len(rt.Roles) == 0); err != nil {
+				return err
+			}
 		}
 	}
 	for _, name := range n.plan.Views {
@@ -302,15 +306,62 @@ func (n *Node) mountRoutes() error {
 			if err := pipeline.CheckRoute("view", rt.Pattern); err != nil {
 				return fmt.Errorf("connector %s: %w", name, err)
 			}
-			h := n.health.Gate(name, rt.Handler)
-			if rt.Public {
-				n.http.Handle(rt.Pattern, h)
-			} else {
-				n.http.HandleAuth(rt.Pattern, server.RoleViewer, h)
+			if err := n.mount(name, rt, rt.Public); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// mount mounts one route of connector name, gated on the connector having
+// started, public or behind the API's tokens with the roles it names.
+func (n *Node) mount(name string, rt connectors.Route, public bool) error {
+	// The mux panics on a pattern registered twice: two connectors of one
+	// kind whose routes carry no name (two screen-pop views).
+	if other, ok := n.mounted[rt.Pattern]; ok {
+		return fmt.Errorf("connector %s: route %q is connector %s's already (configure one connector of the kind)", name, rt.Pattern, other)
+	}
+	n.mounted[rt.Pattern] = name
+	h := n.health.Gate(name, rt.Handler)
+	if public {
+		if rt.PlainErrors {
+			h = server.PlainErrors(h)
+		}
+		n.http.Handle(rt.Pattern, h)
+		return nil
+	}
+	access, err := routeAccess(rt)
+	if err != nil {
+		return fmt.Errorf("connector %s: %w", name, err)
+	}
+	n.http.HandleAccess(rt.Pattern, access, h)
+	return nil
+}
+
+// routeAccess turns a route's roles into the server's access rule: the
+// least ranked role named (viewer when none is), and the roles outside
+// the ranking by name.
+func routeAccess(rt connectors.Route) (server.Access, error) {
+	a := server.Access{Plain: rt.PlainErrors}
+	if len(rt.Roles) == 0 {
+		a.Role = server.RoleViewer
+		return a, nil
+	}
+	rank := map[string]int{server.RoleViewer: 1, server.RoleOperator: 2, server.RoleAdmin: 3}
+	for _, r := range rt.Roles {
+		switch {
+		case rank[r] > 0:
+			if a.Role == "" || rank[r] < rank[a.Role] {
+				a.Role = r
+			}
+		case r == server.RoleCallCenter:
+			a.Also = append(a.Also, r)
+		default:
+			return a, fmt.Errorf("route %q admits role %q (roles: %v)", rt.Pattern, r, server.Roles())
+		}
+	}
+	return a, nil
 }
 
 // maxMessageBytes is the largest envelope a source may publish: the

@@ -185,6 +185,9 @@ type table struct {
 	q     string // quoted
 	cols  []string
 	types map[string]string
+	// scales are the fixed-point columns' digits after the point: a value
+	// with more is refused, not rounded by the database.
+	scales map[string]int
 }
 
 func (t *table) has(col string) bool { _, ok := t.types[col]; return ok }
@@ -317,6 +320,12 @@ func (c *Conn) loadTable(ctx context.Context, db *sqlx.DB, key, name string) (ta
 	for _, col := range cols {
 		t.cols = append(t.cols, col.Name)
 		t.types[col.Name] = col.Type
+		if col.Scale.Valid {
+			if t.scales == nil {
+				t.scales = map[string]int{}
+			}
+			t.scales[col.Name] = int(col.Scale.Int64)
+		}
 	}
 	return t, nil
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -101,6 +103,10 @@ func splitTable(name string) (schema, table string) {
 type liveColumn struct {
 	Name string `db:"name"`
 	Type string `db:"type"`
+	// Scale is a fixed-point column's digits after the decimal point
+	// (NUMERIC(12,2): 2); NULL for every other column, and for a NUMERIC
+	// without one.
+	Scale sql.NullInt64 `db:"scale"`
 }
 
 // columns lists the live columns of a table in order; none when the table
@@ -111,18 +117,20 @@ func (d dialect) columns(ctx context.Context, db *sqlx.DB, name string) ([]liveC
 	var args []any
 	switch d {
 	case postgres:
-		q = `SELECT column_name AS name, data_type AS type FROM information_schema.columns
+		q = `SELECT column_name AS name, data_type AS type,
+				CASE WHEN data_type = 'numeric' THEN numeric_scale END AS scale FROM information_schema.columns
 			WHERE table_schema = COALESCE(NULLIF($1, ''), current_schema()) AND table_name = $2 ORDER BY ordinal_position`
 		args = []any{schema, table}
 	case mariadb:
-		q = `SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS
+		q = `SELECT COLUMN_NAME AS name, DATA_TYPE AS type,
+				CASE WHEN DATA_TYPE = 'decimal' THEN NUMERIC_SCALE END AS scale FROM information_schema.COLUMNS
 			WHERE TABLE_SCHEMA = COALESCE(NULLIF(?, ''), DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`
 		args = []any{schema, table}
 	default:
 		if schema == "" {
 			schema = "main"
 		}
-		q = `SELECT name, type FROM pragma_table_info(?, ?) ORDER BY cid`
+		q = `SELECT name, type, NULL AS scale FROM pragma_table_info(?, ?) ORDER BY cid`
 		args = []any{table, schema}
 	}
 	var cols []liveColumn
@@ -131,9 +139,26 @@ func (d dialect) columns(ctx context.Context, db *sqlx.DB, name string) ([]liveC
 	}
 	for i := range cols {
 		cols[i].Type = strings.ToLower(strings.TrimSpace(cols[i].Type))
+		if d == sqlite3 {
+			cols[i].Scale = declaredScale(cols[i].Type)
+		}
 	}
 	return cols, nil
 }
+
+// declaredScale reads the scale of a SQLite column declared NUMERIC(p,s)
+// or DECIMAL(p,s). SQLite keeps any number in it, but the declaration is
+// what the system reading the table expects.
+func declaredScale(typ string) sql.NullInt64 {
+	m := declaredDecimal.FindStringSubmatch(typ)
+	if m == nil {
+		return sql.NullInt64{}
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	return sql.NullInt64{Int64: n, Valid: err == nil}
+}
+
+var declaredDecimal = regexp.MustCompile(`^(?:numeric|decimal)\s*\(\s*\d+\s*,\s*(\d+)\s*\)$`)
 
 // prepareDSN adjusts a DSN so that values come back the way this package
 // expects them: MySQL parses DATETIME into time.Time in UTC and its session

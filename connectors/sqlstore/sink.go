@@ -233,6 +233,9 @@ func (c *Conn) prepare(e *entity, data mapping.Value, ext string, ver time.Time)
 					if !ok {
 						return p, fmt.Errorf("%s[%d]: field %q is not a column of table %s", LinesField, i, lm.Key, e.lines.cfg.Table)
 					}
+					if err := fitsScale(&e.lines.t, lm.Key, lm.Value); err != nil {
+						return p, fmt.Errorf("%s[%d].%s: %w", LinesField, i, lm.Key, err)
+					}
 					pl.cols = append(pl.cols, lm.Key)
 					pl.args = append(pl.args, c.d.toArg(lm.Value, typ))
 				}
@@ -247,12 +250,40 @@ func (c *Conn) prepare(e *entity, data mapping.Value, ext string, ver time.Time)
 		if !ok {
 			return p, fmt.Errorf("field %q is not a column of table %s", m.Key, e.cfg.Table)
 		}
+		if err := fitsScale(&e.t, m.Key, m.Value); err != nil {
+			return p, fmt.Errorf("%s: %w", m.Key, err)
+		}
 		p.cols = append(p.cols, m.Key)
 		p.args = append(p.args, c.d.toArg(m.Value, typ))
 	}
 	p.cols = append(p.cols, e.cfg.ExternalID, e.cfg.Version)
 	p.args = append(p.args, ext, c.d.timeArg(ver))
 	return p, nil
+}
+
+// fitsScale refuses a number with more digits after the point than its
+// fixed-point column holds (10 decimals into NUMERIC(12,2)): the database
+// would round it without a word. Trailing zeros do not count; a mapping
+// that means to round says so ({round: 2}).
+func fitsScale(t *table, col string, v mapping.Value) error {
+	scale, ok := t.scales[col]
+	if !ok || (v.Kind() != mapping.Number && v.Kind() != mapping.String) {
+		return nil
+	}
+	s := v.Str()
+	dot := strings.IndexByte(s, '.')
+	if dot < 0 {
+		return nil
+	}
+	frac := s[dot+1:]
+	if e := strings.IndexAny(frac, "eE"); e >= 0 {
+		return nil // exponent notation: the database's own check applies
+	}
+	if digits := len(strings.TrimRight(frac, "0")); digits > scale {
+		return fmt.Errorf("%q has %d digits after the point; column %s.%s holds %d (round it in the mapping: {round: %d})",
+			s, digits, t.name, col, scale, scale)
+	}
+	return nil
 }
 
 // upsert inserts or version-guardedly updates one row, reporting whether it

@@ -172,6 +172,23 @@ func TestSink(t *testing.T) {
 			}
 		})
 
+		t.Run("more decimals than the column holds are refused, not rounded", func(t *testing.T) {
+			res := write(t, c, "customer",
+				customer("s1", "Ten", "12.3456789012", t0), // NUMERIC(14,2)
+				customer("s2", "Zeros", "12.500", t0),      // trailing zeros lose nothing
+				customer("s3", "Two", "12.34", t0))
+			if k, _ := connectors.Classify(res[0].Err); res[0].Err == nil || k != connectors.KindPermanent ||
+				!strings.Contains(res[0].Err.Error(), `balance: "12.3456789012" has 10 digits after the point`) ||
+				!strings.Contains(res[0].Err.Error(), "{round: 2}") {
+				t.Errorf("10 decimals into NUMERIC(14,2): %v (%v), want a permanent error naming balance, the value and the scale", res[0].Err, k)
+			}
+			noErrors(t, res[1:])
+			got := customerRows(t, td)
+			if strings.Contains(got, "s1=") || !strings.Contains(got, "s3=Two/12.34") {
+				t.Errorf("rows = %s", got)
+			}
+		})
+
 		t.Run("unknown field is permanent", func(t *testing.T) {
 			rec := customer("u", "U", "1", t0)
 			rec.Data = obj("name", "U", "nope", 1)

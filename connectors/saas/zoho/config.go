@@ -37,14 +37,14 @@ type Config struct {
 	ClientSecret string `mapstructure:"client_secret" yaml:"client_secret" required:"true" secret:"true" doc:"the OAuth client secret"`
 	RefreshToken string `mapstructure:"refresh_token" yaml:"refresh_token" required:"true" secret:"true" doc:"the refresh token (scopes ZohoCRM.modules.ALL, ZohoCRM.coql.READ, and ZohoCRM.notifications.ALL for notifications); it mints access tokens, at most 10 in 10 minutes"`
 
-	DailyCredits   int           `mapstructure:"daily_credits" yaml:"daily_credits" defaultdoc:"0: no limit" doc:"the API credits this connector may spend in any 24 hours (Zoho's limit is a rolling 24-hour window per org); a call that would go over waits. Leave room for the org's other integrations"`
-	Concurrency    int           `mapstructure:"concurrency" yaml:"concurrency" default:"5" doc:"the most calls in flight, 1 to 25: Zoho's concurrency limit per org (5 to 25 by edition) is shared by every client of the org; a 429 is retried after a backoff"`
-	PollInterval   time.Duration `mapstructure:"poll_interval" yaml:"poll_interval" default:"30s" doc:"how often a source asks again while nothing changed; each ask costs credits (COQL, and the deleted records list)"`
-	Settle         time.Duration `mapstructure:"settle" yaml:"settle" default:"2s" doc:"changes younger than this (by Zoho's own clock, the Date of its reply) wait for the next read: Modified_Time has whole seconds, and a second is complete only once it has passed"`
-	PageSize       int           `mapstructure:"page_size" yaml:"page_size" default:"100" doc:"records per read, scan page and write call, 1 to 100 (a record fetch takes at most 100 ids, an upsert at most 100 records)"`
-	CheckEvery     time.Duration `mapstructure:"check_every" yaml:"check_every" default:"5m" doc:"readiness probes make a call only when no call succeeded for this long (each call costs a credit)"`
-	ProductsModule string        `mapstructure:"products_module" yaml:"products_module" default:"Products" doc:"the module line items name their product in"`
-	ProductCode    string        `mapstructure:"product_code" yaml:"product_code" default:"Product_Code" doc:"the product field that holds the SKU: a line item read gets it under Product_Name.<product_code>, and a line item written names its product by it"`
+	DailyCredits   int            `mapstructure:"daily_credits" yaml:"daily_credits" defaultdoc:"0: no limit" doc:"the API credits this connector may spend in any 24 hours (Zoho's limit is a rolling 24-hour window per org); a call that would go over waits. Leave room for the org's other integrations"`
+	Concurrency    int            `mapstructure:"concurrency" yaml:"concurrency" default:"5" doc:"the most calls in flight, 1 to 25: Zoho's concurrency limit per org (5 to 25 by edition) is shared by every client of the org; a 429 is retried after a backoff"`
+	PollInterval   time.Duration  `mapstructure:"poll_interval" yaml:"poll_interval" default:"30s" doc:"how often a source asks again while nothing changed; each ask costs credits (COQL, and the deleted records list)"`
+	Settle         *time.Duration `mapstructure:"settle" yaml:"settle" default:"2s" doc:"changes younger than this (by Zoho's own clock, the Date of its reply) wait for the next read: Modified_Time has whole seconds, and a second is complete only once it has passed; 0 trusts Zoho's clock to the second"`
+	PageSize       int            `mapstructure:"page_size" yaml:"page_size" default:"100" doc:"records per read, scan page and write call, 1 to 100 (a record fetch takes at most 100 ids, an upsert at most 100 records)"`
+	CheckEvery     time.Duration  `mapstructure:"check_every" yaml:"check_every" default:"5m" doc:"readiness probes make a call only when no call succeeded for this long (each call costs a credit)"`
+	ProductsModule string         `mapstructure:"products_module" yaml:"products_module" default:"Products" doc:"the module line items name their product in"`
+	ProductCode    string         `mapstructure:"product_code" yaml:"product_code" default:"Product_Code" doc:"the product field that holds the SKU: a line item read gets it under Product_Name.<product_code>, and a line item written names its product by it"`
 
 	saas.Transport `mapstructure:",squash" yaml:",inline"`
 
@@ -101,9 +101,6 @@ func moduleDefaults(module string) (fields []string, lines string, dup []string)
 	return []string{"Name", "Created_Time"}, "", []string{"Name"}
 }
 
-// lineFields are the line item fields read and compared.
-var lineFields = []string{"Product_Name", "Quantity", "List_Price", "Discount", "Tax", "Total", "Description"}
-
 const maxPage = 100
 
 // check fills in the defaults that depend on other keys and checks what
@@ -134,7 +131,7 @@ func (c *Config) check(p *connectors.FieldErrors) {
 	if c.PollInterval <= 0 {
 		p.Add("poll_interval", "must be positive")
 	}
-	if c.Settle < 0 {
+	if c.Settle != nil && *c.Settle < 0 {
 		p.Add("settle", "must not be negative")
 	}
 	c.checkEntities(p)

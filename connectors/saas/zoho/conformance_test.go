@@ -98,7 +98,9 @@ func (f *zohoFixture) lookup(_ *testing.T, entity, ext string) connectortest.Sta
 	return connectortest.State{Found: true, Mark: mark}
 }
 
-func (f *zohoFixture) count(_ *testing.T, entity string) int { return len(f.fake.Records(modules[entity])) }
+func (f *zohoFixture) count(_ *testing.T, entity string) int {
+	return len(f.fake.Records(modules[entity]))
+}
 
 func (f *zohoFixture) remove(_ *testing.T, entity, ext string) { f.fake.Delete(modules[entity], ext) }
 
@@ -118,7 +120,9 @@ func (f *zohoFixture) update(_ *testing.T, entity, key string) bool {
 	return f.fake.Update(modules[entity], key, map[string]any{"Description": "changed " + strings.Repeat("!", 3)})
 }
 
-func (f *zohoFixture) delete(_ *testing.T, entity, key string) bool { return f.fake.Delete(modules[entity], key) }
+func (f *zohoFixture) delete(_ *testing.T, entity, key string) bool {
+	return f.fake.Delete(modules[entity], key)
+}
 
 // revoke revokes the connector's refresh token, as a user removing the
 // client's access would.

@@ -3,6 +3,7 @@ package zoho
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func newFake(t *testing.T, opts zohotest.Options) (*zohotest.Server, map[string]
 // testConfig is a connector config for fake with the three entities.
 func testConfig(fake *zohotest.Server) Config {
 	return Config{ClientID: testClient, ClientSecret: testSecret, RefreshToken: testRefresh, AccountsURL: fake.AccountsURL,
-		PollInterval: 50 * time.Millisecond, Settle: 0, CheckEvery: time.Nanosecond,
+		PollInterval: 50 * time.Millisecond, Settle: new(time.Duration), CheckEvery: time.Nanosecond,
 		Entities: map[string]EntityConfig{
 			"customer": {Module: "Contacts"},
 			"order":    {Module: "Sales_Orders"},
@@ -89,7 +90,7 @@ func readAll(t *testing.T, c *Conn, entity, cursor string, max int) ([]connector
 	t.Helper()
 	var out []connectors.Record
 	for range 1000 {
-		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		b, err := c.Read(ctx, entity, cursor, max)
 		cancel()
 		if err != nil {
@@ -125,4 +126,24 @@ func keys(recs []connectors.Record) []string {
 		out[i] = r.Key
 	}
 	return out
+}
+
+// testClock is a clock a test moves.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *testClock { return &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

@@ -94,7 +94,7 @@ func (c *Conn) readOnce(ctx context.Context, e *entity, cur string, max int) (co
 	if st.DT == "" {
 		// From the beginning, deletes count from now on: the records
 		// deleted before were never read, so their deletes mean nothing.
-		st.DT = zohoTime(at.Add(-c.cfg.Settle - time.Second))
+		st.DT = zohoTime(at.Add(-c.settle() - time.Second))
 	} else if e.deletes() && len(recs) < max {
 		var dels []connectors.Record
 		dels, st, err = c.readDeletes(ctx, e, st, max-len(recs))
@@ -125,7 +125,7 @@ func (c *Conn) readChanges(ctx context.Context, e *entity, st cursor, max int) (
 	if err != nil {
 		return nil, at, st, err
 	}
-	cut := at.Add(-c.cfg.Settle)
+	cut := at.Add(-c.settle())
 	type key struct {
 		id string
 		t  time.Time
@@ -200,7 +200,7 @@ func (c *Conn) readDeletes(ctx context.Context, e *entity, st cursor, max int) (
 			return nil, st, err
 		}
 		if page == 1 {
-			cut = c.serverTime(resp).Add(-c.cfg.Settle)
+			cut = c.serverTime(resp).Add(-c.settle())
 		}
 		if resp.Status == http.StatusNoContent || len(resp.Body) == 0 {
 			break
@@ -263,4 +263,12 @@ func (c *Conn) CursorSince(entity string, since time.Time) (string, error) {
 	}
 	t := zohoTime(since.Truncate(time.Second))
 	return cursor{T: t, DT: zohoTime(since.Truncate(time.Second).Add(-time.Second))}.encode(), nil
+}
+
+// settle is the settle setting (its default when unset).
+func (c *Conn) settle() time.Duration {
+	if c.cfg.Settle == nil {
+		return 2 * time.Second
+	}
+	return *c.cfg.Settle
 }

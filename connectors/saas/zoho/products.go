@@ -8,6 +8,7 @@ import (
 
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/erp"
+	"github.com/crmhub/hub/connectors/saas"
 	"github.com/crmhub/hub/mapping"
 )
 
@@ -102,11 +103,11 @@ func (c *Conn) withCodes(ctx context.Context, li string, recs []mapping.Value) (
 			p := it.Get("Product_Name")
 			code, ok := pc.byID[erp.Text(p.Get("id"))]
 			if ok && p.Kind() == mapping.Object {
-				p = with(p, pc.codeField, mapping.StringValue(code))
+				p = saas.With(p, pc.codeField, mapping.StringValue(code))
 			}
-			next[j] = with(it, "Product_Name", p)
+			next[j] = saas.With(it, "Product_Name", p)
 		}
-		out[i] = with(r, li, mapping.ArrayValue(next))
+		out[i] = saas.With(r, li, mapping.ArrayValue(next))
 	}
 	return out, nil
 }
@@ -140,7 +141,7 @@ func (c *Conn) productIDs(ctx context.Context, li string, recs []mapping.Value) 
 		for j, it := range items {
 			p := it.Get("Product_Name")
 			if id := erp.Text(p.Get("id")); id != "" {
-				next[j] = with(it, "Product_Name", mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)}))
+				next[j] = saas.With(it, "Product_Name", mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)}))
 				continue
 			}
 			code := erp.Text(p.Get(pc.codeField))
@@ -149,43 +150,12 @@ func (c *Conn) productIDs(ctx context.Context, li string, recs []mapping.Value) 
 				errs[i] = connectors.Permanent(fmt.Errorf("line %d: no product with %s %q in Zoho's %s", j+1, pc.codeField, code, pc.module))
 				break
 			}
-			next[j] = with(it, "Product_Name", mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)}))
+			next[j] = saas.With(it, "Product_Name", mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)}))
 		}
 		if items != nil {
-			r = with(r, li, mapping.ArrayValue(next))
+			r = saas.With(r, li, mapping.ArrayValue(next))
 		}
 		out[i] = r
 	}
 	return out, errs, nil
-}
-
-// with returns object v with member key set to val (replaced, or added at
-// the end).
-func with(v mapping.Value, key string, val mapping.Value) mapping.Value {
-	ms := v.Members()
-	for i := range ms {
-		if ms[i].Key == key {
-			ms[i].Value = val
-			return mapping.ObjectValue(ms...)
-		}
-	}
-	return mapping.ObjectValue(append(ms, mapping.Member{Key: key, Value: val})...)
-}
-
-// without returns object v without the members named.
-func without(v mapping.Value, keys ...string) mapping.Value {
-	ms := v.Members()
-	out := ms[:0]
-	for _, m := range ms {
-		drop := false
-		for _, k := range keys {
-			if m.Key == k {
-				drop = true
-			}
-		}
-		if !drop {
-			out = append(out, m)
-		}
-	}
-	return mapping.ObjectValue(out...)
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/erp"
+	"github.com/crmhub/hub/connectors/saas"
 	"github.com/crmhub/hub/mapping"
 )
 
@@ -84,7 +84,7 @@ func (c *Conn) writeChunk(ctx context.Context, e *entity, recs []connectors.Writ
 		case r.Data.Kind() != mapping.Object:
 			res[i].Err = connectors.Permanent(fmt.Errorf("the mapped record is a %s, not an object", r.Data.Kind()))
 		default:
-			ups = append(ups, pending{i: i, rec: r, id: r.ExternalID, data: without(r.Data, "id"), hubID: r.ExternalID != ""})
+			ups = append(ups, pending{i: i, rec: r, id: r.ExternalID, data: saas.Without(r.Data, "id"), hubID: r.ExternalID != ""})
 		}
 	}
 	if err := c.deleteRecords(ctx, e, dels, res); err != nil {
@@ -174,7 +174,7 @@ func (c *Conn) upsertRecords(ctx context.Context, e *entity, ups []pending, res 
 		case !ok:
 			u.id = ""
 			inserts = append(inserts, u)
-		case same(u.data, have, li):
+		case saas.Holds(u.data, have):
 			res[u.i] = connectors.Result{Outcome: connectors.Unchanged, ExternalID: u.id}
 		default:
 			u.data = alignLines(u.data, have, li)
@@ -349,72 +349,12 @@ func alignLines(data, have mapping.Value, li string) mapping.Value {
 	out := make([]mapping.Value, 0, max(len(want), len(stored)))
 	for i, w := range want {
 		if i < len(stored) {
-			w = mapping.ObjectValue(append([]mapping.Member{{Key: "id", Value: stored[i].Get("id")}}, without(w, "id").Members()...)...)
+			w = mapping.ObjectValue(append([]mapping.Member{{Key: "id", Value: stored[i].Get("id")}}, saas.Without(w, "id").Members()...)...)
 		}
 		out = append(out, w)
 	}
 	for i := len(want); i < len(stored); i++ {
 		out = append(out, mapping.ObjectValue(mapping.Member{Key: "id", Value: stored[i].Get("id")}, mapping.Member{Key: "_delete", Value: mapping.Value{}}))
 	}
-	return with(data, li, mapping.ArrayValue(out))
-}
-
-// same reports whether the stored record have already holds every field
-// of data as sent.
-func same(data, have mapping.Value, li string) bool {
-	for _, m := range data.Members() {
-		if m.Key == "id" {
-			continue
-		}
-		if !equal(m.Value, have.Get(m.Key)) {
-			return false
-		}
-	}
-	return true
-}
-
-// equal compares a value sent with the stored one: lookups by id, objects
-// by the members sent, arrays element by element, numbers as decimals,
-// text trimmed; null matches null and "".
-func equal(want, have mapping.Value) bool {
-	switch want.Kind() {
-	case mapping.Null:
-		return have.IsNull() || (have.Kind() == mapping.String && strings.TrimSpace(have.Str()) == "")
-	case mapping.Object:
-		if id := want.Get("id"); !id.IsNull() {
-			return erp.Text(id) == erp.Text(have.Get("id"))
-		}
-		if have.Kind() != mapping.Object {
-			return false
-		}
-		for _, m := range want.Members() {
-			if !equal(m.Value, have.Get(m.Key)) {
-				return false
-			}
-		}
-		return true
-	case mapping.Array:
-		w, h := want.Elems(), have.Elems()
-		if len(w) != len(h) || have.Kind() != mapping.Array {
-			return false
-		}
-		for i := range w {
-			if !equal(w[i], h[i]) {
-				return false
-			}
-		}
-		return true
-	case mapping.Bool:
-		return have.Kind() == mapping.Bool && have.Bool() == want.Bool()
-	}
-	a, b := strings.TrimSpace(want.Str()), strings.TrimSpace(have.Str())
-	if have.Kind() != mapping.Number && have.Kind() != mapping.String {
-		return false
-	}
-	if a == b {
-		return true
-	}
-	x, okA := new(big.Rat).SetString(a)
-	y, okB := new(big.Rat).SetString(b)
-	return okA && okB && (want.Kind() == mapping.Number || have.Kind() == mapping.Number) && x.Cmp(y) == 0
+	return saas.With(data, li, mapping.ArrayValue(out))
 }

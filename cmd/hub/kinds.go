@@ -5,6 +5,8 @@ import (
 	"github.com/crmhub/hub/connectors/erp/odoo"
 	"github.com/crmhub/hub/connectors/erp/rest"
 	"github.com/crmhub/hub/connectors/erp/tryton"
+	"github.com/crmhub/hub/connectors/saas/fxiaoke"
+	"github.com/crmhub/hub/connectors/saas/zoho"
 	"github.com/crmhub/hub/connectors/shop/shopify"
 	"github.com/crmhub/hub/connectors/shop/woocommerce"
 	"github.com/crmhub/hub/connectors/sqlstore"
@@ -20,6 +22,8 @@ func kinds() (*connectors.Registry, error) {
 		rest.Register,
 		shopify.Register,
 		woocommerce.Register,
+		zoho.Register,
+		fxiaoke.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, err

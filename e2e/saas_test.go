@@ -72,7 +72,7 @@ sinks:
     connector: crm
     retry: {max_attempts: 8, initial: 100ms, max: 2s}
     entities:
-      invoice: {mapping: mappings/{{.InvoiceOut}}}
+      invoice: {mapping: mappings/{{.InvoiceOut}}, deletes: ignore}
 `))
 
 // saasKind is what differs between the SaaS CRMs in a rig.
@@ -130,13 +130,13 @@ func (r *saasRig) start() {
 
 // crmSale is what a CRM sales order must become in Tryton.
 type crmSale struct {
-	customer string // the CRM's customer key
+	customer string // the code of its customer's party
 	total    decimal.Decimal
 	lines    int
 }
 
 // checkCRMSales compares Tryton's sales with the CRM's orders by
-// reference (prefix + the CRM's order key), and their parties by code.
+// reference (prefix + the CRM's order key), and their parties' codes.
 func checkCRMSales(t testing.TB, tr *trytonRPC, prefix string, want map[string]crmSale, baseline []int64) []string {
 	t.Helper()
 	parties := trytonParties(t, tr, baseline)
@@ -153,8 +153,8 @@ func checkCRMSales(t testing.TB, tr *trytonRPC, prefix string, want map[string]c
 			continue
 		}
 		s := ss[0]
-		if got := partyOf[s.party]; got != prefix+w.customer {
-			diffs = append(diffs, fmt.Sprintf("order %s: party %q, want %q", key, got, prefix+w.customer))
+		if got := partyOf[s.party]; got != w.customer {
+			diffs = append(diffs, fmt.Sprintf("order %s: party %q, want %q", key, got, w.customer))
 		}
 		if !s.total.Equal(w.total) || len(s.lines) != w.lines || s.state != "processing" {
 			diffs = append(diffs, fmt.Sprintf("order %s: %s, %d lines, %s; want %s, %d lines, processing", key, s.total, len(s.lines), s.state, w.total, w.lines))
@@ -201,8 +201,9 @@ func trytonIssued(t testing.TB, tr *trytonRPC, prefix string) map[string]issued 
 }
 
 // issueInvoices posts the first n sales' invoices (by CRM order key, in
-// keys' order) and pays the first three in full and the next two in part.
-func issueInvoices(t testing.TB, tr *trytonRPC, prefix string, keys []string, n int) {
+// keys' order), pays the first full of them in full and the next part in
+// part.
+func issueInvoices(t testing.TB, tr *trytonRPC, prefix string, keys []string, n, full, part int) {
 	t.Helper()
 	sales := trytonSales(t, tr)
 	var posted []int64
@@ -214,9 +215,9 @@ func issueInvoices(t testing.TB, tr *trytonRPC, prefix string, keys []string, n 
 		posted = append(posted, ss[0].invoice[0])
 	}
 	tr.post(t, posted...)
-	for i, inv := range posted[:5] {
+	for i, inv := range posted[:full+part] {
 		amount := sales[prefix+keys[i]][0].total.StringFixed(2)
-		if i >= 3 {
+		if i >= full {
 			amount = "1.00"
 		}
 		tr.pay(t, inv, amount)

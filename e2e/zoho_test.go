@@ -52,7 +52,7 @@ func zohoCRM(t *testing.T, fake *zohotest.Server, nCust, nOrd int) (map[string]c
 		}
 		id := fake.Put("Sales_Orders", map[string]any{"Subject": fmt.Sprintf("SO-%06d", j), "Contact_Name": map[string]any{"id": contact},
 			"Status": "Approved", "Currency": "EUR", "Ordered_Items": items})
-		want[id] = crmSale{customer: contact, total: total, lines: len(items)}
+		want[id] = crmSale{customer: "zoho:" + contact, total: total, lines: len(items)}
 		keys = append(keys, id)
 	}
 	return want, keys
@@ -161,7 +161,7 @@ func TestZohoOrderToInvoice(t *testing.T) {
 	}
 
 	// Tryton issues 20 invoices; 3 are paid, 2 in part: Zoho follows.
-	issueInvoices(t, tr, "zoho:", keys, 20)
+	issueInvoices(t, tr, "zoho:", keys, 20, 3, 2)
 	var issuedNow map[string]issued
 	waitFor(t, "the 20 issued invoices in Zoho", 2*time.Minute, 300*time.Millisecond, r.watching(), func() (bool, string) {
 		r.failOnDeadLetters("the invoices in Zoho")

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -242,5 +241,3 @@ func (r *saasRig) waitSettled(orders int) {
 			fmt.Sprintf("%v orders read, order sink lag %v after %v batches, %v invoice batches", in, lag, done, inv)
 	})
 }
-
-func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -50,6 +50,7 @@ type filter struct {
 	field  string
 	op     string
 	values []any
+	set    map[string]bool // the values' text, for IN and NIN
 }
 
 func (f filter) match(rec map[string]any) bool {
@@ -58,6 +59,14 @@ func (f filter) match(rec map[string]any) bool {
 		v, ok = false, true
 	}
 	in := func() bool {
+		if !ok {
+			return false
+		}
+		if sv := fmt.Sprint(v); f.set[sv] {
+			return true
+		} else if !isNum(sv) {
+			return false
+		}
 		for _, w := range f.values {
 			if ok && cmp(v, w) == 0 {
 				return true
@@ -126,6 +135,10 @@ func (s *Server) query(req request, c *Call) map[string]any {
 		}
 		if f.field == "is_deleted" {
 			deleted = true
+		}
+		f.set = map[string]bool{}
+		for _, v := range f.values {
+			f.set[fmt.Sprint(v)] = true
 		}
 		fs = append(fs, f)
 	}

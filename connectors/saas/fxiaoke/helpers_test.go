@@ -71,7 +71,7 @@ func readAll(t *testing.T, c *Conn, entity, cursor string, max int) ([]connector
 	t.Helper()
 	var out []connectors.Record
 	for range 10000 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		b, err := c.Read(ctx, entity, cursor, max)
 		cancel()
 		if err != nil {

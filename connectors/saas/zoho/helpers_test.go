@@ -90,7 +90,7 @@ func readAll(t *testing.T, c *Conn, entity, cursor string, max int) ([]connector
 	t.Helper()
 	var out []connectors.Record
 	for range 1000 {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		b, err := c.Read(ctx, entity, cursor, max)
 		cancel()
 		if err != nil {

@@ -99,6 +99,9 @@ func (c *Config) check(p *connectors.FieldErrors) {
 	if c.TokenRenewBefore < 0 || c.TokenRenewBefore >= time.Hour {
 		p.Add("token_renew_before", "must be between 0 and 1h")
 	}
+	if len(c.Entities) == 0 {
+		p.Add("entities", "names no entity: customer, order or invoice")
+	}
 	names := make([]string, 0, len(c.Entities))
 	for n := range c.Entities {
 		names = append(names, n)

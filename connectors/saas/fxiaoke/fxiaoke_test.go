@@ -395,3 +395,21 @@ func TestSecretsNotLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigErrors: every bad key is named; an empty entities block is
+// refused rather than met at start.
+func TestConfigErrors(t *testing.T) {
+	_, err := New("bad", Config{URL: "ftp://x", PageSize: 500, Entities: map[string]EntityConfig{}}, Options{})
+	for _, key := range []string{"url", "app_id", "app_secret", "permanent_code", "open_user_id", "page_size", "entities"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("the error does not name %s: %v", key, err)
+		}
+	}
+	_, err = New("bad", Config{AppID: "a", AppSecret: "s", PermanentCode: "p", OpenUserID: "u",
+		Entities: map[string]EntityConfig{"interaction": {Object: "x"}, "order": {Object: "Sales Order", Details: "X"}}}, Options{})
+	for _, key := range []string{"entities.interaction", "entities.order.object", "entities.order.detail_field"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("the error does not name %s: %v", key, err)
+		}
+	}
+}

@@ -155,6 +155,9 @@ func (c *Config) check(p *connectors.FieldErrors) {
 }
 
 func (c *Config) checkEntities(p *connectors.FieldErrors) {
+	if len(c.Entities) == 0 {
+		p.Add("entities", "names no entity: customer, order or invoice")
+	}
 	names := make([]string, 0, len(c.Entities))
 	for n := range c.Entities {
 		names = append(names, n)

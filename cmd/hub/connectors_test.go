@@ -88,7 +88,7 @@ func TestConnectorsCommand(t *testing.T) {
 		contains []string // in stdout, or in the error
 	}{
 		{"list", []string{"connectors"}, 0, []string{"KIND", "odoo         reader, writer, scanner", "rest ", "sqlstore ", "tryton ", "a Tryton ERP", "shopify      reader, pusher", "woocommerce  reader, pusher"}},
-		{"list by name", []string{"connectors", "list"}, 0, []string{"sqlstore     reader, writer, scanner  a SQL database"}},
+		{"list by name", []string{"connectors", "list"}, 0, []string{"sqlstore     reader, writer, scanner          a SQL database", "zoho         reader, pusher, writer, scanner  Zoho CRM"}},
 		{"doc", []string{"connectors", "doc", "sqlstore"}, 0, []string{
 			"| key | type | default | required | allowed values | description |",
 			"| `driver` | string |  | yes |  |",
@@ -101,7 +101,7 @@ func TestConnectorsCommand(t *testing.T) {
 			"| `auth.type` | string | `none` |",
 			"| `entities.<entity>.pagination.type` | string |  | yes | `page`, `offset`, `cursor`, `link`, `none` |",
 		}},
-		{"unknown kind", []string{"connectors", "doc", "magento"}, 2, []string{`unknown connector kind "magento" (known: calls, odoo, rest, screenpop, shopify, sqlstore, tryton, woocommerce)`}},
+		{"unknown kind", []string{"connectors", "doc", "magento"}, 2, []string{`unknown connector kind "magento" (known: calls, fxiaoke, odoo, rest, screenpop, shopify, sqlstore, tryton, woocommerce, zoho)`}},
 		{"no kind", []string{"connectors", "doc"}, 2, []string{"give a kind"}},
 	}
 	for _, tt := range tests {

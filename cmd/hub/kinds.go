@@ -6,6 +6,8 @@ import (
 	"github.com/crmhub/hub/connectors/erp/odoo"
 	"github.com/crmhub/hub/connectors/erp/rest"
 	"github.com/crmhub/hub/connectors/erp/tryton"
+	"github.com/crmhub/hub/connectors/saas/fxiaoke"
+	"github.com/crmhub/hub/connectors/saas/zoho"
 	"github.com/crmhub/hub/connectors/shop/shopify"
 	"github.com/crmhub/hub/connectors/shop/woocommerce"
 	"github.com/crmhub/hub/connectors/sqlstore"
@@ -22,6 +24,8 @@ func kinds() (*connectors.Registry, error) {
 		shopify.Register,
 		woocommerce.Register,
 		callcenter.Register,
+		zoho.Register,
+		fxiaoke.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -62,6 +63,10 @@ type Request struct {
 	NoAuth bool
 	// Sensitive keeps the bodies out of the debug log entirely (logins).
 	Sensitive bool
+	// Accept lists failing statuses answered as a Response rather than an
+	// error, for APIs whose 4xx body holds an answer per record (Zoho's
+	// 400 when every record of a batch was refused).
+	Accept []int
 }
 
 // Response is a successful (2xx) reply.
@@ -234,7 +239,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			return nil, connectors.Retryable(e, 0)
 		}
 		status := resp.StatusCode()
-		if status < 400 {
+		if status < 400 || slices.Contains(req.Accept, status) {
 			return &Response{Status: status, Header: resp.Header(), Body: resp.Body(), Took: took, Attempts: attempt + 1}, nil
 		}
 		he := &HTTPError{Op: op, Status: status, Body: c.red.snippet(resp.Body(), resp.Header().Get("Content-Type"), 300)}

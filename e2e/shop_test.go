@@ -372,15 +372,14 @@ func TestShopifyBackfillKilled(t *testing.T) {
 	var mu sync.Mutex
 	var bf *proc
 	killed := false
-	r.shop.OnRange = func(off int64) {
+	r.shop.SetOnRange(func(off int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		if size := r.shop.BulkSize(2); !killed && bf != nil && size > 0 && off > int64(size/2) {
 			killed = true
 			_ = bf.cmd.Process.Signal(syscall.SIGKILL) // as kill -9 would
-
 		}
-	}
+	})
 	mu.Lock()
 	bf = startProc(t, "backfill", r.dir, r.env(), "backfill", "shopify-orders", "--since", "2000-01-01", "-c", r.cfg)
 	mu.Unlock()

@@ -126,6 +126,14 @@ func (s *Shopify) BulkOps() int {
 	return len(s.ops)
 }
 
+// SetOnRange sets OnRange under the stand-in's lock, so a test may set it
+// while requests are being served.
+func (s *Shopify) SetOnRange(hook func(off int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.OnRange = hook
+}
+
 func (s *Shopify) serveBulk(w http.ResponseWriter, r *http.Request) {
 	n := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/bulk/"), ".jsonl")
 	s.mu.Lock()

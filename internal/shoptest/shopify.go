@@ -43,6 +43,7 @@ type Shopify struct {
 	calls     map[string]int
 	// OnRange is called with the offset of every request for a bulk
 	// result (tests stop a backfill half way with it).
+	// Set it with SetOnRange once the server is serving.
 	OnRange func(off int64)
 }
 

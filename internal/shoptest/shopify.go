@@ -41,6 +41,7 @@ type Shopify struct {
 	ops       map[string]*bulkOp
 	opSeq     int
 	calls     map[string]int
+	revoked   bool
 	// OnRange is called with the offset of every request for a bulk
 	// result (tests stop a backfill half way with it).
 	// Set it with SetOnRange once the server is serving.
@@ -220,6 +221,31 @@ func (s *Shopify) createOrder(b Buyer, lines []Line) int64 {
 
 func money(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
 
+// CreateCustomer adds a customer (or finds the one with b's email) and
+// returns its id, as a customer signing up in the shop would.
+func (s *Shopify) CreateCustomer(b Buyer) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.customerFor(b)["id"].(int64)
+}
+
+// UpdateCustomer changes a customer (its updated_at moves on).
+func (s *Shopify) UpdateCustomer(id int64, change func(c map[string]any)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.customers[id]
+	change(c)
+	c["updated_at"] = s.stamp()
+}
+
+// Revoke makes every Admin API request fail with 401, as an app whose
+// access token was revoked (uninstalled) sees; Revoke(false) undoes it.
+func (s *Shopify) Revoke(revoked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked = revoked
+}
+
 // UpdateOrder changes an order (its updated_at moves on) and returns it.
 func (s *Shopify) UpdateOrder(id int64, change func(o map[string]any)) {
 	s.mu.Lock()
@@ -292,7 +318,10 @@ func (s *Shopify) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"errors":"Not Found"}`, http.StatusNotFound)
 		return
 	}
-	if r.Header.Get("X-Shopify-Access-Token") != s.Token {
+	s.mu.Lock()
+	revoked := s.revoked
+	s.mu.Unlock()
+	if revoked || r.Header.Get("X-Shopify-Access-Token") != s.Token {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
 		return
 	}

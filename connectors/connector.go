@@ -64,6 +64,11 @@ type Record struct {
 	// caller's number in the connector's own read model). A source's refs
 	// setting, which resolves native keys, wins over them.
 	Refs map[string]string
+	// Err, when set, says the connector could not make a record of what
+	// it read (a message that is not JSON, a row without its key): the
+	// hub dead-letters the record with this reason and Data, which holds
+	// what arrived, instead of mapping it.
+	Err error
 }
 
 // Connector is one configured instance of a kind. Start opens it

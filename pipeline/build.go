@@ -23,6 +23,10 @@ func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record, p *prep) 
 	p.canon = make([]mapping.Value, len(recs))
 	p.keys = map[string][]string{}
 	for i, rec := range recs {
+		if rec.Err != nil {
+			p.bad[i] = stageErr(StageSourceMap, rec.Err)
+			continue
+		}
 		if rec.Key == "" {
 			p.bad[i] = stageErr(StageSourceMap, fmt.Errorf("record has no key"))
 			continue

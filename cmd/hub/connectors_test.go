@@ -101,7 +101,7 @@ func TestConnectorsCommand(t *testing.T) {
 			"| `auth.type` | string | `none` |",
 			"| `entities.<entity>.pagination.type` | string |  | yes | `page`, `offset`, `cursor`, `link`, `none` |",
 		}},
-		{"unknown kind", []string{"connectors", "doc", "magento"}, 2, []string{`unknown connector kind "magento" (known: calls, fxiaoke, odoo, rest, screenpop, shopify, sqlstore, tryton, woocommerce, zoho)`}},
+		{"unknown kind", []string{"connectors", "doc", "magento"}, 2, []string{`unknown connector kind "magento" (known: calls, fxiaoke, kafka, odoo, rest, screenpop, shopify, sqlstore, tryton, woocommerce, zoho)`}},
 		{"no kind", []string{"connectors", "doc"}, 2, []string{"give a kind"}},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"github.com/crmhub/hub/connectors/erp/odoo"
 	"github.com/crmhub/hub/connectors/erp/rest"
 	"github.com/crmhub/hub/connectors/erp/tryton"
+	"github.com/crmhub/hub/connectors/kafka"
 	"github.com/crmhub/hub/connectors/saas/fxiaoke"
 	"github.com/crmhub/hub/connectors/saas/zoho"
 	"github.com/crmhub/hub/connectors/shop/shopify"
@@ -26,6 +27,7 @@ func kinds() (*connectors.Registry, error) {
 		callcenter.Register,
 		zoho.Register,
 		fxiaoke.Register,
+		kafka.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, err

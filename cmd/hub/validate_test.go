@@ -85,7 +85,7 @@ sinks:
 				`:6: connectors.crm.driver: is required`,
 				`:12: connectors.crm.entities.customer.capture: "magic" is not one of cursor, outbox`,
 				`:20: connectors.erp.colour: unknown key for a tryton connector`,
-				`:22: connectors.shop.kind: unknown connector kind "magento" (known: calls, fxiaoke, odoo, rest, screenpop, shopify, sqlstore, tryton, woocommerce, zoho)`,
+				`:22: connectors.shop.kind: unknown connector kind "magento" (known: calls, fxiaoke, kafka, odoo, rest, screenpop, shopify, sqlstore, tryton, woocommerce, zoho)`,
 				`:27: sources.crm-customers.mapping: ` + broken + `:6: email: unknown transform "frobnicate"`,
 				`:28: sources.crm-customers.refs.custmer: "custmer" is not one of customer, order, invoice, interaction`,
 				`:36: sinks.erp.workers: must be between 1 and kafka.partitions (6)`,

@@ -1,0 +1,71 @@
+package kafka
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/crmhub/hub/connectors"
+)
+
+// Config is the settings block of a kafka connector:
+//
+//	brokers: [kafka-1:9092, kafka-2:9092]
+//	sasl: {mechanism: scram-sha-512, user: hub, password: ${KAFKA_PASSWORD}}
+//	tls: true
+//	entities:
+//	  order:
+//	    topic: shop.orders          # a source consumes it, a sink produces to it
+//	    start: earliest
+//	    key_field: id               # the record's key: this field, not the message key
+//	    group: crm-hub              # commit the source's position for lag tools
+type Config struct {
+	Brokers  []string                `mapstructure:"brokers" yaml:"brokers" required:"true" doc:"the cluster's bootstrap brokers, host:port"`
+	ClientID string                  `mapstructure:"client_id" yaml:"client_id" defaultdoc:"hub-<connector name>" doc:"the client id the brokers see (quotas, logs)"`
+	SASL     *SASLConfig             `mapstructure:"sasl" yaml:"sasl" doc:"SASL authentication; without it none"`
+	TLS      bool                    `mapstructure:"tls" yaml:"tls" doc:"connect with TLS (the system's root certificates)"`
+	Timeout  time.Duration           `mapstructure:"timeout" yaml:"timeout" default:"30s" doc:"bounds one produce and one metadata or commit request"`
+	Entities map[string]EntityConfig `mapstructure:"entities" yaml:"entities" required:"true" mapkey:"entity" doc:"the topics, by canonical entity"`
+}
+
+// SASLConfig is the SASL block.
+type SASLConfig struct {
+	Mechanism string `mapstructure:"mechanism" yaml:"mechanism" default:"plain" enum:"plain|scram-sha-256|scram-sha-512" doc:"the SASL mechanism"`
+	User      string `mapstructure:"user" yaml:"user" required:"true" doc:"the user name"`
+	Password  string `mapstructure:"password" yaml:"password" required:"true" secret:"true" doc:"the password"`
+}
+
+// EntityConfig is one entity's topic.
+type EntityConfig struct {
+	Topic        string            `mapstructure:"topic" yaml:"topic" required:"true" doc:"the topic a source consumes and a sink produces to"`
+	Start        string            `mapstructure:"start" yaml:"start" default:"earliest" enum:"earliest|latest" doc:"source: where a source with no cursor begins: the oldest message kept, or only messages produced from now on"`
+	Group        string            `mapstructure:"group" yaml:"group" defaultdoc:"none" doc:"source: a consumer group to commit the source's position to once it is durable in the hub, so the cluster's lag tools see it; the hub's own cursor stays the truth"`
+	KeyField     string            `mapstructure:"key_field" yaml:"key_field" defaultdoc:"source: the message key; sink: the hub id" doc:"the field holding the record's key: a source reads it from the value, a sink writes it as the message key (a dotted path into nested objects)"`
+	VersionField string            `mapstructure:"version_field" yaml:"version_field" defaultdoc:"the message timestamp" doc:"source: the field holding the record's change time (RFC 3339), which orders versions"`
+	Create       bool              `mapstructure:"create" yaml:"create" doc:"create the topic (with the cluster's default partitions) when it does not exist, where the cluster allows it (the hub's embedded broker does); without it a missing topic stops the connector, named, until it exists"`
+	Headers      map[string]string `mapstructure:"headers" yaml:"headers" doc:"sink: headers added to every message (the hub adds hub-id, hub-entity, hub-op and hub-version)"`
+}
+
+func (c *Config) check(name string, p *connectors.FieldErrors) {
+	if c.ClientID == "" {
+		c.ClientID = "hub-" + name
+	}
+	for i, b := range c.Brokers {
+		if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
+			p.Add(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	if c.Timeout <= 0 {
+		p.Add("timeout", "must be positive")
+	}
+	for entity, e := range c.Entities {
+		if strings.ContainsAny(e.Topic, " /\\,:") || len(e.Topic) > 249 {
+			p.Add("entities."+entity+".topic", "%q is not a Kafka topic name", e.Topic)
+		}
+		for h := range e.Headers {
+			if strings.HasPrefix(h, "hub-") {
+				p.Add("entities."+entity+".headers."+h, "headers starting with hub- are the hub's own")
+			}
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+)
+
+func startConn(t *testing.T, cluster *kfake.Cluster, e EntityConfig, mod func(*Config)) *Conn {
+	t.Helper()
+	cfg := Config{Brokers: cluster.ListenAddrs(), Timeout: 5 * time.Second, Entities: map[string]EntityConfig{"order": e}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New("events", cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func produceAll(t *testing.T, cluster *kfake.Cluster, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readN(t *testing.T, c *Conn, cursor string, n int) ([]connectors.Record, string) {
+	t.Helper()
+	var out []connectors.Record
+	deadline := time.Now().Add(20 * time.Second)
+	for len(out) < n && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		b, err := c.Read(ctx, "order", cursor, n-len(out))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, cursor = append(out, b.Records...), b.Cursor
+	}
+	if len(out) != n {
+		t.Fatalf("read %d records, want %d", len(out), n)
+	}
+	return out, cursor
+}
+
+// TestReadRecords: keys from a field (a dotted path) or the message key,
+// versions from a field or the timestamp, tombstones as deletes, and a
+// value that is not a JSON object marked for the dead letters with where
+// it was, not dropped and not a stop.
+func TestReadRecords(t *testing.T) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	topic := topics["order"]
+	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	produceAll(t, cluster,
+		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k1"), Value: []byte(`{"order":{"no":"A-1"},"changed":"2026-12-02T10:00:00Z","total":"10.50"}`), Timestamp: at},
+		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k2"), Value: []byte(`{"order":{"no":"A-2"} truncated`), Timestamp: at},
+		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("A-1"), Value: nil, Timestamp: at},
+		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k4"), Value: []byte(`[1,2]`), Timestamp: at},
+		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k5"), Value: []byte(`{"total":"1"}`), Timestamp: at},
+	)
+	c := startConn(t, cluster, EntityConfig{Topic: topic, Start: "earliest", KeyField: "order.no", VersionField: "changed"}, nil)
+	recs, cursor := readN(t, c, "", 5)
+	if cursor != "0:5" {
+		t.Errorf("cursor %q, want 0:5 (partitions 1 and 2 are empty)", cursor)
+	}
+	r := recs[0]
+	if r.Err != nil || r.Key != "A-1" || r.Op != connectors.OpUpsert || !r.Version.Equal(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) || r.Data.Get("total").Str() != "10.50" {
+		t.Errorf("first record: %+v", r)
+	}
+	if r := recs[1]; r.Err == nil || !strings.Contains(r.Err.Error(), "partition 0 offset 1 of "+topic) || !strings.Contains(r.Err.Error(), "not a JSON object") || !strings.Contains(r.Data.Str(), "truncated") {
+		t.Errorf("truncated JSON: err %v, data %v", r.Err, r.Data)
+	}
+	if r := recs[2]; r.Err != nil || r.Op != connectors.OpDelete || r.Key != "A-1" || !r.Version.Equal(at) {
+		t.Errorf("tombstone: %+v", r)
+	}
+	if r := recs[3]; r.Err == nil || !strings.Contains(r.Err.Error(), "JSON array") {
+		t.Errorf("an array value: %v", r.Err)
+	}
+	if r := recs[4]; r.Err == nil || !strings.Contains(r.Err.Error(), "field order.no is empty") {
+		t.Errorf("no key: %v", r.Err)
+	}
+}
+
+// TestReadAgainFromACursor: asked again from an older cursor (a batch the
+// hub could not publish), the source repositions and brings the same
+// messages; from a cursor made of a moment, the messages at or after it.
+func TestReadAgainFromACursor(t *testing.T) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	topic := topics["order"]
+	base := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	var msgs []*kgo.Record
+	for i := range 9 {
+		msgs = append(msgs, &kgo.Record{Topic: topic, Partition: int32(i % 3), Key: []byte{'a' + byte(i)},
+			Value: []byte(`{"n":1}`), Timestamp: base.Add(time.Duration(i) * time.Minute)})
+	}
+	produceAll(t, cluster, msgs...)
+	c := startConn(t, cluster, EntityConfig{Topic: topic, Start: "earliest"}, nil)
+	first, mid := readN(t, c, "", 4)
+	rest, end := readN(t, c, mid, 5)
+	again, end2 := readN(t, c, mid, 5)
+	if keys(again) != keys(rest) || end2 != end {
+		t.Errorf("read again from %s: %s to %s, first time %s to %s", mid, keys(again), end2, keys(rest), end)
+	}
+	if n := len(first) + len(rest); n != 9 || end != "0:3,1:3,2:3" {
+		t.Errorf("read %d messages to %s", n, end)
+	}
+	ctx := context.Background()
+	since, err := c.CursorSince(ctx, "order", base.Add(6*time.Minute))
+	if err != nil || since != "0:2,1:2,2:2" {
+		t.Fatalf("CursorSince = %q, %v; want 0:2,1:2,2:2", since, err)
+	}
+	late, _ := readN(t, c, since, 3)
+	if k := keys(late); k != "ghi" {
+		t.Errorf("from 08:06: %s, want ghi", k)
+	}
+	desc, err := c.DescribeCursor(ctx, "order", "0:1,1:3")
+	if err != nil || !strings.Contains(desc, "partition 0 at offset 1, 2 behind") || !strings.Contains(desc, "partition 2 not read yet") {
+		t.Errorf("DescribeCursor = %q, %v", desc, err)
+	}
+	if _, err := c.Read(ctx, "order", "0:x", 1); err == nil {
+		t.Error("a broken cursor was taken")
+	}
+}
+
+func keys(recs []connectors.Record) string {
+	ks := make([]string, len(recs))
+	for i, r := range recs {
+		ks[i] = r.Key
+	}
+	slicesSort(ks)
+	return strings.Join(ks, "")
+}
+
+func slicesSort(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// TestDurableCommitsToTheGroup: the position the hub stored is committed
+// to the configured group, where the cluster's lag tools find it.
+func TestDurableCommitsToTheGroup(t *testing.T) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	c := startConn(t, cluster, EntityConfig{Topic: topics["order"], Start: "earliest", Group: "crm-hub"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Durable(ctx, "order", "0:7,1:3,2:0"); err != nil {
+		t.Fatal(err)
+	}
+	cl, _ := c.client()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = "crm-hub"
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := offsets{}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			got[p.Partition] = p.Offset
+		}
+	}
+	if got.String() != "0:7,1:3,2:0" {
+		t.Errorf("group crm-hub holds %s", got)
+	}
+}
+
+// TestWriteMessages: the key from key_field, the hub's headers and the
+// configured ones, a delete as a tombstone; a record too large for the
+// broker fails alone, permanently.
+func TestWriteMessages(t *testing.T) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	topic := topics["order"]
+	c := startConn(t, cluster, EntityConfig{Topic: topic, KeyField: "no", Headers: map[string]string{"source": "crm"}}, nil)
+	v := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	big := strings.Repeat("x", 2<<20)
+	recs := []connectors.WriteRecord{
+		{Entity: "order", HubID: "hub-1", Op: connectors.OpUpsert, Version: v, Data: obj("no", "A-1")},
+		{Entity: "order", HubID: "hub-2", Op: connectors.OpUpsert, Version: v, Data: obj("no", "A-2", "note", big)},
+		{Entity: "order", HubID: "hub-3", Op: connectors.OpDelete, Version: v, Data: obj("no", "A-3")},
+	}
+	ctx := context.Background()
+	res, err := c.Write(ctx, "order", recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Outcome != connectors.Written || res[0].ExternalID != "A-1" || res[2].Outcome != connectors.Written {
+		t.Errorf("results %+v", res)
+	}
+	var ce *connectors.Error
+	if res[1].Outcome != connectors.Failed || !errors.As(res[1].Err, &ce) || ce.Kind != connectors.KindPermanent {
+		t.Errorf("a 2 MiB record: %+v", res[1])
+	}
+	f := &kafkaFixture{cluster: cluster}
+	got := f.newest(t, "order")
+	m := got["A-1"]
+	if m == nil || string(m.Value) != `{"no":"A-1"}` || header(m, "hub-id") != "hub-1" || header(m, "hub-op") != "upsert" ||
+		header(m, "hub-version") != "2026-12-03T09:00:00Z" || header(m, "source") != "crm" {
+		t.Errorf("A-1: %+v", m)
+	}
+	if m := got["A-3"]; m == nil || m.Value != nil || header(m, "hub-op") != "delete" {
+		t.Errorf("the delete: %+v", m)
+	}
+	if _, ok := got["A-2"]; ok || len(got) != 2 {
+		t.Errorf("the topic holds %d keys", len(got))
+	}
+}
+
+func obj(kv ...string) mapping.Value {
+	var ms []mapping.Member
+	for i := 0; i+1 < len(kv); i += 2 {
+		ms = append(ms, mapping.Member{Key: kv[i], Value: mapping.StringValue(kv[i+1])})
+	}
+	return mapping.ObjectValue(ms...)
+}
+
+func header(m *kgo.Record, k string) string {
+	for _, h := range m.Headers {
+		if h.Key == k {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// TestMissingTopicAndBadSettings: a topic that does not exist is a
+// system problem (unavailable), named; bad settings are field errors.
+func TestMissingTopicAndBadSettings(t *testing.T) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	c, err := New("events", Config{Brokers: cluster.ListenAddrs(), Timeout: 5 * time.Second,
+		Entities: map[string]EntityConfig{"order": {Topic: "no.such.topic"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Start(context.Background())
+	var ce *connectors.Error
+	if err == nil || !errors.As(err, &ce) || ce.Kind != connectors.KindUnavailable || !strings.Contains(err.Error(), "topic no.such.topic does not exist") {
+		t.Errorf("Start with a missing topic: %v", err)
+	}
+	auto, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auto.Close()
+	c = startConn(t, auto, EntityConfig{Topic: "analytics.orders", Create: true}, nil)
+	if res, err := c.Write(context.Background(), "order", []connectors.WriteRecord{{Entity: "order", HubID: "hub-1", Op: connectors.OpUpsert, Data: obj("no", "1")}}); err != nil || res[0].Outcome != connectors.Written {
+		t.Errorf("write to a topic made with create: %+v, %v", res, err)
+	}
+	_, err = New("events", Config{Brokers: []string{"localhost"}, Timeout: time.Second,
+		Entities: map[string]EntityConfig{"order": {Topic: "a b", Headers: map[string]string{"hub-id": "x"}}}}, nil)
+	fe, ok := connectors.AsFieldErrors(err)
+	if !ok || len(fe) != 3 {
+		t.Fatalf("bad settings: %v", err)
+	}
+	for _, want := range []string{"brokers[0]", "entities.order.topic", "entities.order.headers.hub-id"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("no error about %s in %v", want, err)
+		}
+	}
+}

@@ -35,11 +35,17 @@ type RetryPolicy struct {
 // (sink_write.go), and on failure wait, retry or dead-letter
 // (sink_fail.go).
 type Sink struct {
-	Name      string // the sink's config name; dead letters are filed under it
-	System    string // the connector's name: the xref system written to
-	Entity    string
-	Conn      connectors.Writer
-	Plan      *mapping.Plan
+	Name   string // the sink's config name; dead letters are filed under it
+	System string // the connector's name: the xref system written to
+	Entity string
+	Conn   connectors.Writer
+	Plan   *mapping.Plan
+	// Holds names the entities the system can hold (a sink writes them
+	// to it, or a source reads them from it): a reference to one of them
+	// waits until the system holds the record; a reference to another
+	// (an analytics topic that takes orders only) cannot, and is left
+	// unresolved. nil: every reference waits.
+	Holds     map[string]bool
 	Reader    *bus.Reader
 	Store     *store.Store
 	DLQ       *DeadLetters

@@ -203,6 +203,9 @@ func (s *Sink) prepare(ctx context.Context, it *item, v *view) (bool, error) {
 	}
 	rec.Op = connectors.OpUpsert
 	for entity, refHub := range env.Refs {
+		if s.Holds != nil && !s.Holds[entity] {
+			continue
+		}
 		ref, ok := v.refs[entity][refHub]
 		refExt := ref.ExternalID
 		if !ok {

@@ -156,6 +156,7 @@ func (n *Node) startSinks(ctx context.Context) {
 				n.closers = append(n.closers, reader)
 				s := &pipeline.Sink{
 					Name: name, System: sc.Connector, Entity: entity, Conn: conn, Plan: n.plan.Sinks[name][entity],
+					Holds:  holds(cfg, sc.Connector),
 					Reader: reader, Store: n.store, DLQ: n.dlq, Metrics: n.metrics,
 					Journal: n.journal, Policy: policies[entity],
 					Log:           n.log.With("sink", name, "entity", entity, "worker", w),
@@ -172,6 +173,25 @@ func (n *Node) startSinks(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// holds is the entities a connector's system can hold: the ones a sink
+// writes to it or a source reads from it.
+func holds(cfg *config.Config, connector string) map[string]bool {
+	out := map[string]bool{}
+	for _, sc := range cfg.Sinks {
+		if sc.Connector == connector {
+			for entity := range sc.Entities {
+				out[entity] = true
+			}
+		}
+	}
+	for _, src := range cfg.Sources {
+		if src.Connector == connector {
+			out[src.Entity] = true
+		}
+	}
+	return out
 }
 
 // startSources starts the pull sources and the trace journal's pruning,

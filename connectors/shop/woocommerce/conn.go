@@ -232,10 +232,18 @@ func (c *Conn) Routes(in connectors.Ingest) []connectors.Route {
 	h := &shop.Hook{
 		Connector: c.name, Secret: []byte(c.cfg.WebhookSecret), MaxBytes: c.cfg.MaxBodyBytes,
 		SignatureHeader: HeaderSignature, TopicHeader: HeaderTopic, IDHeader: HeaderDelivery,
-		Topics: shop.Topics(taken), Seen: c.seen, Metrics: c.metrics, Log: c.log, Ping: ping,
+		Topics: shop.Topics(taken), Seen: c.seen, Metrics: c.metrics, Log: c.log, Ping: ping, DeliveryKey: deliveryKey,
 		Take: func(ctx context.Context, d shop.Delivery) shop.Reply { return c.take(ctx, in, d) },
 	}
 	return []connectors.Route{{Pattern: "POST " + c.cfg.WebhookPath, Handler: h, Public: true}}
+}
+
+// deliveryKey is a delivery's id and signature: WooCommerce's delivery id
+// is wp_hash(webhook id, the current second), so two deliveries of one
+// webhook in the same second (two orders saved at once) share it; the
+// signature tells their bodies apart.
+func deliveryKey(r *http.Request) string {
+	return r.Header.Get(HeaderDelivery) + "/" + r.Header.Get(HeaderSignature)
 }
 
 // ping recognises the request WooCommerce sends when a webhook is
@@ -273,10 +281,14 @@ func record(entity string, v mapping.Value) (connectors.Record, error) {
 	if key == "" || key == "0" {
 		return connectors.Record{}, fmt.Errorf("the %s has no id", entity)
 	}
-	s := v.Get("date_modified_gmt").Str()
+	field := "date_modified_gmt"
+	if v.Get(field).Kind() == mapping.Null && v.Get("date_created_gmt").Kind() == mapping.String {
+		field = "date_created_gmt" // a customer never modified since it registered
+	}
+	s := v.Get(field).Str()
 	t, err := time.Parse(gmtLayout, s)
 	if err != nil {
-		return connectors.Record{}, fmt.Errorf("%s %s: date_modified_gmt %q is not a time (the hub orders deliveries by it)", entity, key, s)
+		return connectors.Record{}, fmt.Errorf("%s %s: %s %q is not a time (the hub orders deliveries by it)", entity, key, field, s)
 	}
 	return connectors.Record{Entity: entity, Key: key, Op: connectors.OpUpsert, Version: t.UTC(), Data: v}, nil
 }

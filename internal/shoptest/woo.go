@@ -71,6 +71,8 @@ type WooCommerce struct {
 	hookID    int
 	fail      []failure
 	calls     map[string]int
+	served    map[string]int
+	onList    func(coll string, served int)
 	client    *http.Client
 }
 
@@ -90,7 +92,7 @@ func NewWooCommerce() *WooCommerce {
 		Home: "https://shop.example.test/", Zone: time.FixedZone("CET", 3600),
 		now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), tick: time.Second,
 		orders: map[int]map[string]any{}, customers: map[int]map[string]any{}, nextID: 4000,
-		hooks: map[int]*WooHook{}, calls: map[string]int{}}
+		hooks: map[int]*WooHook{}, calls: map[string]int{}, served: map[string]int{}}
 	w.Srv = httptest.NewTLSServer(http.HandlerFunc(w.serve))
 	w.client = &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return w
@@ -128,6 +130,23 @@ func (w *WooCommerce) ResetFailures() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.fail = nil
+}
+
+// SetOnList sets a function called after every list request with how
+// many records of the collection (orders, customers) lists have served
+// so far (tests stop a backfill half way with it).
+func (w *WooCommerce) SetOnList(f func(coll string, served int)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.onList = f
+}
+
+// Served is how many records of coll (orders, customers) lists have
+// served.
+func (w *WooCommerce) Served(coll string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.served[coll]
 }
 
 // Calls is how many REST requests of kind were served: orders,
@@ -672,7 +691,12 @@ func (w *WooCommerce) list(rw http.ResponseWriter, r *http.Request, coll string)
 	start = min(start, len(rows))
 	rows = rows[start:min(len(rows), start+lq.perPage)]
 	body := PHPJSON(rows)
+	w.served[coll] += len(rows)
+	served, onList := w.served[coll], w.onList
 	w.mu.Unlock()
+	if onList != nil {
+		defer onList(coll, served)
+	}
 
 	pages := (total + lq.perPage - 1) / lq.perPage
 	rw.Header().Set("X-WP-Total", strconv.Itoa(total))
@@ -721,7 +745,7 @@ func (w *WooCommerce) pick(coll string, lq listQuery) []map[string]any {
 		a, b := rows[i], rows[j]
 		less, eq := a["id"].(int) < b["id"].(int), false
 		if key != "" {
-			x, y := fmt.Sprint(a[key]), fmt.Sprint(b[key])
+			x, y := text(a[key]), text(b[key])
 			if x != y {
 				less = x < y
 			} else {
@@ -737,4 +761,11 @@ func (w *WooCommerce) pick(coll string, lq listQuery) []map[string]any {
 		return less
 	})
 	return rows
+}
+
+func text(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
 }

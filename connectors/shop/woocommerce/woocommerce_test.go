@@ -225,12 +225,13 @@ func apiConn(t *testing.T, w *shoptest.WooCommerce, key, secret string, perPage 
 	return c
 }
 
-// readAll reads entity from cur until a read comes back empty.
+// readAll reads entity from cur until a read finds nothing new for 300 ms
+// (a slow page is not cut: connectors.WithIdle).
 func readAll(t *testing.T, c *Conn, entity, cur string) ([]connectors.Record, string) {
 	t.Helper()
 	var out []connectors.Record
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		ctx, cancel := context.WithTimeout(connectors.WithIdle(context.Background(), 300*time.Millisecond), time.Minute)
 		b, err := c.Read(ctx, entity, cur, 1000)
 		cancel()
 		if err != nil {
@@ -298,9 +299,21 @@ func TestPollPagesAndResume(t *testing.T) {
 	}
 
 	g := w.CreateCustomer(shoptest.Buyer{First: "Grace", Last: "Hopper", Email: "grace@example.com"})
-	custs, _ := readAll(t, c, "customer", "")
-	if got := keys(custs); !slices.Equal(got, []string{strconv.Itoa(g)}) {
-		t.Fatalf("customers %v", got)
+	// The customers: the registered one, and the guest buyer of every
+	// order (guests are in no customers list), each once.
+	custs, ccur := readAll(t, c, "customer", "")
+	got := keys(custs)
+	if len(got) != 1+251 || got[0] != strconv.Itoa(g) || !slices.Contains(got, "guest:ada@example.com") || !slices.Contains(got, "guest:b249@example.com") {
+		t.Fatalf("%d customers: %v...", len(got), got[:min(5, len(got))])
+	}
+	if b := custs[len(custs)-1]; b.Data.Get("email").Str() != "ada@example.com" || b.Data.Get("billing").Get("city").Str() != "Berlin" {
+		t.Fatalf("a guest buyer: %v", b.Data)
+	}
+	w.Advance(time.Minute)
+	late := w.CreateOrder(0, shoptest.Buyer{First: "Late", Last: "Guest", Email: "late@example.com"}, shoptest.Line{SKU: "SKU-1", Title: "Pump", Qty: 1, Price: "10.00"})
+	more, _ := readAll(t, c, "customer", ccur)
+	if got := keys(more); !slices.Equal(got, []string{"guest:late@example.com"}) {
+		t.Fatalf("after order %d, from the customer cursor: %v", late, got)
 	}
 }
 

@@ -39,4 +39,23 @@ func TestPoll(t *testing.T) {
 	if err != nil || len(b.Records) != 0 || b.Cursor != "later" {
 		t.Fatalf("after ctx: %+v, %v", b, err)
 	}
+	// With WithIdle: a read slower than the idle time is not cut and
+	// returns its records; reads that find nothing end after the idle
+	// time, without ctx ending.
+	ictx := WithIdle(ctx, 50*time.Millisecond)
+	b, err = Poll(ictx, 5*time.Millisecond, "c", func(cur string) (Batch, error) {
+		time.Sleep(120 * time.Millisecond)
+		return Batch{Records: []Record{{Key: "slow"}}, Cursor: "c2"}, nil
+	})
+	if err != nil || len(b.Records) != 1 || b.Cursor != "c2" {
+		t.Fatalf("a slow read with idle: %+v, %v", b, err)
+	}
+	reads := 0
+	b, err = Poll(ictx, 5*time.Millisecond, "c", func(cur string) (Batch, error) {
+		reads++
+		return Batch{Cursor: "c3"}, nil
+	})
+	if err != nil || len(b.Records) != 0 || b.Cursor != "c3" || reads < 2 {
+		t.Fatalf("idle: %+v, %v after %d reads", b, err, reads)
+	}
 }

@@ -138,6 +138,29 @@ func TestReadmeDemo(t *testing.T) {
 	waitRows("the shop order in the ERP", erp, "SELECT o.order_no, o.status, o.total, c.name FROM erp_orders o JOIN erp_customers c ON c.ext_ref = o.customer_ref WHERE o.order_no = '1001'",
 		"1001|PAID|104.70|Ada Lovelace")
 	waitRows("one Ada in the ERP", erp, "SELECT COUNT(*) FROM erp_customers WHERE email = 'ada@example.com'", "1")
+	// The README's signed WooCommerce order: a guest checkout by Grace
+	// (e-mail in other case, phone written otherwise), filed under the
+	// CRM's Grace.
+	wbody, err := os.ReadFile(filepath.Join(dir, "configs", "demo", "woo-order.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, "http://"+httpAddr+"/webhooks/woocommerce/demo", bytes.NewReader(wbody))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-WC-Webhook-Topic", "order.created")
+	req.Header.Set("X-WC-Webhook-Delivery-ID", "demo-2")
+	req.Header.Set("X-WC-Webhook-Signature", shoptest.Sign([]byte("demo-woo-secret"), wbody))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the README's WooCommerce webhook: HTTP %d", resp.StatusCode)
+	}
+	waitRows("the WooCommerce order in the ERP", erp, "SELECT o.order_no, o.status, o.total, c.name FROM erp_orders o JOIN erp_customers c ON c.ext_ref = o.customer_ref WHERE o.order_no = '2002'",
+		"2002|PAID|54.80|Grace Hopper")
+	waitRows("one Grace in the ERP", erp, "SELECT COUNT(*) FROM erp_customers WHERE name = 'Grace Hopper'", "1")
 	// The README's call center: caller id with the demo's call-center key,
 	// and a call logged into the CRM's interactions table.
 	callerID := func() (int, string) {

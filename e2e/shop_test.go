@@ -104,6 +104,7 @@ type shopRig struct {
 	shop               *shoptest.Shopify
 	hub                *proc
 	crm                *sql.DB
+	extraEnv           []string // a shop other than Shopify: its credentials
 }
 
 func newShopRig(t *testing.T, poll bool, erp *trytonServer) *shopRig {
@@ -147,6 +148,9 @@ func copyFile(t testing.TB, from, to string) {
 }
 
 func (r *shopRig) env() []string {
+	if r.shop == nil {
+		return append(append([]string(nil), r.extraEnv...), "TRYTON_PASSWORD=admin")
+	}
 	return []string{"SHOPIFY_SECRET=" + r.shop.Secret, "SHOPIFY_TOKEN=" + r.shop.Token, "TRYTON_PASSWORD=admin"}
 }
 

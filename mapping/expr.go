@@ -43,16 +43,22 @@ func (c *compiler) compileExpr(src string, wantBool bool) (*vm.Program, error) {
 func (sc *scope) envFor(value Value) map[string]any {
 	if sc.env == nil {
 		env := make(map[string]any, sc.cur.Len()+2)
-		if sc.cur.kind == Object {
-			for i := 0; i < len(sc.cur.a); i += 2 {
-				env[sc.cur.a[i].s] = sc.cur.a[i+1].Any()
-			}
-		}
 		r := sc.rootScope()
 		if !r.rootAnyDone {
 			// Converted once per record and shared by every scope, so a
 			// long array with expressions stays linear.
 			r.rootAny, r.rootAnyDone = sc.root.Any(), true
+		}
+		if m, ok := r.rootAny.(map[string]any); ok && sc == r {
+			// The record's own scope: its members are root's, already
+			// converted (expressions only read them).
+			for k, v := range m {
+				env[k] = v
+			}
+		} else if sc.cur.kind == Object {
+			for i := 0; i < len(sc.cur.a); i += 2 {
+				env[sc.cur.a[i].s] = sc.cur.a[i+1].Any()
+			}
 		}
 		env["root"] = r.rootAny
 		if r.budget == nil {

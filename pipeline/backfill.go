@@ -130,8 +130,11 @@ func (b *Backfill) begin(ctx context.Context, since time.Time, restart bool) (Ba
 	return st, b.save(ctx, st)
 }
 
+// read reads a batch: a read that finds nothing for Idle ends empty
+// (connectors.WithIdle), while one still fetching a slow page goes on; the
+// deadline only bounds connectors that wait without Poll.
 func (b *Backfill) read(ctx context.Context, cursor string) (connectors.Batch, error) {
-	rctx, cancel := context.WithTimeout(ctx, b.Idle)
+	rctx, cancel := context.WithTimeout(connectors.WithIdle(ctx, b.Idle), max(10*b.Idle, time.Minute))
 	defer cancel()
 	return b.Conn.Read(rctx, b.Intake.Entity, cursor, b.BatchSize)
 }

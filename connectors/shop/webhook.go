@@ -116,6 +116,10 @@ type Hook struct {
 	// Ping answers what is not a delivery but a shop checking the URL
 	// (WooCommerce's unsigned creation ping); nil when the shop sends none.
 	Ping func(r *http.Request, body []byte) bool
+	// DeliveryKey is what a delivery is deduplicated by; nil takes the
+	// IDHeader (a shop whose delivery ids are not unique per delivery
+	// adds to it).
+	DeliveryKey func(r *http.Request) string
 	// Take hands a verified delivery's records to the hub and says how it
 	// went: 200 once they are durable.
 	Take    func(ctx context.Context, d Delivery) Reply
@@ -160,6 +164,9 @@ func (h *Hook) serve(r *http.Request) Reply {
 		return fail(http.StatusUnsupportedMediaType, OutcomeContentType, "content type %q: a delivery is application/json", r.Header.Get("Content-Type"))
 	}
 	d := Delivery{Topic: r.Header.Get(h.TopicHeader), ID: r.Header.Get(h.IDHeader)}
+	if h.DeliveryKey != nil && d.ID != "" {
+		d.ID = h.DeliveryKey(r)
+	}
 	if !h.takes(d.Topic) {
 		return fail(http.StatusUnprocessableEntity, OutcomeUnknownTopic, "topic %q is not taken here (takes %s)", d.Topic, strings.Join(h.Topics, ", "))
 	}

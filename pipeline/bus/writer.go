@@ -36,39 +36,54 @@ type Header struct {
 // partitioner, so a key maps to the same partition whichever client wrote
 // it, and records with the same key keep their order. Safe for concurrent
 // use; concurrent Writes share batches.
+//
+// A write of at most smallWrite records (a webhook's, a trickle's) goes
+// through a second client whose batches hold at most that many: kafka-go
+// allocates every batch at its full BatchSize, which for a few records
+// at a time made most of a webhook's garbage. Each Write goes whole to
+// one of the two and waits for its acknowledgement, so a key's records
+// keep their order.
 type Writer struct {
 	bus   *Bus
 	topic string
 	w     *kafka.Writer
+	small *kafka.Writer
 }
+
+// smallWrite is the most records a Write sends through the small client.
+const smallWrite = 32
 
 // NewWriter returns a writer for topic. It needs RequiredAcks all (every
 // in-sync replica), retries retriable errors WriteAttempts times and is
 // closed by Bus.Close if not before.
 func (b *Bus) NewWriter(topic string) *Writer {
-	w := &Writer{
-		bus:   b,
-		topic: topic,
-		w: &kafka.Writer{
-			Addr:                   b.addr,
-			Topic:                  topic,
-			Balancer:               &kafka.Murmur2Balancer{},
-			RequiredAcks:           kafka.RequireAll,
-			MaxAttempts:            b.cfg.WriteAttempts,
-			WriteBackoffMin:        50 * time.Millisecond,
-			WriteBackoffMax:        time.Second,
-			BatchSize:              b.cfg.BatchSize,
-			BatchBytes:             b.cfg.BatchBytes,
-			BatchTimeout:           b.cfg.BatchTimeout,
-			Transport:              b.transport,
-			AllowAutoTopicCreation: b.cfg.AllowAutoTopicCreation,
-			ErrorLogger:            kafkaLogger(b.log, "kafka write", "topic", topic),
-		},
-	}
+	w := &Writer{bus: b, topic: topic, w: b.kafkaWriter(topic, b.cfg.BatchSize)}
+	w.small = b.kafkaWriter(topic, min(smallWrite, b.cfg.BatchSize))
 	if !b.track(w, nil) {
 		_ = w.w.Close() // bus closed: every Write fails
+		_ = w.small.Close()
 	}
 	return w
+}
+
+// kafkaWriter is a kafka-go client for topic whose batches hold at most
+// batchSize records.
+func (b *Bus) kafkaWriter(topic string, batchSize int) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:                   b.addr,
+		Topic:                  topic,
+		Balancer:               &kafka.Murmur2Balancer{},
+		RequiredAcks:           kafka.RequireAll,
+		MaxAttempts:            b.cfg.WriteAttempts,
+		WriteBackoffMin:        50 * time.Millisecond,
+		WriteBackoffMax:        time.Second,
+		BatchSize:              batchSize,
+		BatchBytes:             b.cfg.BatchBytes,
+		BatchTimeout:           b.cfg.BatchTimeout,
+		Transport:              b.transport,
+		AllowAutoTopicCreation: b.cfg.AllowAutoTopicCreation,
+		ErrorLogger:            kafkaLogger(b.log, "kafka write", "topic", topic),
+	}
 }
 
 // Topic is the topic the writer writes to.
@@ -93,8 +108,12 @@ func (w *Writer) Write(ctx context.Context, msgs ...Message) error {
 			kmsgs[i].Headers = hs
 		}
 	}
+	kw := w.w
+	if len(kmsgs) <= smallWrite {
+		kw = w.small
+	}
 	start := time.Now()
-	err := w.w.WriteMessages(ctx, kmsgs...)
+	err := kw.WriteMessages(ctx, kmsgs...)
 	mt := w.bus.metrics
 	mt.writeLatency.WithLabelValues(w.topic).Observe(time.Since(start).Seconds())
 	if err == nil {
@@ -128,7 +147,8 @@ var ErrClosed = errors.New("writer closed")
 // Close flushes pending batches and closes the writer. It is idempotent.
 func (w *Writer) Close() error {
 	w.bus.untrack(w, nil)
-	if err := w.w.Close(); err != nil {
+	err := errors.Join(w.w.Close(), w.small.Close())
+	if err != nil {
 		return fmt.Errorf("bus: close writer %s: %w", w.topic, err)
 	}
 	return nil

@@ -41,6 +41,9 @@ type Conn struct {
 	seen    *shop.Seen
 	metrics *shop.Metrics
 	api     *rest.Conn // nil without a url
+	// buyers reads the orders for their guest buyers (with customers);
+	// its metrics are not collected (they would repeat api's names).
+	buyers *rest.Conn
 }
 
 var (
@@ -69,27 +72,33 @@ func New(name string, cfg Config, opts erp.Options) (*Conn, error) {
 	}
 	c := &Conn{name: name, cfg: cfg, log: opts.Logger.With("connector", name), seen: shop.NewSeen(cfg.DedupeSize), metrics: shop.NewMetrics()}
 	if cfg.URL != "" {
-		api, err := rest.New(name, restConfig(cfg), opts)
+		api, err := rest.New(name, restConfig(cfg, false), opts)
 		if err != nil {
 			return nil, err
 		}
 		c.api = api
+		if cfg.has("customer") {
+			if c.buyers, err = rest.New(name, restConfig(cfg, true), opts); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return c, nil
 }
 
-// restConfig is the rest kind's config for the shop's REST API v3.
-func restConfig(cfg Config) rest.Config {
+// restConfig is the rest kind's config for the shop's REST API v3; with
+// buyers, only the orders (read again for their guest buyers, buyers.go).
+func restConfig(cfg Config, buyers bool) rest.Config {
 	page := rest.PageConfig{Type: rest.PageNumber, Size: cfg.PerPage, TotalPagesHeader: "X-WP-TotalPages"}
 	updated := rest.TimeField{Field: "date_modified_gmt", Format: gmtLayout}
 	ents := map[string]rest.EntityConfig{}
-	if cfg.has("order") {
+	if cfg.has("order") || buyers {
 		ents["order"] = rest.EntityConfig{List: OrdersPath, ReadOnly: true, UpdatedAt: updated,
 			UpdatedSince: rest.SinceConfig{Param: "modified_after", Exclusive: true},
 			Params:       map[string]string{"dates_are_gmt": "true", "orderby": "modified", "order": "asc"},
 			Pagination:   page, LookBack: cfg.LookBack, BatchSize: 1000}
 	}
-	if cfg.has("customer") {
+	if cfg.has("customer") && !buyers {
 		// The customers list takes no modified_after: every poll lists
 		// them all (by id) and the source keeps what changed.
 		ents["customer"] = rest.EntityConfig{List: CustomersPath, ReadOnly: true, UpdatedAt: updated,
@@ -116,7 +125,13 @@ func (c *Conn) Start(ctx context.Context) error {
 	if c.api == nil {
 		return nil
 	}
-	return c.api.Start(ctx)
+	if err := c.api.Start(ctx); err != nil {
+		return err
+	}
+	if c.buyers != nil {
+		return c.buyers.Start(ctx)
+	}
+	return nil
 }
 
 // Check lists one record (nothing without a url).
@@ -131,6 +146,9 @@ func (c *Conn) Check(ctx context.Context) error {
 func (c *Conn) Close() error {
 	if c.api == nil {
 		return nil
+	}
+	if c.buyers != nil {
+		_ = c.buyers.Close()
 	}
 	return c.api.Close()
 }
@@ -160,11 +178,15 @@ func (c *Conn) reader() (*rest.Conn, error) {
 }
 
 // Read lists what changed after cursor (the rest kind's source) and gives
-// every order its buyer_key.
+// every order its buyer_key; customers include the guest buyers of the
+// orders that changed (buyers.go).
 func (c *Conn) Read(ctx context.Context, entity, cursor string, max int) (connectors.Batch, error) {
 	api, err := c.reader()
 	if err != nil {
 		return connectors.Batch{}, err
+	}
+	if entity == "customer" && c.buyers != nil {
+		return c.readCustomers(ctx, api, cursor, max)
 	}
 	b, err := api.Read(ctx, entity, cursor, max)
 	if err != nil {
@@ -183,9 +205,12 @@ func (c *Conn) Durable(context.Context, string, string) error { return nil }
 
 // Backfill returns a cursor from since on; WooCommerce lists count
 // (X-WP-Total) only page by page, so the total is unknown.
-func (c *Conn) Backfill(_ context.Context, _ string, since time.Time) (string, int64, error) {
+func (c *Conn) Backfill(_ context.Context, entity string, since time.Time) (string, int64, error) {
 	if _, err := c.reader(); err != nil {
 		return "", 0, err
+	}
+	if entity == "customer" {
+		return customerSince(since), -1, nil
 	}
 	return rest.SinceCursor(since), -1, nil
 }
@@ -232,10 +257,18 @@ func (c *Conn) Routes(in connectors.Ingest) []connectors.Route {
 	h := &shop.Hook{
 		Connector: c.name, Secret: []byte(c.cfg.WebhookSecret), MaxBytes: c.cfg.MaxBodyBytes,
 		SignatureHeader: HeaderSignature, TopicHeader: HeaderTopic, IDHeader: HeaderDelivery,
-		Topics: shop.Topics(taken), Seen: c.seen, Metrics: c.metrics, Log: c.log, Ping: ping,
+		Topics: shop.Topics(taken), Seen: c.seen, Metrics: c.metrics, Log: c.log, Ping: ping, DeliveryKey: deliveryKey,
 		Take: func(ctx context.Context, d shop.Delivery) shop.Reply { return c.take(ctx, in, d) },
 	}
 	return []connectors.Route{{Pattern: "POST " + c.cfg.WebhookPath, Handler: h, Public: true}}
+}
+
+// deliveryKey is a delivery's id and signature: WooCommerce's delivery id
+// is wp_hash(webhook id, the current second), so two deliveries of one
+// webhook in the same second (two orders saved at once) share it; the
+// signature tells their bodies apart.
+func deliveryKey(r *http.Request) string {
+	return r.Header.Get(HeaderDelivery) + "/" + r.Header.Get(HeaderSignature)
 }
 
 // ping recognises the request WooCommerce sends when a webhook is
@@ -273,10 +306,14 @@ func record(entity string, v mapping.Value) (connectors.Record, error) {
 	if key == "" || key == "0" {
 		return connectors.Record{}, fmt.Errorf("the %s has no id", entity)
 	}
-	s := v.Get("date_modified_gmt").Str()
+	field := "date_modified_gmt"
+	if v.Get(field).Kind() == mapping.Null && v.Get("date_created_gmt").Kind() == mapping.String {
+		field = "date_created_gmt" // a customer never modified since it registered
+	}
+	s := v.Get(field).Str()
 	t, err := time.Parse(gmtLayout, s)
 	if err != nil {
-		return connectors.Record{}, fmt.Errorf("%s %s: date_modified_gmt %q is not a time (the hub orders deliveries by it)", entity, key, s)
+		return connectors.Record{}, fmt.Errorf("%s %s: %s %q is not a time (the hub orders deliveries by it)", entity, key, field, s)
 	}
 	return connectors.Record{Entity: entity, Key: key, Op: connectors.OpUpsert, Version: t.UTC(), Data: v}, nil
 }

@@ -6,8 +6,9 @@
 //     by X-WC-Webhook-Signature (base64 HMAC-SHA256 of the raw body,
 //     constant time) before anything reads them; the unsigned creation
 //     ping (a form with webhook_id=N) is answered 200. WooCommerce does
-//     not send a delivery again, and disables a webhook after five
-//     failures in a row: polling is the safety net.
+//     not send a delivery again, and disables a webhook at the seventh
+//     failure in a row (more than five counted): polling is the safety
+//     net.
 //   - Reader and Backfiller: REST API v3 (/wp-json/wc/v3/orders with
 //     modified_after, dates_are_gmt, orderby=modified, order=asc,
 //     per_page up to 100, X-WP-TotalPages; /wp-json/wc/v3/customers),

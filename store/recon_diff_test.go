@@ -53,7 +53,9 @@ func TestReconDiffAges(t *testing.T) {
 		if err != nil || total != 2 || got[0].Age != 2 || got[1].Age != 1 || got[1].Class != "unmatched" {
 			t.Fatalf("run 3: %+v total %d, %v", got, total, err)
 		}
-		var detail struct{ Fields []struct{ Field, Left, Right string } }
+		var detail struct {
+			Fields []struct{ Field, Left, Right string }
+		}
 		if err := json.Unmarshal(got[0].Detail, &detail); err != nil || detail.Fields[0].Right != "2" {
 			t.Fatalf("detail %s: %v", got[0].Detail, err)
 		}

@@ -128,7 +128,7 @@ func amounts(m map[string]decimal.Decimal) map[string]string {
 	}
 	out := make(map[string]string, len(m))
 	for cur, d := range m {
-		out[cur] = d.String()
+		out[cur] = d.StringFixed(max(2, -d.Exponent())) // money: at least cents
 	}
 	return out
 }

@@ -130,7 +130,7 @@ func TestCompareClasses(t *testing.T) {
 			if tot.Left.Count != 505 || tot.Right.Count != 504 {
 				t.Errorf("counts %d %d", tot.Left.Count, tot.Right.Count)
 			}
-			if tot.Left.Amounts["EUR"] != "50009" || tot.Left.Amounts["USD"] != "5" {
+			if tot.Left.Amounts["EUR"] != "50009.00" || tot.Left.Amounts["USD"] != "5.00" {
 				t.Errorf("left amounts %v", tot.Left.Amounts)
 			}
 			if tot.Right.Amounts["EUR"] != "50043.005" {

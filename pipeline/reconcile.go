@@ -65,6 +65,8 @@ type ReconOptions struct {
 	Actor string
 	// Progress is told how far the comparison is.
 	Progress func(reconcile.Progress)
+	// Started, when set, is told the run's id once it is recorded.
+	Started func(runID int64)
 	// Wait, when positive, waits up to this long after the comparison for
 	// the sinks to write the repairs (a second run then agrees).
 	Wait time.Duration
@@ -108,6 +110,9 @@ func (r *Reconciler) Run(ctx context.Context, rj ReconJob, opts ReconOptions) (R
 	runID, err := r.Store.StartReconRun(ctx, job.Name)
 	if err != nil {
 		return ReconResult{}, err
+	}
+	if opts.Started != nil {
+		opts.Started(runID)
 	}
 	res := ReconResult{RunID: runID, Summary: ReconSummary{Job: job.Name, Entity: job.Entity, Left: job.Left, Right: job.Right}}
 	log := r.Log.With("job", job.Name, "run", runID)

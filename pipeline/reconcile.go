@@ -31,6 +31,10 @@ type ReconSide struct {
 	// Sink is the sink that writes the job's entity to this side; ""
 	// when none does (repairs of this side are then reported, not made).
 	Sink string
+	// Refs is the side's source's refs setting (referenced entity ->
+	// native field), so repairs from it carry hub ids of what it
+	// references.
+	Refs map[string]string
 	// Scope, when set, limits the side's rows (the checksum path).
 	Scope reconcile.Scope
 }
@@ -188,7 +192,7 @@ func (r *Reconciler) compare(ctx context.Context, rj ReconJob, runID, prev int64
 
 func (r *Reconciler) scan(rj ReconJob, side ReconSide, log *slog.Logger) *reconcile.Scan {
 	return &reconcile.Scan{Scanner: side.Scanner, Entity: rj.Job.Entity, System: side.Connector, Plan: side.Plan,
-		KeyField: rj.Job.Key, Crosswalk: reconcile.StoreCrosswalk{Store: r.Store}, PageSize: r.PageSize,
+		KeyField: rj.Job.Key, Refs: side.Refs, Crosswalk: reconcile.StoreCrosswalk{Store: r.Store}, PageSize: r.PageSize,
 		OnBad: func(rec connectors.Record, err error) {
 			log.Warn("record skipped: its mapping failed", "connector", side.Connector, "key", rec.Key, "err", err)
 		}}
@@ -289,9 +293,12 @@ func (o *reconOut) repair(ctx context.Context, rep reconcile.Repair) (string, er
 		}
 		return "not repaired: no bus to publish on", nil
 	}
-	refs, err := o.refs(ctx, from.Connector, rep.Doc)
-	if err != nil {
-		return "", err
+	refs := rep.Refs
+	if len(refs) == 0 {
+		var err error
+		if refs, err = o.refs(ctx, from.Connector, rep.Doc); err != nil {
+			return "", err
+		}
 	}
 	data := withIDs(rep.Doc, rep.HubID, refs)
 	env := &Envelope{Entity: job.Entity, ID: rep.HubID, Op: op, Origin: from.Connector, SourceID: rep.FromID,

@@ -53,7 +53,7 @@ var runLine = regexp.MustCompile(`(?m)^run (\d+) of `)
 // status.
 func (r *rig) reconcile(job string, args ...string) (string, int, string) {
 	r.t.Helper()
-	stdout, stderr, err := runHubCode(r.t, r.dir, append([]string{"reconcile", "run", job, "-q", "-c", r.cfg}, args...)...)
+	stdout, stderr, err := runHubEnv(r.t, r.dir, r.cliEnv, append([]string{"reconcile", "run", job, "-q", "-c", r.cfg}, args...)...)
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

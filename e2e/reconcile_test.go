@@ -90,6 +90,27 @@ func (r *rig) apiGet(path string, out any) string {
 	return string(b)
 }
 
+// apiPost starts something with the operator's token and returns the run
+// id of a 202 answer.
+func (r *rig) apiPost(path string) int64 {
+	r.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.httpAddr+path, nil)
+	req.Header.Set("Authorization", "Bearer e2e-operator-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Run int64 `json:"run"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(b, &out) != nil || out.Run == 0 {
+		r.t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+	}
+	return out.Run
+}
+
 type reconRun struct {
 	Status  string `json:"status"`
 	Summary struct {
@@ -290,6 +311,24 @@ func TestReconcileSeeded(t *testing.T) {
 			erp.mustExec(t, "DELETE FROM erp_orders WHERE ext_ref = ?", gone)
 			if _, code, out := r.reconcile("orders"); code != 0 {
 				t.Fatalf("after the clean-up: exit %d, want 0:\n%s", code, out)
+			}
+			// An operator starts a run through the API: it agrees too.
+			started := r.apiPost("/api/v1/reconciliations/orders/run")
+			waitFor(t, "the run started through the API", 30*time.Second, 200*time.Millisecond, r.watching(), func() (bool, string) {
+				run = reconRun{}
+				r.apiGet(fmt.Sprintf("/api/v1/reconciliations/runs/%d", started), &run)
+				return run.Status == "ok", run.Status
+			})
+			var audit struct {
+				Entries []struct{ Actor, Action, Subject string } `json:"items"`
+			}
+			r.apiGet("/api/v1/audit", &audit)
+			found := false
+			for _, e := range audit.Entries {
+				found = found || (e.Action == "recon.run" && e.Actor == "e2e-operator" && e.Subject == "job:orders")
+			}
+			if !found {
+				t.Errorf("the audit log lacks the operator's run: %+v", audit.Entries)
 			}
 			r.noDeadLetters()
 		})

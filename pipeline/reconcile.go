@@ -152,7 +152,7 @@ func (r *Reconciler) Run(ctx context.Context, rj ReconJob, opts ReconOptions) (R
 		"repairs", res.Summary.Repairs, "seconds", res.Summary.Seconds)
 	if res.Summary.Repairs > 0 {
 		detail, _ := json.Marshal(map[string]any{"run": runID, "repairs": res.Summary.Repairs, "policy": job.Repair})
-		if aerr := r.Store.AppendAudit(fctx, actorOr(opts.Actor), "reconcile.repair", "reconcile:"+job.Name, string(detail)); aerr != nil {
+		if aerr := r.Store.AppendAudit(fctx, actorOr(opts.Actor), "recon.repair", "job:"+job.Name, string(detail)); aerr != nil {
 			log.Warn("audit of repairs failed", "err", aerr)
 		}
 	}

@@ -195,6 +195,6 @@ func (a *API) runRecon(w http.ResponseWriter, r *http.Request) {
 		server.WriteJSON(w, http.StatusInternalServerError, errBody(err.Error()))
 		return
 	}
-	_ = a.Store.AppendAudit(r.Context(), actor, "reconcile.run", "reconcile:"+job, "run "+strconv.FormatInt(id, 10))
+	_ = a.Store.AppendAudit(r.Context(), actor, "recon.run", "job:"+job, "run "+strconv.FormatInt(id, 10))
 	server.WriteJSON(w, http.StatusAccepted, map[string]any{"job": job, "run": id, "status": store.ReconRunning})
 }

@@ -38,6 +38,10 @@ type ReconSide struct {
 	Refs map[string]string
 	// Scope, when set, limits the side's rows (the checksum path).
 	Scope reconcile.Scope
+	// Open, when set, gives the side's rows instead of a scan through
+	// Scanner and Plan (a stream the database narrows itself, such as the
+	// key ranges whose checksums differ); Scope still applies.
+	Open func(ctx context.Context) (reconcile.Stream, error)
 }
 
 // ReconJob is a job with its two sides.
@@ -169,13 +173,17 @@ func actorOr(a string) string {
 // compare scans, compares and stores; repairs go out as differences come.
 func (r *Reconciler) compare(ctx context.Context, rj ReconJob, runID, prev int64, opts ReconOptions, sum *ReconSummary, log *slog.Logger) error {
 	left, right := r.scan(rj, rj.Left, log), r.scan(rj, rj.Right, log)
+	ls, rs, err := r.streams(ctx, rj, left, right)
+	if err != nil {
+		return err
+	}
 	out := &reconOut{r: r, rj: rj, run: runID, prev: prev, log: log}
 	if r.Bus != nil && rj.Job.Repair != reconcile.PolicyReport {
 		out.w = r.Bus.NewWriter(r.Prefix + "." + rj.Job.Entity)
 		defer out.w.Close()
 	}
 	eng := reconcile.Engine{TempDir: r.TempDir, MemRows: r.MemRows, Progress: opts.Progress}
-	tot, err := eng.Compare(ctx, rj.Job, reconcile.Restrict(left, rj.Left.Scope), reconcile.Restrict(right, rj.Right.Scope), out)
+	tot, err := eng.Compare(ctx, rj.Job, reconcile.Restrict(ls, rj.Left.Scope), reconcile.Restrict(rs, rj.Right.Scope), out)
 	sum.Totals = tot
 	sum.BadLeft, sum.BadRight = left.Bad, right.Bad
 	if err == nil {
@@ -189,6 +197,25 @@ func (r *Reconciler) compare(ctx context.Context, rj ReconJob, runID, prev int64
 		sum.Repaired = out.wait(ctx, opts.Wait)
 	}
 	return nil
+}
+
+// streams are the two sides' rows: their scans, or what their Open gives.
+func (r *Reconciler) streams(ctx context.Context, rj ReconJob, left, right *reconcile.Scan) (reconcile.Stream, reconcile.Stream, error) {
+	var out [2]reconcile.Stream
+	for i, s := range []struct {
+		side ReconSide
+		scan *reconcile.Scan
+	}{{rj.Left, left}, {rj.Right, right}} {
+		out[i] = s.scan
+		if s.side.Open != nil {
+			st, err := s.side.Open(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("open the %s side (%s): %w", []string{"left", "right"}[i], s.side.Connector, err)
+			}
+			out[i] = st
+		}
+	}
+	return out[0], out[1], nil
 }
 
 func (r *Reconciler) scan(rj ReconJob, side ReconSide, log *slog.Logger) *reconcile.Scan {

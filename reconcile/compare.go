@@ -12,13 +12,13 @@ import (
 )
 
 // Engine compares two sides. The zero Engine is ready: it keeps up to
-// 200,000 rows in memory and spills to the system's temporary folder
+// 100,000 rows in memory and spills to the system's temporary folder
 // beyond that.
 type Engine struct {
 	// TempDir holds spill files ("": os.TempDir()).
 	TempDir string
 	// MemRows is how many rows are held in memory before the rest is
-	// spilled to hash partitions on disk (default 200,000).
+	// spilled to hash partitions on disk (default 100,000).
 	MemRows int
 	// Parts is the number of hash partitions once spilled (default 128):
 	// a part of about (rows / Parts) rows is in memory at a time.
@@ -91,7 +91,7 @@ func (e *Engine) partitions() *partitions {
 		dir = os.TempDir()
 	}
 	if limit <= 0 {
-		limit = 200_000
+		limit = 100_000
 	}
 	if parts <= 0 {
 		parts = 128

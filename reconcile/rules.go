@@ -32,6 +32,9 @@ func Equal(rule Rule, a, b mapping.Value) bool {
 	if a.IsNull() || b.IsNull() {
 		return a.IsNull() && b.IsNull()
 	}
+	if k := a.Kind(); k == b.Kind() && k != mapping.Array && k != mapping.Object && a.Str() == b.Str() {
+		return true // the same scalar is equal under every rule
+	}
 	switch rule.Kind {
 	case RuleCaseInsensitive:
 		if a.Kind() == mapping.String && b.Kind() == mapping.String {

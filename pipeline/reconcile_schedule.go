@@ -201,3 +201,23 @@ func (s *ReconScheduler) Infos() []ReconJobInfo {
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
 	return out
 }
+
+// RunExclusive runs a job once under its run lease, as the scheduler's
+// runs do, so that it never overlaps a run on a hub node (`hub reconcile
+// run`); ErrRunning when the job runs elsewhere.
+func (r *Reconciler) RunExclusive(ctx context.Context, owner *Owner, rj ReconJob, opts ReconOptions) (ReconResult, error) {
+	lease := "reconcile-run " + rj.Job.Name
+	ok, err := owner.Store.AcquireLease(ctx, lease, owner.Holder, owner.TTL)
+	if err != nil {
+		return ReconResult{}, fmt.Errorf("reconcile %s: lease: %w", rj.Job.Name, err)
+	}
+	if !ok {
+		return ReconResult{}, fmt.Errorf("reconcile %s: %w (on a hub node)", rj.Job.Name, ErrRunning)
+	}
+	var res ReconResult
+	err = context.Canceled
+	owner.hold(ctx, lease, max(owner.TTL/3, 10*time.Millisecond), func(hctx context.Context) {
+		res, err = r.Run(hctx, rj, opts)
+	})
+	return res, err
+}

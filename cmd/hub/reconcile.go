@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,7 +100,8 @@ nightly cron job outside the hub can rely on it.`,
 					_ = bar.Set64(p.Left + p.Right)
 				}
 			}
-			res, err := tools.Run(ctx, rj, opts)
+			owner := &pipeline.Owner{Store: tools.Store, Holder: cliHolder(), TTL: cfg.Hub.LeaseTTL}
+			res, err := tools.RunExclusive(ctx, owner, rj, opts)
 			if bar != nil {
 				_ = bar.Finish()
 				fmt.Fprintln(cmd.ErrOrStderr())
@@ -119,6 +121,12 @@ nightly cron job outside the hub can rely on it.`,
 	cmd.Flags().BoolVar(&reportOut, "report-only", false, "compare and report, repair nothing (whatever the job's policy)")
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for the sinks to write the repairs (0: do not wait)")
 	return cmd
+}
+
+// cliHolder names this command in leases.
+func cliHolder() string {
+	host, _ := os.Hostname()
+	return "cli " + host + "/" + strconv.Itoa(os.Getpid())
 }
 
 func jobNames(cfg *config.Config) []string {

@@ -6,8 +6,8 @@
 //
 // Sub-packages hold the parts that stand alone: bus (the Kafka client),
 // broker (the embedded broker) and node (the process lifecycle). The
-// pipeline may import connectors, mapping and store; none of them may import
-// it.
+// pipeline may import connectors, mapping, reconcile (the comparison engine
+// its reconciliation runs drive) and store; none of them may import it.
 package pipeline
 
 import (

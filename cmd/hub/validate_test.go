@@ -286,6 +286,70 @@ sinks:
 	})
 }
 
+// TestValidateReconcile: a job whose side cannot scan its entity, whose
+// mapping maps another entity, or whose repair policy changes a side no
+// sink writes, is refused with the key and line.
+func TestValidateReconcile(t *testing.T) {
+	dir := t.TempDir()
+	demo, err := filepath.Abs(filepath.Join("..", "..", "configs", "demo", "mappings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, fmt.Sprintf(`connectors:
+  crm:
+    kind: sqlstore
+    driver: sqlite
+    dsn: crm.db
+    entities:
+      order: {table: orders}
+  erp:
+    kind: sqlstore
+    driver: sqlite
+    dsn: erp.db
+    entities:
+      order: {table: erp_orders, key: ext_ref}
+  shop:
+    kind: shopify
+    webhook_path: /webhooks/shopify/x
+    webhook_secret: a-long-enough-secret
+sources:
+  crm-orders: {connector: crm, entity: order, mapping: %[1]s}
+reconcile:
+  webhooks-only:
+    entity: order
+    left: crm
+    right: shop
+    right_mapping: %[1]s
+    fields: {total: exact}
+  wrong-mapping:
+    entity: order
+    left: crm
+    right: erp
+    right_mapping: %[2]s
+    fields: {total: exact}
+  no-sink:
+    entity: order
+    left: crm
+    right: erp
+    right_mapping: %[3]s
+    fields: {total: exact}
+    repair: left_wins
+`, filepath.Join(demo, "crm-order-in.yaml"), filepath.Join(demo, "crm-customer-in.yaml"), filepath.Join(demo, "erp-order-in.yaml")))
+	_, stderr, code := runHubIO(t, nil, "validate", "-c", cfg)
+	for _, want := range []string{
+		`:24: reconcile.webhooks-only.right: connector shop (shopify) cannot scan order`,
+		`:31: reconcile.wrong-mapping.right_mapping: mapping ` + filepath.Join(demo, "crm-customer-in.yaml") + ` maps customer "in", but this needs order "in"`,
+		`:39: reconcile.no-sink.repair: left_wins repairs order in erp, but no sink writes order to erp`,
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("validate lacks %q:\n%s", want, stderr)
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+}
+
 // TestValidateConnectorKeysSuggested: a misspelt connector setting gets a
 // "did you mean", nested ones too, next to type errors with their values.
 func TestValidateConnectorKeysSuggested(t *testing.T) {

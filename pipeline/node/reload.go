@@ -177,6 +177,8 @@ func classify(c config.Change, live *config.Config) (owner, why string) {
 		return restart("ownership, conflict and match policies are set at start")
 	case "trace":
 		return restart("the trace journal is set up at start")
+	case "reconcile":
+		return restart("reconciliation jobs are built and scheduled at start")
 	}
 	return restart("it is read at start")
 }

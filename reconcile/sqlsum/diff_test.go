@@ -360,7 +360,12 @@ func TestDiffRangeBoundaries(t *testing.T) {
 // same step are not reported, two within it across a step are (the engine
 // rules on those).
 func TestDiffTolerance(t *testing.T) {
-	l, r := newTestDB(t, "postgres"), newTestDB(t, "sqlite")
+	for _, p := range [][2]string{{"postgres", "sqlite"}, {"postgres", "postgres"}, {"mysql", "postgres"}} {
+		t.Run(p[0]+"-"+p[1], func(t *testing.T) { testTolerance(t, newTestDB(t, p[0]), newTestDB(t, p[1])) })
+	}
+}
+
+func testTolerance(t *testing.T, l, r *testDB) {
 	cases := []struct {
 		left, right string
 		reported    bool

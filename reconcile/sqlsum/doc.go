@@ -12,6 +12,10 @@
 //     same value hashes the same in PostgreSQL, MariaDB and SQLite: integers
 //     and text as they are, decimals at a fixed scale, dates YYYY-MM-DD,
 //     timestamps as Unix seconds in UTC, NULL distinct from the empty string;
+//   - the row hash: the first 64 bits of the MD5 of the canonical text, the
+//     same in every database; when both sides are PostgreSQL,
+//     hash_record_extended over the values in canonical types instead (no
+//     text built, several times cheaper);
 //   - the per-range checksum and row-hash queries, built only from checked
 //     identifiers (quoted per dialect) with every value a parameter;
 //   - the bisection (Diff, diff.go) in bounded memory.

@@ -272,8 +272,8 @@ func runChecksum(ctx context.Context, dbs [2]*sql.DB, want map[int64]sqlsum.Clas
 		return err
 	}
 	p.Found, p.Wrong = len(got), wrong(got, want)
-	p.Note = fmt.Sprintf("%d queries per side, %d range checksums and %d row hashes left the databases",
-		st.Queries, st.RangesCompared, st.RowsListed)
+	p.Note = fmt.Sprintf("%d queries per side; %d range checksums (%s) and %d row hashes (%s) left the databases",
+		st.Queries, st.RangesCompared, st.ChecksumTime.Round(time.Millisecond), st.RowsListed, st.ListTime.Round(time.Millisecond))
 	return nil
 }
 

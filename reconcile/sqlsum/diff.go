@@ -1,11 +1,13 @@
 package sqlsum
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -502,7 +504,10 @@ var two32 = big.NewInt(1 << 32)
 // starting at lo, in bucket order.
 func (s *side) checksums(ctx context.Context, lo, w int64, f filter) ([]sums, error) {
 	fr, wa := s.from(lo, f, 3)
-	q := "SELECT " + s.bucket(1) + " AS b, COUNT(*), SUM(" + s.ha + "), SUM(" + s.hb + ")" + fr + " GROUP BY 1 ORDER BY 1"
+	// No ORDER BY: PostgreSQL, which cannot tell how few cells there are,
+	// would sort every row before grouping; hashing them into cells and
+	// sorting the cells here is several times cheaper.
+	q := "SELECT " + s.bucket(1) + " AS b, COUNT(*), SUM(" + s.ha + "), SUM(" + s.hb + ")" + fr + " GROUP BY 1"
 	rows, done, err := s.query(ctx, q, append([]any{lo, w}, wa...))
 	if err != nil {
 		return nil, fmt.Errorf("sqlsum: %s: range checksums: %w", s.Table, err)
@@ -524,6 +529,7 @@ func (s *side) checksums(ctx context.Context, lo, w int64, f filter) ([]sums, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlsum: %s: range checksums: %w", s.Table, err)
 	}
+	slices.SortFunc(out, func(a, b sums) int { return cmp.Compare(a.bucket, b.bucket) })
 	return out, nil
 }
 

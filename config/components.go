@@ -90,6 +90,7 @@ func (c *Config) resolveComponents() {
 		}
 		c.Sinks[name] = s
 	}
+	c.resolveReconcile(rel)
 }
 
 func (c *Config) validateComponents() Problems {
@@ -214,7 +215,7 @@ func (c *Config) validateComponents() Problems {
 			}
 		}
 	}
-	return ps
+	return append(ps, c.validateReconcile()...)
 }
 
 func sortedNames[V any](m map[string]V) []string {

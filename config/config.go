@@ -32,6 +32,8 @@ type Config struct {
 	// Entities hold the two-way sync policy of canonical entities, by
 	// entity name: field owners, conflict policy, match rules.
 	Entities map[string]EntityConfig `mapstructure:"entities"`
+	// Reconcile holds the reconciliation jobs, by name.
+	Reconcile map[string]ReconcileConfig `mapstructure:"reconcile"`
 	// Trace configures the record journal behind `hub trace`.
 	Trace TraceConfig `mapstructure:"trace"`
 

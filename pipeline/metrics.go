@@ -13,6 +13,8 @@ type Metrics struct {
 	DeadLetters  *prometheus.CounterVec   // records dead-lettered, by stage
 	Lag          *prometheus.GaugeVec     // consumer lag of sinks
 	BatchSeconds *prometheus.HistogramVec // one batch, read to commit
+	// Recon holds the reconciliation series; nil where no job runs.
+	Recon *ReconMetrics
 }
 
 // NewMetrics builds the metrics and registers them on reg.
@@ -66,4 +68,39 @@ func (m *Metrics) InitSink(system, runner, entity string) {
 	for _, st := range append(sinkStages(), StageDecode, StagePrepare) {
 		m.DeadLetters.WithLabelValues(system, runner, entity, st)
 	}
+}
+
+// ReconMetrics are the reconciliation jobs' series, by job.
+type ReconMetrics struct {
+	Runs        *prometheus.CounterVec   // finished runs by status (ok, diffs, failed)
+	Skipped     *prometheus.CounterVec   // scheduled runs skipped, by reason (overlap)
+	Differences *prometheus.GaugeVec     // of the last run, by class
+	Matched     *prometheus.GaugeVec     // records matched in the last run
+	Repairs     *prometheus.CounterVec   // repairs published
+	Seconds     *prometheus.HistogramVec // run duration
+	LastSuccess *prometheus.GaugeVec     // unix time of the last run that finished
+}
+
+// NewReconMetrics builds the reconciliation metrics and registers them.
+func NewReconMetrics(reg prometheus.Registerer) *ReconMetrics {
+	j := []string{"job"}
+	m := &ReconMetrics{
+		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_reconcile_runs_total", Help: "Reconciliation runs finished, by status (ok, diffs, failed)."}, []string{"job", "status"}),
+		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_reconcile_skipped_total", Help: "Scheduled reconciliation runs skipped because the previous run still ran."}, []string{"job", "reason"}),
+		Differences: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hub_reconcile_differences", Help: "Differences the last run of a job reported, by class."}, []string{"job", "class"}),
+		Matched: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hub_reconcile_matched", Help: "Records the last run of a job matched on both sides."}, j),
+		Repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_reconcile_repairs_total", Help: "Repairs reconciliation runs published."}, j),
+		Seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hub_reconcile_duration_seconds", Help: "Time of one reconciliation run.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 3, 10)}, j),
+		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hub_reconcile_last_finished_timestamp_seconds", Help: "When the last run of a job finished (not failed)."}, j),
+	}
+	reg.MustRegister(m.Runs, m.Skipped, m.Differences, m.Matched, m.Repairs, m.Seconds, m.LastSuccess)
+	return m
 }

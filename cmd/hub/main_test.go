@@ -392,7 +392,8 @@ func TestValidate(t *testing.T) {
 // added or removed without updating this list (and the README's list)
 // fails TestHelpListsCommands.
 var wantCommands = map[string][]string{
-	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reload", "resume", "run", "sql", "status", "trace", "validate", "version"},
+	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reconcile", "reload", "resume", "run", "sql", "status", "trace", "validate", "version"},
+	"reconcile":  {"list", "run", "show"},
 	"bench":      {"screenpop", "sync"},
 	"connectors": {"doc", "list"},
 	"cursor":     {"set", "show"},

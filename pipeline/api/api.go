@@ -26,6 +26,8 @@ type API struct {
 	// Ops is the running node (status, pause, cursors); nil leaves the
 	// operations routes out.
 	Ops Operator
+	// Recon is the node's reconciliation jobs (run now); nil: none.
+	Recon Reconciliations
 }
 
 // Register adds the API routes to srv.
@@ -40,6 +42,7 @@ func (a *API) Register(srv *server.Server) {
 	if a.Ops != nil {
 		a.registerOps(srv)
 	}
+	a.registerRecon(srv)
 }
 
 // rebuildView makes a read model forget everything and read its topics

@@ -20,6 +20,8 @@ type Plan struct {
 	Connectors map[string]connectors.Connector
 	Sources    map[string]SourcePlan
 	Sinks      map[string]map[string]*mapping.Plan // sink -> entity -> plan
+	// Recon holds the reconciliation jobs with their sides, by name.
+	Recon map[string]pipeline.ReconJob
 	// Views are the connectors that are read models (connectors.View).
 	Views []string
 	// Warnings are what works but is likely not what was meant: deletes a
@@ -90,6 +92,9 @@ func BuildLogged(cfg *config.Config, kinds *connectors.Registry, log *slog.Logge
 	}
 	for _, name := range sorted(cfg.Sinks) {
 		c.sink(name)
+	}
+	for _, name := range sorted(cfg.Reconcile) {
+		c.reconcile(name)
 	}
 	for _, name := range sorted(p.Connectors) {
 		if _, ok := p.Connectors[name].(connectors.View); ok {

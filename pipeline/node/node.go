@@ -52,6 +52,9 @@ type Node struct {
 	closers []io.Closer // writers and readers, closed after the runners stop
 
 	supervisors, sources, streams, sinks, viewGroup runGroup
+	reconGroup                                      runGroup
+	recon                                           *pipeline.ReconScheduler
+	reconCtx                                        context.Context
 	intakes                                         map[string]*pipeline.Intake
 	pushes                                          map[string]*pipeline.Push // by connector
 	pulls                                           map[string]*pipeline.Source
@@ -197,7 +200,7 @@ func (n *Node) start(ctx context.Context) error {
 			{Name: "state", Fn: st.Ping},
 		}, n.connectorChecks()...)...,
 	)
-	(&api.API{Store: st, Replayer: n.Replayer(), Views: n.views, Ops: n}).Register(n.http)
+	(&api.API{Store: st, Replayer: n.Replayer(), Views: n.views, Ops: n, Recon: n}).Register(n.http)
 	if err := n.mountRoutes(); err != nil {
 		return err
 	}
@@ -270,6 +273,7 @@ func (n *Node) shutdown() error {
 		hcancel()
 	}
 	n.streams.stop()
+	n.reconGroup.stop() // runs in progress are cancelled and recorded as failed
 	if !n.sources.stopWithin(at(0.4), 0, func() {}) {
 		errs = append(errs, errors.New("sources did not stop in time"))
 	}

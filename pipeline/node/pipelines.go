@@ -101,6 +101,7 @@ func (n *Node) startPipelines(ctx context.Context) error {
 	n.startSources(ctx)
 	n.startStreams(ctx)
 	n.startViews(ctx)
+	n.startReconcile(ctx)
 	return nil
 }
 

@@ -1,0 +1,227 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/crmhub/hub/mapping"
+)
+
+func order(key, id, hub, total, cur string) Row {
+	return Row{Key: key, ID: id, HubID: hub, Doc: mapping.ObjectValue(
+		mapping.Member{Key: "number", Value: mapping.StringValue(key)},
+		mapping.Member{Key: "total", Value: mapping.StringValue(total)},
+		mapping.Member{Key: "currency", Value: mapping.StringValue(cur)},
+		mapping.Member{Key: "status", Value: mapping.StringValue("Confirmed")},
+	)}
+}
+
+func testJob() Job {
+	return Job{Name: "orders", Entity: "order", Left: "crm", Right: "erp", Key: "number",
+		Amount: "total", Currency: "currency",
+		Fields: []Field{
+			{Name: "total", Rule: Rule{Kind: RuleTolerance, Tolerance: decimal.RequireFromString("0.01")}},
+			{Name: "currency"},
+			{Name: "status", Rule: Rule{Kind: RuleCaseInsensitive}},
+		}}
+}
+
+type collect struct {
+	mu    sync.Mutex
+	diffs []Diff
+}
+
+func (c *collect) Add(_ context.Context, d Diff) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.diffs = append(c.diffs, d)
+	return nil
+}
+
+func (c *collect) keys(class Class) []string {
+	var out []string
+	for _, d := range c.diffs {
+		if d.Class == class {
+			out = append(out, string(d.Side)+":"+d.Key)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// seeded builds n agreeing orders and one difference of every class.
+func seeded(n int) (left, right []Row) {
+	for i := range n {
+		k := fmt.Sprintf("SO%06d", i)
+		hub := fmt.Sprintf("h%d", i)
+		left = append(left, order(k, "c"+k, hub, "100.00", "EUR"))
+		right = append(right, order(k, "e"+k, hub, "100.00", "EUR"))
+	}
+	// within tolerance, and a status differing only in case: equal
+	right[1] = order(right[1].Key, right[1].ID, right[1].HubID, "100.005", "EUR")
+	left[2].Doc = mapping.ObjectValue(append(left[2].Doc.Members()[:3], mapping.Member{Key: "status", Value: mapping.StringValue("confirmed")})...)
+	// field mismatch
+	right[3] = order(right[3].Key, right[3].ID, right[3].HubID, "120.00", "EUR")
+	// missing right (left has it, known to the crosswalk)
+	left = append(left, order("SOX1", "cSOX1", "hx1", "5.00", "USD"))
+	// missing left
+	right = append(right, order("SOX2", "eSOX2", "hx2", "7.00", "EUR"))
+	// unmatched on the right: no hub id, no key partner
+	right = append(right, order("SOX3", "eSOX3", "", "9.00", "EUR"))
+	// duplicate key on the left
+	left = append(left, order("SOX4", "cSOX4a", "hx4a", "1.00", "EUR"), order("SOX4", "cSOX4b", "hx4b", "1.00", "EUR"))
+	// matched by crosswalk although the key changed on the right: a field mismatch? no, key not compared: agrees
+	left = append(left, order("SOX5", "cSOX5", "hx5", "3.00", "EUR"))
+	right = append(right, order("SOX5-renamed", "eSOX5", "hx5", "3.00", "EUR"))
+	// matched by key without a crosswalk entry on the right
+	left = append(left, order("SOX6", "cSOX6", "hx6", "4.00", "EUR"))
+	right = append(right, order("SOX6", "eSOX6", "", "4.00", "EUR"))
+	return left, right
+}
+
+func TestCompareClasses(t *testing.T) {
+	for _, mem := range []int{0, 50} { // in memory, and spilled to disk
+		t.Run(fmt.Sprintf("mem=%d", mem), func(t *testing.T) {
+			l, r := seeded(500)
+			var c collect
+			e := Engine{MemRows: mem, Parts: 7, TempDir: t.TempDir()}
+			tot, err := e.Compare(context.Background(), testJob(), NewRows(l...), NewRows(r...), &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[Class][]string{
+				MissingRight:  {"left:SOX1"},
+				MissingLeft:   {"right:SOX2"},
+				Unmatched:     {"right:SOX3"},
+				DuplicateKey:  {"left:SOX4"},
+				FieldMismatch: {":SO000003"},
+			}
+			for _, class := range Classes {
+				if got := c.keys(class); fmt.Sprint(got) != fmt.Sprint(want[class]) {
+					t.Errorf("%s: got %v, want %v", class, got, want[class])
+				}
+				if tot.Classes[class] != int64(len(want[class])) {
+					t.Errorf("totals %s = %d, want %d", class, tot.Classes[class], len(want[class]))
+				}
+			}
+			for _, d := range c.diffs {
+				if d.Class == FieldMismatch {
+					if len(d.Fields) != 1 || d.Fields[0].Field != "total" || d.Fields[0].Left.Str() != "100.00" || d.Fields[0].Right.Str() != "120.00" {
+						t.Errorf("mismatch fields: %+v", d.Fields)
+					}
+					if d.LeftID != "cSO000003" || d.RightID != "eSO000003" || d.HubID != "h3" {
+						t.Errorf("mismatch ids: %+v", d)
+					}
+				}
+				if d.Class == DuplicateKey && fmt.Sprint(d.IDs) != "[cSOX4a cSOX4b]" {
+					t.Errorf("duplicate ids %v", d.IDs)
+				}
+			}
+			// 500 agreeing pairs (2 within tolerance) + 1 mismatch counted in them, SOX5 and SOX6.
+			if tot.Matched != 502 {
+				t.Errorf("matched %d, want 502", tot.Matched)
+			}
+			if tot.Left.Count != 505 || tot.Right.Count != 504 {
+				t.Errorf("counts %d %d", tot.Left.Count, tot.Right.Count)
+			}
+			if tot.Left.Amounts["EUR"] != "50009.00" || tot.Left.Amounts["USD"] != "5.00" {
+				t.Errorf("left amounts %v", tot.Left.Amounts)
+			}
+			if tot.Right.Amounts["EUR"] != "50043.005" {
+				t.Errorf("right amounts %v", tot.Right.Amounts)
+			}
+			if tot.ScannedLeft != 505 || tot.ScannedRight != 504 {
+				t.Errorf("scanned %d %d", tot.ScannedLeft, tot.ScannedRight)
+			}
+		})
+	}
+}
+
+func TestCompareWindowAndNoKey(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	old, recent := now.AddDate(0, 0, -30), now.AddDate(0, 0, -1)
+	job := testJob()
+	job.Window = 7 * 24 * time.Hour
+	l := []Row{order("A", "1", "ha", "1.00", "EUR"), order("B", "2", "hb", "1.00", "EUR"), order("C", "3", "hc", "1.00", "EUR")}
+	r := []Row{order("A", "x1", "ha", "2.00", "EUR"), order("B", "x2", "hb", "2.00", "EUR")}
+	l[0].Version, r[0].Version = old, old    // old mismatch: outside the window
+	l[1].Version, r[1].Version = old, recent // changed on one side lately: compared
+	l[2].Version = old                       // old missing: outside
+	var c collect
+	e := Engine{Now: func() time.Time { return now }}
+	tot, err := e.Compare(context.Background(), job, NewRows(l...), NewRows(r...), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.diffs) != 1 || c.diffs[0].Key != "B" || tot.Matched != 1 {
+		t.Fatalf("window: diffs %+v matched %d", c.diffs, tot.Matched)
+	}
+
+	// Without a key field, rows pair through the crosswalk only; equal
+	// native ids on both sides mean nothing.
+	job = testJob()
+	job.Key = ""
+	l = []Row{{Key: "7", ID: "7", HubID: "h1", Doc: order("A", "", "", "1", "EUR").Doc}, {Key: "8", ID: "8", Doc: order("B", "", "", "1", "EUR").Doc}}
+	r = []Row{{Key: "9", ID: "9", HubID: "h1", Doc: order("A", "", "", "1", "EUR").Doc}, {Key: "8", ID: "8", Doc: order("B", "", "", "1", "EUR").Doc}}
+	c = collect{}
+	tot, err = Compare(context.Background(), job, NewRows(l...), NewRows(r...), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.keys(Unmatched); fmt.Sprint(got) != "[left:8 right:8]" || tot.Matched != 1 {
+		t.Fatalf("no key: unmatched %v matched %d", got, tot.Matched)
+	}
+}
+
+func TestRestrict(t *testing.T) {
+	l, _ := seeded(20)
+	st := Restrict(NewRows(l...), Scope{Keys: []string{"SO000019", "SO000002"}, Ranges: []KeyRange{{From: "SO000005", To: "SO000007"}}})
+	var got []string
+	for {
+		row, ok, err := st.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		got = append(got, row.Key)
+	}
+	if fmt.Sprint(got) != "[SO000002 SO000005 SO000006 SO000019]" {
+		t.Fatalf("restricted: %v", got)
+	}
+}
+
+func TestEqualRules(t *testing.T) {
+	s, n := mapping.StringValue, mapping.NumberValue
+	tol := Rule{Kind: RuleTolerance, Tolerance: decimal.RequireFromString("0.01")}
+	cases := []struct {
+		rule Rule
+		a, b mapping.Value
+		want bool
+	}{
+		{Rule{}, s("x"), s("x"), true},
+		{Rule{}, s("x"), s("X"), false},
+		{Rule{}, n("10.0"), n("10"), true},
+		{Rule{}, mapping.Value{}, s(""), false},
+		{Rule{}, mapping.Value{}, mapping.Value{}, true},
+		{Rule{Kind: RuleCaseInsensitive}, s("Ann@X.org "), s("ann@x.org"), true},
+		{tol, s("10.00"), s("10.01"), true},
+		{tol, s("10.00"), n("10.011"), false},
+		{tol, s("abc"), s("abc"), true},
+		{Rule{Kind: RuleDays, Days: 2}, s("2026-01-01"), s("2026-01-03T00:00:00Z"), true},
+		{Rule{Kind: RuleDays, Days: 2}, s("2026-01-01"), s("2026-01-04"), false},
+		{Rule{Kind: RuleIgnore}, s("a"), mapping.Value{}, true},
+	}
+	for i, c := range cases {
+		if got := Equal(c.rule, c.a, c.b); got != c.want {
+			t.Errorf("%d: Equal(%v, %v, %v) = %v", i, c.rule.Kind, c.a, c.b, got)
+		}
+	}
+}

@@ -1,0 +1,142 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
+	"github.com/crmhub/hub/store"
+)
+
+// Crosswalk gives native ids of a system their hub ids; ids without one
+// are absent from the answer.
+type Crosswalk interface {
+	HubIDs(ctx context.Context, entity, system string, ids []string) (map[string]string, error)
+}
+
+// StoreCrosswalk is the state store's crosswalk (xref).
+type StoreCrosswalk struct{ Store *store.Store }
+
+// HubIDs looks the ids up in the xref table.
+func (c StoreCrosswalk) HubIDs(ctx context.Context, entity, system string, ids []string) (map[string]string, error) {
+	links, err := c.Store.LookupLinks(ctx, entity, system, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(links))
+	for id, l := range links {
+		out[id] = l.HubID
+	}
+	return out, nil
+}
+
+// Scan is a Stream over a connector's records of an entity, page by page,
+// each mapped to canonical form with the side's inbound mapping and given
+// its hub id from the crosswalk.
+type Scan struct {
+	Scanner connectors.Scanner
+	Entity  string
+	// System is the connector's name in the crosswalk.
+	System string
+	// Plan is the inbound mapping (native -> canonical).
+	Plan *mapping.Plan
+	// KeyField is the job's key field of the canonical record; "" keys
+	// rows by their native id.
+	KeyField string
+	// Crosswalk gives hub ids; nil leaves them empty.
+	Crosswalk Crosswalk
+	// PageSize is the most records per Scan call (default 500).
+	PageSize int
+	// Scope limits the rows to some keys or key ranges.
+	Scope Scope
+	// OnBad is told of a record that cannot be mapped (it is skipped and
+	// counted in Bad).
+	OnBad func(rec connectors.Record, err error)
+	// Bad counts the records skipped.
+	Bad int64
+
+	pos     string
+	started bool
+	done    bool
+	page    []Row
+}
+
+// Next yields the next row, reading a page when the last one is used up.
+func (s *Scan) Next(ctx context.Context) (Row, bool, error) {
+	for len(s.page) == 0 {
+		if s.done {
+			return Row{}, false, nil
+		}
+		if err := s.fetch(ctx); err != nil {
+			return Row{}, false, err
+		}
+	}
+	row := s.page[0]
+	s.page = s.page[1:]
+	return row, true, nil
+}
+
+func (s *Scan) fetch(ctx context.Context) error {
+	size := s.PageSize
+	if size <= 0 {
+		size = 500
+	}
+	pg, err := s.Scanner.Scan(ctx, s.Entity, s.pos, size)
+	if err != nil {
+		return fmt.Errorf("scan %s of %s at %q: %w", s.Entity, s.System, s.pos, err)
+	}
+	s.pos, s.started = pg.Next, true
+	s.done = pg.Next == ""
+	ids := make([]string, 0, len(pg.Records))
+	for _, rec := range pg.Records {
+		ids = append(ids, rec.Key)
+	}
+	var hubs map[string]string
+	if s.Crosswalk != nil && len(ids) > 0 {
+		if hubs, err = s.Crosswalk.HubIDs(ctx, s.Entity, s.System, ids); err != nil {
+			return fmt.Errorf("look up hub ids of %s in %s: %w", s.Entity, s.System, err)
+		}
+	}
+	for _, rec := range pg.Records {
+		row, err := s.row(ctx, rec, hubs[rec.Key])
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.Bad++
+			if s.OnBad != nil {
+				s.OnBad(rec, err)
+			}
+			continue
+		}
+		if s.Scope.Contains(row.Key) {
+			s.page = append(s.page, row)
+		}
+	}
+	return nil
+}
+
+func (s *Scan) row(ctx context.Context, rec connectors.Record, hub string) (Row, error) {
+	if rec.Key == "" {
+		return Row{}, fmt.Errorf("record has no key")
+	}
+	doc, err := s.Plan.Apply(ctx, rec.Data, nil)
+	if err != nil {
+		return Row{}, err
+	}
+	key := rec.Key
+	if s.KeyField != "" {
+		key = keyText(Lookup(doc, s.KeyField))
+	}
+	return Row{Key: key, ID: rec.Key, HubID: hub, Version: rec.Version, Doc: doc}, nil
+}
+
+// keyText is a key field's value as text ("" for null and containers).
+func keyText(v mapping.Value) string {
+	switch v.Kind() {
+	case mapping.String, mapping.Number, mapping.Bool:
+		return v.Str()
+	}
+	return ""
+}

@@ -1,0 +1,213 @@
+package reconcile
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+	"time"
+
+	"github.com/crmhub/hub/mapping"
+)
+
+// entry is a row with the side it came from.
+type entry struct {
+	side Side
+	row  Row
+}
+
+// partitions holds entries hashed into parts, in memory until they
+// outgrow limit rows, then in one temporary file per part.
+type partitions struct {
+	dir   string
+	limit int
+	seed  maphash.Seed
+
+	mem   [][]entry
+	n     int
+	files []*os.File
+	w     []*bufio.Writer
+	buf   []byte
+}
+
+func newPartitions(dir string, parts, limit int) *partitions {
+	return &partitions{dir: dir, limit: limit, seed: maphash.MakeSeed(), mem: make([][]entry, parts)}
+}
+
+// add puts e into the part of hash key.
+func (p *partitions) add(key string, e entry) error {
+	i := int(maphash.String(p.seed, key) % uint64(len(p.mem)))
+	if p.files != nil {
+		return p.write(i, e)
+	}
+	p.mem[i] = append(p.mem[i], e)
+	p.n++
+	if p.n > p.limit {
+		return p.spill()
+	}
+	return nil
+}
+
+// spill moves everything held in memory to files.
+func (p *partitions) spill() error {
+	p.files = make([]*os.File, len(p.mem))
+	p.w = make([]*bufio.Writer, len(p.mem))
+	for i := range p.mem {
+		f, err := os.CreateTemp(p.dir, "reconcile-*.part")
+		if err != nil {
+			return fmt.Errorf("reconcile: spill to disk: %w", err)
+		}
+		p.files[i], p.w[i] = f, bufio.NewWriterSize(f, 64<<10)
+		for _, e := range p.mem[i] {
+			if err := p.write(i, e); err != nil {
+				return err
+			}
+		}
+		p.mem[i] = nil
+	}
+	return nil
+}
+
+func (p *partitions) write(i int, e entry) error {
+	b := p.buf[:0]
+	b = append(b, e.side[0])
+	b = appendStr(b, e.row.Key)
+	b = appendStr(b, e.row.ID)
+	b = appendStr(b, e.row.HubID)
+	var ver int64
+	if !e.row.Version.IsZero() {
+		ver = e.row.Version.UnixNano()
+	}
+	b = binary.AppendVarint(b, ver)
+	doc := mapping.AppendJSON(nil, e.row.Doc)
+	b = appendStr(b, string(doc))
+	p.buf = b
+	var hdr [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(b)))
+	if _, err := p.w[i].Write(hdr[:n]); err != nil {
+		return fmt.Errorf("reconcile: spill to disk: %w", err)
+	}
+	if _, err := p.w[i].Write(b); err != nil {
+		return fmt.Errorf("reconcile: spill to disk: %w", err)
+	}
+	return nil
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// each calls fn with every part's entries, one part at a time, and
+// forgets each part after it.
+func (p *partitions) each(fn func([]entry) error) error {
+	for i := range p.mem {
+		part := p.mem[i]
+		p.mem[i] = nil
+		if p.files != nil {
+			var err error
+			if part, err = p.read(i); err != nil {
+				return err
+			}
+		}
+		if err := fn(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *partitions) read(i int) ([]entry, error) {
+	if err := p.w[i].Flush(); err != nil {
+		return nil, fmt.Errorf("reconcile: spill to disk: %w", err)
+	}
+	f := p.files[i]
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("reconcile: read spilled rows: %w", err)
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	var out []entry
+	var dec mapping.Decoder
+	var buf []byte
+	for {
+		n, err := binary.ReadUvarint(r)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reconcile: read spilled rows: %w", err)
+		}
+		if cap(buf) < int(n) {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, fmt.Errorf("reconcile: read spilled rows: %w", err)
+		}
+		e, err := decodeEntry(buf, &dec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+}
+
+func decodeEntry(b []byte, dec *mapping.Decoder) (entry, error) {
+	bad := errors.New("reconcile: read spilled rows: corrupt record")
+	if len(b) == 0 {
+		return entry{}, bad
+	}
+	e := entry{side: Left}
+	if b[0] == Right[0] {
+		e.side = Right
+	}
+	b = b[1:]
+	var strs [3]string
+	for i := range strs {
+		s, rest, ok := takeStr(b)
+		if !ok {
+			return entry{}, bad
+		}
+		strs[i], b = s, rest
+	}
+	e.row.Key, e.row.ID, e.row.HubID = strs[0], strs[1], strs[2]
+	ver, n := binary.Varint(b)
+	if n <= 0 {
+		return entry{}, bad
+	}
+	if ver != 0 {
+		e.row.Version = time.Unix(0, ver).UTC()
+	}
+	doc, _, ok := takeStr(b[n:])
+	if !ok {
+		return entry{}, bad
+	}
+	v, err := dec.DecodeString(doc)
+	if err != nil {
+		return entry{}, fmt.Errorf("reconcile: read spilled rows: %w", err)
+	}
+	e.row.Doc = v
+	return e, nil
+}
+
+func takeStr(b []byte) (string, []byte, bool) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 || uint64(len(b)-n) < l {
+		return "", nil, false
+	}
+	return string(b[n : n+int(l)]), b[n+int(l):], true
+}
+
+// close removes the spill files.
+func (p *partitions) close() {
+	for _, f := range p.files {
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
+	p.files = nil
+}

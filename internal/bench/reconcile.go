@@ -128,7 +128,12 @@ func RunReconcile(ctx context.Context, o ReconcileOptions, progress io.Writer) (
 		return res, err
 	}
 	logf("measuring the streaming merge through the reconciliation engine")
-	res.Stream = Phase{Name: "streaming merge: reconcile.Compare over two SQL scans", Note: "not measured: the reconciliation engine (package reconcile) is not in this build", Found: -1}
+	res.Stream = measure("streaming merge: reconcile.Engine over two SQL scans", func(p *Phase) error {
+		return runStream(ctx, dsns, o.Orders, want, p, o.Bar, progress)
+	})
+	if err := res.Stream.Err(); err != nil {
+		return res, err
+	}
 
 	logf("measuring the checksum path (reconcile/sqlsum)")
 	res.Checksum = measure("checksum path: reconcile/sqlsum in both databases", func(p *Phase) error {

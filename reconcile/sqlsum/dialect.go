@@ -246,9 +246,11 @@ func nativeHash(key string, cols []Column) (string, error) {
 			}
 			e = q
 		case c.Kind == Decimal:
-			// NUMERIC's hash ignores the sign (12.5 and -12.5 collide, so
-			// do 1 and -1): the sign goes in as an integer of its own.
-			e = fmt.Sprintf("ROUND(CAST(%[1]s AS NUMERIC), %[2]d), CAST(SIGN(%[1]s) AS INTEGER)", col, c.Scale)
+			// The value itself, not rounded to Scale: NUMERIC hashes by
+			// value (12.5 and 12.50 alike), as the engine compares. Its
+			// hash ignores the sign (12.5 and -12.5 collide, so do 1 and
+			// -1): the sign goes in as an integer of its own.
+			e = fmt.Sprintf("CAST(%[1]s AS NUMERIC), CAST(SIGN(%[1]s) AS INTEGER)", col)
 		case c.Kind == Date:
 			e = "CAST(" + col + " AS DATE)"
 		case c.Kind == Timestamp:

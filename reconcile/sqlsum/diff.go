@@ -154,6 +154,9 @@ func Diff(ctx context.Context, left, right Side, o Options, out func(Difference)
 		return df.st, nil
 	}
 	lo, hi := span(lb, rb)
+	if lo < -keyLimit || hi > keyLimit {
+		return df.st, fmt.Errorf("sqlsum: keys from %d to %d: the grid's arithmetic needs keys within ±2^62", lo, hi-1)
+	}
 	cells := (max(lb.n, rb.n) + int64(o.BucketRows) - 1) / int64(o.BucketRows)
 	w := max(1, ceilDiv(hi-lo, cells))
 	df.lo = lo
@@ -344,6 +347,10 @@ func span(a, b bounds) (lo, hi int64) {
 	}
 	return min(a.min, b.min), max(a.max, b.max) + 1
 }
+
+// keyLimit bounds the keys so that key - origin and origin + cells*width
+// never overflow 64 bits.
+const keyLimit = 1 << 62
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 

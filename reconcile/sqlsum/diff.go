@@ -271,8 +271,20 @@ func (df *differ) list(ctx context.Context, f filter) error {
 	return nil
 }
 
+// mergeRows reports the keys whose rows differ. A key several rows share
+// on a side is reported once (Changed when the other side has it): the
+// engine tells duplicates apart.
 func (df *differ) mergeRows(lr, rr []rowHash) error {
+	last, seen := int64(0), false
+	paired, anyPaired := int64(0), false // the last key found on both sides
 	emit := func(k int64, c Class) error {
+		if seen && k == last {
+			return nil
+		}
+		if c != Changed && anyPaired && k == paired {
+			c = Changed // an extra row of a key both sides have
+		}
+		last, seen = k, true
 		df.st.Differences++
 		return df.out(Difference{Key: k, Class: c})
 	}
@@ -287,6 +299,7 @@ func (df *differ) mergeRows(lr, rr []rowHash) error {
 			err = emit(rr[j].key, OnlyRight)
 			j++
 		default:
+			paired, anyPaired = lr[i].key, true
 			if lr[i].h != rr[j].h {
 				err = emit(lr[i].key, Changed)
 			}

@@ -427,3 +427,31 @@ func TestDiffRefusesUncheckedIdentifiers(t *testing.T) {
 		t.Fatalf("the table is gone: %v", err)
 	}
 }
+
+// TestDiffDuplicateKeys: a key two rows share on one side is reported
+// once, whatever the other side holds.
+func TestDiffDuplicateKeys(t *testing.T) {
+	l, r := newTestDB(t, "sqlite"), newTestDB(t, "postgres")
+	l.exec(t, "CREATE TABLE orders (id INTEGER, name TEXT)")
+	r.exec(t, "CREATE TABLE orders (id BIGINT PRIMARY KEY, name TEXT)")
+	for _, k := range []int64{1, 2, 3, 4} {
+		l.exec(t, "INSERT INTO orders VALUES (?, 'a')", k)
+		r.exec(t, "INSERT INTO orders VALUES (?, 'a')", k)
+	}
+	l.exec(t, "INSERT INTO orders VALUES (2, 'a')")
+	l.exec(t, "INSERT INTO orders VALUES (9, 'b'), (9, 'c')")
+	side := func(td *testDB) Side {
+		return Side{DB: td.db, Driver: td.driver, Table: "orders", Key: "id", Columns: []Column{{Name: "name", Kind: Text}}}
+	}
+	var got []Difference
+	if _, err := Diff(context.Background(), side(l), side(r), Options{}, func(d Difference) error {
+		got = append(got, d)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []Difference{{2, Changed}, {9, OnlyLeft}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

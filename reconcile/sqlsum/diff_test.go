@@ -268,6 +268,8 @@ var pairs = [][2]string{
 	{"postgres", "mysql"},
 	{"postgres", "sqlite"},
 	{"mysql", "sqlite"},
+	{"mysql", "mysql"},
+	{"sqlite", "sqlite"},
 }
 
 // Option sets: the defaults (one pass, then lists), and tiny ranges that

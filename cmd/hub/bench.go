@@ -152,7 +152,10 @@ databases are dropped afterwards unless --keep.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Bar = isTerminal(cmd)
-			res, err := bench.RunReconcile(cmd.Context(), o, cmd.ErrOrStderr())
+			// Ctrl-C stops the run and still drops the databases.
+			ctx, stop := signalContext(newLogger(cmd.ErrOrStderr(), "info", "text"))
+			defer stop()
+			res, err := bench.RunReconcile(ctx, o, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -35,13 +35,18 @@ type sqlStream struct {
 	rows pgx.Rows
 }
 
-func openSQLStream(ctx context.Context, dsn string) (*sqlStream, error) {
+// openSQLStream reads every order, or with keys only those.
+func openSQLStream(ctx context.Context, dsn string, keys []int64) (*sqlStream, error) {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("bench: connect: %w", err)
 	}
-	rows, err := conn.Query(ctx, `SELECT id, customer_id, order_no, order_date::text, currency, total::text, status,
-	to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM orders`)
+	q, args := `SELECT id, customer_id, order_no, order_date::text, currency, total::text, status,
+	to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM orders`, []any{}
+	if keys != nil {
+		q, args = q+" WHERE id = ANY($1)", append(args, keys)
+	}
+	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("bench: scan orders: %w", err)
@@ -77,19 +82,32 @@ func (s *sqlStream) close(ctx context.Context) {
 
 // runStream compares both tables through the reconciliation engine.
 func runStream(ctx context.Context, dsns [2]string, orders int, want map[int64]sqlsum.Class, p *Phase, showBar bool, progress io.Writer) error {
+	bar := newBar(2*orders, "streaming merge: rows read", showBar, progress)
+	got, tot, err := compareStreams(ctx, dsns, nil, func(pr reconcile.Progress) { _ = bar.Set64(pr.Left + pr.Right) })
+	_ = bar.Finish()
+	if err != nil {
+		return err
+	}
+	p.Found, p.Wrong = len(got), wrong(got, want)
+	p.Note = fmt.Sprintf("%d and %d rows read, %d matched", tot.ScannedLeft, tot.ScannedRight, tot.Matched)
+	return nil
+}
+
+// compareStreams runs the engine over both tables (only keys, when not
+// nil) and returns the differences by key, in sqlsum's classes.
+func compareStreams(ctx context.Context, dsns [2]string, keys []int64, progress func(reconcile.Progress)) (map[int64]sqlsum.Class, reconcile.Totals, error) {
 	var streams [2]*sqlStream
 	for i, d := range dsns {
-		st, err := openSQLStream(ctx, d)
+		st, err := openSQLStream(ctx, d, keys)
 		if err != nil {
-			return err
+			return nil, reconcile.Totals{}, err
 		}
 		defer st.close(ctx)
 		streams[i] = st
 	}
-	bar := newBar(2*orders, "streaming merge: rows read", showBar, progress)
 	var mu sync.Mutex
 	got := map[int64]sqlsum.Class{}
-	e := reconcile.Engine{Progress: func(pr reconcile.Progress) { _ = bar.Set64(pr.Left + pr.Right) }}
+	e := reconcile.Engine{Progress: progress}
 	tot, err := e.Compare(ctx, streamJob(), streams[0], streams[1], reconcile.DiffFunc(func(_ context.Context, d reconcile.Diff) error {
 		k, err := strconv.ParseInt(d.Key, 10, 64)
 		if err != nil {
@@ -102,11 +120,5 @@ func runStream(ctx context.Context, dsns [2]string, orders int, want map[int64]s
 		got[k] = c
 		return nil
 	}))
-	_ = bar.Finish()
-	if err != nil {
-		return err
-	}
-	p.Found, p.Wrong = len(got), wrong(got, want)
-	p.Note = fmt.Sprintf("%d and %d rows read, %d matched", tot.ScannedLeft, tot.ScannedRight, tot.Matched)
-	return nil
+	return got, tot, err
 }

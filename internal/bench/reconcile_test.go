@@ -38,6 +38,10 @@ func TestReconcileBenchFindsTheSeededDifferences(t *testing.T) {
 	if res.Stream.Measured {
 		phases = append(phases, res.Stream)
 	}
+	if res.NearEqual != 40 || res.Checksum.Candidates != 440 {
+		t.Errorf("near-equal totals %d, checksum candidates %d; want 40 and 440 (the differences and the near-equal ones)",
+			res.NearEqual, res.Checksum.Candidates)
+	}
 	for _, p := range phases {
 		if !p.Measured || p.Found != 400 || p.Wrong != 0 {
 			t.Errorf("%s: found %d, wrong %d (measured %v, %s); want 400 found, 0 wrong", p.Name, p.Found, p.Wrong, p.Measured, p.Note)

@@ -141,7 +141,7 @@ func RunReconcile(ctx context.Context, o ReconcileOptions, progress io.Writer) (
 	}
 
 	logf("measuring the checksum path (reconcile/sqlsum)")
-	res.Checksum = measure("checksum path: reconcile/sqlsum in both databases", func(p *Phase) error {
+	res.Checksum = measure("checksum path: sqlsum, then the engine on candidates", func(p *Phase) error {
 		return runChecksum(ctx, dbs, dsns, want, p, o.Bar, progress)
 	})
 	if res.Checksum.Err() != nil {

@@ -47,6 +47,9 @@ type rig struct {
 	watch     []*proc // processes whose death fails a wait
 	// allowDeadLetters: a wait does not stop at the first dead letter
 	allowDeadLetters bool
+	// cliEnv is the environment of the hub commands a test runs (secrets
+	// the config references)
+	cliEnv []string
 }
 
 var configTmpl = template.Must(template.New("hub.yaml").Parse(`# written by the e2e tests

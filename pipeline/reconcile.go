@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -31,6 +32,10 @@ type ReconSide struct {
 	// Sink is the sink that writes the job's entity to this side; ""
 	// when none does (repairs of this side are then reported, not made).
 	Sink string
+	// Refs is the side's source's refs setting (referenced entity ->
+	// native field), so repairs from it carry hub ids of what it
+	// references.
+	Refs map[string]string
 	// Scope, when set, limits the side's rows (the checksum path).
 	Scope reconcile.Scope
 }
@@ -188,7 +193,7 @@ func (r *Reconciler) compare(ctx context.Context, rj ReconJob, runID, prev int64
 
 func (r *Reconciler) scan(rj ReconJob, side ReconSide, log *slog.Logger) *reconcile.Scan {
 	return &reconcile.Scan{Scanner: side.Scanner, Entity: rj.Job.Entity, System: side.Connector, Plan: side.Plan,
-		KeyField: rj.Job.Key, Crosswalk: reconcile.StoreCrosswalk{Store: r.Store}, PageSize: r.PageSize,
+		KeyField: rj.Job.Key, Refs: side.Refs, Crosswalk: reconcile.StoreCrosswalk{Store: r.Store}, PageSize: r.PageSize,
 		OnBad: func(rec connectors.Record, err error) {
 			log.Warn("record skipped: its mapping failed", "connector", side.Connector, "key", rec.Key, "err", err)
 		}}
@@ -234,6 +239,7 @@ type reconOut struct {
 type pendingRepair struct {
 	hubID, system, hash string
 	delete              bool
+	at                  time.Time // when it was decided (a little before it went out)
 }
 
 // Add stores a difference (in batches) and plans its repairs.
@@ -289,14 +295,26 @@ func (o *reconOut) repair(ctx context.Context, rep reconcile.Repair) (string, er
 		}
 		return "not repaired: no bus to publish on", nil
 	}
-	refs, err := o.refs(ctx, from.Connector, rep.Doc)
-	if err != nil {
-		return "", err
+	refs := rep.Refs
+	if len(refs) == 0 {
+		var err error
+		if refs, err = o.refs(ctx, from.Connector, rep.Doc); err != nil {
+			return "", err
+		}
 	}
 	data := withIDs(rep.Doc, rep.HubID, refs)
 	env := &Envelope{Entity: job.Entity, ID: rep.HubID, Op: op, Origin: from.Connector, SourceID: rep.FromID,
 		Version: time.Now().UTC(), Refs: refs, Data: data, TraceID: rep.HubID}
 	env.Hash = Hash(data)
+	if rep.TargetID == "" && !rep.Delete {
+		// The scan found no record of it in the target: a link left from
+		// before points at a record deleted there, and would make the
+		// sink write to it (and dead-letter the repair as not found).
+		// Without it the sink creates the record.
+		if err := o.r.Store.Unlink(ctx, job.Entity, target.Connector, rep.HubID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("repair %s: forget the link to %s: %w", rep.HubID, target.Connector, err)
+		}
+	}
 	if !rep.Delete {
 		ok, err := o.settle(ctx, env)
 		if err != nil {
@@ -309,7 +327,8 @@ func (o *reconOut) repair(ctx context.Context, rep reconcile.Repair) (string, er
 	}
 	o.msgs = append(o.msgs, bus.Message{Key: []byte(env.ID), Value: env.AppendJSON(nil),
 		Headers: []bus.Header{{Key: HeaderReplayFor, Value: []byte(target.Sink)}}})
-	o.pending = append(o.pending, pendingRepair{hubID: rep.HubID, system: target.Connector, hash: env.Hash, delete: rep.Delete})
+	o.pending = append(o.pending, pendingRepair{hubID: rep.HubID, system: target.Connector, hash: env.Hash, delete: rep.Delete,
+		at: env.Version.Add(-200 * time.Millisecond)}) // the journal's clock is the state store's: allow for a little skew
 	what := fmt.Sprintf("%s %s: %s from %s", op, target.Connector, job.Repair, from.Connector)
 	if len(rep.Fields) > 0 {
 		what += fmt.Sprintf(" (%v)", rep.Fields)
@@ -401,22 +420,28 @@ func (o *reconOut) flush(ctx context.Context) error {
 	return nil
 }
 
-// wait waits until the sinks have written every published repair (the
-// target's crosswalk holds the repair's hash, or no longer the record of
-// a delete), or until d has passed; it reports whether they all were.
+// wait waits until the target's sink has dealt with every published
+// repair (its journal shows the record written, found unchanged, skipped
+// or dead-lettered since the repair went out), or until d has passed; it
+// reports whether every repair was written. Without a journal (trace
+// disabled) it takes the target's crosswalk holding the repair's hash as
+// written.
 func (o *reconOut) wait(ctx context.Context, d time.Duration) bool {
 	deadline := time.Now().Add(d)
-	left := o.published
+	left, ok := o.published, true
 	for {
 		var still []pendingRepair
 		for _, p := range left {
-			_, hash, ok, err := o.r.Store.LookupExternal(ctx, o.rj.Job.Entity, p.hubID, p.system)
-			if err != nil || (p.delete && ok) || (!p.delete && (!ok || hash != p.hash)) {
+			done, written := o.settled(ctx, p)
+			if !done {
 				still = append(still, p)
+			} else if !written {
+				ok = false
+				o.log.Warn("a repair was not written", "hub_id", p.hubID, "target", p.system)
 			}
 		}
 		if left = still; len(left) == 0 {
-			return true
+			return ok
 		}
 		if time.Now().After(deadline) {
 			o.log.Warn("repairs not written in time", "waiting", len(left), "wait", d)
@@ -428,4 +453,39 @@ func (o *reconOut) wait(ctx context.Context, d time.Duration) bool {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// settled says whether the target's sink has dealt with a repair, and
+// whether it wrote it.
+func (o *reconOut) settled(ctx context.Context, p pendingRepair) (done, written bool) {
+	traces, err := o.r.Store.Trace(ctx, p.hubID, o.rj.Job.Entity)
+	if err != nil {
+		return false, false
+	}
+	journal := false
+	for _, tr := range traces {
+		for _, ev := range tr.Events {
+			journal = true
+			if ev.System != p.system || ev.At.Before(p.at) {
+				continue
+			}
+			switch ev.Event {
+			case store.TraceWritten, store.TraceSuppressed:
+				return true, true
+			case store.TraceSkipped, store.TraceDeadLettered:
+				return true, false
+			}
+		}
+	}
+	if journal {
+		return false, false
+	}
+	_, hash, ok, err := o.r.Store.LookupExternal(ctx, o.rj.Job.Entity, p.hubID, p.system)
+	if err != nil {
+		return false, false
+	}
+	if p.delete {
+		return !ok, !ok
+	}
+	return ok && hash == p.hash, ok && hash == p.hash
 }

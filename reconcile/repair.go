@@ -19,6 +19,9 @@ type Repair struct {
 	Doc mapping.Value
 	// Fields are the fields repaired ("" : the whole record).
 	Fields []string
+	// Refs are the hub ids of the records Doc references, where the
+	// winning side knew them.
+	Refs map[string]string
 }
 
 // Plan returns the repairs the job's policy makes of a difference: none
@@ -47,9 +50,9 @@ func planMismatch(job Job, d Diff) []Repair {
 	}
 	whole := func(from Side) []Repair {
 		r := Repair{From: from, Target: other(from), HubID: d.HubID, Fields: fields}
-		r.FromID, r.TargetID, r.Doc = d.LeftID, d.RightID, d.LeftRow.Doc
+		r.FromID, r.TargetID, r.Doc, r.Refs = d.LeftID, d.RightID, d.LeftRow.Doc, d.LeftRow.Refs
 		if from == Right {
-			r.FromID, r.TargetID, r.Doc = d.RightID, d.LeftID, d.RightRow.Doc
+			r.FromID, r.TargetID, r.Doc, r.Refs = d.RightID, d.LeftID, d.RightRow.Doc, d.RightRow.Refs
 		}
 		return []Repair{r}
 	}
@@ -98,9 +101,9 @@ func planOwners(job Job, d Diff) []Repair {
 			continue
 		}
 		r := Repair{From: from, Target: other(from), HubID: d.HubID, Doc: target, Fields: fields,
-			FromID: d.LeftID, TargetID: d.RightID}
+			FromID: d.LeftID, TargetID: d.RightID, Refs: d.RightRow.Refs}
 		if from == Right {
-			r.FromID, r.TargetID = d.RightID, d.LeftID
+			r.FromID, r.TargetID, r.Refs = d.RightID, d.LeftID, d.LeftRow.Refs
 		}
 		out = append(out, r)
 	}
@@ -128,7 +131,7 @@ func planMissing(job Job, d Diff) []Repair {
 		return nil
 	}
 	if winner == has {
-		return []Repair{{From: has, Target: other(has), HubID: d.HubID, FromID: row.ID, Doc: row.Doc}}
+		return []Repair{{From: has, Target: other(has), HubID: d.HubID, FromID: row.ID, Doc: row.Doc, Refs: row.Refs}}
 	}
 	if !job.Deletes {
 		return nil

@@ -22,6 +22,9 @@ type Row struct {
 	Version time.Time
 	// Doc is the canonical record.
 	Doc mapping.Value
+	// Refs are the hub ids of the records it references, by entity (an
+	// order's customer), where the side knows them; repairs carry them.
+	Refs map[string]string
 }
 
 // Stream yields the rows of one side, in any order. Next returns false

@@ -44,6 +44,10 @@ type Scan struct {
 	// KeyField is the job's key field of the canonical record; "" keys
 	// rows by their native id.
 	KeyField string
+	// Refs names, per referenced entity, the native field holding the
+	// referenced record's key (a source's refs setting): rows carry those
+	// records' hub ids.
+	Refs map[string]string
 	// Crosswalk gives hub ids; nil leaves them empty.
 	Crosswalk Crosswalk
 	// PageSize is the most records per Scan call (default 500).
@@ -89,7 +93,12 @@ func (s *Scan) fetch(ctx context.Context) error {
 	s.pos, s.started = pg.Next, true
 	s.done = pg.Next == ""
 	ids := make([]string, 0, len(pg.Records))
+	live := pg.Records[:0:0]
 	for _, rec := range pg.Records {
+		if rec.Op == connectors.OpDelete {
+			continue // deleted there (a soft delete): not a record of the side
+		}
+		live = append(live, rec)
 		ids = append(ids, rec.Key)
 	}
 	var hubs map[string]string
@@ -98,7 +107,11 @@ func (s *Scan) fetch(ctx context.Context) error {
 			return fmt.Errorf("look up hub ids of %s in %s: %w", s.Entity, s.System, err)
 		}
 	}
-	for _, rec := range pg.Records {
+	refs, err := s.refHubIDs(ctx, live)
+	if err != nil {
+		return err
+	}
+	for _, rec := range live {
 		row, err := s.row(ctx, rec, hubs[rec.Key])
 		if err != nil {
 			if ctx.Err() != nil {
@@ -109,6 +122,14 @@ func (s *Scan) fetch(ctx context.Context) error {
 				s.OnBad(rec, err)
 			}
 			continue
+		}
+		for entity, field := range s.Refs {
+			if hub := refs[entity][nativeText(rec.Data, field)]; hub != "" {
+				if row.Refs == nil {
+					row.Refs = map[string]string{}
+				}
+				row.Refs[entity] = hub
+			}
 		}
 		if s.Scope.Contains(row.Key) {
 			s.page = append(s.page, row)
@@ -139,4 +160,40 @@ func keyText(v mapping.Value) string {
 		return v.Str()
 	}
 	return ""
+}
+
+// refHubIDs looks up the hub ids of the records a page references: entity
+// -> native key -> hub id.
+func (s *Scan) refHubIDs(ctx context.Context, recs []connectors.Record) (map[string]map[string]string, error) {
+	if s.Crosswalk == nil || len(s.Refs) == 0 {
+		return nil, nil
+	}
+	out := map[string]map[string]string{}
+	for entity, field := range s.Refs {
+		var keys []string
+		for _, rec := range recs {
+			if k := nativeText(rec.Data, field); k != "" {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		hubs, err := s.Crosswalk.HubIDs(ctx, entity, s.System, keys)
+		if err != nil {
+			return nil, fmt.Errorf("look up hub ids of %s referenced from %s in %s: %w", entity, s.Entity, s.System, err)
+		}
+		out[entity] = hubs
+	}
+	return out, nil
+}
+
+// nativeText is the text of a native field, a dotted path into nested
+// objects where the record has no member of that very name.
+func nativeText(data mapping.Value, field string) string {
+	v := data.Get(field)
+	if v.IsNull() {
+		v = Lookup(data, field)
+	}
+	return keyText(v)
 }

@@ -82,8 +82,12 @@ func (p *partitions) write(i int, e entry) error {
 		ver = e.row.Version.UnixNano()
 	}
 	b = binary.AppendVarint(b, ver)
-	doc := mapping.AppendJSON(nil, e.row.Doc)
-	b = appendStr(b, string(doc))
+	b = binary.AppendUvarint(b, uint64(len(e.row.Refs)))
+	for k, v := range e.row.Refs {
+		b = appendStr(b, k)
+		b = appendStr(b, v)
+	}
+	b = mapping.AppendJSON(b, e.row.Doc)
 	p.buf = b
 	var hdr [binary.MaxVarintLen64]byte
 	n := binary.PutUvarint(hdr[:], uint64(len(b)))
@@ -181,11 +185,27 @@ func decodeEntry(b []byte, dec *mapping.Decoder) (entry, error) {
 	if ver != 0 {
 		e.row.Version = time.Unix(0, ver).UTC()
 	}
-	doc, _, ok := takeStr(b[n:])
-	if !ok {
+	b = b[n:]
+	nrefs, n := binary.Uvarint(b)
+	if n <= 0 || nrefs > uint64(len(b)) {
 		return entry{}, bad
 	}
-	v, err := dec.DecodeString(doc)
+	b = b[n:]
+	if nrefs > 0 {
+		e.row.Refs = make(map[string]string, nrefs)
+	}
+	for range nrefs {
+		k, rest, ok := takeStr(b)
+		if !ok {
+			return entry{}, bad
+		}
+		v, rest, ok := takeStr(rest)
+		if !ok {
+			return entry{}, bad
+		}
+		e.row.Refs[k], b = v, rest
+	}
+	v, err := dec.DecodeString(string(b))
 	if err != nil {
 		return entry{}, fmt.Errorf("reconcile: read spilled rows: %w", err)
 	}

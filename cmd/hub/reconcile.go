@@ -133,7 +133,10 @@ func jobNames(cfg *config.Config) []string {
 func reconBar(w io.Writer, job string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(-1, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("reconcile "+job),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
-		progressbar.OptionThrottle(200*time.Millisecond))
+		progressbar.OptionThrottle(200*time.Millisecond),
+		// No spinner ticker: its goroutine reads the bar's state unlocked
+		// (progressbar v3.19.1), racing with Describe.
+		progressbar.OptionSetSpinnerChangeInterval(0))
 }
 
 // printSummary prints a run's summary: what a finance user signs off.

@@ -68,6 +68,12 @@ func (c *checker) reconSide(key, side, conn string, rc config.ReconcileConfig) (
 	if rs.Plan = c.load(mkey, path, rc.Entity, "in"); rs.Plan == nil {
 		return rs, false
 	}
+	for _, name := range sorted(c.cfg.Sources) {
+		if s := c.cfg.Sources[name]; s.Connector == conn && s.Entity == rc.Entity && len(s.Refs) > 0 {
+			rs.Refs = s.Refs
+			break
+		}
+	}
 	for _, name := range sorted(c.cfg.Sinks) {
 		if s := c.cfg.Sinks[name]; s.Connector == conn {
 			if _, ok := s.Entities[rc.Entity]; ok {

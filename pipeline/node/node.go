@@ -191,6 +191,13 @@ func (n *Node) start(ctx context.Context) error {
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		Tokens:            tokens(cfg),
+		Users:             users(cfg),
+		Login: server.LoginPolicy{MaxFailures: cfg.API.Login.MaxFailures, Lockout: cfg.API.Login.Lockout,
+			SessionTTL: cfg.API.Login.SessionIdle},
+		TLSCertFile:   cfg.HTTP.TLSCertFile,
+		TLSKeyFile:    cfg.HTTP.TLSKeyFile,
+		SecureCookies: cfg.HTTP.SecureCookies,
+		Audit:         n.auditHTTP,
 	}, n.log.With("component", "http"), n.reg,
 		append([]server.Check{
 			{Name: "broker", Fn: bs.Ping},
@@ -336,9 +343,27 @@ func newBuildInfo(version string) prometheus.Collector {
 func tokens(cfg *config.Config) []server.Token {
 	out := make([]server.Token, len(cfg.API.Tokens))
 	for i, t := range cfg.API.Tokens {
-		out[i] = server.Token{Name: t.Name, Role: t.Role, Secret: t.Token.Reveal()}
+		out[i] = server.Token{Name: t.Name, Role: t.Role, Secret: t.Token.Reveal(), Digest: t.TokenSHA256}
 	}
 	return out
+}
+
+func users(cfg *config.Config) []server.User {
+	out := make([]server.User, len(cfg.API.Users))
+	for i, u := range cfg.API.Users {
+		out[i] = server.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash.Reveal(), TOTPSecret: u.TOTPSecret.Reveal()}
+	}
+	return out
+}
+
+// auditHTTP writes the server's audit events (logins, refusals, every
+// state-changing request) to the audit log: detail says from where and
+// how it ended.
+func (n *Node) auditHTTP(ctx context.Context, e server.AuditEvent) {
+	detail := "from " + e.Remote + ": " + e.Outcome
+	if err := n.store.AppendAudit(ctx, e.Actor, e.Action, e.Subject, detail); err != nil {
+		n.log.Error("audit log", "action", e.Action, "actor", e.Actor, "err", err)
+	}
 }
 
 // Replayer re-injects dead letters through this node's bus and sources.

@@ -50,6 +50,7 @@ model; dead letters keep what failed until an operator replays it.`,
 		newCursorCmd(),
 		newAuditCmd(),
 		newBackfillCmd(),
+		newUsersCmd(),
 	)
 	return root
 }

@@ -392,13 +392,14 @@ func TestValidate(t *testing.T) {
 // added or removed without updating this list (and the README's list)
 // fails TestHelpListsCommands.
 var wantCommands = map[string][]string{
-	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reload", "resume", "run", "sql", "status", "trace", "validate", "version"},
+	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reload", "resume", "run", "sql", "status", "trace", "users", "validate", "version"},
 	"bench":      {"screenpop", "sync"},
 	"connectors": {"doc", "list"},
 	"cursor":     {"set", "show"},
 	"dlq":        {"discard", "link", "list", "replay", "show"},
 	"map":        {"bench", "explain", "test"},
 	"sql":        {"install-capture"},
+	"users":      {"code", "enroll", "hash-password", "hash-token"},
 }
 
 // TestHelpListsCommands checks the command tree against wantCommands and

@@ -23,6 +23,7 @@ import (
 	"github.com/crmhub/hub/canonical"
 	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/console"
 	"github.com/crmhub/hub/pipeline"
 	"github.com/crmhub/hub/pipeline/api"
 	"github.com/crmhub/hub/pipeline/broker"
@@ -205,6 +206,9 @@ func (n *Node) start(ctx context.Context) error {
 		}, n.connectorChecks()...)...,
 	)
 	(&api.API{Store: st, Replayer: n.Replayer(), Views: n.views, Ops: n}).Register(n.http)
+	if err := n.registerConsole(); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	if err := n.mountRoutes(); err != nil {
 		return err
 	}
@@ -364,6 +368,32 @@ func (n *Node) auditHTTP(ctx context.Context, e server.AuditEvent) {
 	if err := n.store.AppendAudit(ctx, e.Actor, e.Action, e.Subject, detail); err != nil {
 		n.log.Error("audit log", "action", e.Action, "actor", e.Actor, "err", err)
 	}
+}
+
+// registerConsole mounts the operations console and starts sampling the
+// runners' counters for its charts.
+func (n *Node) registerConsole() error {
+	maps := map[string]string{}
+	for name, s := range n.cfg.Sources {
+		if s.Mapping != "" {
+			maps["source "+name] = s.Mapping
+		}
+	}
+	for name, s := range n.cfg.Sinks {
+		for e, ec := range s.Entities {
+			if ec.Mapping != "" {
+				maps["sink "+name+"/"+e] = ec.Mapping
+			}
+		}
+	}
+	sampler := &console.Sampler{Status: n.Status, Store: n.store}
+	c := &console.Console{Store: n.store, Replayer: n.Replayer(), Ops: n, Log: n.log.With("component", "console"),
+		Mappings: maps, Sampler: sampler}
+	if err := c.Register(n.http); err != nil {
+		return err
+	}
+	n.supervisors.start(n.supCtx, sampler.Run)
+	return nil
 }
 
 // Replayer re-injects dead letters through this node's bus and sources.

@@ -36,7 +36,8 @@ type User struct {
 }
 
 // LoginPolicy bounds guessing: after MaxFailures failed logins for one
-// user name or from one address within Lockout, further attempts for it
+// user name (or four times as many from one address, which may be a
+// whole office behind one NAT) within Lockout, further attempts for it
 // are refused until Lockout has passed since the last failure.
 type LoginPolicy struct {
 	MaxFailures int           // default 5
@@ -243,7 +244,7 @@ func (l *limiter) locked(name, ip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range limiterKeys(name, ip) {
-		if f, ok := l.fails[k]; ok && f.n >= l.max && time.Since(f.last) < l.lock {
+		if f, ok := l.fails[k]; ok && f.n >= l.limit(k) && time.Since(f.last) < l.lock {
 			return true
 		}
 	}
@@ -264,9 +265,18 @@ func (l *limiter) fail(name, ip string) bool {
 		}
 		f.n++
 		f.last = now
-		lockedNow = lockedNow || f.n >= l.max
+		lockedNow = lockedNow || f.n >= l.limit(k)
 	}
 	return lockedNow
+}
+
+// limit is the failures a key may have: MaxFailures for a user name, four
+// times that for an address.
+func (l *limiter) limit(key string) int {
+	if strings.HasPrefix(key, "ip:") {
+		return 4 * l.max
+	}
+	return l.max
 }
 
 func (l *limiter) reset(name, ip string) {

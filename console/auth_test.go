@@ -198,7 +198,9 @@ func TestEveryRouteEveryRole(t *testing.T) {
 	}
 	routes := r.srv.Routes()
 	// Logout last: it ends the sessions the other routes are called with.
-	sort.SliceStable(routes, func(i, j int) bool { return !strings.HasSuffix(routes[i].Pattern, "/logout") && strings.HasSuffix(routes[j].Pattern, "/logout") })
+	sort.SliceStable(routes, func(i, j int) bool {
+		return !strings.HasSuffix(routes[i].Pattern, "/logout") && strings.HasSuffix(routes[j].Pattern, "/logout")
+	})
 	if len(routes) < 25 {
 		t.Fatalf("only %d guarded routes registered", len(routes))
 	}

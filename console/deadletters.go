@@ -44,16 +44,6 @@ func (f dlFilter) store() (store.DeadLetterFilter, error) {
 	return sf, nil
 }
 
-func (f dlFilter) query() string {
-	v := url.Values{}
-	for k, s := range map[string]string{"status": f.Status, "connector": f.Connector, "entity": f.Entity, "error": f.Error, "age": f.Age} {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	return v.Encode()
-}
-
 // dlRow is one dead letter as the page shows it.
 type dlRow struct {
 	store.DeadLetter

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/crmhub/hub/store/storetest"
 )
@@ -310,4 +311,44 @@ func excerpt(s, needle string) string {
 	i := strings.Index(s, needle)
 	lo, hi := max(i-200, 0), min(i+len(needle)+200, len(s))
 	return s[lo:hi]
+}
+
+// TestReadmeConsole runs the README's console commands as written: the
+// demo user's current code (valid for the demo's secret), a new user's
+// enrolment with its QR code as a PNG, and a password's bcrypt hash.
+func TestReadmeConsole(t *testing.T) {
+	t.Parallel()
+	_, self, _, _ := runtime.Caller(0)
+	repo := filepath.Dir(filepath.Dir(self))
+	lines := readmeSection(t, repo, "### The console")
+	if len(lines) != 3 {
+		t.Fatalf("README's console section has %d command lines, want 3: %q", len(lines), lines)
+	}
+	dir := t.TempDir()
+	copyDir(t, filepath.Join(repo, "configs"), filepath.Join(dir, "configs"))
+	shell := "hub() { " + hubBinary(t) + ` "$@"; }` + "\nexport PASSWORD='a long enough password'\n"
+	outs := make([]string, len(lines))
+	for i, line := range lines {
+		cmd := exec.Command("bash", "-c", shell+line)
+		cmd.Dir = dir
+		cmd.Env = childEnv(nil)
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("$ %s: %v\n%s", line, err, b)
+		}
+		outs[i] = strings.TrimSpace(string(b))
+	}
+	if ok := totp.Validate(outs[0], "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"); !ok {
+		t.Errorf("hub users code printed %q, not the demo secret's current code", outs[0])
+	}
+	png, err := os.ReadFile(filepath.Join(dir, "alice-totp.png"))
+	if err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
+		t.Errorf("hub users enroll --png: %d bytes, %v", len(png), err)
+	}
+	if !strings.Contains(outs[1], "totp_secret: ") {
+		t.Errorf("hub users enroll printed no secret:\n%s", outs[1])
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(outs[2]), []byte("a long enough password")); err != nil {
+		t.Errorf("hub users hash-password printed %q: %v", outs[2], err)
+	}
 }

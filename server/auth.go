@@ -67,6 +67,9 @@ type Access struct {
 	Role string
 	// Also are roles outside the ranking admitted as well (callcenter).
 	Also []string
+	// ReadOnly marks a POST route that changes nothing (a form that only
+	// computes an answer): its successful calls are not audited.
+	ReadOnly bool
 	// Page redirects a GET without a credential to the console's login
 	// page instead of answering 401 (console pages).
 	Page bool
@@ -127,7 +130,7 @@ func (s *Server) HandleAccess(pattern string, a Access, h http.Handler) {
 			// Operators' and admins' state-changing requests are audited
 			// with their outcome; reads, and call-center systems' call
 			// events, are not.
-			if safeMethod(r.Method) || !RoleAtLeast(who.Role, RoleOperator) {
+			if safeMethod(r.Method) || a.ReadOnly || !RoleAtLeast(who.Role, RoleOperator) {
 				h.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}

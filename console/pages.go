@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/crmhub/hub/mapping"
@@ -57,6 +58,20 @@ type mappingsPage struct {
 // on reload).
 func (c *Console) mappings(w http.ResponseWriter, r *http.Request) {
 	data := mappingsPage{Names: sortedKeys(c.Mappings), Name: r.FormValue("name"), Sample: r.FormValue("sample")}
+	try := r.Method == http.MethodPost
+	if dl := r.URL.Query().Get("dl"); dl != "" && r.Method == http.MethodGet {
+		// "Try in the playground" of a dead letter: its payload, mapped
+		// with the mapping of its source or sink.
+		name, sample, err := c.deadLetterSample(r, dl)
+		if err != nil {
+			c.render(w, r, http.StatusNotFound, "mappings", "Mappings", data, "", err.Error())
+			return
+		}
+		if data.Name == "" {
+			data.Name = name
+		}
+		data.Sample, try = sample, true
+	}
 	if data.Name == "" && len(data.Names) > 0 {
 		data.Name = data.Names[0]
 	}
@@ -82,7 +97,7 @@ func (c *Console) mappings(w http.ResponseWriter, r *http.Request) {
 			data.Problems = []string{err.Error()}
 		}
 	}
-	if r.Method != http.MethodPost || plan == nil || strings.TrimSpace(data.Sample) == "" {
+	if !try || plan == nil || strings.TrimSpace(data.Sample) == "" {
 		c.Render(w, r, "mappings", "Mappings", data)
 		return
 	}
@@ -106,6 +121,25 @@ func (c *Console) mappings(w http.ResponseWriter, r *http.Request) {
 		data.Output = pretty.String()
 	}
 	c.Render(w, r, "mappings", "Mappings", data)
+}
+
+// deadLetterSample is a dead letter's payload and the mapping that failed
+// on it (its source's, or its sink's for the entity).
+func (c *Console) deadLetterSample(r *http.Request, id string) (name, sample string, err error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return "", "", errors.New("dl: not a dead-letter id")
+	}
+	d, err := c.Store.GetDeadLetter(r.Context(), n)
+	if err != nil {
+		return "", "", err
+	}
+	for _, cand := range []string{"source " + d.Connector, "sink " + d.Connector + "/" + d.Entity} {
+		if _, ok := c.Mappings[cand]; ok {
+			name = cand
+		}
+	}
+	return name, prettyPayload(d.Payload), nil
 }
 
 // screenPopAnswer is the part of a screen-pop answer the page shows.

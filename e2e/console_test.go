@@ -132,16 +132,21 @@ func TestConsoleInChromium(t *testing.T) {
 	})
 	page("deadletters")
 
-	// The playground: the payload fails as it did, the fixed mapping maps it.
-	payload := get(t, ctx, "read the payload", chromedp.Text(chromedp.CSS(`tr[id^=dl-] pre.payload`)))
+	// The playground: the dead letter's payload fails as it did (opened
+	// from the dead letter), the fixed mapping maps it (pasted).
+	run(t, ctx, "try the dead letter in the playground", chromedp.Click(chromedp.CSS(`a[href^="/console/mappings?dl="]`)),
+		chromedp.WaitVisible(chromedp.CSS(`ul.fielderrors`)))
+	if got := text("ul.fielderrors"); !strings.Contains(got, "total") || !strings.Contains(got, "not a decimal") {
+		t.Fatalf("the playground with the demo's mapping shows %q, want the total's field error", got)
+	}
+	payload := get(t, ctx, "read the sample", chromedp.Value(chromedp.CSS(`textarea[name=sample]`)))
+	if !strings.Contains(payload, `"12,50"`) {
+		t.Fatalf("the playground's sample from the dead letter: %q", payload)
+	}
 	tryMapping := func() {
 		run(t, ctx, "try the mapping", chromedp.Navigate(base+"/console/mappings?name="+urlQuery("source crm-orders")),
 			chromedp.SetValue(chromedp.CSS(`textarea[name=sample]`), payload),
 			chromedp.Click(chromedp.CSS(`#try`)), chromedp.WaitReady(chromedp.CSS(`main`)))
-	}
-	tryMapping()
-	if got := text("ul.fielderrors"); !strings.Contains(got, "total") || !strings.Contains(got, "not a decimal") {
-		t.Fatalf("the playground with the demo's mapping shows %q, want the total's field error", got)
 	}
 	rewrite(t, filepath.Join(dir, "configs", "demo", "mappings", "crm-order-in.yaml"),
 		"total: {from: total, type: decimal", `total: {from: total, transform: [{replace: {pattern: ",", with: "."}}], type: decimal`)

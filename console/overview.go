@@ -26,6 +26,7 @@ type Sampler struct {
 	Window int           // minutes kept; default 30
 
 	mu      sync.Mutex
+	sampled bool             // a sample was taken before
 	last    map[string]int64 // counter -> last total seen
 	minutes []minute         // oldest first
 }
@@ -72,16 +73,20 @@ func (s *Sampler) sample(ctx context.Context) {
 	}
 	if n := len(s.minutes); n == 0 || !s.minutes[n-1].at.Equal(now) {
 		s.minutes = append(s.minutes, minute{at: now, in: map[string]int64{}, out: map[string]int64{}, failures: map[string]int64{}})
-		if w := max(s.Window, 1); s.Window == 0 && len(s.minutes) > 30 || s.Window > 0 && len(s.minutes) > w {
-			s.minutes = s.minutes[1:]
+		window := s.Window
+		if window <= 0 {
+			window = 30
+		}
+		if len(s.minutes) > window {
+			s.minutes = s.minutes[len(s.minutes)-window:]
 		}
 	}
 	cur := &s.minutes[len(s.minutes)-1]
 	for _, r := range st.Runners {
 		if r.Kind == "sink" {
-			s.delta("out "+r.Runner, r.Connector, r.Records, cur.out)
+			s.delta("out "+r.Runner, r.Connector, r.Records, cur.out, false)
 		} else {
-			s.delta("in "+r.Runner, r.Connector, r.Records, cur.in)
+			s.delta("in "+r.Runner, r.Connector, r.Records, cur.in, false)
 		}
 	}
 	connOf := map[string]string{} // source or sink name -> connector
@@ -93,16 +98,20 @@ func (s *Sampler) sample(ctx context.Context) {
 		if conn == "" {
 			conn = runner
 		}
-		s.delta("dl "+runner, conn, n, cur.failures)
+		// Every runner with dead letters is counted each time: one first
+		// seen after the first sample had none before.
+		s.delta("dl "+runner, conn, n, cur.failures, s.sampled)
 	}
+	s.sampled = true
 }
 
 // delta adds to into[connector] how far counter moved since it was last
-// seen; the first sight of a counter only sets its base.
-func (s *Sampler) delta(counter, connector string, total int64, into map[string]int64) {
+// seen; the first sight of a counter only sets its base, unless
+// zeroBase says it was 0 before.
+func (s *Sampler) delta(counter, connector string, total int64, into map[string]int64, zeroBase bool) {
 	prev, seen := s.last[counter]
 	s.last[counter] = total
-	if seen && total > prev {
+	if (seen || zeroBase) && total > prev {
 		into[connector] += total - prev
 	}
 }

@@ -256,6 +256,13 @@ func (l *limiter) fail(name, ip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
+	if len(l.fails) > 10000 { // many names or addresses: forget the stale ones
+		for k, f := range l.fails {
+			if now.Sub(f.last) >= l.lock {
+				delete(l.fails, k)
+			}
+		}
+	}
 	lockedNow := false
 	for _, k := range limiterKeys(name, ip) {
 		f, ok := l.fails[k]
@@ -304,7 +311,15 @@ func (s *Server) initLogin(cfg Config) {
 		s.users[u.Name] = u
 	}
 	s.cfg.Users = nil
-	s.dummy, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.MinCost)
+	// An unknown name is checked against a hash of the users' own cost,
+	// so it takes as long as a known name with a wrong password.
+	cost := bcrypt.MinCost
+	for _, u := range cfg.Users {
+		if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil {
+			cost = max(cost, c)
+		}
+	}
+	s.dummy, _ = bcrypt.GenerateFromPassword([]byte("no such user"), cost)
 	s.sessions = newSessionStore(p.SessionTTL)
 	s.limiter = newLimiter(p.MaxFailures, p.Lockout)
 	// Every state-changing request from a browser must come from the

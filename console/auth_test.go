@@ -339,6 +339,15 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	if d, _ := r.st.GetDeadLetter(ctx, id); d.Status != store.StatusOpen {
 		t.Errorf("after the forged discard the dead letter is %s, want open", d.Status)
 	}
+	// A bearer token is no ambient credential: a cross-site client that
+	// holds one (a call center's web app) is not refused for its origin.
+	req, _ := http.NewRequest(http.MethodPost, r.ts.URL+"/api/v1/dlq/"+itoa(int(id))+"/discard", nil)
+	req.Header.Set("Authorization", "Bearer viewer-token-0123456789")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://cti.example")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden || !strings.Contains(r.lastAudit().Detail, "403 t-viewer has role viewer") {
+		t.Errorf("a cross-site POST with a viewer's bearer token: %v %v, want 403 for the role, not the origin (audit %+v)", resp, err, r.lastAudit())
+	}
 	if code := post("same-origin", r.ts.URL); code != http.StatusSeeOther {
 		t.Errorf("the console's own discard: %d, want 303", code)
 	}

@@ -148,7 +148,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		_, pattern := s.mux.Handler(r)
-		s.csrf.Handler(s.mux).ServeHTTP(rec, r)
+		s.guardOrigin(r).ServeHTTP(rec, r)
 		s.observe(r, pattern, rec.code, start)
 	})
 }

@@ -57,7 +57,7 @@ var (
 func (s *Server) Login(w http.ResponseWriter, r *http.Request, name, password, code string) error {
 	ip := ClientIP(r)
 	if len(name) > 100 { // no user is named so; keep the audit log and the limiter small
-		name = name[:100]
+		name = strings.ToValidUTF8(name[:100], "")
 	}
 	ev := AuditEvent{Actor: name, Action: "auth.login", Subject: "console"}
 	if name == "" {

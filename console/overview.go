@@ -236,6 +236,9 @@ func sum(xs []int64) int64 {
 func chart(in, out, fails []int64) template.HTML {
 	const w, h = 240, 48
 	n := max(len(in), len(out), len(fails))
+	if n == 0 {
+		return template.HTML(`<span class="muted">no records in the window</span>`)
+	}
 	if n < 2 {
 		return template.HTML(`<span class="muted">collecting… (one point a minute)</span>`)
 	}

@@ -74,11 +74,41 @@ type HTTPConfig struct {
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	// MaxBodyBytes caps every request body.
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// TLSCertFile and TLSKeyFile (PEM), when both set, make the hub serve
+	// HTTPS only.
+	TLSCertFile string `mapstructure:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file"`
+	// SecureCookies marks the console's session cookie Secure over plain
+	// HTTP too: for a hub behind a proxy that ends TLS.
+	SecureCookies bool `mapstructure:"secure_cookies"`
 }
 
-// APIConfig holds the tokens that may call the API and open the console.
+// APIConfig holds the tokens that may call the API, the users who may
+// sign in to the console, and the login policy.
 type APIConfig struct {
 	Tokens []TokenConfig `mapstructure:"tokens"`
+	Users  []UserConfig  `mapstructure:"users"`
+	Login  LoginConfig   `mapstructure:"login"`
+}
+
+// UserConfig is one console user: a bcrypt password hash (`hub users
+// hash-password`) and a TOTP secret (`hub users enroll`), both best taken
+// from the environment with ${VAR}.
+type UserConfig struct {
+	Name         string `mapstructure:"name"`
+	Role         string `mapstructure:"role"` // viewer, operator, admin
+	PasswordHash Secret `mapstructure:"password_hash"`
+	TOTPSecret   Secret `mapstructure:"totp_secret"`
+}
+
+// LoginConfig bounds password guessing and sets the session lifetime.
+type LoginConfig struct {
+	// MaxFailures failed logins for one user name or from one address
+	// lock it out for Lockout.
+	MaxFailures int           `mapstructure:"max_failures"`
+	Lockout     time.Duration `mapstructure:"lockout"`
+	// SessionIdle ends a console session unused this long.
+	SessionIdle time.Duration `mapstructure:"session_idle"`
 }
 
 // TokenConfig is one API token. Roles: viewer (read), operator (also
@@ -89,6 +119,9 @@ type TokenConfig struct {
 	Name  string `mapstructure:"name"`
 	Role  string `mapstructure:"role"`
 	Token Secret `mapstructure:"token"`
+	// TokenSHA256 is the hex SHA-256 of the token instead of the token
+	// itself (`hub users hash-token`): the config then holds no secret.
+	TokenSHA256 string `mapstructure:"token_sha256"`
 }
 
 // KafkaConfig configures the bus. With no Brokers the hub runs the embedded
@@ -288,6 +321,7 @@ func Default() Config {
 			IdleTimeout:       120 * time.Second,
 			MaxBodyBytes:      1 << 20,
 		},
+		API: APIConfig{Login: LoginConfig{MaxFailures: 5, Lockout: 15 * time.Minute, SessionIdle: 8 * time.Hour}},
 		Kafka: KafkaConfig{
 			ClientID:          "crm-hub",
 			TopicPrefix:       "crm",

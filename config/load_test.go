@@ -559,3 +559,41 @@ func TestPathsRelativeToTheConfigFile(t *testing.T) {
 		t.Errorf("hub.data_dir from the environment = %s, want it as given", cfg.Hub.DataDir)
 	}
 }
+
+func TestAPIUsersValidated(t *testing.T) {
+	good := "$2a$04$Tlu1NDlAzH1pF4lOrHq1guJz7ZHTD6FkLwY0m0U0T7TLrWc7rW8w6"
+	for _, tc := range []struct {
+		name string
+		mod  func(c *Config)
+		want string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"not bcrypt", func(c *Config) { c.API.Users[0].PasswordHash = "plain-password" }, "api.users[0].password_hash"},
+		{"short secret", func(c *Config) { c.API.Users[0].TOTPSecret = "JBSWY3DP" }, "api.users[0].totp_secret"},
+		{"not base32", func(c *Config) { c.API.Users[0].TOTPSecret = "not base32 at all!!" }, "api.users[0].totp_secret"},
+		{"callcenter user", func(c *Config) { c.API.Users[0].Role = "callcenter" }, "api.users[0].role"},
+		{"name of a token", func(c *Config) { c.API.Users[0].Name = "ops" }, "api.users[0].name"},
+		{"token and digest", func(c *Config) { c.API.Tokens[0].TokenSHA256 = strings.Repeat("ab", 32) }, "api.tokens[0].token_sha256"},
+		{"bad digest", func(c *Config) { c.API.Tokens[0].Token, c.API.Tokens[0].TokenSHA256 = "", "abc" }, "api.tokens[0].token_sha256"},
+		{"digest only", func(c *Config) { c.API.Tokens[0].Token, c.API.Tokens[0].TokenSHA256 = "", strings.Repeat("ab", 32) }, ""},
+		{"cert without key", func(c *Config) { c.HTTP.TLSCertFile = "hub.crt" }, "http.tls_cert_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			c := &cfg
+			c.API.Tokens = []TokenConfig{{Name: "ops", Role: "operator", Token: "operator-token-0123456789"}}
+			c.API.Users = []UserConfig{{Name: "alice", Role: "operator", PasswordHash: Secret(good), TOTPSecret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}}
+			tc.mod(c)
+			probs := c.validate().Error()
+			if tc.want == "" {
+				if strings.Contains(probs, "api.") || strings.Contains(probs, "http.") {
+					t.Errorf("unexpected problem: %v", probs)
+				}
+				return
+			}
+			if !strings.Contains(probs, tc.want) {
+				t.Errorf("problems %v, want one about %s", probs, tc.want)
+			}
+		})
+	}
+}

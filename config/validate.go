@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/crmhub/hub/internal/redact"
 )
@@ -121,9 +126,20 @@ func (c *Config) validate() Problems {
 		default:
 			add(key+".role", "%q is not one of viewer, operator, admin, callcenter (lower case)", t.Role)
 		}
-		if len(t.Token.Reveal()) < 16 {
-			add(key+".token", "must be at least 16 characters (use ${VAR} to take it from the environment)")
+		switch {
+		case t.TokenSHA256 != "" && t.Token != "":
+			add(key+".token_sha256", "give token or token_sha256, not both")
+		case t.TokenSHA256 != "":
+			if b, err := hex.DecodeString(t.TokenSHA256); err != nil || len(b) != sha256.Size {
+				add(key+".token_sha256", "must be 64 hex digits (hub users hash-token prints it)")
+			}
+		case len(t.Token.Reveal()) < 16:
+			add(key+".token", "must be at least 16 characters (use ${VAR} to take it from the environment), or give token_sha256")
 		}
+	}
+	validateUsers(c, names, add)
+	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
+		add("http.tls_cert_file", "give both tls_cert_file and tls_key_file, or neither")
 	}
 
 	k := c.Kafka
@@ -261,4 +277,41 @@ func loopback(hostPort string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateUsers checks the console users: unique names (tokens' too: both
+// name the actor in the audit log), a ranked role, a bcrypt hash and a
+// base32 TOTP secret of at least 80 bits (RFC 4226 asks for 128).
+func validateUsers(c *Config, names map[string]bool, add func(key, format string, args ...any)) {
+	for i, u := range c.API.Users {
+		key := fmt.Sprintf("api.users[%d]", i)
+		if u.Name == "" {
+			add(key+".name", "is required (it names the actor in the audit log)")
+		} else if names[u.Name] {
+			add(key+".name", "%q is used twice (tokens and users share names)", u.Name)
+		}
+		names[u.Name] = true
+		switch u.Role {
+		case "viewer", "operator", "admin":
+		default:
+			add(key+".role", "%q is not one of viewer, operator, admin (lower case)", u.Role)
+		}
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash.Reveal())); err != nil {
+			add(key+".password_hash", "is not a bcrypt hash (hub users hash-password makes one)")
+		}
+		secret := strings.ToUpper(strings.TrimRight(strings.ReplaceAll(u.TOTPSecret.Reveal(), " ", ""), "="))
+		if b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret); err != nil || len(b) < 10 {
+			add(key+".totp_secret", "must be a base32 secret of at least 16 characters (hub users enroll makes one)")
+		}
+	}
+	l := c.API.Login
+	if l.MaxFailures < 1 {
+		add("api.login.max_failures", "must be at least 1, got %d", l.MaxFailures)
+	}
+	if l.Lockout <= 0 {
+		add("api.login.lockout", "must be positive")
+	}
+	if l.SessionIdle <= 0 {
+		add("api.login.session_idle", "must be positive")
+	}
 }

@@ -37,6 +37,29 @@ type Config struct {
 	CheckTimeout time.Duration
 	// Tokens may call routes registered with HandleAuth.
 	Tokens []Token
+	// Users may sign in to the console (password and TOTP code).
+	Users []User
+	// Login bounds failed logins and sets the session lifetime.
+	Login LoginPolicy
+	// TLSCertFile and TLSKeyFile, when both set, make the server speak
+	// HTTPS only.
+	TLSCertFile, TLSKeyFile string
+	// SecureCookies marks session cookies Secure even over plain HTTP: for
+	// a hub behind a proxy that ends TLS.
+	SecureCookies bool
+	// Audit records refusals, logins and state-changing requests; nil
+	// records nothing.
+	Audit func(ctx context.Context, e AuditEvent)
+}
+
+// AuditEvent is one audited request: who, what, on what, from where and
+// with what outcome (the when is the auditor's).
+type AuditEvent struct {
+	Actor   string
+	Action  string // http.refused, http.request, auth.login, auth.logout
+	Subject string // the method and path when empty
+	Remote  string // the client's address; filled in by the server
+	Outcome string
 }
 
 // Check is one readiness condition, e.g. "broker" or "state".
@@ -55,7 +78,16 @@ type Server struct {
 	ln       net.Listener
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	digests  [][sha256.Size]byte // of cfg.Tokens' secrets, in order
+	tokens   []Token             // without their secrets
+	digests  [][sha256.Size]byte // of tokens' secrets, in order
+	users    map[string]User
+	dummy    []byte // a bcrypt hash compared when a user name is unknown
+	policy   LoginPolicy
+	sessions *sessionStore
+	limiter  *limiter
+	routes   []Route
+
+	csrf *http.CrossOriginProtection
 
 	mu       sync.Mutex
 	draining bool
@@ -83,8 +115,12 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks ...Check
 		}, []string{"route"}),
 	}
 	for _, t := range cfg.Tokens {
-		s.digests = append(s.digests, sha256.Sum256([]byte(t.Secret)))
+		s.digests = append(s.digests, tokenDigest(t))
+		t.Secret = ""
+		s.tokens = append(s.tokens, t)
 	}
+	s.cfg.Tokens = nil
+	s.initLogin(cfg)
 	reg.MustRegister(s.requests, s.duration)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -112,7 +148,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		_, pattern := s.mux.Handler(r)
-		s.mux.ServeHTTP(rec, r)
+		s.guardOrigin(r).ServeHTTP(rec, r)
 		s.observe(r, pattern, rec.code, start)
 	})
 }
@@ -134,6 +170,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("http: listen on %s (http.addr): %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
+	tlsOn := s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != ""
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
@@ -143,11 +180,15 @@ func (s *Server) Start() error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return s.srv.Serve(ln) }
+		if tlsOn {
+			serve = func() error { return s.srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile) }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	s.log.Info("http listening", "addr", ln.Addr().String())
+	s.log.Info("http listening", "addr", ln.Addr().String(), "tls", tlsOn)
 	return nil
 }
 

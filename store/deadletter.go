@@ -317,3 +317,21 @@ func (s *Store) CountOpenDeadLetters(ctx context.Context) ([]OpenCount, error) {
 	}
 	return out, nil
 }
+
+// CountDeadLettersByConnector counts every dead letter ever filed (any
+// status) per source or sink: the console's dead letters per minute come
+// from how these totals move.
+func (s *Store) CountDeadLettersByConnector(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Connector string `db:"connector"`
+		N         int64  `db:"n"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, "SELECT connector, COUNT(*) AS n FROM dead_letters GROUP BY connector"); err != nil {
+		return nil, fmt.Errorf("store: count dead letters by connector: %w", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Connector] = r.N
+	}
+	return out, nil
+}

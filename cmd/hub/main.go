@@ -51,6 +51,7 @@ model; dead letters keep what failed until an operator replays it.`,
 		newAuditCmd(),
 		newBackfillCmd(),
 		newReconcileCmd(),
+		newUsersCmd(),
 	)
 	return root
 }

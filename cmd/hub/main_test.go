@@ -392,7 +392,7 @@ func TestValidate(t *testing.T) {
 // added or removed without updating this list (and the README's list)
 // fails TestHelpListsCommands.
 var wantCommands = map[string][]string{
-	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reconcile", "reload", "resume", "run", "sql", "status", "trace", "validate", "version"},
+	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reconcile", "reload", "resume", "run", "sql", "status", "trace", "users", "validate", "version"},
 	"reconcile":  {"list", "run", "show"},
 	"bench":      {"reconcile", "screenpop", "sync"},
 	"connectors": {"doc", "list"},
@@ -400,6 +400,7 @@ var wantCommands = map[string][]string{
 	"dlq":        {"discard", "link", "list", "replay", "show"},
 	"map":        {"bench", "explain", "test"},
 	"sql":        {"install-capture"},
+	"users":      {"code", "enroll", "hash-password", "hash-token"},
 }
 
 // TestHelpListsCommands checks the command tree against wantCommands and

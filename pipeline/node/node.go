@@ -23,6 +23,7 @@ import (
 	"github.com/crmhub/hub/canonical"
 	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/console"
 	"github.com/crmhub/hub/pipeline"
 	"github.com/crmhub/hub/pipeline/api"
 	"github.com/crmhub/hub/pipeline/broker"
@@ -194,6 +195,13 @@ func (n *Node) start(ctx context.Context) error {
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		Tokens:            tokens(cfg),
+		Users:             users(cfg),
+		Login: server.LoginPolicy{MaxFailures: cfg.API.Login.MaxFailures, Lockout: cfg.API.Login.Lockout,
+			SessionTTL: cfg.API.Login.SessionIdle},
+		TLSCertFile:   cfg.HTTP.TLSCertFile,
+		TLSKeyFile:    cfg.HTTP.TLSKeyFile,
+		SecureCookies: cfg.HTTP.SecureCookies,
+		Audit:         n.auditHTTP,
 	}, n.log.With("component", "http"), n.reg,
 		append([]server.Check{
 			{Name: "broker", Fn: bs.Ping},
@@ -201,6 +209,9 @@ func (n *Node) start(ctx context.Context) error {
 		}, n.connectorChecks()...)...,
 	)
 	(&api.API{Store: st, Replayer: n.Replayer(), Views: n.views, Ops: n, Recon: n}).Register(n.http)
+	if err := n.registerConsole(); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	if err := n.mountRoutes(); err != nil {
 		return err
 	}
@@ -340,9 +351,53 @@ func newBuildInfo(version string) prometheus.Collector {
 func tokens(cfg *config.Config) []server.Token {
 	out := make([]server.Token, len(cfg.API.Tokens))
 	for i, t := range cfg.API.Tokens {
-		out[i] = server.Token{Name: t.Name, Role: t.Role, Secret: t.Token.Reveal()}
+		out[i] = server.Token{Name: t.Name, Role: t.Role, Secret: t.Token.Reveal(), Digest: t.TokenSHA256}
 	}
 	return out
+}
+
+func users(cfg *config.Config) []server.User {
+	out := make([]server.User, len(cfg.API.Users))
+	for i, u := range cfg.API.Users {
+		out[i] = server.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash.Reveal(), TOTPSecret: u.TOTPSecret.Reveal()}
+	}
+	return out
+}
+
+// auditHTTP writes the server's audit events (logins, refusals, every
+// state-changing request) to the audit log: detail says from where and
+// how it ended.
+func (n *Node) auditHTTP(ctx context.Context, e server.AuditEvent) {
+	detail := "from " + e.Remote + ": " + e.Outcome
+	if err := n.store.AppendAudit(ctx, e.Actor, e.Action, e.Subject, detail); err != nil {
+		n.log.Error("audit log", "action", e.Action, "actor", e.Actor, "err", err)
+	}
+}
+
+// registerConsole mounts the operations console and starts sampling the
+// runners' counters for its charts.
+func (n *Node) registerConsole() error {
+	maps := map[string]string{}
+	for name, s := range n.cfg.Sources {
+		if s.Mapping != "" {
+			maps["source "+name] = s.Mapping
+		}
+	}
+	for name, s := range n.cfg.Sinks {
+		for e, ec := range s.Entities {
+			if ec.Mapping != "" {
+				maps["sink "+name+"/"+e] = ec.Mapping
+			}
+		}
+	}
+	sampler := &console.Sampler{Status: n.Status, Store: n.store}
+	c := &console.Console{Store: n.store, Replayer: n.Replayer(), Ops: n, Log: n.log.With("component", "console"),
+		Mappings: maps, Sampler: sampler}
+	if err := c.Register(n.http); err != nil {
+		return err
+	}
+	n.supervisors.start(n.supCtx, sampler.Run)
+	return nil
 }
 
 // Replayer re-injects dead letters through this node's bus and sources.

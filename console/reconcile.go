@@ -102,9 +102,9 @@ type amountRow struct{ Currency, Left, Right string }
 // ageRow counts one class's differences by age (runs in a row that
 // reported them).
 type ageRow struct {
-	Class  string
-	ByAge  []int // index i: age AgeCols[i]
-	Oldest int
+	Class string
+	N     int
+	ByAge []int // index i: the differences of ages ageBuckets[i]
 }
 
 // diffRow is a difference with its detail read.
@@ -220,22 +220,31 @@ func amounts(t reconcile.Totals) []amountRow {
 	return out
 }
 
+// ageRows counts each class's stored differences by age bucket: a row for
+// every class, in report order (then any other class stored).
 func ageRows(counts []store.ReconDiffCount) []ageRow {
 	var out []ageRow
-	byClass := map[string]*ageRow{}
-	for _, cnt := range counts {
-		row := byClass[cnt.Class]
-		if row == nil {
-			out = append(out, ageRow{Class: cnt.Class, ByAge: make([]int, len(ageBuckets))})
-			row = &out[len(out)-1]
-			byClass[cnt.Class] = row
+	index := map[string]int{}
+	row := func(class string) *ageRow {
+		i, ok := index[class]
+		if !ok {
+			i = len(out)
+			index[class] = i
+			out = append(out, ageRow{Class: class, ByAge: make([]int, len(ageBuckets))})
 		}
+		return &out[i]
+	}
+	for _, cl := range reconcile.Classes {
+		row(string(cl))
+	}
+	for _, cnt := range counts {
+		r := row(cnt.Class)
+		r.N += cnt.Count
 		for i, b := range ageBuckets {
 			if cnt.Age >= b.min && cnt.Age <= b.max {
-				row.ByAge[i] += cnt.Count
+				r.ByAge[i] += cnt.Count
 			}
 		}
-		row.Oldest = max(row.Oldest, cnt.Age)
 	}
 	return out
 }

@@ -149,7 +149,7 @@ func TestReconciliationPage(t *testing.T) {
 	ages := map[string]string{
 		"field_mismatch": `<td class="num">4</td><td class="num">3</td><td class="num">1</td><td class="num"></td><td class="num"></td>`,
 		"missing_left":   `<td class="num">55</td><td class="num">55</td><td class="num"></td>`,
-		"missing_right":  `<td class="num">0</td></tr>`,
+		"missing_right":  `<td class="num">0</td><td class="num"></td><td class="num"></td><td class="num"></td><td class="num"></td></tr>`,
 	}
 	for class, want := range ages {
 		if row := section(t, page, `<tr id="class-`+class+`">`, `</tr>`); !strings.Contains(row+"</tr>", want) {

@@ -201,6 +201,11 @@ func TestConsoleInChromium(t *testing.T) {
 			strings.Contains(html, `<dt>total</dt><dd class="left">1250`) && strings.Contains(html, `<dt>total</dt><dd class="right">1205`), html
 	})
 	page("reconcile")
+	run(t, ctx, "the jobs after the run", chromedp.Navigate(base+"/console/reconciliation"), chromedp.WaitVisible(chromedp.CSS(`#run-`+started[1])))
+	if got := text("#job-crm-erp-orders"); !strings.Contains(got, "run "+started[1]) || !strings.Contains(got, "field_mismatch 1") {
+		t.Errorf("the job's last result after the run: %q", got)
+	}
+	page("reconcile-jobs")
 
 	// Screen-pop and overview (its charts need a minute or two of samples;
 	// the page says so until then), and the audit log.

@@ -141,7 +141,12 @@ type view struct {
 	Extra            []Page
 	Data             any
 	ReconciliationAt string // the reconciliation page's path ("": none)
+	Refresh          int    // seconds after which the browser reloads the page (0: never)
 }
+
+// refresher is page data that has the browser reload the page while what it
+// shows is under way (a reconciliation run still running).
+type refresher interface{ RefreshSeconds() int }
 
 // Render writes page name with data, for the console's pages and extra
 // ones (name "" renders data as the body of a generic page).
@@ -158,6 +163,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name,
 	v := view{Title: title, Nav: name, Data: data, Flash: flash, Error: errMsg, Extra: c.Extra, HasOps: c.Ops != nil}
 	if c.Recon != nil {
 		v.ReconciliationAt = ReconPath
+	}
+	if rf, ok := data.(refresher); ok {
+		v.Refresh = rf.RefreshSeconds()
 	}
 	if c.Server != nil {
 		v.User, v.Role, _ = c.Server.Who(r)

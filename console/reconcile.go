@@ -96,6 +96,19 @@ func (c *Console) reconJobs(w http.ResponseWriter, r *http.Request) {
 	c.Render(w, r, "reconcile", "Reconciliation", data)
 }
 
+// RefreshSeconds has the browser reload the page while a job runs.
+func (p reconJobsPage) RefreshSeconds() int {
+	for _, j := range p.Jobs {
+		if j.Running {
+			return runningRefresh
+		}
+	}
+	return 0
+}
+
+// runningRefresh is how often a page showing a running run reloads.
+const runningRefresh = 3
+
 // amountRow is one currency's control total on both sides.
 type amountRow struct{ Currency, Left, Right string }
 
@@ -128,6 +141,14 @@ type reconRunPage struct {
 	Prev, Next  template.URL // query of the previous and next page ("": none)
 	CSV         string
 	ClassFilter []string
+}
+
+// RefreshSeconds has the browser reload the page until the run ends.
+func (p reconRunPage) RefreshSeconds() int {
+	if p.Run.Status == store.ReconRunning {
+		return runningRefresh
+	}
+	return 0
 }
 
 // ageBuckets are the age columns: new in this run, 2 runs, 3-5, 6 and more.

@@ -118,7 +118,7 @@ func TestReconciliationPage(t *testing.T) {
 			t.Errorf("the job's row lacks %q:\n%s", want, job)
 		}
 	}
-	if strings.Contains(body, "Run now") || !strings.Contains(body, `href="/console/reconciliation" class="on">Reconciliation`) {
+	if strings.Contains(body, "Run now") || strings.Contains(body, `http-equiv="refresh"`) || !strings.Contains(body, `href="/console/reconciliation" class="on">Reconciliation`) {
 		t.Errorf("the viewer's jobs page: a run-now button, or no navigation entry:\n%s", body)
 	}
 	_, hist := r.get(viewer, "/console/reconciliation?job=orders")
@@ -133,7 +133,7 @@ func TestReconciliationPage(t *testing.T) {
 
 	runPath := fmt.Sprintf("/console/reconciliation/runs/%d", second)
 	code, page := r.get(viewer, runPath)
-	if code != http.StatusOK {
+	if code != http.StatusOK || strings.Contains(page, `http-equiv="refresh"`) {
 		t.Fatalf("run page: %d\n%s", code, page)
 	}
 	for _, want := range []string{`id="count-left">100<`, `id="count-right">98<`, `id="matched">95<`,
@@ -234,8 +234,11 @@ func TestReconciliationRunNow(t *testing.T) {
 	if !strings.Contains(page, fmt.Sprintf("run %d of orders started", started)) || !strings.Contains(page, `<span class="state running">running</span>`) {
 		t.Errorf("the new run's page does not say it started and runs:\n%s", page)
 	}
-	if _, jobs := r.get(op, "/console/reconciliation"); !strings.Contains(jobs, `disabled aria-label="run orders now"`) {
-		t.Errorf("while the job runs its button is not disabled")
+	if !strings.Contains(page, `<meta http-equiv="refresh" content="3">`) {
+		t.Errorf("the running run's page does not reload itself")
+	}
+	if _, jobs := r.get(op, "/console/reconciliation"); !strings.Contains(jobs, `disabled aria-label="run orders now"`) || !strings.Contains(jobs, `http-equiv="refresh"`) {
+		t.Errorf("while the job runs its button is not disabled, or the page does not reload itself")
 	}
 	// Pressed again while it runs: refused by the job, nothing started.
 	resp = r.post(op, "/console/reconciliation/run", url.Values{"job": {"orders"}})

@@ -202,7 +202,9 @@ func TestConsoleInChromium(t *testing.T) {
 	})
 	page("reconcile")
 	run(t, ctx, "the jobs after the run", chromedp.Navigate(base+"/console/reconciliation"), chromedp.WaitVisible(chromedp.CSS(`#run-`+started[1])))
-	if got := text("#job-crm-erp-orders"); !strings.Contains(got, "run "+started[1]) || !strings.Contains(got, "field_mismatch 1") {
+	// SO-1003, whose CRM mapping was fixed and reloaded above, is compared
+	// through the fixed mapping: the reload reaches the job's next run.
+	if got := text("#job-crm-erp-orders"); !strings.Contains(got, "run "+started[1]) || !strings.Contains(got, "field_mismatch 1") || strings.Contains(got, "missing_left") {
 		t.Errorf("the job's last result after the run: %q", got)
 	}
 	page("reconcile-jobs")

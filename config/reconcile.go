@@ -299,7 +299,7 @@ func (c *Config) validateChecksum(k string, r ReconcileConfig) Problems {
 		}
 		for _, f := range need {
 			if _, ok := side.s.Columns[f]; !ok {
-				add(sk+".columns", "has no column for %s (every compared field, the amount and the currency need one)", f)
+				add(sk+".columns", "has no column for %s (every compared field, the key, the amount and the currency need one)", f)
 			}
 		}
 		for _, f := range sortedNames(side.s.Columns) {
@@ -308,7 +308,7 @@ func (c *Config) validateChecksum(k string, r ReconcileConfig) Problems {
 				add(sk+".columns."+f, "%q is not a plain column name", col)
 			}
 			if !contains(need, f) {
-				add(sk+".columns."+f, "%s is not a compared field, the amount or the currency of the job", f)
+				add(sk+".columns."+f, "%s is not a compared field, the key, the amount or the currency of the job", f)
 			}
 		}
 	}
@@ -316,7 +316,8 @@ func (c *Config) validateChecksum(k string, r ReconcileConfig) Problems {
 }
 
 // ChecksumFields are the canonical fields the checksum path needs a column
-// for: the compared fields not ignored, the amount and the currency.
+// for: the compared fields not ignored, the job's key, the amount and the
+// currency.
 func ChecksumFields(r ReconcileConfig) []string {
 	var out []string
 	for _, f := range sortedNames(r.Fields) {
@@ -325,7 +326,7 @@ func ChecksumFields(r ReconcileConfig) []string {
 		}
 		out = append(out, f)
 	}
-	for _, f := range []string{r.Amount, r.Currency} {
+	for _, f := range []string{r.Key, r.Amount, r.Currency} {
 		if f != "" && !contains(out, f) {
 			out = append(out, f)
 		}

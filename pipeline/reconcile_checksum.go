@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	"github.com/shopspring/decimal"
@@ -32,6 +33,10 @@ const (
 type SumTable interface {
 	SumTable(entity, key string, columns []string) (sqlsum.Side, error)
 	ReadKeys(ctx context.Context, entity, column string, keys []int64) ([]connectors.Record, error)
+	// ValuesOf gives col's values (as text) in the rows of keys; KeysOf
+	// the keys of the rows whose col holds one of values.
+	ValuesOf(ctx context.Context, entity, keyCol, col string, keys []int64) ([]string, error)
+	KeysOf(ctx context.Context, entity, keyCol, col string, values []string) ([]int64, error)
 }
 
 // ReconChecksum is a job's checksum path as configured.
@@ -59,6 +64,8 @@ type checksumPlan struct {
 	// amount and currency are each side's control total columns.
 	amount, currency [2]string
 	scale            [2]int
+	// match is each side's column of the job's key field ("": none).
+	match [2]string
 }
 
 // plan builds the two sqlsum sides: each compared field's column, with
@@ -91,6 +98,11 @@ func (c *ReconChecksum) plan(job reconcile.Job) (checksumPlan, error) {
 			return p, err
 		}
 		p.sides[i] = side
+		if job.Key != "" {
+			if p.match[i] = s.Columns[job.Key]; p.match[i] == "" {
+				return p, fmt.Errorf("the %s side has no column for the job's key %s", sideName(i), job.Key)
+			}
+		}
 		p.amount[i], p.currency[i] = s.Columns[job.Amount], s.Columns[job.Currency]
 		if job.Amount != "" && p.amount[i] == "" || job.Currency != "" && p.currency[i] == "" {
 			return p, fmt.Errorf("the %s side has no column for the control totals' amount or currency", sideName(i))
@@ -175,6 +187,9 @@ func (r *Reconciler) compareChecksum(ctx context.Context, rj ReconJob, p checksu
 	if err != nil {
 		return fmt.Errorf("checksums of %s: %w", rj.Job.Entity, err)
 	}
+	if keys, err = r.partners(ctx, rj, p, keys); err != nil {
+		return err
+	}
 	sum.Checksum = &ChecksumStats{Candidates: st.Differences, Queries: st.Queries, RangesCompared: st.RangesCompared, RowsListed: st.RowsListed}
 	var ctl [2]sqlsum.SideTotals
 	for i := range ctl {
@@ -200,6 +215,53 @@ func (r *Reconciler) compareChecksum(ctx context.Context, rj ReconJob, p checksu
 	sum.Totals = tot
 	sum.BadLeft, sum.BadRight = scans[0].Bad, scans[1].Bad
 	return err
+}
+
+// partners adds to the candidates the rows of either side that share a
+// job key (an order number) with a candidate: a candidate may be the
+// duplicate of a row that agrees, or match by key a row of another native
+// key, and the engine must see them together to classify them as a
+// stream run would.
+func (r *Reconciler) partners(ctx context.Context, rj ReconJob, p checksumPlan, keys [2][]int64) ([2][]int64, error) {
+	if rj.Job.Key == "" {
+		return keys, nil
+	}
+	tables := [2]SumTable{rj.Checksum.Left.Table, rj.Checksum.Right.Table}
+	var values []string
+	seen := map[string]bool{}
+	for i := range keys {
+		if len(keys[i]) == 0 {
+			continue
+		}
+		vs, err := tables[i].ValuesOf(ctx, rj.Job.Entity, p.sides[i].Key, p.match[i], keys[i])
+		if err != nil {
+			return keys, fmt.Errorf("key values of the %s side's candidates: %w", sideName(i), err)
+		}
+		for _, v := range vs {
+			if !seen[v] {
+				seen[v] = true
+				values = append(values, v)
+			}
+		}
+	}
+	if len(values) == 0 {
+		return keys, nil
+	}
+	for i := range keys {
+		more, err := tables[i].KeysOf(ctx, rj.Job.Entity, p.sides[i].Key, p.match[i], values)
+		if err != nil {
+			return keys, fmt.Errorf("rows of the %s side sharing a key with a candidate: %w", sideName(i), err)
+		}
+		keys[i] = union(keys[i], more)
+	}
+	return keys, nil
+}
+
+// union is the sorted keys of a and b, each once.
+func union(a, b []int64) []int64 {
+	out := append(append(make([]int64, 0, len(a)+len(b)), a...), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // sideTotals are aggregates as the engine's control totals.

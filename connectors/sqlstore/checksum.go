@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/crmhub/hub/connectors"
@@ -107,6 +108,89 @@ func (c *Conn) ReadKeys(ctx context.Context, entityName, column string, keys []i
 		}
 		for _, r := range rows {
 			out = append(out, r.record(e.name))
+		}
+	}
+	return out, nil
+}
+
+// ValuesOf returns the distinct values, as text, of column col in the rows
+// whose keyCol holds one of keys.
+func (c *Conn) ValuesOf(ctx context.Context, entityName, keyCol, col string, keys []int64) ([]string, error) {
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	return c.pick(ctx, entityName, col, keyCol, args)
+}
+
+// KeysOf returns the keys (keyCol, an integer column) of the rows whose
+// col holds one of values (as text).
+func (c *Conn) KeysOf(ctx context.Context, entityName, keyCol, col string, values []string) ([]int64, error) {
+	_, e, err := c.started(entityName)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = keyArg(v, e.t.types[col])
+	}
+	texts, err := c.pick(ctx, entityName, keyCol, col, args)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, 0, len(texts))
+	for _, s := range texts {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore %s: %s: key %q of %s is no integer", c.name, entityName, s, e.cfg.Table)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// pick is SELECT DISTINCT what FROM table WHERE by IN (args), in chunks.
+func (c *Conn) pick(ctx context.Context, entityName, what, by string, args []any) ([]string, error) {
+	db, e, err := c.started(entityName)
+	if err != nil {
+		return nil, err
+	}
+	for _, col := range []string{what, by} {
+		if col == "" {
+			col = e.cfg.Key
+		}
+		if !e.t.has(col) {
+			return nil, connectors.Permanent(fmt.Errorf("sqlstore %s: %s: table %s has no column %q", c.name, entityName, e.cfg.Table, col))
+		}
+	}
+	if what == "" {
+		what = e.cfg.Key
+	}
+	if by == "" {
+		by = e.cfg.Key
+	}
+	q := "SELECT DISTINCT " + c.d.ident(what) + " FROM " + e.t.q + " WHERE " + c.d.ident(by) + " IN ("
+	var out []string
+	for start := 0; start < len(args); start += inChunk {
+		chunk := args[start:min(start+inChunk, len(args))]
+		rows, err := db.QueryContext(ctx, c.d.rebind(q+placeholders(len(chunk))+")"), chunk...)
+		if err != nil {
+			return nil, c.d.classify(fmt.Errorf("sqlstore %s: %s: select %s by %s: %w", c.name, entityName, what, by, err))
+		}
+		for rows.Next() {
+			var v any
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, c.d.classify(err)
+			}
+			if v != nil {
+				out = append(out, keyString(v))
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, c.d.classify(err)
 		}
 	}
 	return out, nil

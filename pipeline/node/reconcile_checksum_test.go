@@ -111,7 +111,7 @@ func TestReconcileChecksumSameReport(t *testing.T) {
 			}
 			defer tools.Close()
 			reports := map[string]checksumReport{}
-			for _, job := range []string{"by_stream", "by_checksum", "by_auto"} {
+			for _, job := range []string{"by_stream", "by_checksum", "by_auto", "plain"} {
 				rj, err := tools.Job(ctx, job)
 				if err != nil {
 					t.Fatal(err)
@@ -123,8 +123,10 @@ func TestReconcileChecksumSameReport(t *testing.T) {
 				reports[job] = reportOf(t, tools.Store, res)
 			}
 			st := reports["by_stream"]
-			if st.Method != "stream" || reports["by_checksum"].Method != "checksum" || reports["by_auto"].Method != "checksum" {
-				t.Errorf("methods: stream %s, checksum %s, auto %s", st.Method, reports["by_checksum"].Method, reports["by_auto"].Method)
+			// auto without checksum columns streams.
+			if st.Method != "stream" || reports["by_checksum"].Method != "checksum" || reports["by_auto"].Method != "checksum" || reports["plain"].Method != "stream" {
+				t.Errorf("methods: stream %s, checksum %s, auto %s, auto without columns %s", st.Method, reports["by_checksum"].Method,
+					reports["by_auto"].Method, reports["plain"].Method)
 			}
 			// No crosswalk links the sides: an order on one side only is
 			// unmatched.
@@ -214,7 +216,15 @@ func writeChecksumConfig(t *testing.T, dir, shopDSN, driver, ledgerDSN string) s
     entities:
       order: {table: ledger_orders}
 reconcile:
-` + checksumJob("by_stream", "stream") + checksumJob("by_checksum", "checksum") + checksumJob("by_auto", "auto")
+` + checksumJob("by_stream", "stream") + checksumJob("by_checksum", "checksum") + checksumJob("by_auto", "auto") + `  plain:
+    entity: order
+    left: shop
+    right: ledger
+    left_mapping: shop-in.yaml
+    right_mapping: ledger-in.yaml
+    key: order_no
+    fields: {total: exact}
+`
 	path := filepath.Join(dir, "hub.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

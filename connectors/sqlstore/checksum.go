@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -79,7 +80,8 @@ func integerType(t string) bool {
 
 // ReadKeys reads the rows of entity whose column (an integer column; "":
 // the key column) holds one of keys, with their lines, as Scan gives them,
-// in key order; parameterised IN lists of at most 1,000 keys.
+// in key order within each IN list of at most 1,000 keys (parameters), each
+// key read once.
 func (c *Conn) ReadKeys(ctx context.Context, entityName, column string, keys []int64) ([]connectors.Record, error) {
 	db, e, err := c.started(entityName)
 	if err != nil {
@@ -91,6 +93,7 @@ func (c *Conn) ReadKeys(ctx context.Context, entityName, column string, keys []i
 	if !e.t.has(column) {
 		return nil, connectors.Permanent(fmt.Errorf("sqlstore %s: read %s by %s: table %s has no such column", c.name, entityName, column, e.cfg.Table))
 	}
+	keys = slices.Compact(slices.Sorted(slices.Values(keys))) // a key asked twice is read once
 	q := c.selectFrom(e) + " WHERE " + c.d.ident(column) + " IN ("
 	var out []connectors.Record
 	for start := 0; start < len(keys); start += inChunk {

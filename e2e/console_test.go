@@ -62,6 +62,7 @@ func TestConsoleInChromium(t *testing.T) {
 		"HUB_DEMO_PASSWORD_HASH=" + hash, "HUB_DEMO_TOTP_SECRET=" + consoleTOTP,
 		"HUB_STATE_DSN=" + stateDSN, "HUB_LOG_LEVEL=debug",
 		"HUB_KAFKA_SASL_MECHANISM=PLAIN", "HUB_KAFKA_SASL_USERNAME=hub", "HUB_KAFKA_SASL_PASSWORD=" + saslPassword,
+		"HUB_DEMO_KAFKA_SASL_MECHANISM=plain", // the demo's analytics topic is on the same broker
 		"HUB_DEMO_TOKEN=e2e-operator-token-0001", "HUB_DEMO_ADMIN_TOKEN=e2e-admin-token-0001",
 		"HUB_DEMO_CALLCENTER_KEY=e2e-callcenter-key-0001", "HUB_DEMO_SHOPIFY_SECRET=e2e-shopify-hmac-key-0001"}
 	secrets := []string{consolePassword, consoleTOTP, hash, saslPassword, dsnPassword,

@@ -115,7 +115,9 @@ func (c *Conn) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range c.readers {
+		r.mu.Lock() // a Read in progress ends with its context first
 		r.close()
+		r.mu.Unlock()
 	}
 	c.readers = map[string]*reader{}
 	if c.admin != nil {

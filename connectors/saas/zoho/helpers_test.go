@@ -90,7 +90,7 @@ func readAll(t *testing.T, c *Conn, entity, cursor string, max int) ([]connector
 	t.Helper()
 	var out []connectors.Record
 	for range 1000 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(connectors.WithIdle(context.Background(), 500*time.Millisecond), time.Minute) // a slow page under load is not cut; idle ends the read
 		b, err := c.Read(ctx, entity, cursor, max)
 		cancel()
 		if err != nil {

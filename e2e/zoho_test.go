@@ -94,6 +94,29 @@ func diffZohoInvoices(want map[string]issued, got map[string]map[string]any) []s
 	return diffs
 }
 
+// zohoKind is the rig's Zoho connector on the stand-in fake, with a
+// budget of credits a day.
+func zohoKind(fake *zohotest.Server, credits int) saasKind {
+	crm := fmt.Sprintf(`    kind: zoho
+    data_center: eu
+    accounts_url: %s
+    client_id: %s
+    client_secret: ${ZOHO_CLIENT_SECRET}
+    refresh_token: ${ZOHO_REFRESH_TOKEN}
+    daily_credits: %d
+    concurrency: 5
+    poll_interval: 500ms
+    settle: 1s
+    retry_wait: 100ms
+    retry_max_wait: 1s
+    entities:
+      customer: {module: Contacts}
+      order: {module: Sales_Orders}
+      invoice: {module: Invoices}`, fake.AccountsURL, zohoClient, credits)
+	return saasKind{crm: crm, customerIn: "zoho-contact-in.yaml", orderIn: "zoho-sales-order-in.yaml", invoice: "zoho-invoice-out.yaml",
+		customerRef: "Contact_Name.id", env: []string{"ZOHO_CLIENT_SECRET=" + zohoSecret, "ZOHO_REFRESH_TOKEN=" + zohoRefresh}}
+}
+
 // TestZohoOrderToInvoice runs Zoho CRM -> hub -> Tryton with the hub
 // binary: 200 sales orders of 50 contacts become exactly 50 parties and
 // 200 confirmed sales, while every access token expires and the org
@@ -114,24 +137,7 @@ func TestZohoOrderToInvoice(t *testing.T) {
 	t.Cleanup(fake.Close)
 	const nCust, nOrd = 50, 200
 	want, keys := zohoCRM(t, fake, nCust, nOrd)
-	crm := fmt.Sprintf(`    kind: zoho
-    data_center: eu
-    accounts_url: %s
-    client_id: %s
-    client_secret: ${ZOHO_CLIENT_SECRET}
-    refresh_token: ${ZOHO_REFRESH_TOKEN}
-    daily_credits: %d
-    concurrency: 5
-    poll_interval: 500ms
-    settle: 1s
-    retry_wait: 100ms
-    retry_max_wait: 1s
-    entities:
-      customer: {module: Contacts}
-      order: {module: Sales_Orders}
-      invoice: {module: Invoices}`, fake.AccountsURL, zohoClient, credits)
-	kind := saasKind{crm: crm, customerIn: "zoho-contact-in.yaml", orderIn: "zoho-sales-order-in.yaml", invoice: "zoho-invoice-out.yaml",
-		customerRef: "Contact_Name.id", env: []string{"ZOHO_CLIENT_SECRET=" + zohoSecret, "ZOHO_REFRESH_TOKEN=" + zohoRefresh}}
+	kind := zohoKind(fake, credits)
 	r := newSaaSRig(t, erp, kind)
 	r.start()
 	start := time.Now()

@@ -203,6 +203,7 @@ func TestFxiaokeOrderToInvoice(t *testing.T) {
 		t.Errorf("%d calls refused for the endpoint limit, want only the injected one", limited)
 	}
 	t.Logf("MEASURE Fxiaoke: %d calls, %d tokens", len(fake.Calls()), fake.Tokens())
+	checkReconcileAgrees(t, r, "Fxiaoke", nOrd)
 	invCount, tSales, tParties := fake.Count("InvoiceApplicationObj"), tr.count(t, "sale.sale"), len(trytonParties(t, tr, baseline))
 	r.hub.stop(t)
 

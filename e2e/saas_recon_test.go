@@ -237,3 +237,19 @@ func checkSaaSReconcile(t *testing.T, erp *trytonServer, kind saasKind, c saasRe
 	}
 	r.noDeadLetters()
 }
+
+// checkReconcileAgrees runs job crm-erp-orders once the CRM's n orders
+// are confirmed sales in Tryton: exit 0, n records a side, n pairs.
+func checkReconcileAgrees(t *testing.T, r *saasRig, name string, n int64) {
+	t.Helper()
+	r.cliEnv = append([]string{"TRYTON_PASSWORD=admin"}, r.kind.env...)
+	t0 := time.Now()
+	id, code, out := r.reconcile("crm-erp-orders")
+	t.Logf("MEASURE hub reconcile run of %d %s orders with %d processing Tryton sales: %s", n, name, n, time.Since(t0).Round(time.Millisecond))
+	var run reconRun
+	r.apiGet("/api/v1/reconciliations/runs/"+id, &run)
+	tot := run.Summary.Totals
+	if code != 0 || tot.Left.Count != n || tot.Right.Count != n || tot.Matched != n {
+		t.Errorf("reconcile: exit %d, left %d right %d matched %d, want 0 and %d each:\n%s", code, tot.Left.Count, tot.Right.Count, tot.Matched, n, out)
+	}
+}

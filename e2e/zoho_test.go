@@ -197,6 +197,8 @@ func TestZohoOrderToInvoice(t *testing.T) {
 		t.Errorf("hub_saas_quota_spent_total{quota=credits} is 0: the credits spent are not exported")
 	}
 	t.Logf("MEASURE Zoho: %d credits, %d access tokens minted, %d calls", fake.CreditsUsed(), minted, len(fake.Calls()))
+	// Zoho and Tryton agree: two scan pages of Zoho, 200 confirmed sales.
+	checkReconcileAgrees(t, r, "Zoho", nOrd)
 	zohoInvCount, tSales, tParties := len(fake.Records("Invoices")), tr.count(t, "sale.sale"), len(trytonParties(t, tr, baseline))
 	r.hub.stop(t)
 

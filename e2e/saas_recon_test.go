@@ -253,3 +253,47 @@ func checkReconcileAgrees(t *testing.T, r *saasRig, name string, n int64) {
 		t.Errorf("reconcile: exit %d, left %d right %d matched %d, want 0 and %d each:\n%s", code, tot.Left.Count, tot.Right.Count, tot.Matched, n, out)
 	}
 }
+
+// checkAmendRepaired amends a confirmed sale in Tryton by hand (one more
+// of its first line, through sale_amendment, as a clerk would): job
+// crm-erp-orders reports its total; a left_wins run amends it back to the
+// CRM's order; the next run agrees.
+func checkAmendRepaired(t *testing.T, r *saasRig, orderNo string, total decimal.Decimal) {
+	t.Helper()
+	tr := r.erp.rpc
+	sales := tr.rows(t, "sale.sale", []any{[]any{"description", "=", "Order " + orderNo}}, "state", "total_amount")
+	if len(sales) != 1 || sales[0]["state"] != "processing" || !dec(sales[0]["total_amount"]).Equal(total) {
+		t.Fatalf("sales of %s: %v, want one processing of %s", orderNo, sales, total)
+	}
+	sale := idOf(sales[0]["id"])
+	l := tr.rows(t, "sale.line", []any{[]any{"sale", "=", sale}}, "product", "quantity", "unit", "unit_price", "description")[0]
+	var ids []int64
+	tr.must(t, &ids, "model.sale.amendment.create", []map[string]any{{"sale": sale, "description": "by hand",
+		"lines": []any{[]any{"create", []map[string]any{{"action": "line", "line": idOf(l["id"]), "product": l["product"],
+			"quantity": l["quantity"].(float64) + 1, "unit": l["unit"], "unit_price": tdec(dec(l["unit_price"]).String()),
+			"description": l["description"]}}}}}}, tr.ctx())
+	tr.must(t, nil, "model.sale.amendment.validate_amendment", ids, tr.ctx())
+	amended := total.Add(dec(l["unit_price"]))
+	id, code, out := r.reconcile("crm-erp-orders", "--report-only")
+	var page struct {
+		Differences []reconDiff `json:"differences"`
+	}
+	r.apiGet("/api/v1/reconciliations/runs/"+id+"/differences", &page)
+	d := page.Differences
+	if code != 1 || len(d) != 1 || d[0].Class != "field_mismatch" || d[0].Key != orderNo || len(d[0].Detail.Fields) != 1 ||
+		d[0].Detail.Fields[0].Field != "total" || d[0].Detail.Fields[0].Right != amended.StringFixed(2) {
+		t.Fatalf("amended %s to %s: exit %d, differences %+v:\n%s", orderNo, amended.StringFixed(2), code, d, out)
+	}
+	var run reconRun
+	id, code, out = r.reconcile("crm-erp-orders")
+	r.apiGet("/api/v1/reconciliations/runs/"+id, &run)
+	if code != 1 || run.Summary.Repairs != 1 || !run.Summary.Repaired {
+		t.Fatalf("repair run: exit %d, repairs %d (written %v), want 1, 1, true:\n%s", code, run.Summary.Repairs, run.Summary.Repaired, out)
+	}
+	if _, code, out = r.reconcile("crm-erp-orders"); code != 0 {
+		t.Fatalf("after the repair: exit %d, want 0:\n%s", code, out)
+	}
+	if got := dec(tr.rows(t, "sale.sale", []any{[]any{"id", "=", sale}}, "total_amount")[0]["total_amount"]); !got.Equal(total) {
+		t.Errorf("%s after the repair: total %s, want %s", orderNo, got, total)
+	}
+}

@@ -199,6 +199,8 @@ func TestZohoOrderToInvoice(t *testing.T) {
 	t.Logf("MEASURE Zoho: %d credits, %d access tokens minted, %d calls", fake.CreditsUsed(), minted, len(fake.Calls()))
 	// Zoho and Tryton agree: two scan pages of Zoho, 200 confirmed sales.
 	checkReconcileAgrees(t, r, "Zoho", nOrd)
+	// A clerk amends a confirmed sale: Zoho wins, through an amendment.
+	checkAmendRepaired(t, r, "SO-000031", want[keys[30]].total)
 	zohoInvCount, tSales, tParties := len(fake.Records("Invoices")), tr.count(t, "sale.sale"), len(trytonParties(t, tr, baseline))
 	r.hub.stop(t)
 

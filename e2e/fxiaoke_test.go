@@ -204,6 +204,8 @@ func TestFxiaokeOrderToInvoice(t *testing.T) {
 	}
 	t.Logf("MEASURE Fxiaoke: %d calls, %d tokens", len(fake.Calls()), fake.Tokens())
 	checkReconcileAgrees(t, r, "Fxiaoke", nOrd)
+	so, _ := fake.Get("SalesOrderObj", keys[30])
+	checkAmendRepaired(t, r, fmt.Sprint(so["name"]), want[keys[30]].total)
 	invCount, tSales, tParties := fake.Count("InvoiceApplicationObj"), tr.count(t, "sale.sale"), len(trytonParties(t, tr, baseline))
 	r.hub.stop(t)
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,43 @@ type ReconcileConfig struct {
 	// control totals; defaults: total and currency for orders and invoices.
 	Amount   string `mapstructure:"amount"`
 	Currency string `mapstructure:"currency"`
+	// Method is how the sides are compared: stream (every record of both
+	// sides through the engine), checksum (checksums of key ranges in both
+	// databases, only the differing records read; both sides sqlstore
+	// tables named in Checksum), or auto (default: checksum when Checksum
+	// is given, both sides are sqlstore connectors and their key columns
+	// are integers, else stream). See docs/reconcile-checksum.md.
+	Method string `mapstructure:"method"`
+	// Checksum names each side's table columns for the checksum path.
+	Checksum ReconcileChecksum `mapstructure:"checksum"`
 }
+
+// ReconcileChecksum is the column of each compared field on each side.
+type ReconcileChecksum struct {
+	Left  ChecksumSide `mapstructure:"left"`
+	Right ChecksumSide `mapstructure:"right"`
+}
+
+// ChecksumSide is one side's table for the checksum path: the table is the
+// sqlstore entity's; Key is an integer column whose values name the same
+// record on both sides ("": the entity's key column), Columns the column
+// holding each compared canonical field (and the amount and currency of
+// the control totals) as the mapping gives it.
+type ChecksumSide struct {
+	Key     string            `mapstructure:"key"`
+	Columns map[string]string `mapstructure:"columns"`
+}
+
+// Given says whether the job names checksum columns at all.
+func (c ReconcileChecksum) Given() bool {
+	return c.Left.Key != "" || c.Right.Key != "" || len(c.Left.Columns) > 0 || len(c.Right.Columns) > 0
+}
+
+// The comparison methods of a reconciliation job.
+var reconcileMethods = []string{"auto", "stream", "checksum"}
+
+// checksumIdent is a column name the checksum path accepts.
+var checksumIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // The repair policies of a reconciliation job.
 var reconcileRepairs = []string{"report", "left_wins", "right_wins", "newest_wins", "owner_wins"}
@@ -149,6 +186,9 @@ func (c *Config) resolveReconcile(rel func(string) string) {
 		if r.Repair == "" {
 			r.Repair = "report"
 		}
+		if r.Method == "" {
+			r.Method = "auto"
+		}
 		if r.Amount == "" && (r.Entity == "order" || r.Entity == "invoice") {
 			r.Amount = "total"
 			if r.Currency == "" {
@@ -202,6 +242,7 @@ func (c *Config) validateReconcile() Problems {
 		} else if r.Repair == "owner_wins" && len(c.Entities[r.Entity].Owners) == 0 {
 			add(k+".repair", "owner_wins needs entities.%s.owners (the system of record of each field)", r.Entity)
 		}
+		ps = append(ps, c.validateChecksum(k, r)...)
 		if _, err := r.Location(); err != nil {
 			add(k+".time_zone", "%q is not a time zone (an IANA name such as Europe/Berlin): %v", r.TimeZone, err)
 		} else if _, err := r.Cron(); err != nil {
@@ -218,4 +259,77 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// validateChecksum checks a job's method and checksum columns: names are
+// plain identifiers, every compared field (and the amount and currency)
+// has a column on each side, and the method can use them.
+func (c *Config) validateChecksum(k string, r ReconcileConfig) Problems {
+	var ps Problems
+	add := func(key, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if !contains(reconcileMethods, r.Method) {
+		add(k+".method", "%q is not one of %s", r.Method, strings.Join(reconcileMethods, ", "))
+		return ps
+	}
+	if r.Method == "stream" {
+		return ps
+	}
+	if !r.Checksum.Given() {
+		if r.Method == "checksum" {
+			add(k+".checksum", "is required by method: checksum (each side's key and the column of each compared field)")
+		}
+		return ps
+	}
+	if r.WindowDays > 0 {
+		add(k+".window_days", "cannot go with the checksum path (it compares whole tables): use method: stream")
+	}
+	need := ChecksumFields(r)
+	for _, side := range []struct {
+		key, conn string
+		s         ChecksumSide
+	}{{"left", r.Left, r.Checksum.Left}, {"right", r.Right, r.Checksum.Right}} {
+		sk := k + ".checksum." + side.key
+		if cc, ok := c.Connectors[side.conn]; ok && cc.Kind != "sqlstore" && r.Method == "checksum" {
+			add(sk, "connector %s is %s: the checksum path needs a sqlstore table on each side (or method: stream)", side.conn, cc.Kind)
+		}
+		if side.s.Key != "" && !checksumIdent.MatchString(side.s.Key) {
+			add(sk+".key", "%q is not a plain column name", side.s.Key)
+		}
+		for _, f := range need {
+			if _, ok := side.s.Columns[f]; !ok {
+				add(sk+".columns", "has no column for %s (every compared field, the key, the amount and the currency need one)", f)
+			}
+		}
+		for _, f := range sortedNames(side.s.Columns) {
+			col := side.s.Columns[f]
+			if !checksumIdent.MatchString(col) {
+				add(sk+".columns."+f, "%q is not a plain column name", col)
+			}
+			if !contains(need, f) {
+				add(sk+".columns."+f, "%s is not a compared field, the key, the amount or the currency of the job", f)
+			}
+		}
+	}
+	return ps
+}
+
+// ChecksumFields are the canonical fields the checksum path needs a column
+// for: the compared fields not ignored, the job's key, the amount and the
+// currency.
+func ChecksumFields(r ReconcileConfig) []string {
+	var out []string
+	for _, f := range sortedNames(r.Fields) {
+		if rule, err := ParseFieldRule(r.Fields[f]); err == nil && rule.Kind == "ignore" {
+			continue
+		}
+		out = append(out, f)
+	}
+	for _, f := range []string{r.Key, r.Amount, r.Currency} {
+		if f != "" && !contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -131,3 +131,70 @@ func TestReconcileProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcileChecksumProblems: a job's method and checksum columns are
+// checked, each problem at its key and line.
+func TestReconcileChecksumProblems(t *testing.T) {
+	body := `connectors:
+  crm: {kind: sqlstore}
+  erp: {kind: tryton}
+sources:
+  crm-orders: {connector: crm, entity: order, mapping: in.yaml}
+reconcile:
+  orders:
+    entity: order
+    left: crm
+    right: erp
+    right_mapping: in.yaml
+    key: order_no
+    method: sometimes
+    fields: {total: exact}
+  summed:
+    entity: order
+    left: crm
+    right: erp
+    right_mapping: in.yaml
+    key: order_no
+    method: checksum
+    window_days: 3
+    fields: {total: "tolerance 0.01", notes: ignore}
+    checksum:
+      left:
+        key: "id; DROP TABLE x"
+        columns: {order_no: order_no, total: "total--", currency: currency, notes: notes}
+      right:
+        columns: {order_no: number}
+`
+	_, err := reconcileConfig(t, body)
+	probs, ok := ErrProblems(err)
+	if !ok {
+		t.Fatalf("want problems, got %v", err)
+	}
+	want := []string{
+		`:13: reconcile.orders.method: "sometimes" is not one of auto, stream, checksum`,
+		`:22: reconcile.summed.window_days: cannot go with the checksum path`,
+		`reconcile.summed.checksum.right: connector erp is tryton: the checksum path needs a sqlstore table`,
+		`:26: reconcile.summed.checksum.left.key: "id; DROP TABLE x" is not a plain column name`,
+		`:27: reconcile.summed.checksum.left.columns.total: "total--" is not a plain column name`,
+		`:27: reconcile.summed.checksum.left.columns.notes: notes is not a compared field`,
+		`reconcile.summed.checksum.right.columns: has no column for total`,
+		`reconcile.summed.checksum.right.columns: has no column for currency`,
+	}
+	text := probs.Error()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("problems lack %q:\n%s", w, text)
+		}
+	}
+	// Method auto with no checksum columns is a stream job: nothing to say.
+	cfg, err := reconcileConfig(t, reconcileHead+`  orders:
+    entity: order
+    left: crm
+    right: erp
+    right_mapping: in.yaml
+    fields: {total: exact}
+`)
+	if err != nil || cfg.Reconcile["orders"].Method != "auto" {
+		t.Errorf("default method: %v %+v", err, cfg.Reconcile["orders"])
+	}
+}

@@ -152,6 +152,11 @@ type WriteSpec struct {
 	// Deletes is true when the writer applies OpDelete records (hard or
 	// soft delete, archive, cancel); false when it cannot.
 	Deletes bool
+	// Log is true when the target keeps every write as a new entry of an
+	// append-only log (a Kafka topic): a write never overwrites a change
+	// made there, so a two-way entity needs no version guard on it; its
+	// readers order the entries by the version they carry.
+	Log bool
 }
 
 // WriteRecord is one record for a writer, already mapped to the target's

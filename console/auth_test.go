@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -52,6 +53,31 @@ func (fakeOps) Reload(context.Context, string) (pipeline.ReloadResult, error) {
 	return pipeline.ReloadResult{}, nil
 }
 
+// storeRecon stands in for the node's reconciliation jobs: one job,
+// "orders", whose run-now records a run in the state store that stays
+// running (as the node's does while it compares).
+type storeRecon struct{ st *store.Store }
+
+func (f *storeRecon) ReconJobInfos() []pipeline.ReconJobInfo {
+	next := time.Date(2031, 1, 2, 1, 30, 0, 0, time.UTC)
+	running := false
+	if last, err := f.st.LastReconRun(context.Background(), "orders"); err == nil {
+		running = last.Status == store.ReconRunning
+	}
+	return []pipeline.ReconJobInfo{{Name: "orders", Entity: "order", Left: "crm", Right: "erp", Repair: "report",
+		Schedule: "0 30 2 * * *", TimeZone: "Europe/Berlin", NextRun: &next, Running: running}}
+}
+
+func (f *storeRecon) RunReconcile(ctx context.Context, job, _ string) (int64, error) {
+	if job != "orders" {
+		return 0, fmt.Errorf("%w %q", pipeline.ErrNoJob, job)
+	}
+	if f.ReconJobInfos()[0].Running {
+		return 0, pipeline.ErrRunning
+	}
+	return f.st.StartReconRun(ctx, job)
+}
+
 type rig struct {
 	t   *testing.T
 	st  *store.Store
@@ -94,8 +120,9 @@ func newRig(t *testing.T, tlsOn bool) *rig {
 	log := slog.New(slog.DiscardHandler)
 	srv := server.New(cfg, log, prometheus.NewRegistry())
 	rep := &pipeline.Replayer{Store: st, Log: log}
-	(&api.API{Store: st, Replayer: rep, Ops: fakeOps{}}).Register(srv)
-	c := &Console{Store: st, Replayer: rep, Ops: fakeOps{}, Log: log, Mappings: map[string]string{}}
+	recon := &storeRecon{st: st}
+	(&api.API{Store: st, Replayer: rep, Ops: fakeOps{}, Recon: recon}).Register(srv)
+	c := &Console{Store: st, Replayer: rep, Ops: fakeOps{}, Recon: recon, Log: log, Mappings: map[string]string{}}
 	if err := c.Register(srv); err != nil {
 		t.Fatal(err)
 	}

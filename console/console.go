@@ -1,12 +1,12 @@
 // Package console owns the hub's operations console: server-rendered pages
-// under /console (overview, dead letters, record trace, mappings
-// playground, screen-pop lookup, audit log, sign-in), with their templates
+// under /console (overview, dead letters, record trace, reconciliation,
+// mappings playground, screen-pop lookup, audit log, sign-in), with their templates
 // and stylesheet embedded so the hub stays one binary. Access is the
 // server's: every page is registered with the role it needs, and state
 // changes are plain form POSTs behind the server's cross-origin protection.
 //
-// It may import server, store, pipeline, pipeline/api and mapping; only the
-// node imports it.
+// It may import server, store, pipeline, pipeline/api, reconcile and
+// mapping; only the node imports it.
 package console
 
 import (
@@ -36,8 +36,7 @@ type Replayer interface {
 	Discard(ctx context.Context, id int64, actor, reason string) error
 }
 
-// Page is an extra page another feature adds to the console (the
-// reconciliation page, when it lands): its path under /console/, its title
+// Page is an extra page another feature adds to the console: its path under /console/, its title
 // in the navigation, the least role that may open it and its handler, which
 // renders with Console.Render.
 type Page struct {
@@ -52,8 +51,11 @@ type Console struct {
 	Store    *store.Store
 	Replayer Replayer
 	Ops      api.Operator // nil hides the connector states and the reload button
-	Server   *server.Server
-	Log      *slog.Logger
+	// Recon is the node's reconciliation jobs (the reconciliation page,
+	// whose run-now is the API's); nil hides the page.
+	Recon  api.Reconciliations
+	Server *server.Server
+	Log    *slog.Logger
 	// Mappings are the config's mapping files, by what uses them
 	// ("source crm-orders", "sink erp/order").
 	Mappings map[string]string
@@ -93,6 +95,9 @@ func (c *Console) Register(srv *server.Server) error {
 	if c.Ops != nil {
 		page("POST /console/reload", server.RoleAdmin, c.reload)
 	}
+	if c.Recon != nil {
+		c.registerRecon(page)
+	}
 	for _, p := range c.Extra {
 		srv.HandleAccess("/console/"+p.Path, server.Access{Role: p.Role, Page: true}, p.Handler)
 	}
@@ -105,15 +110,7 @@ func (c *Console) parse() error {
 		"ago":   ago,
 		"has":   strings.Contains,
 		"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
-		"query": func(kv ...string) template.URL {
-			v := url.Values{}
-			for i := 0; i+1 < len(kv); i += 2 {
-				if kv[i+1] != "" {
-					v.Set(kv[i], kv[i+1])
-				}
-			}
-			return template.URL(v.Encode())
-		},
+		"query": func(kv ...string) template.URL { return template.URL(queryOf(kv...)) },
 	}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
@@ -143,8 +140,13 @@ type view struct {
 	Flash, Error     string
 	Extra            []Page
 	Data             any
-	ReconciliationAt string // the reconciliation page's path once it lands
+	ReconciliationAt string // the reconciliation page's path ("": none)
+	Refresh          int    // seconds after which the browser reloads the page (0: never)
 }
+
+// refresher is page data that has the browser reload the page while what it
+// shows is under way (a reconciliation run still running).
+type refresher interface{ RefreshSeconds() int }
 
 // Render writes page name with data, for the console's pages and extra
 // ones (name "" renders data as the body of a generic page).
@@ -159,6 +161,12 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name,
 		return
 	}
 	v := view{Title: title, Nav: name, Data: data, Flash: flash, Error: errMsg, Extra: c.Extra, HasOps: c.Ops != nil}
+	if c.Recon != nil {
+		v.ReconciliationAt = ReconPath
+	}
+	if rf, ok := data.(refresher); ok {
+		v.Refresh = rf.RefreshSeconds()
+	}
 	if c.Server != nil {
 		v.User, v.Role, _ = c.Server.Who(r)
 	}

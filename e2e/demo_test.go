@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -116,6 +117,23 @@ func TestReadmeDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRows("order 2 cancelled in the ERP", erp, orders, "SO-1001|PAID|1250.00", "SO-1002|CANCELLED|99.80")
+	// The README's analytics topic, read with the README's kcat command:
+	// the newest message of each order, and a tombstone for the deleted one.
+	waitFor(t, "the orders on analytics.orders", 30*time.Second, 500*time.Millisecond, []*proc{hub}, func() (bool, string) {
+		out, err := exec.Command("kcat", "-b", kafkaAddr, "-t", "analytics.orders", "-C", "-e", "-q", "-f", `%k %h %s\n`).CombinedOutput()
+		if err != nil {
+			return false, fmt.Sprintf("kcat: %v: %s", err, out)
+		}
+		newest := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if k, rest, ok := strings.Cut(line, " "); ok {
+				newest[k] = rest
+			}
+		}
+		paid := strings.Contains(newest["SO-1001"], "hub-op=upsert") && strings.Contains(newest["SO-1001"], `"status":"PAID"`) &&
+			strings.Contains(newest["SO-1001"], `"total":"1250.00"`) && strings.Contains(newest["SO-1001"], `"line_count":2`)
+		return paid && strings.Contains(newest["SO-1002"], "hub-op=delete"), string(out)
+	})
 
 	// The README's signed Shopify order: Ada's, filed under the CRM's Ada.
 	body, err := os.ReadFile(filepath.Join(dir, "configs", "demo", "shopify-order.json"))

@@ -124,6 +124,8 @@ type reconRun struct {
 		} `json:"totals"`
 		Repairs  int  `json:"repairs"`
 		Repaired bool `json:"repaired"`
+		// Method is how the run compared (stream or checksum).
+		Method string `json:"method"`
 	} `json:"summary"`
 }
 

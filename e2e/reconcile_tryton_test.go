@@ -103,6 +103,10 @@ func TestReconcileTryton(t *testing.T) {
 		page.Differences[0].Detail.Fields[0].Field != "order_date" || page.Differences[0].Detail.Fields[0].Right != "2020-01-01" {
 		t.Errorf("field mismatch: %+v", page.Differences)
 	}
+	// Tryton is no SQL table: method auto (the default) streams.
+	if run.Summary.Method != "stream" {
+		t.Errorf("method %q, want stream", run.Summary.Method)
+	}
 	tot := run.Summary.Totals
 	// The CRM holds 12 - 1 + 2 orders; Tryton 12 - 1 sales; 10 pairs.
 	if tot.Left.Count != nOrd+1 || tot.Right.Count != nOrd-1 || tot.Matched != nOrd-2 {

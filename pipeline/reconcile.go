@@ -48,6 +48,9 @@ type ReconSide struct {
 type ReconJob struct {
 	Job         reconcile.Job
 	Left, Right ReconSide
+	// Checksum, when set, compares through the in-database checksum path
+	// (reconcile_checksum.go); nil streams both sides.
+	Checksum *ReconChecksum
 }
 
 // Reconciler runs reconciliation jobs.
@@ -99,6 +102,12 @@ type ReconSummary struct {
 	BadRight int64   `json:"bad_right,omitempty"`
 	Seconds  float64 `json:"seconds"`
 	Error    string  `json:"error,omitempty"`
+	// Method is how the run compared: stream or checksum.
+	Method string `json:"method,omitempty"`
+	// Fallback says why a job with method auto streamed.
+	Fallback string `json:"fallback,omitempty"`
+	// Checksum is what the checksum path did.
+	Checksum *ChecksumStats `json:"checksum,omitempty"`
 }
 
 // ReconResult is a finished run.
@@ -172,20 +181,19 @@ func actorOr(a string) string {
 
 // compare scans, compares and stores; repairs go out as differences come.
 func (r *Reconciler) compare(ctx context.Context, rj ReconJob, runID, prev int64, opts ReconOptions, sum *ReconSummary, log *slog.Logger) error {
-	left, right := r.scan(rj, rj.Left, log), r.scan(rj, rj.Right, log)
-	ls, rs, err := r.streams(ctx, rj, left, right)
-	if err != nil {
-		return err
-	}
 	out := &reconOut{r: r, rj: rj, run: runID, prev: prev, log: log}
 	if r.Bus != nil && rj.Job.Repair != reconcile.PolicyReport {
 		out.w = r.Bus.NewWriter(r.Prefix + "." + rj.Job.Entity)
 		defer out.w.Close()
 	}
-	eng := reconcile.Engine{TempDir: r.TempDir, MemRows: r.MemRows, Progress: opts.Progress}
-	tot, err := eng.Compare(ctx, rj.Job, reconcile.Restrict(ls, rj.Left.Scope), reconcile.Restrict(rs, rj.Right.Scope), out)
-	sum.Totals = tot
-	sum.BadLeft, sum.BadRight = left.Bad, right.Bad
+	var err error
+	if plan, ok, perr := r.checksumPlan(rj, sum, log); perr != nil {
+		return perr
+	} else if ok {
+		err = r.compareChecksum(ctx, rj, plan, out, opts, sum, log)
+	} else {
+		err = r.compareStream(ctx, rj, out, opts, sum, log)
+	}
 	if err == nil {
 		err = out.flush(ctx)
 	}
@@ -197,6 +205,41 @@ func (r *Reconciler) compare(ctx context.Context, rj ReconJob, runID, prev int64
 		sum.Repaired = out.wait(ctx, opts.Wait)
 	}
 	return nil
+}
+
+// checksumPlan says whether a run takes the checksum path and with what;
+// a job with method auto that cannot streams (the summary says why), one
+// with method checksum fails.
+func (r *Reconciler) checksumPlan(rj ReconJob, sum *ReconSummary, log *slog.Logger) (checksumPlan, bool, error) {
+	sum.Method = MethodStream
+	if rj.Checksum == nil {
+		return checksumPlan{}, false, nil
+	}
+	p, err := rj.Checksum.plan(rj.Job)
+	if err == nil {
+		sum.Method = MethodChecksum
+		return p, true, nil
+	}
+	if rj.Checksum.Method == MethodChecksum {
+		return p, false, fmt.Errorf("the checksum path: %w", err)
+	}
+	sum.Fallback = err.Error()
+	log.Info("streaming: the checksum path cannot be taken", "why", err)
+	return p, false, nil
+}
+
+// compareStream compares every record of both sides.
+func (r *Reconciler) compareStream(ctx context.Context, rj ReconJob, out *reconOut, opts ReconOptions, sum *ReconSummary, log *slog.Logger) error {
+	left, right := r.scan(rj, rj.Left, log), r.scan(rj, rj.Right, log)
+	ls, rs, err := r.streams(ctx, rj, left, right)
+	if err != nil {
+		return err
+	}
+	eng := reconcile.Engine{TempDir: r.TempDir, MemRows: r.MemRows, Progress: opts.Progress}
+	tot, err := eng.Compare(ctx, rj.Job, reconcile.Restrict(ls, rj.Left.Scope), reconcile.Restrict(rs, rj.Right.Scope), out)
+	sum.Totals = tot
+	sum.BadLeft, sum.BadRight = left.Bad, right.Bad
+	return err
 }
 
 // streams are the two sides' rows: their scans, or what their Open gives.

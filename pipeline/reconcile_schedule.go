@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/crmhub/hub/mapping"
 )
 
 // Schedule says when a job runs next (robfig/cron's Schedule).
@@ -45,7 +47,20 @@ type ReconScheduler struct {
 
 	mu      sync.Mutex
 	running map[string]bool
+	mapped  map[string][2]*mapping.Plan // job -> its sides' mappings as a reload gave them
 	runs    sync.WaitGroup
+}
+
+// SetMappings makes the next runs of a job map its sides with these
+// mappings (a config reload that changed a mapping file); nil keeps a
+// side's mapping.
+func (s *ReconScheduler) SetMappings(name string, left, right *mapping.Plan) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mapped == nil {
+		s.mapped = map[string][2]*mapping.Plan{}
+	}
+	s.mapped[name] = [2]*mapping.Plan{left, right}
 }
 
 // Run schedules every job with a schedule until ctx ends, then waits for
@@ -129,6 +144,14 @@ func (s *ReconScheduler) start(ctx context.Context, rj ReconJob, actor string, w
 		return nil, ErrRunning
 	}
 	s.running[name] = true
+	if m, ok := s.mapped[name]; ok {
+		if m[0] != nil {
+			rj.Left.Plan = m[0]
+		}
+		if m[1] != nil {
+			rj.Right.Plan = m[1]
+		}
+	}
 	s.mu.Unlock()
 	lease := "reconcile-run " + name
 	if s.Owner != nil {

@@ -45,7 +45,11 @@ type Sink struct {
 	// waits until the system holds the record; a reference to another
 	// (an analytics topic that takes orders only) cannot, and is left
 	// unresolved. nil: every reference waits.
-	Holds     map[string]bool
+	Holds map[string]bool
+	// Appends is true when the writer appends to a log (WriteSpec.Log): a
+	// two-way record goes with its own version, not the target's version
+	// it was based on, since no write there overwrites another.
+	Appends   bool
 	Reader    *bus.Reader
 	Store     *store.Store
 	DLQ       *DeadLetters

@@ -183,7 +183,7 @@ func (s *Sink) prepare(ctx context.Context, it *item, v *view) (bool, error) {
 		// The version is the newer of what the merge read from the target
 		// (env.Seen: in step with the merged data) and the target's xref
 		// stamp (a read that changed nothing, not saved with the merge).
-		if known {
+		if known && !s.Appends {
 			if own.Fields != "" {
 				it.before = parseHeld(own.Version, own.LastHash, own.Fields)
 				if t, err := time.Parse(time.RFC3339Nano, own.Version); err == nil {

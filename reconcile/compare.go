@@ -460,3 +460,7 @@ func (r *run) emit(ctx context.Context, d Diff) error {
 	}
 	return nil
 }
+
+// AmountTexts are sums of amounts by currency as the control totals show
+// them (at least cents).
+func AmountTexts(m map[string]decimal.Decimal) map[string]string { return amounts(m) }

@@ -168,3 +168,34 @@ func (s *Store) LastReconRun(ctx context.Context, job string) (ReconRun, error) 
 	}
 	return runs[0], nil
 }
+
+// ReconDiffCount is how many of a run's differences are of a class and an
+// age.
+type ReconDiffCount struct {
+	Class string
+	Age   int
+	Count int
+}
+
+// CountReconDiffs counts a run's differences by class and age, ordered by
+// class and age.
+func (s *Store) CountReconDiffs(ctx context.Context, run int64) ([]ReconDiffCount, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(
+		"SELECT class, age, COUNT(*) FROM recon_diffs WHERE run_id = ? GROUP BY class, age ORDER BY class, age"), run)
+	if err != nil {
+		return nil, fmt.Errorf("store: count differences of run %d by age: %w", run, err)
+	}
+	defer rows.Close()
+	var out []ReconDiffCount
+	for rows.Next() {
+		var c ReconDiffCount
+		if err := rows.Scan(&c.Class, &c.Age, &c.Count); err != nil {
+			return nil, fmt.Errorf("store: count differences of run %d by age: %w", run, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: count differences of run %d by age: %w", run, err)
+	}
+	return out, nil
+}

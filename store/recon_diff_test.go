@@ -67,6 +67,15 @@ func TestReconDiffAges(t *testing.T) {
 		if total != 2 || len(got) != 1 || got[0].Key != "b" {
 			t.Fatalf("run 1 page 2: %+v total %d", got, total)
 		}
+		// By class and age, on every engine: run 3 has a (2 runs) and c (new).
+		counts, err := s.CountReconDiffs(ctx, ids[2])
+		want := []ReconDiffCount{{Class: "field_mismatch", Age: 2, Count: 1}, {Class: "unmatched", Age: 1, Count: 1}}
+		if err != nil || len(counts) != 2 || counts[0] != want[0] || counts[1] != want[1] {
+			t.Fatalf("run 3 by class and age: %+v, %v; want %+v", counts, err, want)
+		}
+		if counts, err := s.CountReconDiffs(ctx, ids[1]); err != nil || len(counts) != 0 {
+			t.Fatalf("the failed run by class and age: %+v, %v", counts, err)
+		}
 		last, err := s.LastReconRun(ctx, "nightly")
 		if err != nil || last.ID != ids[3] {
 			t.Fatalf("last run %+v, %v", last, err)

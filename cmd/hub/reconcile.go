@@ -157,6 +157,12 @@ func printSummary(w io.Writer, run int64, status string, s pipeline.ReconSummary
 	fmt.Fprintf(tw, "  %s (right)\t%d\t%s\n", s.Right, t.Right.Count, amountText(t.Right.Amounts))
 	_ = tw.Flush()
 	fmt.Fprintf(w, "  matched: %d\n", t.Matched)
+	switch {
+	case s.Checksum != nil:
+		fmt.Fprintf(w, "  method: checksum (%d candidate records read and compared; the rest agreed in the databases)\n", s.Checksum.Candidates)
+	case s.Fallback != "":
+		fmt.Fprintf(w, "  method: stream (checksum not possible: %s)\n", s.Fallback)
+	}
 	for _, c := range reconcile.Classes {
 		fmt.Fprintf(w, "  %-15s %d\n", string(c)+":", t.Classes[c])
 	}

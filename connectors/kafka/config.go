@@ -30,9 +30,9 @@ type Config struct {
 
 // SASLConfig is the SASL block.
 type SASLConfig struct {
-	Mechanism string `mapstructure:"mechanism" yaml:"mechanism" default:"plain" enum:"plain|scram-sha-256|scram-sha-512" doc:"the SASL mechanism"`
-	User      string `mapstructure:"user" yaml:"user" required:"true" doc:"the user name"`
-	Password  string `mapstructure:"password" yaml:"password" required:"true" secret:"true" doc:"the password"`
+	Mechanism string `mapstructure:"mechanism" yaml:"mechanism" default:"plain" enum:"none|plain|scram-sha-256|scram-sha-512" doc:"the SASL mechanism; none turns SASL off (for a config that takes it from the environment)"`
+	User      string `mapstructure:"user" yaml:"user" doc:"the user name (required unless the mechanism is none)"`
+	Password  string `mapstructure:"password" yaml:"password" secret:"true" doc:"the password (required unless the mechanism is none)"`
 }
 
 // EntityConfig is one entity's topic.
@@ -53,6 +53,14 @@ func (c *Config) check(name string, p *connectors.FieldErrors) {
 	for i, b := range c.Brokers {
 		if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
 			p.Add(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	if s := c.SASL; s != nil && s.Mechanism != "none" {
+		if s.User == "" {
+			p.Add("sasl.user", "is required with mechanism %s", s.Mechanism)
+		}
+		if s.Password == "" {
+			p.Add("sasl.password", "is required with mechanism %s", s.Mechanism)
 		}
 	}
 	if c.Timeout <= 0 {

@@ -67,7 +67,7 @@ func (c *Conn) opts() []kgo.Opt {
 	if c.cfg.TLS {
 		o = append(o, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
 	}
-	if s := c.cfg.SASL; s != nil {
+	if s := c.cfg.SASL; s != nil && s.Mechanism != "none" {
 		o = append(o, kgo.SASL(mechanism(s)))
 	}
 	return o

@@ -195,7 +195,8 @@ func TestDurableCommitsToTheGroup(t *testing.T) {
 }
 
 // TestWriteMessages: the key from key_field, the hub's headers and the
-// configured ones, a delete as a tombstone; a record too large for the
+// configured ones, a delete as a tombstone of the key it was written
+// under (its data is not mapped); a record too large for the
 // broker fails alone, permanently.
 func TestWriteMessages(t *testing.T) {
 	cluster := newCluster(t, 0)
@@ -207,7 +208,7 @@ func TestWriteMessages(t *testing.T) {
 	recs := []connectors.WriteRecord{
 		{Entity: "order", HubID: "hub-1", Op: connectors.OpUpsert, Version: v, Data: obj("no", "A-1")},
 		{Entity: "order", HubID: "hub-2", Op: connectors.OpUpsert, Version: v, Data: obj("no", "A-2", "note", big)},
-		{Entity: "order", HubID: "hub-3", Op: connectors.OpDelete, Version: v, Data: obj("no", "A-3")},
+		{Entity: "order", HubID: "hub-3", ExternalID: "A-3", Op: connectors.OpDelete, Version: v, Data: obj("id", "hub-3")}, // a delete: the key it was written under
 	}
 	ctx := context.Background()
 	res, err := c.Write(ctx, "order", recs)

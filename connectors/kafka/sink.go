@@ -14,13 +14,14 @@ import (
 )
 
 // Writes lists the configured entities. A delete is produced as a
-// tombstone of the record's key. Kafka has no version guard: a topic is a
-// log of changes, and its consumers take the newest version of a key (the
-// hub-version header orders them).
+// tombstone of the record's key. A topic is a log (WriteSpec.Log): no
+// write overwrites another, so there is no version guard to keep; its
+// consumers take the newest version of a key (the hub-version header
+// orders them).
 func (c *Conn) Writes() []connectors.WriteSpec {
 	out := make([]connectors.WriteSpec, 0, len(c.cfg.Entities))
 	for _, e := range c.entities() {
-		out = append(out, connectors.WriteSpec{Entity: e, Deletes: true})
+		out = append(out, connectors.WriteSpec{Entity: e, Deletes: true, Log: true})
 	}
 	return out
 }
@@ -90,7 +91,10 @@ func (c *Conn) produce(ctx context.Context, cl *kgo.Client, msgs []*kgo.Record) 
 // (none for a delete), its key, the hub's headers and the configured ones.
 func message(entity string, e EntityConfig, rec connectors.WriteRecord) (*kgo.Record, error) {
 	key := rec.HubID
-	if e.KeyField != "" {
+	switch {
+	case rec.Op == connectors.OpDelete && rec.ExternalID != "":
+		key = rec.ExternalID // the key it was written under: a delete carries no mapped data
+	case e.KeyField != "":
 		if key = fieldText(rec.Data, e.KeyField); key == "" {
 			return nil, fmt.Errorf("%s %s: key_field %s is empty", entity, rec.HubID, e.KeyField)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -37,12 +38,58 @@ type ReconRunJSON struct {
 	Summary    json.RawMessage `json:"summary"`
 }
 
-func runJSON(r store.ReconRun) ReconRunJSON {
+// RunJSON is a run as the API shows it.
+func RunJSON(r store.ReconRun) ReconRunJSON {
 	out := ReconRunJSON{ID: r.ID, Job: r.Job, Status: r.Status, StartedAt: r.StartedAt, Summary: r.Summary}
 	if !r.FinishedAt.IsZero() {
 		out.FinishedAt = &r.FinishedAt
 	}
 	return out
+}
+
+// ReconJobStatus is a job with its next run and its newest run, as the
+// API and the console show it.
+type ReconJobStatus struct {
+	pipeline.ReconJobInfo
+	LastRun *ReconRunJSON `json:"last_run,omitempty"`
+}
+
+// ReconJobs lists rec's jobs (none when rec is nil), each with its newest
+// run in st.
+func ReconJobs(ctx context.Context, st *store.Store, rec Reconciliations) ([]ReconJobStatus, error) {
+	jobs := []ReconJobStatus{}
+	if rec == nil {
+		return jobs, nil
+	}
+	for _, info := range rec.ReconJobInfos() {
+		j := ReconJobStatus{ReconJobInfo: info}
+		if last, err := st.LastReconRun(ctx, info.Name); err == nil {
+			lr := RunJSON(last)
+			j.LastRun = &lr
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// RunReconNow starts a run of job now on behalf of actor and records it in
+// the audit log: the API's run-now and the console's button. A job that
+// does not exist (or no jobs at all: rec nil) is pipeline.ErrNoJob, one
+// already running pipeline.ErrRunning.
+func RunReconNow(ctx context.Context, st *store.Store, rec Reconciliations, job, actor string) (int64, error) {
+	if rec == nil {
+		return 0, fmt.Errorf("%w %q", pipeline.ErrNoJob, job)
+	}
+	id, err := rec.RunReconcile(ctx, job, actor)
+	if err != nil {
+		return 0, err
+	}
+	if err := st.AppendAudit(ctx, actor, "recon.run", "job:"+job, "run "+strconv.FormatInt(id, 10)); err != nil {
+		return id, fmt.Errorf("run %d of %s started; audit log: %w", id, job, err)
+	}
+	return id, nil
 }
 
 // listRecon answers the jobs (with next and last run) and the newest runs
@@ -54,23 +101,10 @@ func (a *API) listRecon(w http.ResponseWriter, r *http.Request) {
 		server.WriteJSON(w, http.StatusBadRequest, errBody("limit must be 1-1000"))
 		return
 	}
-	type jobJSON struct {
-		pipeline.ReconJobInfo
-		LastRun *ReconRunJSON `json:"last_run,omitempty"`
-	}
-	jobs := []jobJSON{}
-	if a.Recon != nil {
-		for _, info := range a.Recon.ReconJobInfos() {
-			j := jobJSON{ReconJobInfo: info}
-			if last, err := a.Store.LastReconRun(r.Context(), info.Name); err == nil {
-				lr := runJSON(last)
-				j.LastRun = &lr
-			} else if !errors.Is(err, store.ErrNotFound) {
-				writeStoreErr(w, err)
-				return
-			}
-			jobs = append(jobs, j)
-		}
+	jobs, err := ReconJobs(r.Context(), a.Store, a.Recon)
+	if err != nil {
+		writeStoreErr(w, err)
+		return
 	}
 	runs, err := a.Store.ListReconRuns(r.Context(), q.Get("job"), limit)
 	if err != nil {
@@ -79,7 +113,7 @@ func (a *API) listRecon(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]ReconRunJSON, len(runs))
 	for i, run := range runs {
-		out[i] = runJSON(run)
+		out[i] = RunJSON(run)
 	}
 	server.WriteJSON(w, http.StatusOK, map[string]any{"jobs": jobs, "runs": out})
 }
@@ -103,7 +137,7 @@ func (a *API) showRun(w http.ResponseWriter, r *http.Request) {
 		writeStoreErr(w, err)
 		return
 	}
-	server.WriteJSON(w, http.StatusOK, runJSON(run))
+	server.WriteJSON(w, http.StatusOK, RunJSON(run))
 }
 
 var csvHeader = []string{"run", "job", "class", "key", "hub_id", "left_id", "right_id", "side", "age", "detail", "repair"}
@@ -178,12 +212,7 @@ func csvSafe(s string) string {
 
 func (a *API) runRecon(w http.ResponseWriter, r *http.Request) {
 	job := r.PathValue("job")
-	if a.Recon == nil {
-		server.WriteJSON(w, http.StatusNotFound, errBody("no reconciliation job "+strconv.Quote(job)))
-		return
-	}
-	actor := server.Actor(r.Context())
-	id, err := a.Recon.RunReconcile(r.Context(), job, actor)
+	id, err := RunReconNow(r.Context(), a.Store, a.Recon, job, server.Actor(r.Context()))
 	switch {
 	case errors.Is(err, pipeline.ErrNoJob):
 		server.WriteJSON(w, http.StatusNotFound, errBody(err.Error()))
@@ -191,10 +220,9 @@ func (a *API) runRecon(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, pipeline.ErrRunning):
 		server.WriteJSON(w, http.StatusConflict, errBody(err.Error()))
 		return
-	case err != nil:
+	case err != nil && id == 0:
 		server.WriteJSON(w, http.StatusInternalServerError, errBody(err.Error()))
 		return
 	}
-	_ = a.Store.AppendAudit(r.Context(), actor, "recon.run", "job:"+job, "run "+strconv.FormatInt(id, 10))
 	server.WriteJSON(w, http.StatusAccepted, map[string]any{"job": job, "run": id, "status": store.ReconRunning})
 }

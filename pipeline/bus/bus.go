@@ -509,9 +509,30 @@ func (b *Bus) untrack(w *Writer, r *Reader) {
 	delete(b.readers, r)
 }
 
-// kafkaLogger sends kafka-go's error log lines to slog at warn level.
-func kafkaLogger(log *slog.Logger, msg string, attrs ...any) kafka.LoggerFunc {
+// kafkaLogger sends kafka-go's error log lines to slog, counted by kind:
+// what the client retries by itself at debug level, the rest as warnings.
+func (b *Bus) kafkaLogger(msg string, attrs ...any) kafka.LoggerFunc {
 	return func(format string, args ...any) {
-		log.Warn(msg, append(attrs, "detail", fmt.Sprintf(format, args...))...)
+		detail := fmt.Sprintf(format, args...)
+		kind := clientErrorKind(detail)
+		b.metrics.clientErrors.WithLabelValues(msg, kind).Inc()
+		level := slog.LevelWarn
+		if kind != "other" {
+			level = slog.LevelDebug // expected and retried by the client: counted, not shouted
+		}
+		b.log.Log(context.Background(), level, msg, append(attrs, "detail", detail, "kind", kind)...)
 	}
+}
+
+// clientErrorKind sorts what the Kafka client reports: a group
+// rebalancing (every start and every member joining), a read that timed
+// out and is retried, or anything else.
+func clientErrorKind(detail string) string {
+	switch {
+	case strings.Contains(detail, "Rebalance In Progress"):
+		return "rebalance"
+	case strings.Contains(detail, "i/o timeout"), strings.Contains(detail, "context deadline exceeded"):
+		return "timeout"
+	}
+	return "other"
 }

@@ -9,6 +9,7 @@ type metrics struct {
 	read         *prometheus.CounterVec
 	writeErrors  *prometheus.CounterVec
 	writeLatency *prometheus.HistogramVec
+	clientErrors *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -30,9 +31,13 @@ func newMetrics() *metrics {
 			Help:    "Duration of synchronous Write calls until acknowledged (or failed), by topic.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5ms .. ~4s
 		}, []string{"topic"}),
+		clientErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_bus_client_errors_total",
+			Help: "What the Kafka client reported, by side (kafka read, kafka write) and kind: rebalance and timeout are retried by the client and logged at debug; other is logged as a warning.",
+		}, []string{"side", "kind"}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.written, m.read, m.writeErrors, m.writeLatency}
+	return []prometheus.Collector{m.written, m.read, m.writeErrors, m.writeLatency, m.clientErrors}
 }

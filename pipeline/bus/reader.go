@@ -82,7 +82,7 @@ func (b *Bus) NewReader(group string, topics []string, opts ReaderOptions) *Read
 			HeartbeatInterval: opts.HeartbeatInterval,
 			SessionTimeout:    opts.SessionTimeout,
 			RebalanceTimeout:  opts.RebalanceTimeout,
-			ErrorLogger:       kafkaLogger(b.log, "kafka read", "group", group),
+			ErrorLogger:       b.kafkaLogger("kafka read", "group", group),
 		}),
 	}
 	if !b.track(nil, r) {
@@ -217,7 +217,7 @@ func (b *Bus) NewPartitionReader(topic string, partition int, offset int64, opts
 		MinBytes:      1,
 		MaxBytes:      opts.MaxBytes,
 		MaxWait:       opts.MaxWait,
-		ErrorLogger:   kafkaLogger(b.log, "kafka read", "topic", topic, "partition", partition),
+		ErrorLogger:   b.kafkaLogger("kafka read", "topic", topic, "partition", partition),
 	})
 	if offset <= 0 {
 		offset = kafka.FirstOffset

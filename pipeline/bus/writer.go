@@ -82,7 +82,7 @@ func (b *Bus) kafkaWriter(topic string, batchSize int) *kafka.Writer {
 		BatchTimeout:           b.cfg.BatchTimeout,
 		Transport:              b.transport,
 		AllowAutoTopicCreation: b.cfg.AllowAutoTopicCreation,
-		ErrorLogger:            kafkaLogger(b.log, "kafka write", "topic", topic),
+		ErrorLogger:            b.kafkaLogger("kafka write", "topic", topic),
 	}
 }
 

@@ -136,7 +136,7 @@ func (c *checker) writes(ekey string, sc config.SinkConfig, w connectors.Writer,
 		c.fail(ekey, "connector %s (%s) writes no %s (it writes: %s)", sc.Connector, kind, entity, list(writeEntities(specs)))
 		return
 	}
-	if pol := c.policies[entity]; pol != nil && pol.Merge && !spec.VersionGuard {
+	if pol := c.policies[entity]; pol != nil && pol.Merge && !spec.VersionGuard && !spec.Log {
 		c.fail(ekey, "%s is two-way (%s), but connector %s (%s) writes it without a version guard: a write could undo a newer change made there meanwhile",
 			entity, c.twoWayWhy(entity), sc.Connector, kind)
 	}

@@ -391,7 +391,7 @@ func (n *Node) registerConsole() error {
 		}
 	}
 	sampler := &console.Sampler{Status: n.Status, Store: n.store}
-	c := &console.Console{Store: n.store, Replayer: n.Replayer(), Ops: n, Log: n.log.With("component", "console"),
+	c := &console.Console{Store: n.store, Replayer: n.Replayer(), Ops: n, Recon: n, Log: n.log.With("component", "console"),
 		Mappings: maps, Sampler: sampler}
 	if err := c.Register(n.http); err != nil {
 		return err

@@ -157,7 +157,7 @@ func (n *Node) startSinks(ctx context.Context) {
 				n.closers = append(n.closers, reader)
 				s := &pipeline.Sink{
 					Name: name, System: sc.Connector, Entity: entity, Conn: conn, Plan: n.plan.Sinks[name][entity],
-					Holds:  holds(cfg, sc.Connector),
+					Holds: holds(cfg, sc.Connector), Appends: appends(conn, entity),
 					Reader: reader, Store: n.store, DLQ: n.dlq, Metrics: n.metrics,
 					Journal: n.journal, Policy: policies[entity],
 					Log:           n.log.With("sink", name, "entity", entity, "worker", w),
@@ -174,6 +174,16 @@ func (n *Node) startSinks(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// appends tells whether w writes entity to an append-only log.
+func appends(w connectors.Writer, entity string) bool {
+	for _, spec := range w.Writes() {
+		if spec.Entity == entity {
+			return spec.Log
+		}
+	}
+	return false
 }
 
 // holds is the entities a connector's system can hold: the ones a sink

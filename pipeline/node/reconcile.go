@@ -29,6 +29,7 @@ func (c *checker) reconcile(name string) {
 	if !ok {
 		return
 	}
+	rj.Checksum = c.checksum(key, rc)
 	need := map[reconcile.Policy][]pipeline.ReconSide{
 		reconcile.PolicyLeftWins: {rj.Right}, reconcile.PolicyRightWins: {rj.Left},
 		reconcile.PolicyNewestWins: {rj.Left, rj.Right}, reconcile.PolicyOwnerWins: {rj.Left, rj.Right},
@@ -99,4 +100,29 @@ func JobOf(name string, rc config.ReconcileConfig, owners map[string]string) rec
 			Rule: reconcile.Rule{Kind: reconcile.RuleKind(r.Kind), Tolerance: r.Tolerance, Days: r.Days}})
 	}
 	return job
+}
+
+// checksum is a job's checksum path, nil when it streams: method stream,
+// or auto without checksum columns. Config validation has checked the
+// columns; whether the tables suit is seen when a run starts (auto then
+// streams, checksum fails).
+func (c *checker) checksum(key string, rc config.ReconcileConfig) *pipeline.ReconChecksum {
+	if rc.Method == pipeline.MethodStream || !rc.Checksum.Given() {
+		return nil
+	}
+	rk := &pipeline.ReconChecksum{Method: rc.Method,
+		Left:  pipeline.ChecksumSide{Key: rc.Checksum.Left.Key, Columns: rc.Checksum.Left.Columns},
+		Right: pipeline.ChecksumSide{Key: rc.Checksum.Right.Key, Columns: rc.Checksum.Right.Columns}}
+	for _, s := range []struct {
+		side string
+		conn string
+		into *pipeline.ChecksumSide
+	}{{"left", rc.Left, &rk.Left}, {"right", rc.Right, &rk.Right}} {
+		if t, ok := c.plan.Connectors[s.conn].(pipeline.SumTable); ok {
+			s.into.Table = t
+		} else if rc.Method == pipeline.MethodChecksum {
+			c.fail(key+".checksum."+s.side, "connector %s cannot checksum %s in its database (method: checksum needs a sqlstore table)", s.conn, rc.Entity)
+		}
+	}
+	return rk
 }

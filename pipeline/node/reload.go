@@ -115,7 +115,24 @@ func (n *Node) applyChanges(changes []config.Change, cfg *config.Config, plan *P
 		res.Applied = append(res.Applied, g.changes...)
 	}
 	n.live = &live
+	n.remapReconcile(plan)
 	return res
+}
+
+// remapReconcile gives the reconciliation jobs the mappings the reloaded
+// config's files hold now: a job reads a side through its source's
+// mapping (or its own), and a mapping fixed and reloaded must reach the
+// next run as it reaches the source. A job whose own settings changed
+// keeps everything until a restart (the reload refused it).
+func (n *Node) remapReconcile(plan *Plan) {
+	if n.recon == nil {
+		return
+	}
+	for name, rj := range plan.Recon {
+		if _, ok := n.recon.Jobs[name]; ok {
+			n.recon.SetMappings(name, rj.Left.Plan, rj.Right.Plan)
+		}
+	}
 }
 
 func refused(refusals []string, change string) bool {

@@ -107,6 +107,25 @@ func diffFxInvoices(want map[string]issued, got map[string]map[string]any) []str
 	return diffs
 }
 
+// fxKind is the rig's Fxiaoke connector on the stand-in fake.
+func fxKind(fake *fxiaoketest.Server) saasKind {
+	crm := fmt.Sprintf(`    kind: fxiaoke
+    url: %s
+    app_id: %s
+    app_secret: ${FX_APP_SECRET}
+    permanent_code: ${FX_PERMANENT_CODE}
+    open_user_id: %s
+    poll_interval: 500ms
+    retry_wait: 100ms
+    retry_max_wait: 1s
+    entities:
+      customer: {object: AccountObj, match_field: account_no}
+      order: {object: SalesOrderObj, match_field: remark}
+      invoice: {object: InvoiceApplicationObj, match_field: external_ref__c}`, fake.URL, fxApp, fxUser)
+	return saasKind{crm: crm, customerIn: "fxiaoke-account-in.yaml", orderIn: "fxiaoke-sales-order-in.yaml", invoice: "fxiaoke-invoice-out.yaml",
+		customerRef: "account_id", env: []string{"FX_APP_SECRET=" + fxSecret, "FX_PERMANENT_CODE=" + fxPermanent}}
+}
+
 // TestFxiaokeOrderToInvoice runs 纷享销客 -> hub -> Tryton with the hub
 // binary: 200 SalesOrderObj with their lines, of 50 AccountObj, become
 // exactly 50 parties and 200 confirmed CNY sales, while the token is
@@ -126,21 +145,7 @@ func TestFxiaokeOrderToInvoice(t *testing.T) {
 	t.Cleanup(fake.Close)
 	const nCust, nOrd = 50, 200
 	want, keys := fxCRM(t, fake, nCust, nOrd)
-	crm := fmt.Sprintf(`    kind: fxiaoke
-    url: %s
-    app_id: %s
-    app_secret: ${FX_APP_SECRET}
-    permanent_code: ${FX_PERMANENT_CODE}
-    open_user_id: %s
-    poll_interval: 500ms
-    retry_wait: 100ms
-    retry_max_wait: 1s
-    entities:
-      customer: {object: AccountObj, match_field: account_no}
-      order: {object: SalesOrderObj, match_field: remark}
-      invoice: {object: InvoiceApplicationObj, match_field: external_ref__c}`, fake.URL, fxApp, fxUser)
-	kind := saasKind{crm: crm, customerIn: "fxiaoke-account-in.yaml", orderIn: "fxiaoke-sales-order-in.yaml", invoice: "fxiaoke-invoice-out.yaml",
-		customerRef: "account_id", env: []string{"FX_APP_SECRET=" + fxSecret, "FX_PERMANENT_CODE=" + fxPermanent}}
+	kind := fxKind(fake)
 	r := newSaaSRig(t, erp, kind)
 	r.start()
 	start := time.Now()
@@ -198,6 +203,9 @@ func TestFxiaokeOrderToInvoice(t *testing.T) {
 		t.Errorf("%d calls refused for the endpoint limit, want only the injected one", limited)
 	}
 	t.Logf("MEASURE Fxiaoke: %d calls, %d tokens", len(fake.Calls()), fake.Tokens())
+	checkReconcileAgrees(t, r, "Fxiaoke", nOrd)
+	so, _ := fake.Get("SalesOrderObj", keys[30])
+	checkAmendRepaired(t, r, fmt.Sprint(so["name"]), want[keys[30]].total)
 	invCount, tSales, tParties := fake.Count("InvoiceApplicationObj"), tr.count(t, "sale.sale"), len(trytonParties(t, tr, baseline))
 	r.hub.stop(t)
 

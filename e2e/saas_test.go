@@ -46,6 +46,9 @@ connectors:
     retries: 2
     retry_wait: 200ms
     retry_max_wait: 2s
+{{- if .SaleState}}
+    sale_state: {{.SaleState}}
+{{- end}}
 sources:
   crm-customers: {connector: crm, entity: customer, mapping: mappings/{{.CustomerIn}}, interval: 200ms}
   crm-orders:
@@ -72,6 +75,19 @@ sinks:
     retry: {max_attempts: 8, initial: 100ms, max: 2s}
     entities:
       invoice: {mapping: mappings/{{.InvoiceOut}}, deletes: ignore}
+reconcile:
+  crm-erp-orders:
+    entity: order
+    left: crm
+    right: erp
+    right_mapping: mappings/tryton-sale-in.yaml
+    key: order_no
+    fields:
+      total: tolerance 0.01
+      currency: exact
+      order_date: days 1
+      notes: case_insensitive
+    repair: left_wins
 `))
 
 // saasKind is what differs between the SaaS CRMs in a rig.
@@ -80,6 +96,7 @@ type saasKind struct {
 	customerIn, orderIn, invoice string // mapping files under configs/mappings
 	customerRef                  string // the order's native field naming its customer
 	env                          []string
+	saleState                    string // the Tryton sink's sale_state; "" for its default (confirmed)
 }
 
 // saasRig is a hub between a SaaS CRM stand-in and a Tryton.
@@ -95,7 +112,7 @@ func newSaaSRig(t *testing.T, erp *trytonServer, k saasKind) *saasRig {
 	if err := os.MkdirAll(filepath.Join(r.dir, "mappings"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{"tryton-party-out.yaml", "tryton-sale-out.yaml", "tryton-invoice-in.yaml", k.customerIn, k.orderIn, k.invoice} {
+	for _, m := range []string{"tryton-party-out.yaml", "tryton-sale-out.yaml", "tryton-invoice-in.yaml", "tryton-sale-in.yaml", k.customerIn, k.orderIn, k.invoice} {
 		b, err := os.ReadFile(filepath.Join("..", "configs", "mappings", m))
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +124,7 @@ func newSaaSRig(t *testing.T, erp *trytonServer, k saasKind) *saasRig {
 	var b bytes.Buffer
 	if err := saasConfig.Execute(&b, map[string]any{"Dir": r.dir, "HTTPAddr": r.httpAddr, "KafkaAddr": r.kafkaAddr,
 		"CRM": k.crm, "TrytonURL": erp.url, "TrytonDB": erp.db, "CustomerIn": k.customerIn, "OrderIn": k.orderIn,
-		"InvoiceOut": k.invoice, "CustomerRef": k.customerRef}); err != nil {
+		"InvoiceOut": k.invoice, "CustomerRef": k.customerRef, "SaleState": k.saleState}); err != nil {
 		t.Fatal(err)
 	}
 	r.cfg = filepath.Join(r.dir, "hub.yaml")

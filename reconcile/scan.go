@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/mapping"
@@ -52,6 +53,13 @@ type Scan struct {
 	Crosswalk Crosswalk
 	// PageSize is the most records per Scan call (default 500).
 	PageSize int
+	// Retries is how often a page whose read fails with a retryable
+	// error (connectors.Classify: a timeout, a 429, a rate limit another
+	// client of the system used up) is read again before the scan fails
+	// (default 5; negative: never); RetryWait the first wait (default
+	// 1 s), doubled each time up to 30 s, or longer when the system asks.
+	Retries   int
+	RetryWait time.Duration
 	// Scope limits the rows to some keys or key ranges.
 	Scope Scope
 	// OnBad is told of a record that cannot be mapped (it is skipped and
@@ -86,7 +94,7 @@ func (s *Scan) fetch(ctx context.Context) error {
 	if size <= 0 {
 		size = 500
 	}
-	pg, err := s.Scanner.Scan(ctx, s.Entity, s.pos, size)
+	pg, err := s.readPage(ctx, size)
 	if err != nil {
 		return fmt.Errorf("scan %s of %s at %q: %w", s.Entity, s.System, s.pos, err)
 	}
@@ -196,4 +204,46 @@ func nativeText(data mapping.Value, field string) string {
 		v = Lookup(data, field)
 	}
 	return keyText(v)
+}
+
+const (
+	defaultScanRetries = 5
+	maxScanRetryWait   = 30 * time.Second
+)
+
+// readPage reads the page at the scan's position, again after a wait
+// while the failure is retryable: one 429 or rate limit (the hub's own
+// sources share the system's quota) does not fail a whole run.
+func (s *Scan) readPage(ctx context.Context, size int) (connectors.Page, error) {
+	retries, wait := s.Retries, s.RetryWait
+	if retries == 0 {
+		retries = defaultScanRetries
+	}
+	if wait <= 0 {
+		wait = time.Second
+	}
+	for attempt := 0; ; attempt++ {
+		pg, err := s.Scanner.Scan(ctx, s.Entity, s.pos, size)
+		if err == nil {
+			return pg, nil
+		}
+		kind, after := connectors.Classify(err)
+		if kind != connectors.KindRetryable || attempt >= retries {
+			if attempt > 0 {
+				err = fmt.Errorf("after %d attempts: %w", attempt+1, err)
+			}
+			return connectors.Page{}, err
+		}
+		d := wait
+		for i := 0; i < attempt && d < maxScanRetryWait; i++ {
+			d *= 2
+		}
+		t := time.NewTimer(max(min(d, maxScanRetryWait), after))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return connectors.Page{}, fmt.Errorf("%w (waiting to read again after: %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
 }

@@ -15,7 +15,7 @@ import (
 //	go test -run XXX -fuzz FuzzApply -fuzztime 60s ./mapping/
 func FuzzApply(f *testing.F) {
 	for _, name := range []string{"input-3.ndjson", "expected-3.ndjson"} {
-		if data, err := os.ReadFile(filepath.Join(benchDir, "golden", name)); err == nil {
+		if data, err := os.ReadFile(filepath.Join(benchDir(), "golden", name)); err == nil {
 			f.Add(data)
 		}
 	}

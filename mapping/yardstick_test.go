@@ -12,15 +12,21 @@ import (
 )
 
 // benchDir is the shared yardstick (generator, golden files, peer
-// figures), present on the development machines only.
-const benchDir = "/work/shared/bench"
+// figures): $HUB_BENCH_DIR, or ../shared/bench beside the repository's
+// checkout, where the development machines have it.
+func benchDir() string {
+	if d := os.Getenv("HUB_BENCH_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "shared", "bench")
+}
 
 // yardstickGoldenDirs are the folders holding input-3.ndjson and
 // expected-3.ndjson, by name: the repository's copy, always, and the
 // shared originals when they are present.
 func yardstickGoldenDirs() [][2]string {
 	dirs := [][2]string{{"repo", filepath.Join("testdata", "yardstick")}}
-	shared := filepath.Join(benchDir, "golden")
+	shared := filepath.Join(benchDir(), "golden")
 	if _, err := os.Stat(filepath.Join(shared, "input-3.ndjson")); err == nil {
 		dirs = append(dirs, [2]string{"shared", shared})
 	}

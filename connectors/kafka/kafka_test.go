@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"slices"
 	"errors"
 	"strings"
 	"testing"
@@ -153,17 +154,10 @@ func keys(recs []connectors.Record) string {
 	for i, r := range recs {
 		ks[i] = r.Key
 	}
-	slicesSort(ks)
+	slices.Sort(ks)
 	return strings.Join(ks, "")
 }
 
-func slicesSort(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}
 
 // TestDurableCommitsToTheGroup: the position the hub stored is committed
 // to the configured group, where the cluster's lag tools find it.

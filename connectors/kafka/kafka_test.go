@@ -2,8 +2,8 @@ package kafka
 
 import (
 	"context"
-	"slices"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,7 +157,6 @@ func keys(recs []connectors.Record) string {
 	slices.Sort(ks)
 	return strings.Join(ks, "")
 }
-
 
 // TestDurableCommitsToTheGroup: the position the hub stored is committed
 // to the configured group, where the cluster's lag tools find it.

@@ -45,6 +45,9 @@ type Store struct {
 	db      *sqlx.DB
 	dialect string
 	now     func() time.Time // UTC clock; replaced in tests
+	// analyzer keeps PostgreSQL's statistics of growing tables current
+	// (nil on SQLite).
+	analyzer *analyzer
 }
 
 // Open connects to the state store described by dsn, applies any pending
@@ -88,6 +91,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.startAnalyzer(ctx)
 	return s, nil
 }
 
@@ -160,6 +164,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database connections.
 func (s *Store) Close() error {
+	s.stopAnalyzer()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

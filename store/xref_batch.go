@@ -190,6 +190,7 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: link %d %s in %s: commit: %w", len(links), entity, system, err)
 	}
+	s.grew("xref", len(out))
 	var lost []string // linked by another writer first, or hub id taken
 	for _, ext := range exts {
 		if _, ok := out[ext]; !ok {
@@ -328,6 +329,7 @@ RETURNING hub_id`
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: record %d %s written to %s: commit: %w", len(ws), entity, system, err)
 	}
+	s.grew("xref", len(ws)) // (an upper bound: some were restamped)
 	var conflicts []Written
 	for _, w := range ws {
 		if !done[w.HubID] {

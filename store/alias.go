@@ -77,26 +77,16 @@ func (s *Store) merge(ctx context.Context, tx *sqlx.Tx, entity, system string, w
 // hub id, that hub id.
 func (s *Store) ResolveAliases(ctx context.Context, entity string, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	for _, chunk := range chunks(dedupe(ids), maxParams-1) {
-		q, args := inQuery("SELECT alias, hub_id FROM hub_aliases WHERE entity = ? AND alias IN (%s)", chunk, entity)
-		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: resolve %d %s aliases: %w", len(chunk), entity, err)
+	err := s.queryIn(ctx, nil, "SELECT alias, hub_id FROM hub_aliases WHERE entity = ? AND alias IN (%s)", ids, func(rows *sql.Rows) error {
+		var alias, hub string
+		if err := rows.Scan(&alias, &hub); err != nil {
+			return err
 		}
-		for rows.Next() {
-			var alias, hub string
-			if err := rows.Scan(&alias, &hub); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: resolve aliases: %w", err)
-			}
-			out[alias] = hub
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("store: resolve aliases: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: resolve aliases: %w", err)
-		}
+		out[alias] = hub
+		return nil
+	}, entity)
+	if err != nil {
+		return nil, fmt.Errorf("store: resolve %d %s aliases: %w", len(ids), entity, err)
 	}
 	return out, nil
 }

@@ -48,6 +48,7 @@ type Store struct {
 	// analyzer keeps PostgreSQL's statistics of growing tables current
 	// (nil on SQLite).
 	analyzer *analyzer
+	stmts    stmtCache // the batch calls' prepared statements (stmts.go)
 }
 
 // Open connects to the state store described by dsn, applies any pending
@@ -165,6 +166,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database connections.
 func (s *Store) Close() error {
 	s.stopAnalyzer()
+	s.closeStmts()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

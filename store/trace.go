@@ -38,8 +38,8 @@ type TraceEvent struct {
 
 const traceCols = 10
 
-// AppendTrace stores events with multi-row inserts in one transaction (a
-// statement per 90 events). At defaults to now.
+// AppendTrace stores events with multi-row inserts in one transaction
+// (prepared statements of a few sizes, stmts.go). At defaults to now.
 func (s *Store) AppendTrace(ctx context.Context, events []TraceEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -50,23 +50,26 @@ func (s *Store) AppendTrace(ctx context.Context, events []TraceEvent) error {
 		return fmt.Errorf("store: append %d trace events: %w", len(events), err)
 	}
 	defer tx.Rollback()
-	per := maxParams / traceCols
-	for start := 0; start < len(events); start += per {
-		chunk := events[start:min(start+per, len(events))]
-		rows := make([]string, len(chunk))
-		args := make([]any, 0, len(chunk)*traceCols)
-		for i, e := range chunk {
+	rest := events
+	for _, n := range rowChunks(len(events), maxParams/traceCols) {
+		chunk := rest[:n]
+		rest = rest[n:]
+		args := make([]any, 0, n*traceCols)
+		for _, e := range chunk {
 			at := e.At
 			if at.IsZero() {
 				at = now
 			}
-			rows[i] = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 			args = append(args, s.tv(at), e.Entity, e.HubID, e.System, e.Connector, e.ExternalID, e.Event, e.Version, e.Hash, e.Detail)
 		}
-		q := "INSERT INTO trace_events (at, entity, hub_id, system, connector, external_id, event, version, hash, detail) VALUES " +
-			strings.Join(rows, ", ")
-		if _, err := tx.ExecContext(ctx, s.rebind(q), args...); err != nil {
-			return fmt.Errorf("store: append %d trace events: %w", len(chunk), err)
+		q := s.rebind("INSERT INTO trace_events (at, entity, hub_id, system, connector, external_id, event, version, hash, detail) VALUES " +
+			valuesList(n, traceCols))
+		st, err := s.prepared(ctx, q)
+		if err == nil {
+			_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("store: append %d trace events: %w", n, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -48,27 +49,18 @@ type Link struct {
 // yet are absent from the map.
 func (s *Store) LookupLinks(ctx context.Context, entity, system string, externalIDs []string) (map[string]Link, error) {
 	out := make(map[string]Link, len(externalIDs))
-	for _, chunk := range chunks(dedupe(externalIDs), maxParams-2) {
-		q, args := inQuery("SELECT external_id, hub_id, last_hash, version, fields FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)", chunk, entity, system)
-		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: look up %d hub ids of %s in %s: %w", len(chunk), entity, system, err)
-		}
-		for rows.Next() {
+	err := s.queryIn(ctx, nil, "SELECT external_id, hub_id, last_hash, version, fields FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)",
+		externalIDs, func(rows *sql.Rows) error {
 			var ext string
 			var l Link
 			if err := rows.Scan(&ext, &l.HubID, &l.LastHash, &l.Version, &l.Fields); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: look up hub ids: %w", err)
+				return err
 			}
 			out[ext] = l
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("store: look up hub ids: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: look up hub ids: %w", err)
-		}
+			return nil
+		}, entity, system)
+	if err != nil {
+		return nil, fmt.Errorf("store: look up %d hub ids of %s in %s: %w", len(externalIDs), entity, system, err)
 	}
 	return out, nil
 }
@@ -109,27 +101,18 @@ func (s *Store) LookupExternals(ctx context.Context, entity, system string, hubI
 
 func (s *Store) lookupExternals(ctx context.Context, entity, system string, hubIDs []string) (map[string]XrefEntry, error) {
 	out := make(map[string]XrefEntry, len(hubIDs))
-	for _, chunk := range chunks(dedupe(hubIDs), maxParams-2) {
-		q, args := inQuery("SELECT hub_id, external_id, last_hash, version, fields FROM xref WHERE entity = ? AND system = ? AND hub_id IN (%s)", chunk, entity, system)
-		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: look up %d %s ids of %s: %w", len(chunk), system, entity, err)
-		}
-		for rows.Next() {
+	err := s.queryIn(ctx, nil, "SELECT hub_id, external_id, last_hash, version, fields FROM xref WHERE entity = ? AND system = ? AND hub_id IN (%s)",
+		hubIDs, func(rows *sql.Rows) error {
 			var hub string
 			var e XrefEntry
 			if err := rows.Scan(&hub, &e.ExternalID, &e.LastHash, &e.Version, &e.Fields); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: look up external ids: %w", err)
+				return err
 			}
 			out[hub] = e
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("store: look up external ids: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: look up external ids: %w", err)
-		}
+			return nil
+		}, entity, system)
+	if err != nil {
+		return nil, fmt.Errorf("store: look up %d %s ids of %s: %w", len(hubIDs), system, entity, err)
 	}
 	return out, nil
 }
@@ -159,32 +142,26 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 	defer tx.Rollback()
 	now := s.tv(s.now())
 	const cols = 6
-	for _, chunk := range chunks(exts, maxParams/cols) {
-		rows := make([]string, len(chunk))
-		args := make([]any, 0, len(chunk)*cols)
-		for i, ext := range chunk {
-			rows[i] = "(?, ?, ?, ?, ?, ?)"
+	rest := exts
+	for _, n := range rowChunks(len(exts), maxParams/cols) {
+		chunk := rest[:n]
+		rest = rest[n:]
+		args := make([]any, 0, n*cols)
+		for _, ext := range chunk {
 			args = append(args, entity, system, ext, links[ext], now, now)
 		}
-		q := "INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at) VALUES " +
-			strings.Join(rows, ", ") + " ON CONFLICT DO NOTHING RETURNING external_id, hub_id"
-		rs, err := tx.QueryContext(ctx, s.rebind(q), args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: link %d %s in %s: %w", len(chunk), entity, system, err)
-		}
-		for rs.Next() {
+		q := s.rebind("INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at) VALUES " +
+			valuesList(n, cols) + " ON CONFLICT DO NOTHING RETURNING external_id, hub_id")
+		err := s.queryStmt(ctx, tx.Tx, q, args, func(rs *sql.Rows) error {
 			var ext, hub string
 			if err := rs.Scan(&ext, &hub); err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("store: link %s in %s: %w", entity, system, err)
+				return err
 			}
 			out[ext] = hub
-		}
-		if err := rs.Close(); err != nil {
-			return nil, fmt.Errorf("store: link %s in %s: %w", entity, system, err)
-		}
-		if err := rs.Err(); err != nil {
-			return nil, fmt.Errorf("store: link %s in %s: %w", entity, system, err)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: link %d %s in %s: %w", n, entity, system, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -293,37 +270,29 @@ func (s *Store) recordWrittenBulk(ctx context.Context, entity, system string, ws
 	now := s.tv(s.now())
 	const cols = 9
 	done := make(map[string]bool, len(ws))
-	per := maxParams / cols
-	for start := 0; start < len(ws); start += per {
-		chunk := ws[start:min(start+per, len(ws))]
-		rows := make([]string, len(chunk))
-		args := make([]any, 0, len(chunk)*cols)
-		for i, w := range chunk {
-			rows[i] = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	rest := ws
+	for _, n := range rowChunks(len(ws), maxParams/cols) {
+		chunk := rest[:n]
+		rest = rest[n:]
+		args := make([]any, 0, n*cols)
+		for _, w := range chunk {
 			args = append(args, entity, system, w.ExternalID, w.HubID, w.Hash, w.Version, w.Fields, now, now)
 		}
-		q := `INSERT INTO xref (entity, system, external_id, hub_id, last_hash, version, fields, created_at, updated_at)
-VALUES ` + strings.Join(rows, ", ") + `
+		q := s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, last_hash, version, fields, created_at, updated_at)
+VALUES ` + valuesList(n, cols) + `
 ON CONFLICT (entity, hub_id, system) DO UPDATE SET last_hash = excluded.last_hash, version = excluded.version, fields = excluded.fields, updated_at = excluded.updated_at
 WHERE xref.external_id = excluded.external_id
-RETURNING hub_id`
-		rs, err := tx.QueryContext(ctx, s.rebind(q), args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: record %d %s written to %s: %w", len(chunk), entity, system, err)
-		}
-		for rs.Next() {
+RETURNING hub_id`)
+		err := s.queryStmt(ctx, tx.Tx, q, args, func(rs *sql.Rows) error {
 			var hub string
 			if err := rs.Scan(&hub); err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("store: record written: %w", err)
+				return err
 			}
 			done[hub] = true
-		}
-		if err := rs.Close(); err != nil {
-			return nil, fmt.Errorf("store: record written: %w", err)
-		}
-		if err := rs.Err(); err != nil {
-			return nil, fmt.Errorf("store: record written: %w", err)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: record %d %s written to %s: %w", n, entity, system, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -432,26 +401,16 @@ func dedupe(keys []string) []string {
 // under the hub id, before the sink has recorded the link.
 func (s *Store) KnownHubIDs(ctx context.Context, entity string, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for _, chunk := range chunks(dedupe(ids), maxParams-1) {
-		q, args := inQuery("SELECT DISTINCT hub_id FROM xref WHERE entity = ? AND hub_id IN (%s)", chunk, entity)
-		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: look up %d %s hub ids: %w", len(chunk), entity, err)
+	err := s.queryIn(ctx, nil, "SELECT DISTINCT hub_id FROM xref WHERE entity = ? AND hub_id IN (%s)", ids, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: look up hub ids: %w", err)
-			}
-			out[id] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("store: look up hub ids: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: look up hub ids: %w", err)
-		}
+		out[id] = true
+		return nil
+	}, entity)
+	if err != nil {
+		return nil, fmt.Errorf("store: look up %d %s hub ids: %w", len(ids), entity, err)
 	}
 	return out, nil
 }

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/crmhub/hub/store/storetest"
+)
+
+// BenchmarkSyncBatch is what the state store does for one pipeline batch
+// of new orders synced from one system to another, as `hub bench sync`
+// drives it: the source looks its keys up, links the new ones, stamps them
+// once published; the sink looks the hub ids up in the target, stamps what
+// it wrote; the trace journal takes a published and a written event per
+// order. Each iteration is one batch on a store that keeps growing, so a
+// long run shows whether the cost per order stays flat.
+//
+//	go test ./store -run '^$' -bench SyncBatch -benchtime 100x
+func BenchmarkSyncBatch(b *testing.B) {
+	for _, e := range storetest.Engines() {
+		b.Run(e.Name, func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(ctx, e.DSN(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if os.Getenv("XDROP") != "" {
+				s.db.Exec("DROP INDEX trace_events_at")
+			}
+			const batch = 2000
+			b.ResetTimer()
+			for i := range b.N {
+				syncBatch(ctx, b, s, i, batch)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/order")
+		})
+	}
+}
+
+func syncBatch(ctx context.Context, b *testing.B, s *Store, n, batch int) {
+	exts := make([]string, batch)
+	fresh := make(map[string]string, batch)
+	for i := range exts {
+		exts[i] = fmt.Sprintf("SO-%d", n*batch+i)
+		fresh[exts[i]] = uuid.Must(uuid.NewV7()).String()
+	}
+	if _, err := s.LookupLinks(ctx, "order", "crm", exts); err != nil {
+		b.Fatal(err)
+	}
+	linked, err := s.LinkMany(ctx, "order", "crm", fresh)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hubs := make([]string, 0, batch)
+	src := make([]Written, 0, batch)
+	for _, ext := range exts {
+		hubs = append(hubs, linked[ext])
+		src = append(src, Written{HubID: linked[ext], ExternalID: ext, Hash: "h" + ext, Version: "2026-12-03T10:00:00Z"})
+	}
+	if _, err := s.RecordWritten(ctx, "order", "crm", src); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.LookupExternals(ctx, "order", "erp", hubs); err != nil {
+		b.Fatal(err)
+	}
+	dst := make([]Written, 0, batch)
+	events := make([]TraceEvent, 0, 2*batch)
+	for i, hub := range hubs {
+		dst = append(dst, Written{HubID: hub, ExternalID: "E" + exts[i], Hash: "e" + exts[i]})
+		events = append(events,
+			TraceEvent{Entity: "order", HubID: hub, System: "crm", Connector: "crm-orders", ExternalID: exts[i], Event: TracePublished, Hash: "h" + exts[i]},
+			TraceEvent{Entity: "order", HubID: hub, System: "erp", Connector: "erp", ExternalID: "E" + exts[i], Event: TraceWritten, Hash: "e" + exts[i]})
+	}
+	if _, err := s.RecordWritten(ctx, "order", "erp", dst); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.AppendTrace(ctx, events); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -13,6 +13,8 @@ type Metrics struct {
 	DeadLetters  *prometheus.CounterVec   // records dead-lettered, by stage
 	Lag          *prometheus.GaugeVec     // consumer lag of sinks
 	BatchSeconds *prometheus.HistogramVec // one batch, read to commit
+	TraceQueued  prometheus.Gauge         // trace events waiting to be written
+	TraceDropped prometheus.Counter       // trace events dropped: the journal's queue was full
 	// Recon holds the reconciliation series; nil where no job runs.
 	Recon *ReconMetrics
 }
@@ -41,8 +43,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hub_batch_duration_seconds", Help: "Time to process one batch, read to commit.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 12)}, []string{"connector", "entity", "role"}),
+		TraceQueued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hub_trace_queued_events", Help: "Trace events waiting to be written to the state store."}),
+		TraceDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hub_trace_dropped_events_total", Help: "Trace events dropped because the journal's queue was full (the records themselves went on)."}),
 	}
-	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Suppressed, m.Failures, m.Retries, m.DeadLetters, m.Lag, m.BatchSeconds)
+	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Suppressed, m.Failures, m.Retries, m.DeadLetters, m.Lag, m.BatchSeconds,
+		m.TraceQueued, m.TraceDropped)
 	return m
 }
 

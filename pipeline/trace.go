@@ -20,28 +20,42 @@ import (
 // Append only queues: one goroutine writes the queued events of many
 // batches with one transaction of multi-row inserts, off the pipeline's
 // path. The journal is for people, not for correctness: when the queue is
-// full or the store fails, events are dropped and logged, and the pipeline
-// goes on. Close writes what is queued.
+// full (MaxQueued events wait) or the store fails, events are dropped,
+// counted (hub_trace_dropped_events_total) and logged, and the pipeline
+// goes on: it never waits for the journal and the queue never grows
+// beyond its bound. Close writes what is queued.
 type Journal struct {
-	Store *store.Store
-	Log   *slog.Logger
+	Store   *store.Store
+	Log     *slog.Logger
+	Metrics *Metrics // may be nil
+	// MaxQueued bounds the events waiting to be written; default
+	// DefaultJournalQueue.
+	MaxQueued int
 
 	once    sync.Once
 	ch      chan []store.TraceEvent
 	done    chan struct{}
+	queued  atomic.Int64
 	dropped atomic.Int64
 }
 
-// journalQueue is how many batches may wait; journalFlush how many events
-// one write takes at most.
-const (
-	journalQueue = 256
-	journalFlush = 5000
-)
+// DefaultJournalQueue is the journal's default bound in events: about
+// 10 MiB, several seconds of a busy hub's events.
+const DefaultJournalQueue = 50000
+
+// journalFlush is how many events one write takes at most.
+const journalFlush = 5000
+
+// Dropped is how many events the journal dropped since it started.
+func (j *Journal) Dropped() int64 { return j.dropped.Load() }
 
 func (j *Journal) start() {
 	j.once.Do(func() {
-		j.ch = make(chan []store.TraceEvent, journalQueue)
+		if j.MaxQueued <= 0 {
+			j.MaxQueued = DefaultJournalQueue
+		}
+		// The channel holds batches; the bound that matters is in events.
+		j.ch = make(chan []store.TraceEvent, 1024)
 		j.done = make(chan struct{})
 		go j.run()
 	})
@@ -53,12 +67,27 @@ func (j *Journal) Append(_ context.Context, events []store.TraceEvent) {
 		return
 	}
 	j.start()
-	select {
-	case j.ch <- append([]store.TraceEvent(nil), events...):
-	default:
-		if j.dropped.Add(int64(len(events))) == int64(len(events)) && j.Log != nil {
-			j.Log.Warn("trace journal: queue full; dropping events")
+	n := int64(len(events))
+	if j.queued.Add(n) <= int64(j.MaxQueued) {
+		select {
+		case j.ch <- append([]store.TraceEvent(nil), events...):
+			j.gauge()
+			return
+		default:
 		}
+	}
+	j.queued.Add(-n)
+	if j.Metrics != nil {
+		j.Metrics.TraceDropped.Add(float64(n))
+	}
+	if j.dropped.Add(n) == n && j.Log != nil {
+		j.Log.Warn("trace journal: queue full; dropping events (counted in hub_trace_dropped_events_total)", "bound", j.MaxQueued)
+	}
+}
+
+func (j *Journal) gauge() {
+	if j.Metrics != nil {
+		j.Metrics.TraceQueued.Set(float64(j.queued.Load()))
 	}
 }
 
@@ -74,6 +103,8 @@ func (j *Journal) run() {
 		if err := j.Store.AppendTrace(ctx, buf); err != nil && j.Log != nil {
 			j.Log.Warn("trace journal: append failed; these events are lost", "events", len(buf), "err", err)
 		}
+		j.queued.Add(-int64(len(buf)))
+		j.gauge()
 		buf = buf[:0]
 	}
 	for evs := range j.ch {

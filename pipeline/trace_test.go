@@ -6,6 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/crmhub/hub/store"
+	"github.com/crmhub/hub/store/storetest"
 )
 
 // An order created in the CRM and written to the ERP: tracing its CRM id,
@@ -67,5 +73,59 @@ func TestTraceSameJourneyByAnyID(t *testing.T) {
 	}
 	if strings.Index(out, "published") > strings.Index(out, "written") {
 		t.Error("journey out of order: written before published")
+	}
+}
+
+// The journal's queue is bounded in events: while the state store cannot
+// take them, Append neither blocks nor grows the queue; what does not fit
+// is dropped and counted, and what was queued is written once the store
+// answers.
+func TestJournalQueueBounded(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, storetest.SQLiteDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Another connection holds the write lock: the journal's first write
+	// waits on it.
+	lock, err := st.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	j := &Journal{Store: st, Metrics: m, MaxQueued: 100}
+	start := time.Now()
+	for i := range 30 {
+		var evs []store.TraceEvent
+		for k := range 10 {
+			evs = append(evs, store.TraceEvent{Entity: "order", HubID: fmt.Sprintf("h%d-%d", i, k), Event: store.TracePublished})
+		}
+		j.Append(ctx, evs)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Append waited %s for a locked store", d)
+	}
+	if j.Dropped() != 200 || testutil.ToFloat64(m.TraceDropped) != 200 || testutil.ToFloat64(m.TraceQueued) != 100 {
+		t.Fatalf("dropped %d (metric %v), queued metric %v; want 200 dropped, 100 queued",
+			j.Dropped(), testutil.ToFloat64(m.TraceDropped), testutil.ToFloat64(m.TraceQueued))
+	}
+	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := st.DB().GetContext(ctx, &n, "SELECT count(*) FROM trace_events"); err != nil {
+		t.Fatal(err)
+	}
+	if n != 100 || testutil.ToFloat64(m.TraceQueued) != 0 {
+		t.Fatalf("%d events written, %v still queued; want the 100 queued written", n, testutil.ToFloat64(m.TraceQueued))
 	}
 }

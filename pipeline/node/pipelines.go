@@ -89,7 +89,7 @@ func (n *Node) startPipelines(ctx context.Context) error {
 	n.closers = append(n.closers, dlqTopic)
 	n.dlq = &pipeline.DeadLetters{Store: n.store, Topic: dlqTopic, Metrics: n.metrics, Log: n.log.With("component", "dlq")}
 	if cfg.Trace.Enabled {
-		n.journal = &pipeline.Journal{Store: n.store, Log: n.log.With("component", "trace")}
+		n.journal = &pipeline.Journal{Store: n.store, Log: n.log.With("component", "trace"), Metrics: n.metrics}
 		n.closers = append(n.closers, n.journal) // after the runners stop, before the store closes
 	}
 	n.controls = &pipeline.Controls{Store: n.store, Log: n.log.With("component", "controls")}

@@ -20,6 +20,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +53,9 @@ type Options struct {
 	// Keep leaves the schemas in place for a look afterwards.
 	Keep bool
 	Log  *slog.Logger
+	// HeapProfile, when set, is where a heap profile is written once the
+	// last order arrived, while the hub still runs.
+	HeapProfile string
 }
 
 // Result is what one run measured.
@@ -196,6 +201,11 @@ SELECT g, l, 'SKU-' || (g %% 97), 1, 19.90 FROM generate_series(%[2]d, %[3]d) g,
 			last, lastAt = count, time.Now()
 		}
 	}
+	if o.HeapProfile != "" {
+		if err := writeHeapProfile(o.HeapProfile); err != nil {
+			return Result{}, err
+		}
+	}
 	var lastRow time.Time
 	if err := db.GetContext(ctx, &lastRow, "SELECT max(arrived_at) FROM "+erp+".erp_orders"); err != nil {
 		return Result{}, fmt.Errorf("bench: last arrival: %w", err)
@@ -255,6 +265,19 @@ func countERPOrders(ctx context.Context, db *sqlx.DB, erp string, want, prev int
 		return 0, fmt.Errorf("bench: count ERP orders: %w", err)
 	}
 	return count, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: heap profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC() // the profile shows what is live, not what awaits collection
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("bench: heap profile: %w", err)
+	}
+	return nil
 }
 
 func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }

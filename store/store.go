@@ -14,7 +14,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/crmhub/hub/internal/redact"
 )
@@ -84,7 +85,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
 	s := &Store{db: db, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
-	if err := db.PingContext(ctx); err != nil {
+	if err := s.ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s (%s): %w", dialect, redactDSN(dsn), err)
 	}
@@ -94,6 +95,36 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	s.startAnalyzer(ctx)
 	return s, nil
+}
+
+// ping opens the first connection. On SQLite, setting up a connection
+// (switching a fresh file to WAL, or recovering a WAL another process left)
+// can fail with SQLITE_BUSY without waiting on busy_timeout, when another
+// connection does the same at that moment (hubs and commands opening one
+// store together); it is retried with a short backoff for as long as
+// busy_timeout would have waited.
+func (s *Store) ping(ctx context.Context) error {
+	err := s.db.PingContext(ctx)
+	if s.dialect != DialectSQLite {
+		return err
+	}
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for wait := 5 * time.Millisecond; isSQLiteBusy(err) && time.Now().Before(deadline); wait = min(2*wait, 250*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		err = s.db.PingContext(ctx)
+	}
+	return err
+}
+
+// isSQLiteBusy tells SQLITE_BUSY and its extended codes (BUSY_RECOVERY,
+// BUSY_SNAPSHOT, ...).
+func isSQLiteBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 var schemeRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)

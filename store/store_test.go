@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -336,5 +337,42 @@ func TestDeadLetterFilters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIsSQLiteBusy: a write refused because another connection holds the
+// write lock is told as busy (Open retries those); other errors are not.
+func TestIsSQLiteBusy(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "busy.db")
+	holder, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	other, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := holder.ExecContext(ctx, "CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := holder.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK") //nolint:errcheck
+	_, busy := other.ExecContext(ctx, "INSERT INTO t VALUES (1)")
+	if busy == nil || !isSQLiteBusy(fmt.Errorf("wrapped: %w", busy)) {
+		t.Fatalf("write under another connection's exclusive lock: err %v, isSQLiteBusy false", busy)
+	}
+	_, syntax := holder.ExecContext(ctx, "SELEC 1")
+	if syntax == nil || isSQLiteBusy(syntax) {
+		t.Fatalf("syntax error %v told as busy", syntax)
 	}
 }

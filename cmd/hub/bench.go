@@ -73,7 +73,7 @@ afterwards unless --keep.`,
 	f.StringVar(&logLevel, "log-level", "warn", "the hub's log level")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	f.StringVar(&o.HeapProfile, "memprofile", "", "write a heap profile to this file once the last order arrived")
-	cmd.AddCommand(syncCmd, newBenchScreenpopCmd(dsn), newBenchReconcileCmd(dsn))
+	cmd.AddCommand(syncCmd, newBenchScreenpopCmd(dsn), newBenchReconcileCmd(dsn), newBenchKafkaCmd())
 	return cmd
 }
 

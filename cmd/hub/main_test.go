@@ -394,7 +394,7 @@ func TestValidate(t *testing.T) {
 var wantCommands = map[string][]string{
 	"":           {"audit", "backfill", "bench", "broker", "connectors", "cursor", "dlq", "map", "pause", "reconcile", "reload", "resume", "run", "sql", "status", "trace", "users", "validate", "version"},
 	"reconcile":  {"list", "run", "show"},
-	"bench":      {"reconcile", "screenpop", "sync"},
+	"bench":      {"kafka", "reconcile", "screenpop", "sync"},
 	"connectors": {"doc", "list"},
 	"cursor":     {"set", "show"},
 	"dlq":        {"discard", "link", "list", "replay", "show"},

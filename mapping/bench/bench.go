@@ -28,6 +28,7 @@ type Result struct {
 	AllocBytes uint64        // bytes allocated during the loop
 	HeapInuse  uint64        // heap in use at the end
 	GOMAXPROCS int
+	Workers    int // goroutines mapping (1: Run)
 }
 
 // RecordsPerSec is (Records+Failed) / Elapsed.
@@ -48,9 +49,9 @@ func (r Result) AllocsPerRecord() float64 {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%d records (%d failed) in %v: %.0f records/s, %.1f MB/s in, %.1f allocs/record, %.0f B allocated/record, heap in use %.1f MiB, GOMAXPROCS=%d",
+	return fmt.Sprintf("%d records (%d failed) in %v: %.0f records/s, %.1f MB/s in, %.1f allocs/record, %.0f B allocated/record, heap in use %.1f MiB, GOMAXPROCS=%d, workers=%d",
 		r.Records+r.Failed, r.Failed, r.Elapsed.Round(time.Millisecond), r.RecordsPerSec(), r.MBPerSec(),
-		r.AllocsPerRecord(), float64(r.AllocBytes)/float64(max(1, r.Records+r.Failed)), float64(r.HeapInuse)/(1<<20), r.GOMAXPROCS)
+		r.AllocsPerRecord(), float64(r.AllocBytes)/float64(max(1, r.Records+r.Failed)), float64(r.HeapInuse)/(1<<20), r.GOMAXPROCS, r.Workers)
 }
 
 // Run maps up to n lines of in (n <= 0: all) with p and writes one JSON
@@ -66,7 +67,7 @@ func Run(ctx context.Context, p *mapping.Plan, in io.Reader, out io.Writer, n in
 		res  Result
 		ms   runtime.MemStats
 	)
-	res.GOMAXPROCS = runtime.GOMAXPROCS(0)
+	res.GOMAXPROCS, res.Workers = runtime.GOMAXPROCS(0), 1
 	runtime.ReadMemStats(&ms)
 	startMallocs, startBytes := ms.Mallocs, ms.TotalAlloc
 	start := time.Now()

@@ -386,9 +386,13 @@ func (c *Conn) readCursor(ctx context.Context, db *sqlx.DB, e *entity, cursor st
 	if n := max - len(out); n > 0 {
 		q, args := sel, []any{}
 		if st.T != "" {
+			// The leading "u >= ?" is implied by the rest, but it is what
+			// lets the (updated_at, key) index start at the cursor: an OR
+			// alone is only a filter, so every read scanned the index from
+			// its first row, and a backlog cost the database O(n²).
 			t, key := c.curArg(st.T), keyArg(st.K, keyTyp)
-			q += " WHERE (" + u + " > ? OR (" + u + " = ? AND " + k + " > ?))"
-			args = append(args, t, t, key)
+			q += " WHERE " + u + " >= ? AND (" + u + " > ? OR (" + u + " = ? AND " + k + " > ?))"
+			args = append(args, t, t, t, key)
 		}
 		fwd, err = c.queryRows(ctx, db, e, q+order+" LIMIT ?", append(args, n)...)
 		if err != nil {

@@ -25,8 +25,13 @@ type ReaderOptions struct {
 	// Fetch; default 100.
 	QueueCapacity int
 	// HeartbeatInterval, SessionTimeout and RebalanceTimeout tune group
-	// membership; defaults 3s, 30s and 30s. A member that dies without
-	// leaving the group holds its partitions for SessionTimeout.
+	// membership; defaults 1s, 30s and 30s. A member that dies without
+	// leaving the group holds its partitions for SessionTimeout. Members
+	// learn of a rebalance on their next heartbeat, and a member closed
+	// during one waits until the others have rejoined: a node closes its
+	// readers one after another at a stop, so with kafka-go's 3s each
+	// could wait up to 3s and eight sink workers overran
+	// hub.shutdown_timeout.
 	HeartbeatInterval time.Duration
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
@@ -59,6 +64,9 @@ func (b *Bus) NewReader(group string, topics []string, opts ReaderOptions) *Read
 	}
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 10 << 20
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = time.Second
 	}
 	start := kafka.FirstOffset
 	if opts.StartAtEnd {

@@ -34,7 +34,7 @@ mapping makes of it, and the first three equal the yardstick's golden
 records (--golden, when the file is there). Run it from the repository's
 root (the mapping is read from configs/), see docs/benchmarks.md.`,
 		Example: `  hub bench kafka                           # 1,000,000 orders, 4 partitions
-  hub bench kafka --orders 100000 --cpuprofile /tmp/kafka.pprof
+  hub bench kafka --orders 100000 --cpuprofile kafka.pprof
   hub bench kafka --input orders-1m.ndjson  # bench/gen's output instead of the built-in generator`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -217,18 +217,7 @@ func (iotestErr) Read([]byte) (int, error) { return 0, errors.New("device gone")
 // BenchmarkYardstickParallel is BenchmarkYardstick with GOMAXPROCS
 // workers (go test -bench Parallel -cpu 1,2).
 func BenchmarkYardstickParallel(b *testing.B) {
-	p, err := mapping.Load(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	in, err := os.ReadFile(golden + "input-3.ndjson")
-	if err != nil {
-		b.Fatal(err)
-	}
-	data := bytes.Repeat(in, 3000)
-	b.SetBytes(int64(len(in) / 3))
-	b.ReportAllocs()
-	b.ResetTimer()
+	p, data := yardstickBench(b, 3000)
 	for done := 0; done < b.N; {
 		n := min(b.N-done, 9000)
 		res, err := RunParallel(context.Background(), p, bytes.NewReader(data), discard{}, n, nil, runtime.GOMAXPROCS(0))

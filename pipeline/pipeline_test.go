@@ -71,6 +71,13 @@ type memSink struct {
 	unavailable error
 	poison      string
 	down        bool // Check fails while set
+	// assignIDs makes the target give a record written without an
+	// external id a new one, as an ERP creating a sale does: a record
+	// written twice that way is there twice.
+	assignIDs bool
+	seq       int
+	// orderDelay is how long an order write takes (an ERP's call).
+	orderDelay time.Duration
 }
 
 // Check is the target's probe: it fails while the target is down.
@@ -99,6 +106,12 @@ func (m *memSink) Writes() []connectors.WriteSpec {
 
 func (m *memSink) Write(_ context.Context, entity string, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	m.mu.Lock()
+	delay := m.orderDelay
+	m.mu.Unlock()
+	if entity == "order" {
+		time.Sleep(delay)
+	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failNext > 0 && (m.failOnly == "" || m.failOnly == entity) {
 		m.failNext--
@@ -122,7 +135,11 @@ func (m *memSink) Write(_ context.Context, entity string, recs []connectors.Writ
 			continue
 		}
 		ext := r.ExternalID
-		if ext == "" {
+		switch {
+		case ext == "" && m.assignIDs:
+			m.seq++
+			ext = fmt.Sprintf("T%d", m.seq)
+		case ext == "":
 			ext = "T-" + r.HubID
 		}
 		if r.Op == connectors.OpDelete {
@@ -213,8 +230,12 @@ type harness struct {
 	orderIn, orderOut string // mapping specs; tests swap in fixed ones
 	customerOut       string
 	refWait           time.Duration
-	sources           map[string]*Intake
-	dlq               *DeadLetters
+	// orderWorkers is how many sink workers share the order topic's
+	// group (default 1), started orderStagger apart.
+	orderWorkers int
+	orderStagger time.Duration
+	sources      map[string]*Intake
+	dlq          *DeadLetters
 }
 
 func newHarness(t *testing.T) *harness {
@@ -254,6 +275,11 @@ func newHarness(t *testing.T) *harness {
 
 type testWriter struct{ t *testing.T }
 
+// runFunc is a runner made of a function.
+type runFunc func(ctx context.Context) error
+
+func (f runFunc) Run(ctx context.Context) error { return f(ctx) }
+
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
@@ -280,12 +306,30 @@ func (h *harness) start() (stop func()) {
 		}
 		h.sources[src.Name] = &src.Intake
 		runners = append(runners, src)
-		reader := h.bus.NewReader("sink.erp."+e, []string{h.prefix + "." + e}, bus.ReaderOptions{MaxWait: 50 * time.Millisecond})
-		closers = append(closers, reader, src.Writer)
-		runners = append(runners, &Sink{Name: "erp", System: "erp", Entity: e, Conn: h.sink, Plan: plansOut[e],
-			Reader: reader, Journal: journal,
-			Store: h.store, DLQ: dlq, Metrics: h.m, Log: h.log.With("sink", e), BatchSize: 100, Health: h.health,
-			Retry: RetryPolicy{MaxAttempts: 6, Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, RefWait: h.refWait}})
+		closers = append(closers, src.Writer)
+		workers := 1
+		if e == "order" {
+			workers = max(h.orderWorkers, 1)
+		}
+		for w := range workers {
+			reader := h.bus.NewReader("sink.erp."+e, []string{h.prefix + "." + e}, bus.ReaderOptions{MaxWait: 50 * time.Millisecond})
+			closers = append(closers, reader)
+			sink := &Sink{Name: "erp", System: "erp", Entity: e, Conn: h.sink, Plan: plansOut[e],
+				Reader: reader, Journal: journal,
+				Store: h.store, DLQ: dlq, Metrics: h.m, Log: h.log.With("sink", e, "worker", w), BatchSize: 100, Health: h.health,
+				Retry: RetryPolicy{MaxAttempts: 6, Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, RefWait: h.refWait}}
+			if w == 0 {
+				runners = append(runners, sink)
+				continue
+			}
+			delay := time.Duration(w) * h.orderStagger
+			runners = append(runners, runFunc(func(ctx context.Context) error {
+				if !sleep(ctx, delay) {
+					return nil
+				}
+				return sink.Run(ctx)
+			}))
+		}
 	}
 	for _, r := range runners {
 		h.wg.Add(1)
@@ -435,6 +479,54 @@ func TestLateCustomerIsWaitedFor(t *testing.T) {
 	}
 	if _, w := h.sink.snapshot("order"); w != 20 {
 		t.Errorf("%d order writes, want 20", w)
+	}
+}
+
+// TestJoiningWorkersWriteEachOrderOnce: the first order worker fetches
+// the whole backlog alone and waits for the customers (the target refuses
+// them for a while); two more workers join meanwhile and the group moves
+// partitions to them. The first lets its waiting batch go at the
+// rebalance instead of writing it later, so each order reaches a target
+// that creates on write exactly once. (Before, the first worker wrote the
+// batch it had waited with while the partitions' new owners wrote the
+// same records: CI's Tryton got four sales twice.)
+func TestJoiningWorkersWriteEachOrderOnce(t *testing.T) {
+	h := newHarness(t)
+	h.orderWorkers, h.orderStagger = 3, 700*time.Millisecond
+	h.sink.assignIDs, h.sink.orderDelay = true, time.Second
+	const customers, orders = 5, 60
+	for i := 1; i <= orders; i++ {
+		h.src.add("order", order(i, (i%customers)+1, fmt.Sprintf("%d.00", i)))
+	}
+	stop := h.start()
+	defer stop()
+	time.Sleep(2 * time.Second) // the customers come once every worker has joined
+	for i := 1; i <= customers; i++ {
+		h.src.add("customer", customer(i, fmt.Sprintf("C%d", i)))
+	}
+	eventually(t, 60*time.Second, "every order written", func() (bool, string) {
+		o, w := h.sink.snapshot("order")
+		c, _ := h.sink.snapshot("customer")
+		n, _ := h.store.CountDeadLetters(context.Background(), store.DeadLetterFilter{})
+		return len(o) >= orders, fmt.Sprintf("%d order rows after %d writes, %d customers, %d dead letters", len(o), w, len(c), n)
+	})
+	time.Sleep(time.Second) // a duplicate write would land now
+	rows, writes := h.sink.snapshot("order")
+	totals := map[string]int{}
+	for _, r := range rows {
+		totals[r.Get("TOTAL").Str()]++
+	}
+	for total, n := range totals {
+		if n > 1 {
+			t.Errorf("order of total %s is in the target %d times", total, n)
+		}
+	}
+	if len(rows) != orders || writes != orders {
+		t.Errorf("%d order rows after %d writes, want %d of each", len(rows), writes, orders)
+	}
+	ctx := context.Background()
+	if n, _ := h.store.CountDeadLetters(ctx, store.DeadLetterFilter{}); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
 	}
 }
 

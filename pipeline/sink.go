@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,7 @@ type Sink struct {
 	settled []string                     // hub ids of the batch that are done (written, suppressed, skipped)
 	waited  bool                         // a record of the batch waited for a reference (its wait is stored)
 	written int                          // records of the batch written
+	revoked <-chan struct{}              // closed when the group rebalances after the batch was fetched
 	stats   stats
 }
 
@@ -120,10 +122,18 @@ func (s *Sink) Run(ctx context.Context) error {
 		err = s.process(ctx, msgs)
 		s.Journal.Append(ctx, s.events)
 		s.events = s.events[:0]
+		if errors.Is(err, errRevoked) {
+			s.leave(msgs)
+			continue
+		}
 		if err != nil {
 			break // stopping before the batch was done: no commit
 		}
 		if err := s.commit(ctx, msgs); err != nil {
+			if errors.Is(err, bus.ErrRevoked) {
+				s.leave(msgs)
+				continue
+			}
 			break
 		}
 		s.stats.add(s.written, time.Time{})
@@ -137,18 +147,69 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 // commit commits the batch's offsets. The writes are done: the commit is
-// finished even while stopping, each try bounded.
+// finished even while stopping, each try bounded. It returns
+// bus.ErrRevoked, untried again, when the group has moved the batch's
+// partitions on.
 func (s *Sink) commit(ctx context.Context, msgs []bus.Message) error {
-	return retryForever(ctx, s.Log, "commit offsets", func() error {
+	var revoked error
+	err := retryForever(ctx, s.Log, "commit offsets", func() error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return s.Reader.Commit(cctx, msgs...)
+		err := s.Reader.Commit(cctx, msgs...)
+		if errors.Is(err, bus.ErrRevoked) {
+			revoked = err
+			return nil
+		}
+		return err
 	})
+	if revoked != nil {
+		return revoked
+	}
+	return err
+}
+
+// errRevoked: the consumer group moved the batch's partitions on (a worker
+// joined or left) while the batch was not done, and the sink let the batch
+// go rather than keep the rebalance waiting.
+var errRevoked = errors.New("the consumer group rebalanced")
+
+// leave lets an uncommitted batch go after a rebalance: the partitions'
+// owner in the next generation (this worker or another) reads its records
+// again from the last commit, and the xref of those written already makes
+// them no-ops there.
+func (s *Sink) leave(msgs []bus.Message) {
+	s.Reader.Release()
+	s.Metrics.Failures.WithLabelValues(s.System, s.Entity, "rebalanced").Inc()
+	s.Log.Info("the consumer group rebalanced before the batch was done; its records are read again by the partitions' next owner",
+		"records", len(msgs), "written", s.written)
+}
+
+// pause waits d between tries of a batch. It ends early with errRevoked
+// when the group rebalances, so that a batch waiting for references or
+// for its system does not hold its partitions while others could take
+// them, and with ctx's error when ctx ends.
+func (s *Sink) pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.revoked:
+		return errRevoked
+	case <-t.C:
+		return nil
+	}
 }
 
 // process handles one fetched batch; an error means ctx ended first.
 func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 	s.settled, s.waited, s.written = s.settled[:0], false, 0
+	s.revoked = s.Reader.Revoked(msgs)
+	select {
+	case <-s.revoked:
+		return errRevoked // the group moved on while the batch was fetched, or while paused
+	default:
+	}
 	todo, err := s.decodeBatch(ctx, msgs)
 	if err != nil {
 		return err
@@ -225,8 +286,8 @@ func (s *Sink) writeAll(ctx context.Context, todo []*item) error {
 		todo = retry
 		if len(todo) > 0 {
 			s.Metrics.Retries.WithLabelValues(s.System, s.Entity).Add(float64(len(todo)))
-			if !sleep(ctx, b.NextBackOff()) {
-				return ctx.Err()
+			if err := s.pause(ctx, b.NextBackOff()); err != nil {
+				return err
 			}
 		}
 	}

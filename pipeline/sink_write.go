@@ -139,8 +139,8 @@ func (s *Sink) writeBatch(ctx context.Context, ready []*item) ([]connectors.Resu
 		}
 		wait := max(b.NextBackOff(), after)
 		s.Log.Warn("sink write failed; retrying the batch", "records", len(ready), "kind", kind, "err", err, "wait", wait)
-		if !sleep(ctx, wait) {
-			return nil, ctx.Err()
+		if err := s.pause(ctx, wait); err != nil {
+			return nil, err
 		}
 	}
 }

@@ -476,11 +476,21 @@ func (b *Bus) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	// Readers leave their groups all at once: each close is bounded (a
+	// member whose join is pending leaves in the background), so a node
+	// with many sink workers stops in about one close's time.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, r := range readers {
-		if err := r.Close(); err != nil {
-			errs = append(errs, err)
-		}
+		wg.Go(func() {
+			if err := r.Close(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	b.transport.CloseIdleConnections()
 	return errors.Join(errs...)
 }

@@ -25,26 +25,32 @@ type ReaderOptions struct {
 	// Fetch; default 100.
 	QueueCapacity int
 	// HeartbeatInterval, SessionTimeout and RebalanceTimeout tune group
-	// membership; defaults 1s, 30s and 30s. A member that dies without
-	// leaving the group holds its partitions for SessionTimeout. Members
-	// learn of a rebalance on their next heartbeat, and a member closed
-	// during one waits until the others have rejoined: a node closes its
-	// readers one after another at a stop, so with kafka-go's 3s each
-	// could wait up to 3s and eight sink workers overran
-	// hub.shutdown_timeout.
+	// membership; defaults 1s, 30s and DefaultRebalanceTimeout (5 min).
+	// A member that dies without leaving the group holds its partitions
+	// for SessionTimeout; a live member holds them through a rebalance
+	// until it is done with its batch, for at most RebalanceTimeout.
+	// Members learn of a rebalance on their next heartbeat (kafka-go's
+	// default of 3s made a stop with eight sink workers overrun
+	// hub.shutdown_timeout).
 	HeartbeatInterval time.Duration
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 }
 
-// Reader consumes topics as a member of a consumer group. Offsets are
+// Reader consumes topics as a member of a consumer group (NewReader) or
+// one partition outside any group (NewPartitionReader). Offsets are
 // committed only by Commit (never automatically), so a record is processed
-// at least once: fetch, process, commit. Fetch and FetchBatch must be
-// called from one goroutine; Commit, Lag and Close from any.
+// at least once: fetch, process, commit. A group member holds the records
+// it fetched, and with them its partitions, until it commits them, lets
+// them go (Release, or the next Fetch or FetchBatch) or closes: a
+// rebalance waits for that (up to the rebalance timeout), so two members
+// never process one uncommitted record at once. Fetch and FetchBatch must
+// be called from one goroutine; Commit, Revoked, Lag and Close from any.
 type Reader struct {
 	bus   *Bus
 	group string
-	r     *kafka.Reader
+	g     *group        // a group member
+	r     *kafka.Reader // a partition reader
 
 	mu  sync.Mutex
 	lag map[topicPartition]int64 // by partition: high watermark - next offset
@@ -68,33 +74,12 @@ func (b *Bus) NewReader(group string, topics []string, opts ReaderOptions) *Read
 	if opts.HeartbeatInterval <= 0 {
 		opts.HeartbeatInterval = time.Second
 	}
-	start := kafka.FirstOffset
-	if opts.StartAtEnd {
-		start = kafka.LastOffset
+	if opts.QueueCapacity <= 0 {
+		opts.QueueCapacity = 100
 	}
-	r := &Reader{
-		bus:   b,
-		group: group,
-		lag:   make(map[topicPartition]int64),
-		r: kafka.NewReader(kafka.ReaderConfig{
-			Brokers:           b.cfg.Brokers,
-			GroupID:           group,
-			GroupTopics:       append([]string(nil), topics...),
-			Dialer:            b.dialer,
-			QueueCapacity:     opts.QueueCapacity,
-			MinBytes:          1,
-			MaxBytes:          opts.MaxBytes,
-			MaxWait:           opts.MaxWait,
-			CommitInterval:    0, // synchronous commits, only through Commit
-			StartOffset:       start,
-			HeartbeatInterval: opts.HeartbeatInterval,
-			SessionTimeout:    opts.SessionTimeout,
-			RebalanceTimeout:  opts.RebalanceTimeout,
-			ErrorLogger:       b.kafkaLogger("kafka read", "group", group),
-		}),
-	}
+	r := &Reader{bus: b, group: group, g: newGroup(b, group, topics, opts)}
 	if !b.track(nil, r) {
-		_ = r.r.Close() // bus closed: Fetch returns io.EOF
+		r.g.close() // bus closed: Fetch returns io.EOF
 	}
 	return r
 }
@@ -103,16 +88,34 @@ func (b *Bus) NewReader(group string, topics []string, opts ReaderOptions) *Read
 func (r *Reader) Group() string { return r.group }
 
 // Fetch returns the next record, waiting for one until ctx ends. It does
-// not commit.
+// not commit. A group member lets go of the records it fetched before.
 func (r *Reader) Fetch(ctx context.Context) (Message, error) {
-	km, err := r.r.FetchMessage(ctx)
+	r.Release()
+	return r.fetch(ctx, nil)
+}
+
+// fetch fetches the next record; a group member's of generation only,
+// when not nil.
+func (r *Reader) fetch(ctx context.Context, only *generation) (Message, error) {
+	var (
+		km  kafka.Message
+		gen *generation
+		err error
+	)
+	if r.g != nil {
+		km, gen, err = r.g.fetch(ctx, only)
+	} else {
+		km, err = r.r.FetchMessage(ctx)
+	}
 	if err != nil {
 		return Message{}, fmt.Errorf("bus: fetch for group %s: %w", r.group, err)
 	}
 	r.bus.metrics.read.WithLabelValues(km.Topic).Inc()
-	r.mu.Lock()
-	r.lag[topicPartition{km.Topic, km.Partition}] = max(km.HighWaterMark-km.Offset-1, 0)
-	r.mu.Unlock()
+	if r.g == nil {
+		r.mu.Lock()
+		r.lag[topicPartition{km.Topic, km.Partition}] = max(km.HighWaterMark-km.Offset-1, 0)
+		r.mu.Unlock()
+	}
 	m := Message{
 		Topic:         km.Topic,
 		Partition:     km.Partition,
@@ -121,6 +124,7 @@ func (r *Reader) Fetch(ctx context.Context) (Message, error) {
 		Key:           km.Key,
 		Value:         km.Value,
 		Time:          km.Time,
+		gen:           gen,
 	}
 	if len(km.Headers) > 0 {
 		m.Headers = make([]Header, len(km.Headers))
@@ -134,12 +138,14 @@ func (r *Reader) Fetch(ctx context.Context) (Message, error) {
 // FetchBatch waits (until ctx ends) for at least one record, then collects
 // up to max records, waiting at most linger for more. It returns what it
 // has with a nil error as soon as it has at least one record; a typical
-// loop processes the batch and then Commits it.
+// loop processes the batch and then Commits it. A group member lets go of
+// the records it fetched before.
 func (r *Reader) FetchBatch(ctx context.Context, max int, linger time.Duration) ([]Message, error) {
+	r.Release()
 	if max <= 0 {
 		max = 1
 	}
-	first, err := r.Fetch(ctx)
+	first, err := r.fetch(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -151,30 +157,56 @@ func (r *Reader) FetchBatch(ctx context.Context, max int, linger time.Duration) 
 	lctx, cancel := context.WithTimeout(ctx, linger)
 	defer cancel()
 	for len(batch) < max {
-		m, err := r.Fetch(lctx)
+		m, err := r.fetch(lctx, first.gen)
 		if err != nil {
-			break // linger over, ctx done or reader closed: return what we have
+			// Linger over, ctx done, reader closed or the group moved
+			// on (the next record starts the next batch): return what
+			// we have.
+			break
 		}
 		batch = append(batch, m)
 	}
 	return batch, nil
 }
 
+// Release lets go of the records fetched so far without committing them:
+// a group member may then give their partitions up in a rebalance, and
+// whoever owns them next reads them again from the last commit.
+func (r *Reader) Release() {
+	if r.g != nil {
+		r.g.letGo()
+	}
+}
+
+// Revoked is closed when the consumer group rebalances after msgs were
+// fetched: the member holds their partitions only until it commits or
+// lets them go. A batch that would take long to finish (records waiting
+// for others) should be let go then. nil (never closed) for a partition
+// reader.
+func (r *Reader) Revoked(msgs []Message) <-chan struct{} {
+	if len(msgs) == 0 || msgs[0].gen == nil {
+		return nil
+	}
+	return msgs[0].gen.ctx.Done()
+}
+
 // Commit commits, for each partition, the offset after the highest message
 // given: those records and every earlier one of their partitions count as
-// processed for the group. It blocks until the broker acknowledged.
+// processed for the group. It blocks until the broker acknowledged, then
+// lets go of the fetched records. It fails with ErrRevoked when the group
+// has moved on since the records were fetched: they are not committed,
+// and whoever owns their partitions now reads them again.
 func (r *Reader) Commit(ctx context.Context, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if r.group == "" {
+	if r.g == nil {
 		return errors.New("bus: commit: a partition reader has no consumer group")
 	}
-	kmsgs := make([]kafka.Message, len(msgs))
-	for i, m := range msgs {
-		kmsgs[i] = kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bus: commit %d records for group %s: %w", len(msgs), r.group, err)
 	}
-	if err := r.r.CommitMessages(ctx, kmsgs...); err != nil {
+	if err := r.g.commit(msgs); err != nil {
 		if errors.Is(err, io.ErrClosedPipe) {
 			err = errors.New("reader closed")
 		}
@@ -186,6 +218,9 @@ func (r *Reader) Commit(ctx context.Context, msgs ...Message) error {
 // Lag is how many records the reader is behind the end of the partitions it
 // fetched from, as of the last record fetched from each.
 func (r *Reader) Lag() int64 {
+	if r.g != nil {
+		return r.g.lagSum()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var n int64
@@ -199,6 +234,10 @@ func (r *Reader) Lag() int64 {
 // fetched again by the group's next member. It is idempotent.
 func (r *Reader) Close() error {
 	r.bus.untrack(nil, r)
+	if r.g != nil {
+		r.g.close()
+		return nil
+	}
 	if err := r.r.Close(); err != nil {
 		return fmt.Errorf("bus: close reader for group %s: %w", r.group, err)
 	}

@@ -23,6 +23,8 @@ type Message struct {
 	Value         []byte
 	Headers       []Header
 	Time          time.Time
+
+	gen *generation // the group generation it was fetched in; nil for a partition reader's
 }
 
 // Header is a record header.

@@ -1,6 +1,8 @@
 // Package bus owns the hub's Kafka client: connection settings (TLS, SASL),
 // topic creation, a batching synchronous writer and a consumer-group reader
-// with explicit commits, plus their Prometheus metrics. It is built on
+// with explicit commits that keeps its partitions through a rebalance until
+// it is done with the batch it holds (group.go), plus their Prometheus
+// metrics. It is built on
 // github.com/segmentio/kafka-go and works the same against a real cluster
 // and the embedded broker (pipeline/broker).
 //

@@ -38,6 +38,7 @@ type group struct {
 
 	startOnce sync.Once
 	cg        *kafka.ConsumerGroup
+	joinErr   error // set once by join
 	msgs      chan fetched
 	ctx       context.Context // ends at close
 	cancel    context.CancelFunc
@@ -105,8 +106,8 @@ func newGroup(b *Bus, id string, topics []string, opts ReaderOptions) *group {
 // join creates the consumer group member and starts its generations; it
 // runs once, on the first fetch.
 func (g *group) join() error {
-	var err error
 	g.startOnce.Do(func() {
+		var err error
 		g.cg, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 			ID:                g.id,
 			Brokers:           g.bus.cfg.Brokers,
@@ -120,13 +121,13 @@ func (g *group) join() error {
 			ErrorLogger:       g.bus.kafkaLogger("kafka read", "group", g.id),
 		})
 		if err != nil {
-			err = fmt.Errorf("bus: join group %s: %w", g.id, err)
+			g.joinErr = fmt.Errorf("bus: join group %s: %w", g.id, err)
 			close(g.runDone)
 			return
 		}
 		go g.run()
 	})
-	return err
+	return g.joinErr
 }
 
 // run serves one generation after another until the group is closed.

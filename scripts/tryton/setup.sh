@@ -19,13 +19,15 @@
 # $HUB_TEST_TRYTON_DBDIR/$HUB_TEST_TRYTON_TEMPLATE.sqlite to a new name per
 # test; the running server serves every database file of that folder.
 #
-# Settings (environment): HUB_TRYTON_HOME (default /tmp/hub-tryton),
+# Settings (environment): HUB_TRYTON_HOME (default data/tryton in the
+# repository, which git ignores),
 # HUB_TRYTON_PORT (default 18000), HUB_TEST_TRYTON_TEMPLATE (hub_template).
 # `scripts/tryton/setup.sh stop` stops the server.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-home="${HUB_TRYTON_HOME:-/tmp/hub-tryton}"
+home="${HUB_TRYTON_HOME:-$here/../../data/tryton}"
+mkdir -p "$home" && home="$(cd "$home" && pwd)"
 port="${HUB_TRYTON_PORT:-18000}"
 template="${HUB_TEST_TRYTON_TEMPLATE:-hub_template}"
 py=/usr/bin/python3

@@ -4,12 +4,14 @@
 # wrk for SECS seconds over CONNS connections, and prints wrk's figures,
 # the load average before the run and the hub's CPU time (user + system,
 # /proc/PID/stat) per webhook answered.
-#   internal/shoptest/wrk/run.sh /tmp/hub-bench /tmp/webhooks.tsv [CONNS] [SECS]
+# The hub's data and log go to the repository's data/hub-wrk.
+#   internal/shoptest/wrk/run.sh bin/hub-bench "$PWD"/data/webhooks.tsv [CONNS] [SECS]
 set -eu
 BIN=$1 TSV=$2 CONNS=${3:-64} SECS=${4:-10}
 DIR=$(cd "$(dirname "$0")" && pwd)
-rm -rf /tmp/hub-wrk
-"$BIN" run -c "$DIR/hub.yaml" >/tmp/hub-wrk.log 2>&1 &
+DATA="$DIR/../../../data/hub-wrk"
+rm -rf "$DATA" && mkdir -p "$DATA"
+"$BIN" run -c "$DIR/hub.yaml" >"$DATA/hub.log" 2>&1 &
 HUB=$!
 trap 'kill $HUB 2>/dev/null; wait $HUB 2>/dev/null || true' EXIT
 for _ in $(seq 150); do

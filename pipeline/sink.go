@@ -201,7 +201,8 @@ func (s *Sink) pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// process handles one fetched batch; an error means ctx ended first.
+// process handles one fetched batch; an error means ctx ended first, or
+// errRevoked: the group rebalanced and the batch was let go unfinished.
 func (s *Sink) process(ctx context.Context, msgs []bus.Message) error {
 	s.settled, s.waited, s.written = s.settled[:0], false, 0
 	s.revoked = s.Reader.Revoked(msgs)

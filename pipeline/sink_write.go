@@ -25,7 +25,8 @@ func (e *keepsFailing) Unwrap() error { return e.err }
 
 // write sends ready records to the connector, settles each one's outcome
 // and returns those to retry; an error means ctx ended (or the write was
-// abandoned) first.
+// abandoned) first, or errRevoked: the group rebalanced while the batch
+// waited to be tried again.
 func (s *Sink) write(ctx context.Context, ready []*item) ([]*item, error) {
 	results, err := s.writeBatch(ctx, ready)
 	var kf *keepsFailing

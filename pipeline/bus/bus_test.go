@@ -247,17 +247,7 @@ func TestGroupRestartResumesFromCommittedOffset(t *testing.T) {
 	ensure(t, ctx, bs, TopicSpec{Name: "invoices", Partitions: 3})
 
 	const total = 30
-	w := bs.NewWriter("invoices")
-	var all []string
-	var msgs []Message
-	for i := range total {
-		k := fmt.Sprintf("inv-%02d", i)
-		all = append(all, k)
-		msgs = append(msgs, Message{Key: []byte(k), Value: []byte(k)})
-	}
-	if err := w.Write(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
+	all := produce(t, ctx, bs, "invoices", total)
 
 	start := time.Now()
 	r1 := bs.NewReader("sink-crm", []string{"invoices"}, fastReader)

@@ -50,7 +50,6 @@ type group struct {
 
 	mu      sync.Mutex
 	holding *hold
-	lag     map[topicPartition]int64
 }
 
 // generation is one generation of the group as this member sees it.
@@ -99,8 +98,7 @@ func newGroup(b *Bus, id string, topics []string, opts ReaderOptions) *group {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &group{bus: b, id: id, topics: append([]string(nil), topics...), opts: opts, start: start,
 		log: b.log.With("group", id), msgs: make(chan fetched, opts.QueueCapacity),
-		ctx: ctx, cancel: cancel, closed: make(chan struct{}), runDone: make(chan struct{}),
-		lag: make(map[topicPartition]int64)}
+		ctx: ctx, cancel: cancel, closed: make(chan struct{}), runDone: make(chan struct{})}
 }
 
 // join creates the consumer group member and starts its generations; it
@@ -160,9 +158,6 @@ func (g *group) serve(kg *kafka.Generation) {
 		g.windDown(gen)
 	})
 	<-started
-	g.mu.Lock()
-	clear(g.lag)
-	g.mu.Unlock()
 	n := 0
 	for topic, parts := range kg.Assignments {
 		for _, p := range parts {
@@ -294,7 +289,6 @@ func (g *group) fetch(ctx context.Context, only *generation) (kafka.Message, *ge
 			g.letGoLocked()
 			g.holding = &hold{gen: f.gen, done: make(chan struct{})}
 		}
-		g.lag[topicPartition{f.m.Topic, f.m.Partition}] = max(f.m.HighWaterMark-f.m.Offset-1, 0)
 		g.mu.Unlock()
 		return f.m, f.gen, nil
 	}
@@ -345,16 +339,6 @@ func (g *group) commit(msgs []Message) error {
 func isFenced(err error) bool {
 	return errors.Is(err, kafka.IllegalGeneration) || errors.Is(err, kafka.UnknownMemberId) ||
 		errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.FencedInstanceID)
-}
-
-func (g *group) lagSum() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var n int64
-	for _, l := range g.lag {
-		n += l
-	}
-	return n
 }
 
 // close leaves the group. It waits for the member to leave at most

@@ -51,6 +51,23 @@ func (c *consumer) run(ctx context.Context, r *Reader) {
 	}
 }
 
+// waitUntil polls cond every 50ms for up to d and fails with its last
+// state when it never holds.
+func waitUntil(t *testing.T, d time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (c *consumer) keys() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -104,20 +121,14 @@ func TestRebalanceWaitsForHeldRecords(t *testing.T) {
 	defer stopA()
 	go first.run(actx, a)
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		all := append(first.keys(), second.keys()...)
-		slices.Sort(all)
-		if len(all) >= len(keys) {
-			if !slices.Equal(all, keys) {
-				t.Fatalf("records committed: %d, want each of %d exactly once", len(all), len(keys))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d records committed", len(all), len(keys))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var all []string
+	waitUntil(t, 30*time.Second, func() (bool, string) {
+		all = append(first.keys(), second.keys()...)
+		return len(all) >= len(keys), fmt.Sprintf("only %d of %d records committed", len(all), len(keys))
+	})
+	slices.Sort(all)
+	if !slices.Equal(all, keys) {
+		t.Fatalf("records committed: %d, want each of %d exactly once", len(all), len(keys))
 	}
 	for _, k := range second.keys() {
 		for _, m := range held {
@@ -155,28 +166,17 @@ func TestCommitAfterTheGroupMovedOn(t *testing.T) {
 	defer stopB()
 	go second.run(bctx, b)
 	<-a.Revoked(held)
-	deadline := time.Now().Add(20 * time.Second)
-	for len(second.keys()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the second member never got a partition")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, 20*time.Second, func() (bool, string) {
+		return len(second.keys()) > 0, "the second member never got a partition"
+	})
 	err = a.Commit(ctx, held...)
 	if !errors.Is(err, ErrRevoked) {
 		t.Fatalf("commit after the group moved on: %v, want ErrRevoked", err)
 	}
 	_ = a.Close()
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	waitUntil(t, 20*time.Second, func() (bool, string) {
 		got := second.keys()
 		slices.Sort(got)
-		if slices.Equal(got, keys) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the second member committed %d of %d records", len(got), len(keys))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return slices.Equal(got, keys), fmt.Sprintf("the second member committed %d of %d records", len(got), len(keys))
+	})
 }

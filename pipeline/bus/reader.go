@@ -52,8 +52,9 @@ type Reader struct {
 	g     *group        // a group member
 	r     *kafka.Reader // a partition reader
 
-	mu  sync.Mutex
-	lag map[topicPartition]int64 // by partition: high watermark - next offset
+	mu       sync.Mutex
+	lag      map[topicPartition]int64 // by partition: high watermark - next offset
+	lagOfGen *generation              // a group member's lag is of the partitions it has in this generation
 }
 
 type topicPartition struct {
@@ -77,7 +78,7 @@ func (b *Bus) NewReader(group string, topics []string, opts ReaderOptions) *Read
 	if opts.QueueCapacity <= 0 {
 		opts.QueueCapacity = 100
 	}
-	r := &Reader{bus: b, group: group, g: newGroup(b, group, topics, opts)}
+	r := &Reader{bus: b, group: group, g: newGroup(b, group, topics, opts), lag: make(map[topicPartition]int64)}
 	if !b.track(nil, r) {
 		r.g.close() // bus closed: Fetch returns io.EOF
 	}
@@ -111,11 +112,13 @@ func (r *Reader) fetch(ctx context.Context, only *generation) (Message, error) {
 		return Message{}, fmt.Errorf("bus: fetch for group %s: %w", r.group, err)
 	}
 	r.bus.metrics.read.WithLabelValues(km.Topic).Inc()
-	if r.g == nil {
-		r.mu.Lock()
-		r.lag[topicPartition{km.Topic, km.Partition}] = max(km.HighWaterMark-km.Offset-1, 0)
-		r.mu.Unlock()
+	r.mu.Lock()
+	if gen != r.lagOfGen {
+		clear(r.lag) // a rebalance: other partitions now
+		r.lagOfGen = gen
 	}
+	r.lag[topicPartition{km.Topic, km.Partition}] = max(km.HighWaterMark-km.Offset-1, 0)
+	r.mu.Unlock()
 	m := Message{
 		Topic:         km.Topic,
 		Partition:     km.Partition,
@@ -218,9 +221,6 @@ func (r *Reader) Commit(ctx context.Context, msgs ...Message) error {
 // Lag is how many records the reader is behind the end of the partitions it
 // fetched from, as of the last record fetched from each.
 func (r *Reader) Lag() int64 {
-	if r.g != nil {
-		return r.g.lagSum()
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var n int64

@@ -538,13 +538,17 @@ func (b *Bus) kafkaLogger(msg string, attrs ...any) kafka.LoggerFunc {
 
 // clientErrorKind sorts what the Kafka client reports: a group
 // rebalancing (every start and every member joining), a read that timed
-// out and is retried, or anything else.
+// out and is retried, a reader stopping because it is being closed (its
+// partition readers' dials and lag reads are cancelled at every shutdown
+// and rebalance), or anything else.
 func clientErrorKind(detail string) string {
 	switch {
 	case strings.Contains(detail, "Rebalance In Progress"):
 		return "rebalance"
 	case strings.Contains(detail, "i/o timeout"), strings.Contains(detail, "context deadline exceeded"):
 		return "timeout"
+	case strings.Contains(detail, "context canceled"), strings.Contains(detail, "operation was canceled"):
+		return "closed"
 	}
 	return "other"
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/google/uuid"
@@ -29,9 +28,6 @@ func BenchmarkSyncBatch(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			if os.Getenv("XDROP") != "" {
-				s.db.Exec("DROP INDEX trace_events_at")
-			}
 			const batch = 2000
 			b.ResetTimer()
 			for i := range b.N {

@@ -70,9 +70,11 @@ afterwards unless --keep.`,
 	f.StringVar(&o.Capture, "capture", "cursor", "the CRM's change capture: cursor or outbox")
 	f.StringVar(&o.StateDSN, "state", "", "the hub's state store DSN (default SQLite in a temp folder)")
 	f.BoolVar(&o.Keep, "keep", false, "keep the schemas afterwards")
+	f.IntVar(&o.SourceBatch, "source-batch", 2000, "the sources' batch_size (the hub's default is 500)")
+	f.IntVar(&o.SinkBatch, "sink-batch", 1000, "the sink's batch_size (the hub's default is 500)")
 	f.StringVar(&logLevel, "log-level", "warn", "the hub's log level")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	f.StringVar(&o.HeapProfile, "memprofile", "", "write a heap profile to this file once the last order arrived")
+	f.StringVar(&o.HeapProfile, "memprofile", "", "write a heap profile to this file once half the orders arrived (what the busy hub holds)")
 	cmd.AddCommand(syncCmd, newBenchScreenpopCmd(dsn), newBenchReconcileCmd(dsn), newBenchKafkaCmd())
 	return cmd
 }

@@ -376,3 +376,44 @@ func TestIsSQLiteBusy(t *testing.T) {
 		t.Fatalf("syntax error %v told as busy", syntax)
 	}
 }
+
+// TestConnectionsAreKept checks that the pool keeps the connections that
+// concurrent callers (sources, sink workers, the trace journal) use at
+// once, instead of closing every one beyond two on its return and opening
+// it again for the next call.
+func TestConnectionsAreKept(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		const callers, rounds = 8, 40
+		var wg sync.WaitGroup
+		errs := make(chan error, callers)
+		for c := range callers {
+			wg.Go(func() {
+				for r := range rounds {
+					ext := fmt.Sprintf("C%d-R%d", c, r)
+					if _, err := s.LinkMany(ctx, "order", "crm", map[string]string{ext: fmt.Sprintf("hub-%d-%d", c, r)}); err != nil {
+						errs <- fmt.Errorf("LinkMany %s: %w", ext, err)
+						return
+					}
+					if _, err := s.LookupLinks(ctx, "order", "crm", []string{ext}); err != nil {
+						errs <- fmt.Errorf("LookupLinks %s: %w", ext, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		st := s.DB().Stats()
+		if st.MaxIdleClosed != 0 {
+			t.Errorf("the pool closed %d connections on their return (open %d, idle %d): every call beyond two pays a new connection", st.MaxIdleClosed, st.OpenConnections, st.Idle)
+		}
+		if st.OpenConnections < 2 {
+			t.Errorf("open connections = %d after %d concurrent callers, want several kept", st.OpenConnections, callers)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -271,6 +272,64 @@ func TestSink(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestConcurrentWritesKeepConnections checks that sink workers writing at
+// once each keep their connection: the pool used to close every one
+// beyond two on its return, so the next batch opened a new session.
+func TestConcurrentWritesKeepConnections(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		c := startConn(t, td, sinkTables(td, t))
+		const workers, batches = 6, 10
+		errs := make(chan error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for b := range batches {
+					ext := fmt.Sprintf("w%db%d", w, b)
+					if err := writeRetrying(c, customer(ext, "N", "1", t0)); err != nil {
+						errs <- fmt.Errorf("write %s: %w", ext, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if got := strings.Count(customerRows(t, td), ";"); got != workers*batches {
+			t.Fatalf("%d customers in the table, want %d", got, workers*batches)
+		}
+		db, _, err := c.started("customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := db.Stats(); st.MaxIdleClosed != 0 {
+			t.Errorf("the pool closed %d connections on their return (open %d): each next batch opened a new session", st.MaxIdleClosed, st.OpenConnections)
+		}
+	})
+}
+
+// writeRetrying writes one record and, like the pipeline's sink, tries a
+// batch again while it fails with a retryable error (MariaDB reports a
+// deadlock between concurrent upserts of different keys: both lock the
+// gap with SELECT ... FOR UPDATE, then insert into it).
+func writeRetrying(c *Conn, rec connectors.WriteRecord) error {
+	for try := 0; ; try++ {
+		res, err := c.Write(context.Background(), rec.Entity, []connectors.WriteRecord{rec})
+		if err == nil && res[0].Err != nil {
+			err = res[0].Err
+		}
+		if err == nil {
+			return nil
+		}
+		if kind, _ := connectors.Classify(err); kind != connectors.KindRetryable || try == 20 {
+			return err
+		}
+		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
+	}
 }
 
 func TestSoftDeleteNow(t *testing.T) {

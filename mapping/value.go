@@ -138,11 +138,20 @@ func (v Value) Members() []Member {
 	if v.kind != Object {
 		return nil
 	}
-	out := make([]Member, 0, len(v.a)/2)
-	for i := 0; i < len(v.a); i += 2 {
-		out = append(out, Member{Key: v.a[i].s, Value: v.a[i+1]})
+	return v.AppendMembers(make([]Member, 0, len(v.a)/2))
+}
+
+// AppendMembers appends an object's members in order to dst and returns
+// it: Members for hot loops that reuse one slice (or an array on the
+// stack) instead of allocating one per object.
+func (v Value) AppendMembers(dst []Member) []Member {
+	if v.kind != Object {
+		return dst
 	}
-	return out
+	for i := 0; i < len(v.a); i += 2 {
+		dst = append(dst, Member{Key: v.a[i].s, Value: v.a[i+1]})
+	}
+	return dst
 }
 
 // Elems returns an array's elements (shared, do not modify).

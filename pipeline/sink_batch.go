@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/crmhub/hub/mapping"
 	"github.com/crmhub/hub/pipeline/bus"
 	"github.com/crmhub/hub/store"
 )
@@ -15,11 +16,12 @@ import (
 // a traced supersession or a dead letter: nothing is dropped unseen.
 func (s *Sink) decodeBatch(ctx context.Context, msgs []bus.Message) ([]*item, error) {
 	items := make([]*item, 0, len(msgs))
+	var dec mapping.Decoder
 	for _, m := range msgs {
 		if target := header(m, HeaderReplayFor); target != "" && target != s.Name {
 			continue // another sink's replay
 		}
-		env, err := DecodeEnvelope(m.Value)
+		env, err := DecodeEnvelopeWith(&dec, m.Value)
 		if err == nil && env.Entity != s.Entity {
 			err = fmt.Errorf("envelope: entity %q on the %s topic", env.Entity, s.Entity)
 		}

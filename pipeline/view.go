@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/mapping"
 	"github.com/crmhub/hub/pipeline/bus"
 )
 
@@ -137,6 +138,7 @@ func (v *ViewRunner) followPartition(ctx context.Context, topic string, partitio
 	if size <= 0 {
 		size = 500
 	}
+	var dec mapping.Decoder
 	for ctx.Err() == nil {
 		msgs, err := r.FetchBatch(ctx, size, 5*time.Millisecond)
 		if err != nil {
@@ -148,7 +150,7 @@ func (v *ViewRunner) followPartition(ctx context.Context, topic string, partitio
 		}
 		changes := make([]connectors.Change, 0, len(msgs))
 		for _, m := range msgs {
-			env, err := DecodeEnvelope(m.Value)
+			env, err := DecodeEnvelopeWith(&dec, m.Value)
 			if err != nil {
 				if v.Skipped != nil {
 					v.Skipped(topic)

@@ -26,8 +26,10 @@ hub in this process (embedded broker, SQLite state unless --state) that syncs
 them, and report orders per second, the latency from the CRM commit to the
 ERP row (p50, p99, max) and the process's peak RSS. Without --rate all orders
 are inserted before the hub starts (throughput on a backlog); with --rate they
-are inserted at that steady rate (latency under load). The schemas are dropped
-afterwards unless --keep.`,
+are inserted at that steady rate (latency under load), and the latency is
+also given for the orders after --warmup: the hub is ready before its sinks'
+consumer groups have settled, so the first second's orders wait for that
+once. The schemas are dropped afterwards unless --keep.`,
 		Example: `  hub bench sync --orders 200000
   hub bench sync --orders 30000 --rate 1000`,
 		Args: cobra.NoArgs,
@@ -67,6 +69,7 @@ afterwards unless --keep.`,
 	f.IntVar(&o.Lines, "lines", 3, "lines per order")
 	f.IntVar(&o.Customers, "customers", 0, "distinct customers (default orders/20)")
 	f.IntVar(&o.Rate, "rate", 0, "insert orders at this rate per second while the hub runs (0: all before it starts)")
+	f.DurationVar(&o.Warmup, "warmup", 2*time.Second, "with --rate: the start left out of the steady latency (0: report only all orders)")
 	f.StringVar(&o.Capture, "capture", "cursor", "the CRM's change capture: cursor or outbox")
 	f.StringVar(&o.StateDSN, "state", "", "the hub's state store DSN (default SQLite in a temp folder)")
 	f.BoolVar(&o.Keep, "keep", false, "keep the schemas afterwards")

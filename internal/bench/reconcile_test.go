@@ -13,13 +13,7 @@ import (
 // small: every comparing phase must report exactly the seeded keys with
 // their classes. Times are printed, not asserted.
 func TestReconcileBenchFindsTheSeededDifferences(t *testing.T) {
-	dsn := os.Getenv("HUB_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("HUB_REQUIRE_SERVICES") == "1" {
-			t.Fatal("HUB_TEST_POSTGRES_DSN is not set and HUB_REQUIRE_SERVICES=1")
-		}
-		t.Skip("HUB_TEST_POSTGRES_DSN is not set")
-	}
+	dsn := postgresDSN(t)
 	res, err := RunReconcile(context.Background(), ReconcileOptions{PostgresDSN: dsn, Orders: 20000, DiffPercent: 2}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -60,4 +54,18 @@ func TestWithDatabase(t *testing.T) {
 			t.Errorf("withDatabase(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+// postgresDSN is the PostgreSQL the bench tests create their schemas in:
+// HUB_TEST_POSTGRES_DSN, or a skip (a failure with HUB_REQUIRE_SERVICES=1).
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("HUB_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("HUB_REQUIRE_SERVICES") == "1" {
+			t.Fatal("HUB_TEST_POSTGRES_DSN is not set and HUB_REQUIRE_SERVICES=1")
+		}
+		t.Skip("HUB_TEST_POSTGRES_DSN is not set")
+	}
+	return dsn
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -20,13 +19,7 @@ func TestSyncBenchSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a hub")
 	}
-	dsn := os.Getenv("HUB_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("HUB_REQUIRE_SERVICES") == "1" {
-			t.Fatal("HUB_TEST_POSTGRES_DSN is not set and HUB_REQUIRE_SERVICES=1")
-		}
-		t.Skip("HUB_TEST_POSTGRES_DSN is not set")
-	}
+	dsn := postgresDSN(t)
 	reg := connectors.NewRegistry()
 	if err := sqlstore.Register(reg); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ package pipeline
 // has its own end-to-end tests against real databases.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -230,6 +231,7 @@ type harness struct {
 	orderIn, orderOut string // mapping specs; tests swap in fixed ones
 	customerOut       string
 	refWait           time.Duration
+	retryInitial      time.Duration // the sinks' retry.initial; default 10ms
 	// orderWorkers is how many sink workers share the order topic's
 	// group (default 1), started orderStagger apart.
 	orderWorkers int
@@ -317,7 +319,8 @@ func (h *harness) start() (stop func()) {
 			sink := &Sink{Name: "erp", System: "erp", Entity: e, Conn: h.sink, Plan: plansOut[e],
 				Reader: reader, Journal: journal,
 				Store: h.store, DLQ: dlq, Metrics: h.m, Log: h.log.With("sink", e, "worker", w), BatchSize: 100, Health: h.health,
-				Retry: RetryPolicy{MaxAttempts: 6, Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, RefWait: h.refWait}}
+				Retry: RetryPolicy{MaxAttempts: 6, Initial: cmp.Or(h.retryInitial, 10*time.Millisecond),
+					Max: max(200*time.Millisecond, h.retryInitial), RefWait: h.refWait}}
 			if w == 0 {
 				runners = append(runners, sink)
 				continue
@@ -479,6 +482,38 @@ func TestLateCustomerIsWaitedFor(t *testing.T) {
 	}
 	if _, w := h.sink.snapshot("order"); w != 20 {
 		t.Errorf("%d order writes, want 20", w)
+	}
+}
+
+// TestWaitingOrderIsLookedAtSoon: orders arrive before their customers,
+// which come a moment later; the orders are written soon after their
+// customers, not after retry.initial (8 s here), which is for failures.
+func TestWaitingOrderIsLookedAtSoon(t *testing.T) {
+	h := newHarness(t)
+	h.retryInitial = 8 * time.Second
+	for i := 1; i <= 5; i++ {
+		h.src.add("order", order(i, i, fmt.Sprintf("%d.00", i)))
+	}
+	stop := h.start()
+	defer stop()
+	time.Sleep(500 * time.Millisecond) // the orders wait
+	h.src.add("customer", customer(1, "C1"), customer(2, "C2"), customer(3, "C3"), customer(4, "C4"), customer(5, "C5"))
+	eventually(t, 30*time.Second, "5 customers", func() (bool, string) {
+		c, _ := h.sink.snapshot("customer")
+		return len(c) == 5, fmt.Sprint(len(c))
+	})
+	customersAt := time.Now()
+	eventually(t, 30*time.Second, "5 orders", func() (bool, string) {
+		o, _ := h.sink.snapshot("order")
+		return len(o) == 5, fmt.Sprint(len(o))
+	})
+	// Before, the first look again came 4-12 s after the orders began to
+	// wait; now within about a second of the customers.
+	if d := time.Since(customersAt); d > 3*time.Second {
+		t.Errorf("the orders were written %s after their customers, want them looked at again soon", d.Round(time.Millisecond))
+	}
+	if n, _ := h.store.CountDeadLetters(context.Background(), store.DeadLetterFilter{}); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
 	}
 }
 

@@ -27,9 +27,9 @@ them, and report orders per second, the latency from the CRM commit to the
 ERP row (p50, p99, max) and the process's peak RSS. Without --rate all orders
 are inserted before the hub starts (throughput on a backlog); with --rate they
 are inserted at that steady rate (latency under load), and the latency is
-also given for the orders after --warmup: the hub is ready before its sinks'
-consumer groups have settled, so the first second's orders wait for that
-once. The schemas are dropped afterwards unless --keep.`,
+also given for the orders after --warmup: at the start the first orders
+wait for their customers (all inserted before the hub starts) to reach the
+ERP. The schemas are dropped afterwards unless --keep.`,
 		Example: `  hub bench sync --orders 200000
   hub bench sync --orders 30000 --rate 1000`,
 		Args: cobra.NoArgs,

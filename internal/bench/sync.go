@@ -63,11 +63,10 @@ type Options struct {
 	// the orders arrived: what the hub holds while it is busy (after a GC).
 	HeapProfile string
 	// Warmup, with Rate, is the start of the run left out of the steady
-	// latency: the hub is ready before its sinks' consumer groups have
-	// settled (their workers join one after another, and each join is a
-	// rebalance the others learn of on their next heartbeat), so the
-	// first orders wait for that once. The latency over all orders is
-	// reported too.
+	// latency: the customers, all inserted before the hub starts, are
+	// synced while the first orders arrive, and an order whose customer
+	// is not in the ERP yet waits for it, holding its partition. The
+	// latency over all orders is reported too.
 	Warmup time.Duration
 }
 

@@ -118,7 +118,7 @@ func TestParseDSN(t *testing.T) {
 func TestOpenSQLiteSettings(t *testing.T) {
 	s := openStore(t, storetest.SQLiteDSN(t))
 	ctx := context.Background()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "1", "temp_store": "2"} {
 		var got string
 		if err := s.DB().GetContext(ctx, &got, "PRAGMA "+pragma); err != nil {
 			t.Fatalf("PRAGMA %s: %v", pragma, err)

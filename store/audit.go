@@ -21,7 +21,7 @@ func (s *Store) AppendAudit(ctx context.Context, actor, action, subject, detail 
 	if actor == "" || action == "" {
 		return fmt.Errorf("store: append audit %q by %q: actor and action are required", action, actor)
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.execWrite(ctx,
 		s.rebind("INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)"),
 		s.tv(s.now()), actor, action, subject, detail)
 	if err != nil {

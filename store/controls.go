@@ -21,7 +21,7 @@ func (s *Store) SetPaused(ctx context.Context, runner string, paused bool, actor
 	if paused {
 		p = 1
 	}
-	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO controls (runner, paused, actor, reason, updated_at) VALUES (?, ?, ?, ?, ?)
+	_, err := s.execWrite(ctx, s.rebind(`INSERT INTO controls (runner, paused, actor, reason, updated_at) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (runner) DO UPDATE SET paused = excluded.paused, actor = excluded.actor, reason = excluded.reason, updated_at = excluded.updated_at`),
 		runner, p, actor, reason, s.tv(s.now()))
 	if err != nil {

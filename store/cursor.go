@@ -27,7 +27,7 @@ func (s *Store) SetCursor(ctx context.Context, source, entity, value string) err
 	if source == "" || entity == "" {
 		return fmt.Errorf("store: set cursor %q/%q: source and entity are required", source, entity)
 	}
-	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO cursors (source, entity, value, updated_at) VALUES (?, ?, ?, ?)
+	_, err := s.execWrite(ctx, s.rebind(`INSERT INTO cursors (source, entity, value, updated_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (source, entity) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
 		source, entity, value, s.tv(s.now()))
 	if err != nil {

@@ -237,7 +237,7 @@ WHERE d.id = ? AND o.id <> d.id AND o.status = 'open' AND o.record_key <> ''`), 
 			return fmt.Errorf("%w: mark dead letter %d open: the same record already has an open dead letter", ErrConflict, id)
 		}
 	}
-	res, err := s.db.ExecContext(ctx, s.rebind("UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?"),
+	res, err := s.execWrite(ctx, s.rebind("UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?"),
 		status, s.tv(s.now()), id)
 	return checkOne(res, err, "mark dead letter %d %s", id, status)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -31,14 +32,53 @@ func BenchmarkSyncBatch(b *testing.B) {
 			const batch = 2000
 			b.ResetTimer()
 			for i := range b.N {
-				syncBatch(ctx, b, s, i, batch)
+				if err := syncBatch(ctx, s, i, batch); err != nil {
+					b.Fatal(err)
+				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/order")
 		})
 	}
 }
 
-func syncBatch(ctx context.Context, b *testing.B, s *Store, n, batch int) {
+// BenchmarkConcurrentSyncBatch is BenchmarkSyncBatch from four goroutines
+// at once, as a hub's sources, sink workers and trace journal write: with
+// the write gate, and without it, when a writer that finds SQLite's lock
+// taken sleeps in its busy handler.
+//
+//	go test ./store -run '^$' -bench ConcurrentSyncBatch -benchtime 40x
+func BenchmarkConcurrentSyncBatch(b *testing.B) {
+	for _, gated := range []bool{true, false} {
+		b.Run(fmt.Sprintf("gate=%v", gated), func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(ctx, storetest.SQLiteDSN(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if !gated {
+				s.gate = nil
+			}
+			const writers, batch = 4, 500
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for i := range b.N {
+						if err := syncBatch(ctx, s, i*writers+w, batch); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*writers*batch), "ns/order")
+		})
+	}
+}
+
+func syncBatch(ctx context.Context, s *Store, n, batch int) error {
 	exts := make([]string, batch)
 	fresh := make(map[string]string, batch)
 	for i := range exts {
@@ -46,11 +86,11 @@ func syncBatch(ctx context.Context, b *testing.B, s *Store, n, batch int) {
 		fresh[exts[i]] = uuid.Must(uuid.NewV7()).String()
 	}
 	if _, err := s.LookupLinks(ctx, "order", "crm", exts); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	linked, err := s.LinkMany(ctx, "order", "crm", fresh)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	hubs := make([]string, 0, batch)
 	src := make([]Written, 0, batch)
@@ -59,10 +99,10 @@ func syncBatch(ctx context.Context, b *testing.B, s *Store, n, batch int) {
 		src = append(src, Written{HubID: linked[ext], ExternalID: ext, Hash: "h" + ext, Version: "2026-12-03T10:00:00Z"})
 	}
 	if _, err := s.RecordWritten(ctx, "order", "crm", src); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	if _, err := s.LookupExternals(ctx, "order", "erp", hubs); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	dst := make([]Written, 0, batch)
 	events := make([]TraceEvent, 0, 2*batch)
@@ -73,9 +113,10 @@ func syncBatch(ctx context.Context, b *testing.B, s *Store, n, batch int) {
 			TraceEvent{Entity: "order", HubID: hub, System: "erp", Connector: "erp", ExternalID: "E" + exts[i], Event: TraceWritten, Hash: "e" + exts[i]})
 	}
 	if _, err := s.RecordWritten(ctx, "order", "erp", dst); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	if err := s.AppendTrace(ctx, events); err != nil {
-		b.Fatal(err)
+		return err
 	}
+	return nil
 }

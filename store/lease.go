@@ -19,7 +19,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		return false, fmt.Errorf("store: acquire lease %q for %q: name, holder and a positive ttl are required", name, holder)
 	}
 	now := s.now()
-	res, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)
+	res, err := s.execWrite(ctx, s.rebind(`INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET
     acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at ELSE excluded.acquired_at END,
     holder = excluded.holder,
@@ -39,7 +39,7 @@ WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`),
 // ReleaseLease gives up the lease name if holder has it, so another node can
 // take it at once. Releasing a lease one does not hold is not an error.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind("DELETE FROM leases WHERE name = ? AND holder = ?"), name, holder)
+	_, err := s.execWrite(ctx, s.rebind("DELETE FROM leases WHERE name = ? AND holder = ?"), name, holder)
 	if err != nil {
 		return fmt.Errorf("store: release lease %s for %s: %w", name, holder, err)
 	}

@@ -54,7 +54,7 @@ func (s *Store) FinishReconRun(ctx context.Context, id int64, status string, sum
 			return fmt.Errorf("store: finish recon run %d: summary and report must be valid JSON", id)
 		}
 	}
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.execWrite(ctx,
 		s.rebind("UPDATE recon_runs SET finished_at = ?, status = ?, summary = ?, report = ? WHERE id = ?"),
 		s.tv(s.now()), status, string(summary), string(report), id)
 	return checkOne(res, err, "finish recon run %d", id)

@@ -64,11 +64,11 @@ func (s *Store) AddReconDiffs(ctx context.Context, run, prev int64, diffs []Reco
 			}
 		}
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("store: add differences of run %d: %w", run, err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+	defer end()
 	stmt, err := tx.PreparexContext(ctx, s.rebind(`INSERT INTO recon_diffs
 		(run_id, job, class, ident, record_key, hub_id, left_id, right_id, side, age, detail, repair)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))

@@ -85,11 +85,11 @@ func (s *Store) SaveRecords(ctx context.Context, entity string, recs []StoredRec
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: save %d %s records: %w", len(recs), entity, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	now := s.tv(s.now())
 	for _, r := range recs {
 		var res sql.Result
@@ -123,11 +123,11 @@ func (s *Store) MarkPublished(ctx context.Context, entity string, hashes map[str
 	if len(hashes) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("store: mark %d %s records published: %w", len(hashes), entity, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	stmt, err := tx.PreparexContext(ctx, s.rebind("UPDATE records SET pub_hash = ? WHERE entity = ? AND hub_id = ? AND hash = ?"))
 	if err != nil {
 		return fmt.Errorf("store: mark %s records published: %w", entity, err)
@@ -156,11 +156,11 @@ func (s *Store) PutMatchKeys(ctx context.Context, entity string, keys []MatchKey
 	if len(keys) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("store: put %d %s match keys: %w", len(keys), entity, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	for _, k := range keys {
 		if k.Value == "" {
 			_, err = tx.ExecContext(ctx, s.rebind("DELETE FROM match_keys WHERE entity = ? AND hub_id = ? AND rule = ?"), entity, k.HubID, k.Rule)

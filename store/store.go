@@ -64,6 +64,7 @@ type Store struct {
 	// (nil on SQLite).
 	analyzer *analyzer
 	stmts    stmtCache // the batch calls' prepared statements (stmts.go)
+	gate     writeGate // SQLite's write transactions, one at a time (writegate.go)
 }
 
 // Open connects to the state store described by dsn, applies any pending
@@ -100,7 +101,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxIdleTime(maxIdleTime)
-	s := &Store{db: db, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: db, dialect: dialect, gate: newWriteGate(dialect), now: func() time.Time { return time.Now().UTC() }}
 	if err := s.ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s (%s): %w", dialect, redactDSN(dsn), err)

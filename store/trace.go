@@ -45,11 +45,11 @@ func (s *Store) AppendTrace(ctx context.Context, events []TraceEvent) error {
 		return nil
 	}
 	now := s.now()
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("store: append %d trace events: %w", len(events), err)
 	}
-	defer tx.Rollback()
+	defer end()
 	rest := events
 	for _, n := range rowChunks(len(events), maxParams/traceCols) {
 		chunk := rest[:n]
@@ -80,7 +80,7 @@ func (s *Store) AppendTrace(ctx context.Context, events []TraceEvent) error {
 
 // PruneTrace deletes trace events older than before and returns how many.
 func (s *Store) PruneTrace(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.rebind("DELETE FROM trace_events WHERE at < ?"), s.tv(before))
+	res, err := s.execWrite(ctx, s.rebind("DELETE FROM trace_events WHERE at < ?"), s.tv(before))
 	if err != nil {
 		return 0, fmt.Errorf("store: prune trace events before %s: %w", before.Format(time.RFC3339), err)
 	}

@@ -19,7 +19,7 @@ func (s *Store) WaitsSince(ctx context.Context, sink, entity string, hubIDs []st
 		for _, id := range chunk {
 			args = append(args, sink, entity, id, now)
 		}
-		if _, err := s.db.ExecContext(ctx, s.rebind("INSERT INTO ref_waits (sink, entity, hub_id, since) VALUES "+rows+
+		if _, err := s.execWrite(ctx, s.rebind("INSERT INTO ref_waits (sink, entity, hub_id, since) VALUES "+rows+
 			" ON CONFLICT (sink, entity, hub_id) DO NOTHING"), args...); err != nil {
 			return nil, fmt.Errorf("store: record the waits of %d %s at %s: %w", len(chunk), entity, sink, err)
 		}
@@ -49,7 +49,7 @@ func (s *Store) WaitsSince(ctx context.Context, sink, entity string, hubIDs []st
 func (s *Store) EndWaits(ctx context.Context, sink, entity string, hubIDs []string) error {
 	for _, chunk := range chunks(dedupe(hubIDs), maxParams-2) {
 		q, args := inQuery("DELETE FROM ref_waits WHERE sink = ? AND entity = ? AND hub_id IN (%s)", chunk, sink, entity)
-		if _, err := s.db.ExecContext(ctx, s.rebind(q), args...); err != nil {
+		if _, err := s.execWrite(ctx, s.rebind(q), args...); err != nil {
 			return fmt.Errorf("store: end the waits of %d %s at %s: %w", len(chunk), entity, sink, err)
 		}
 	}

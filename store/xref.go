@@ -70,7 +70,7 @@ func (s *Store) Link(ctx context.Context, entity, system, externalID, hubID stri
 			entity, system, externalID, hubID)
 	}
 	now := s.tv(s.now())
-	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at)
+	_, err := s.execWrite(ctx, s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 		entity, system, externalID, hubID, now, now)
 	if err != nil {
@@ -96,7 +96,7 @@ VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 // SetLastHash records the content hash last written to (or read from) system
 // for a linked record, so that an identical update can be skipped.
 func (s *Store) SetLastHash(ctx context.Context, entity, system, hubID, hash string) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.execWrite(ctx,
 		s.rebind("UPDATE xref SET last_hash = ?, updated_at = ? WHERE entity = ? AND hub_id = ? AND system = ?"),
 		hash, s.tv(s.now()), entity, hubID, system)
 	return checkOne(res, err, "set last hash of %s %s in %s", entity, hubID, system)
@@ -105,7 +105,7 @@ func (s *Store) SetLastHash(ctx context.Context, entity, system, hubID, hash str
 // SetLastWritten records both the content hash and the record version (the
 // envelope's version) last written to system for a linked record.
 func (s *Store) SetLastWritten(ctx context.Context, entity, system, hubID, hash, version string) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.execWrite(ctx,
 		s.rebind("UPDATE xref SET last_hash = ?, version = ?, updated_at = ? WHERE entity = ? AND hub_id = ? AND system = ?"),
 		hash, version, s.tv(s.now()), entity, hubID, system)
 	return checkOne(res, err, "set last written of %s %s in %s", entity, hubID, system)
@@ -130,7 +130,7 @@ func checkOne(res sql.Result, err error, format string, args ...any) error {
 // Unlink forgets which record of system hubID is: the system no longer
 // has it (deleted there), so the next write creates it again.
 func (s *Store) Unlink(ctx context.Context, entity, system, hubID string) error {
-	if _, err := s.db.ExecContext(ctx, s.rebind("DELETE FROM xref WHERE entity = ? AND hub_id = ? AND system = ?"), entity, hubID, system); err != nil {
+	if _, err := s.execWrite(ctx, s.rebind("DELETE FROM xref WHERE entity = ? AND hub_id = ? AND system = ?"), entity, hubID, system); err != nil {
 		return fmt.Errorf("unlink %s %s from %s: %w", entity, hubID, system, err)
 	}
 	return nil

@@ -135,11 +135,11 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 		}
 		exts = append(exts, ext)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	now := s.tv(s.now())
 	const cols = 6
 	rest := exts
@@ -262,11 +262,11 @@ func distinctHubs(ws []Written) bool {
 // inserted with its stamp; an existing one with the same external id is
 // restamped; one with another external id is left alone and returned.
 func (s *Store) recordWrittenBulk(ctx context.Context, entity, system string, ws []Written) ([]Written, error) {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: record %d %s written to %s: %w", len(ws), entity, system, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	now := s.tv(s.now())
 	const cols = 9
 	done := make(map[string]bool, len(ws))
@@ -311,11 +311,11 @@ RETURNING hub_id`)
 // recordWrittenEach is RecordWritten one statement at a time.
 func (s *Store) recordWrittenEach(ctx context.Context, entity, system string, ws []Written) (Linked, error) {
 	var out Linked
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return out, fmt.Errorf("store: record %d %s written to %s: %w", len(ws), entity, system, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	now := s.tv(s.now())
 	link, err := tx.PreparexContext(ctx, s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))

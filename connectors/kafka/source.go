@@ -33,6 +33,11 @@ type reader struct {
 	mu  sync.Mutex
 	cl  *kgo.Client
 	pos offsets // where cl stands: the next offset per partition
+	// dec decodes the messages' values: one Decoder sized by the last
+	// value, not a new one per message (BenchmarkRecord: 16 allocations
+	// and 9 µs per 1.5 KB order, against 4 and 5 µs). Decode, not
+	// DecodeTransient: each record keeps its own values.
+	dec mapping.Decoder
 }
 
 func (r *reader) close() {
@@ -79,7 +84,7 @@ func (c *Conn) Read(ctx context.Context, entity, cursor string, max int) (connec
 				return // fetched before the consumer was positioned
 			}
 			r.pos[m.Partition] = m.Offset + 1
-			recs = append(recs, record(entity, e, m))
+			recs = append(recs, record(entity, e, m, &r.dec))
 		})
 		if len(recs) > 0 {
 			return connectors.Batch{Records: recs, Cursor: r.pos.String()}, nil
@@ -148,7 +153,7 @@ func fetchErr(f kgo.Fetches) error {
 // from key_field or the message key, its version from version_field or
 // the message timestamp. A value that is not a JSON object is kept as
 // text and marked, so the hub dead-letters it with the reason.
-func record(entity string, e EntityConfig, m *kgo.Record) connectors.Record {
+func record(entity string, e EntityConfig, m *kgo.Record, dec *mapping.Decoder) connectors.Record {
 	rec := connectors.Record{Entity: entity, Key: string(m.Key), Op: connectors.OpUpsert, Version: m.Timestamp.UTC()}
 	where := fmt.Sprintf("partition %d offset %d of %s", m.Partition, m.Offset, m.Topic)
 	if m.Value == nil {
@@ -159,7 +164,7 @@ func record(entity string, e EntityConfig, m *kgo.Record) connectors.Record {
 		}
 		return rec
 	}
-	v, err := mapping.ParseJSON(m.Value)
+	v, err := dec.Decode(m.Value)
 	if err == nil && v.Kind() != mapping.Object {
 		err = fmt.Errorf("the value is a JSON %s, not an object", v.Kind())
 	}

@@ -79,8 +79,13 @@ func (s *Store) AddDeadLetter(ctx context.Context, dl DeadLetter) (int64, error)
 	if dl.Topic != "" {
 		partition, offset = dl.Partition, dl.Offset
 	}
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: add dead letter for %s %s %q: %w", dl.Connector, dl.Entity, dl.RecordKey, err)
+	}
+	defer unlock()
 	var id int64
-	err := s.db.QueryRowxContext(ctx, s.rebind(`INSERT INTO dead_letters
+	err = s.db.QueryRowxContext(ctx, s.rebind(`INSERT INTO dead_letters
     (connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
      first_seen, last_seen, updated_at, payload, status, topic, kafka_partition, kafka_offset, trace_id, version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)
@@ -278,6 +283,11 @@ func (s *Store) SupersedeDeadLetters(ctx context.Context, connector, entity stri
 	if open == 0 {
 		return nil, nil
 	}
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: supersede dead letters of %s %s: %w", connector, entity, err)
+	}
+	defer unlock()
 	var ids []int64
 	stageClause := ""
 	if len(stages) > 0 {

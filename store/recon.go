@@ -33,8 +33,13 @@ func (s *Store) StartReconRun(ctx context.Context, job string) (int64, error) {
 	if job == "" {
 		return 0, errors.New("store: start recon run: job is required")
 	}
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: start recon run of %s: %w", job, err)
+	}
+	defer unlock()
 	var id int64
-	err := s.db.QueryRowxContext(ctx,
+	err = s.db.QueryRowxContext(ctx,
 		s.rebind("INSERT INTO recon_runs (job, started_at, status) VALUES (?, ?, ?) RETURNING id"),
 		job, s.tv(s.now()), ReconRunning).Scan(&id)
 	if err != nil {

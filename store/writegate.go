@@ -14,8 +14,14 @@ import (
 // connection that finds the write lock taken sleeps in SQLite's busy
 // handler (1, 2, 5, 10 ... 100 ms, whatever the lock's holder does
 // meanwhile) and tries again: with sources, sink workers and the trace
-// journal writing at once, the store spent much of its time with nobody
-// writing. The gate hands the lock over the moment the holder commits.
+// journal writing at once, the write lock often sat free while writers
+// slept. The gate hands the lock over the moment the holder commits, and a
+// writer waits at it without holding a connection.
+//
+// Every write of this package passes the gate: transactions through
+// beginWrite, single statements through execWrite, or lockWrites around a
+// statement that returns rows (INSERT ... RETURNING). Only the migrations
+// at Open, before anyone else can write, do not.
 // Another process on the same file (a `hub` command beside `hub run`)
 // still waits on busy_timeout. PostgreSQL has no gate: its writers do not
 // exclude each other.

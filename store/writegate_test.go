@@ -105,3 +105,70 @@ func TestWriteWaitEndsWithContext(t *testing.T) {
 		t.Errorf("cursor = %q, want 2", v)
 	}
 }
+
+// Writers wait at the gate, not in SQLite: while one transaction writes,
+// every other kind of write (a statement, a transaction, an INSERT that
+// returns its id, an UPDATE that returns rows) waits without taking a
+// connection from the pool, where it would sleep in SQLite's busy handler,
+// and each lands once the transaction ends.
+func TestWritersWaitAtTheGate(t *testing.T) {
+	s := openStore(t, storetest.SQLiteDSN(t))
+	ctx := context.Background()
+	if _, err := s.AddDeadLetter(ctx, DeadLetter{Connector: "erp", Entity: "order", RecordKey: "SO-1", Stage: "write"}); err != nil {
+		t.Fatal(err)
+	}
+	tx, end, err := s.beginWrite(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := map[string]func() error{
+		"cursor": func() error { return s.SetCursor(ctx, "src", "order", "1") },
+		"links": func() error {
+			_, err := s.LinkMany(ctx, "order", "crm", map[string]string{"SO-9": "hub-9"})
+			return err
+		},
+		"dead letter": func() error {
+			_, err := s.AddDeadLetter(ctx, DeadLetter{Connector: "shop", Entity: "order", RecordKey: "7", Stage: "map_in"})
+			return err
+		},
+		"supersede": func() error {
+			ids, err := s.SupersedeDeadLetters(ctx, "erp", "order", []string{"SO-1"}, []string{"write"})
+			if err == nil && len(ids) != 1 {
+				err = fmt.Errorf("superseded %v, want the one open dead letter", ids)
+			}
+			return err
+		},
+		"recon run": func() error {
+			_, err := s.StartReconRun(ctx, "nightly")
+			return err
+		},
+	}
+	errs := make(chan error, len(writes))
+	for name, w := range writes {
+		go func() {
+			if err := w(); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // long enough for all of them to be waiting
+	if inUse := s.DB().Stats().InUse; inUse != 1 {
+		t.Errorf("%d connections in use while one transaction writes; want 1: the others should wait at the gate", inUse)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	end()
+	for range writes {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a writer still waits after the transaction ended")
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 )
 
 // orderJSON is a shop order of about 1.5 KB, as the Kafka bench sends.
+// (The bench's own generator, internal/bench.NewOrderGen, cannot be used
+// here: internal/bench imports the hub's nodes, and they this package.)
 func orderJSON(i int) []byte {
 	var lines []string
 	for l := range 3 {

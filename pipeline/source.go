@@ -96,27 +96,68 @@ func (s *Source) run(ctx context.Context) {
 	defer cancel()
 	read := make(chan readBatch, 1)
 	prepared := make(chan preparedBatch, 1)
+	toStore := make(chan string, 1)
+	stored := make(chan string, 1)
 	go s.readStage(ctx, cursor, read)
 	go s.prepareStage(ctx, read, prepared)
+	go s.cursorStage(ctx, cursor, toStore, stored)
 	for pb := range prepared {
 		if err := s.publish(ctx, pb.parts); err != nil {
 			break // only when stopping: the cursor stays where it was
 		}
 		s.stats.add(published(pb.parts))
-		if pb.cursor != "" && pb.cursor != cursor {
-			if err := retryForever(ctx, s.Log, "store source cursor", func() error {
-				return s.Store.SetCursor(ctx, s.Name, s.Entity, pb.cursor)
-			}); err != nil {
-				break
-			}
-			cursor = pb.cursor
-			if err := s.Conn.Durable(ctx, s.Entity, cursor); err != nil && ctx.Err() == nil {
-				s.Log.Warn("tell the connector the batch is durable", "err", err)
-			}
+		if pb.cursor != "" {
+			offerLatest(toStore, pb.cursor)
 		}
 		s.Metrics.BatchSeconds.WithLabelValues(s.System, s.Entity, "source").Observe(time.Since(pb.readAt).Seconds())
 	}
+	close(toStore)
+	cursor = <-stored
 	s.Log.Info("source stopped", "cursor", s.cursorWords(context.WithoutCancel(ctx), cursor))
+}
+
+// cursorStage stores the cursor of each published batch, in order, and
+// tells the connector it is durable; it sends the last cursor stored on
+// done when in is closed.
+//
+// It runs beside the publishing, which it kept waiting before: the store's
+// writes (on SQLite) take turns with the sinks' and the trace journal's,
+// and the cursor's turn came after every one of them. When batches are
+// published faster than their cursors are stored, only the newest is
+// stored (offerLatest): a cursor covers every batch before it. A crash
+// re-reads from the stored cursor, as it always could.
+func (s *Source) cursorStage(ctx context.Context, cursor string, in <-chan string, done chan<- string) {
+	defer func() { done <- cursor }()
+	for c := range in {
+		if c == cursor || ctx.Err() != nil {
+			continue
+		}
+		if err := retryForever(ctx, s.Log, "store source cursor", func() error {
+			return s.Store.SetCursor(ctx, s.Name, s.Entity, c)
+		}); err != nil {
+			continue // stopping: drain in until the publisher closes it
+		}
+		cursor = c
+		if err := s.Conn.Durable(ctx, s.Entity, cursor); err != nil && ctx.Err() == nil {
+			s.Log.Warn("tell the connector the batch is durable", "err", err)
+		}
+	}
+}
+
+// offerLatest puts v on ch (a channel of one, with one sender), replacing
+// a value still waiting there.
+func offerLatest(ch chan string, v string) {
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
 }
 
 // cursorWords says where a cursor stands, for the logs: in the connector's

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +16,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure the hub end to end (see docs/benchmarks.md)",
 	}
 	var o bench.Options
-	var logLevel, cpuProfile string
+	var logLevel, cpuProfile, execTrace string
 	syncCmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Sync orders with lines from a PostgreSQL CRM to PostgreSQL ERP tables and measure",
@@ -40,17 +39,11 @@ ERP. The schemas are dropped afterwards unless --keep.`,
 			}
 			o.Kinds = reg
 			o.Log = newLogger(os.Stderr, logLevel, "text")
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stopProfiles, err := bench.Profiles(cpuProfile, execTrace)
+			if err != nil {
+				return err
 			}
+			defer stopProfiles()
 			res, err := bench.RunSync(cmd.Context(), o, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -77,6 +70,7 @@ ERP. The schemas are dropped afterwards unless --keep.`,
 	f.IntVar(&o.SinkBatch, "sink-batch", 1000, "the sink's batch_size (the hub's default is 500)")
 	f.StringVar(&logLevel, "log-level", "warn", "the hub's log level")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringVar(&execTrace, "exectrace", "", "write a Go execution trace of the whole run to this file (where stages wait: go tool trace -pprof=sync FILE)")
 	f.StringVar(&o.HeapProfile, "memprofile", "", "write a heap profile to this file once half the orders arrived (what the busy hub holds)")
 	cmd.AddCommand(syncCmd, newBenchScreenpopCmd(dsn), newBenchReconcileCmd(dsn), newBenchKafkaCmd())
 	return cmd

@@ -35,6 +35,7 @@ records (--golden, when the file is there). Run it from the repository's
 root (the mapping is read from configs/), see docs/benchmarks.md.`,
 		Example: `  hub bench kafka                           # 1,000,000 orders, 4 partitions
   hub bench kafka --orders 100000 --cpuprofile kafka.pprof
+  hub bench kafka --orders 100000 --exectrace kafka.trace   # then: go tool trace -pprof=sync kafka.trace > sync.pprof
   hub bench kafka --input orders-1m.ndjson  # bench/gen's output instead of the built-in generator`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -70,6 +71,7 @@ root (the mapping is read from configs/), see docs/benchmarks.md.`,
 	f.StringVar(&o.StateDSN, "state", "", "the hub's state store DSN (default SQLite in the run's folder)")
 	f.BoolVar(&o.Keep, "keep-state", false, "keep the run's folder (config, mappings, state store) afterwards")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the hub phase to this file")
+	f.StringVar(&o.ExecTrace, "exectrace", "", "write a Go execution trace of the hub phase to this file (where stages wait: go tool trace -pprof=sync FILE)")
 	f.StringVar(&logLevel, "log-level", "warn", "the hub's log level")
 	return cmd
 }

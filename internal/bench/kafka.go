@@ -31,7 +31,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -79,8 +78,11 @@ type KafkaOptions struct {
 	// CPUProfile, when set, profiles the hub phase (hub start to the last
 	// order on the output topic).
 	CPUProfile string
-	Kinds      *connectors.Registry
-	Log        *slog.Logger
+	// ExecTrace, when set, writes a Go execution trace of the same phase
+	// (where the stages wait; see Profiles).
+	ExecTrace string
+	Kinds     *connectors.Registry
+	Log       *slog.Logger
 	// OnOutput, when set, is called with each record read back from the
 	// output topic during the check (tests look at the values themselves).
 	OnOutput func(key, value []byte)
@@ -207,17 +209,11 @@ func RunKafka(ctx context.Context, o KafkaOptions, progress io.Writer) (KafkaRes
 
 	// The hub phase: what is measured.
 	runtime.GC()
-	if o.CPUProfile != "" {
-		f, err := os.Create(o.CPUProfile)
-		if err != nil {
-			return res, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return res, err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, err := Profiles(o.CPUProfile, o.ExecTrace)
+	if err != nil {
+		return res, err
 	}
+	defer stopProfiles()
 	hubCtx, stopHub := context.WithCancel(ctx)
 	defer stopHub()
 	nd := node.New(cfg, o.Log, "bench", o.Kinds)
@@ -265,7 +261,7 @@ func RunKafka(ctx context.Context, o KafkaOptions, progress io.Writer) (KafkaRes
 	res.Elapsed = time.Since(start)
 	res.CPU = processCPU() - cpu0
 	res.PeakRSSBytes = peakRSS()
-	pprof.StopCPUProfile()
+	stopProfiles()
 	// With records written twice (the sink delivers at least once) the
 	// end offsets reach n before the last orders are out. The output is
 	// read back while the hub still runs, until every order is there; the

@@ -121,8 +121,8 @@ func TestJournalQueueBounded(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := st.DB().GetContext(ctx, &n, "SELECT count(*) FROM trace_events"); err != nil {
+	n, err := st.TraceEventCount(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 100 || testutil.ToFloat64(m.TraceQueued) != 0 {

@@ -30,12 +30,14 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
 		"{{TIME}}", "TEXT",
 		"{{BYTES}}", "BLOB",
+		"{{WITHOUT_ROWID}}", " WITHOUT ROWID",
 		"{{DEAD_LETTER_STATUSES}}", sqliteDeadLetterStatuses,
 	),
 	DialectPostgres: strings.NewReplacer(
 		"{{ID}}", "BIGSERIAL PRIMARY KEY",
 		"{{TIME}}", "TIMESTAMPTZ",
 		"{{BYTES}}", "BYTEA",
+		"{{WITHOUT_ROWID}}", "",
 		"{{DEAD_LETTER_STATUSES}}", `ALTER TABLE dead_letters DROP CONSTRAINT IF EXISTS dead_letters_status_check;
 ALTER TABLE dead_letters ADD CONSTRAINT dead_letters_status_check CHECK (status IN ('open', 'replayed', 'discarded', 'superseded'));`,
 	),

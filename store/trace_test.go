@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,6 +51,88 @@ func TestTraceFindsTheJourneyByAnyID(t *testing.T) {
 		n, err := s.PruneTrace(ctx, time.Now().Add(time.Hour))
 		if err != nil || n != 4 {
 			t.Errorf("PruneTrace = %d, %v; want 4", n, err)
+		}
+		if left, err := s.TraceEventCount(ctx); err != nil || left != 0 {
+			t.Errorf("after pruning everything %d events are left (%v)", left, err)
+		}
+		if got, _ := s.Trace(ctx, "hub-1", ""); len(got) != 1 || len(got[0].Events) != 0 {
+			t.Errorf("after pruning, Trace(hub-1) = %+v; want its links and dead letter without events", got)
+		}
+	})
+}
+
+// The journal writes each call's events grouped by kind and connector; a
+// record's journey still reads in the order the events were appended,
+// across calls, with each event's own time and text as given, events
+// from before migration 0010 (trace_events) first. Pruning takes whole
+// groups older than the cut and counts their events.
+func TestTraceJournalKeepsOrderAndText(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		old := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		if _, err := s.DB().ExecContext(ctx, s.rebind(`INSERT INTO trace_events (at, entity, hub_id, system, connector, external_id, event)
+VALUES (?, 'order', 'hub-1', 'crm', 'crm-orders', 'O-1', 'published')`), s.tv(old)); err != nil {
+			t.Fatal(err)
+		}
+		odd := "quote \" back\\slash\nnew line\ttab \x01 ünï"
+		early := time.Date(2026, 6, 1, 0, 0, 0, 123456000, time.UTC)
+		first := []TraceEvent{
+			{Entity: "order", HubID: "hub-1", System: "crm", Connector: "crm-orders", ExternalID: "O-1", Event: TracePublished, Detail: "update"},
+			{Entity: "order", HubID: "hub-2", System: "crm", Connector: "crm-orders", ExternalID: "O-2", Event: TracePublished},
+			{Entity: "order", HubID: "hub-1", System: "erp", Connector: "erp", Event: TraceFailed, Detail: odd, At: early},
+			{Entity: "order", HubID: "hub-1", System: "crm", Connector: "crm-orders", Event: TraceSuppressed, Detail: "echo"},
+			{Entity: "order", HubID: "hub-1", System: "crm", Connector: "crm-orders", ExternalID: "O-1", Event: TracePublished, Detail: "again"},
+		}
+		second := []TraceEvent{
+			{Entity: "order", HubID: "hub-1", System: "erp", Connector: "erp", ExternalID: "SO-1", Event: TraceWritten, Hash: "h1"},
+		}
+		for _, evs := range [][]TraceEvent{first, second} {
+			if err := s.AppendTrace(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Trace(ctx, "hub-1", "")
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Trace(hub-1) = %+v, %v", got, err)
+		}
+		var journey []string
+		for _, e := range got[0].Events {
+			journey = append(journey, e.Event+"/"+e.Detail)
+		}
+		want := []string{"published/", "published/update", "failed/" + odd, "suppressed/echo", "published/again", "written/"}
+		if strings.Join(journey, " | ") != strings.Join(want, " | ") {
+			t.Fatalf("journey\n %q\nwant\n %q", journey, want)
+		}
+		evs := got[0].Events
+		if !evs[0].At.Equal(old) || !evs[2].At.Equal(early) || evs[5].ExternalID != "SO-1" || evs[5].Hash != "h1" || evs[5].Connector != "erp" || evs[5].System != "erp" {
+			t.Errorf("events lost their fields: %+v", evs)
+		}
+		if evs[1].At.Before(time.Now().Add(-time.Minute)) {
+			t.Errorf("an event without a time got %s, want about now", evs[1].At)
+		}
+		for i := 1; i < len(evs); i++ {
+			if i > 1 && evs[i].ID <= evs[i-1].ID {
+				t.Errorf("event ids do not follow the journey: %d then %d", evs[i-1].ID, evs[i].ID)
+			}
+		}
+		if n, err := s.TraceEventCount(ctx); err != nil || n != 7 {
+			t.Errorf("TraceEventCount = %d, %v; want 7", n, err)
+		}
+		// Only the old event is before the cut: the groups of June are not.
+		if n, err := s.PruneTrace(ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 1 {
+			t.Errorf("PruneTrace(March) = %d, %v; want 1", n, err)
+		}
+		if got, _ := s.Trace(ctx, "hub-2", ""); len(got) != 1 || len(got[0].Events) != 1 {
+			t.Errorf("Trace(hub-2) = %+v; want its one event", got)
+		}
+		// Pruning the groups takes their keys, found through the bodies.
+		if n, err := s.PruneTrace(ctx, time.Now().Add(time.Hour)); err != nil || n != 6 {
+			t.Errorf("PruneTrace(now) = %d, %v; want 6", n, err)
+		}
+		var keys int
+		if err := s.DB().GetContext(ctx, &keys, "SELECT COUNT(*) FROM trace_keys"); err != nil || keys != 0 {
+			t.Errorf("trace_keys holds %d rows after the prune (%v), want 0", keys, err)
 		}
 	})
 }
@@ -101,6 +185,32 @@ func TestRecordsSaveIsRevisionGuarded(t *testing.T) {
 		}
 		if keys, _ := s.MatchKeysOf(ctx, "customer", []string{"h1"}); len(keys["h1"]) != 1 {
 			t.Errorf("empty value did not delete the key: %v", keys)
+		}
+	})
+}
+
+// TestPruneTraceInChunks: a backlog of more groups than one prune
+// transaction takes is pruned whole, keys and all.
+func TestPruneTraceInChunks(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		const groups = 2*pruneChunk + 7
+		for i := range groups {
+			ev := TraceEvent{Entity: "order", HubID: fmt.Sprintf("hub-%d", i%50), System: "crm", Connector: "crm-orders", Event: TracePublished}
+			if err := s.AppendTrace(ctx, []TraceEvent{ev}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := s.PruneTrace(ctx, time.Now().Add(time.Hour)); err != nil || n != groups {
+			t.Fatalf("PruneTrace = %d, %v; want %d", n, err, groups)
+		}
+		var keys, left int
+		if err := s.DB().GetContext(ctx, &keys, "SELECT COUNT(*) FROM trace_keys"); err != nil || keys != 0 {
+			t.Errorf("trace_keys holds %d rows after the prune (%v), want 0", keys, err)
+		}
+		if err := s.DB().GetContext(ctx, &left, "SELECT COUNT(*) FROM trace_batches"); err != nil || left != 0 {
+			t.Errorf("trace_batches holds %d rows after the prune (%v), want 0", left, err)
 		}
 	})
 }

@@ -63,8 +63,9 @@ type Store struct {
 	// analyzer keeps PostgreSQL's statistics of growing tables current
 	// (nil on SQLite).
 	analyzer *analyzer
-	stmts    stmtCache // the batch calls' prepared statements (stmts.go)
-	gate     writeGate // SQLite's write transactions, one at a time (writegate.go)
+	stmts    stmtCache     // the batch calls' prepared statements (stmts.go)
+	gate     writeGate     // SQLite's write transactions, one at a time (writegate.go)
+	ckpt     *checkpointer // SQLite's checkpoints in the background (checkpoint.go)
 }
 
 // Open connects to the state store described by dsn, applies any pending
@@ -111,6 +112,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, err
 	}
 	s.startAnalyzer(ctx)
+	s.startCheckpointer()
 	return s, nil
 }
 
@@ -198,6 +200,7 @@ func parseDSN(dsn string) (dialect, driverDSN string, err error) {
 		"foreign_keys(1)",
 		"synchronous(NORMAL)",
 		"temp_store(MEMORY)",
+		fmt.Sprintf("wal_autocheckpoint(%d)", walAutoCheckpoint),
 	}
 	params["_pragma"] = append(pragmas, params["_pragma"]...)
 	if params.Get("_txlock") == "" {
@@ -219,6 +222,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database connections.
 func (s *Store) Close() error {
+	s.stopCheckpointer()
 	s.stopAnalyzer()
 	s.closeStmts()
 	if err := s.db.Close(); err != nil {

@@ -41,6 +41,17 @@ type Reader interface {
 	Durable(ctx context.Context, entity, cursor string) error
 }
 
+// RawReader is a Reader whose records' data can be left undecoded: after
+// LeaveRaw(entity), Read returns that entity's records with Record.Raw
+// (the JSON object as it arrived) and a null Data, Key and Version still
+// set. The hub decodes Raw itself, only the members its mapping reads, and
+// dead-letters it as it arrived. The source runner asks for it once,
+// before its first Read.
+type RawReader interface {
+	Reader
+	LeaveRaw(entity string)
+}
+
 // Ingest takes pushed records of one entity into the hub: it maps them,
 // gives them hub ids and publishes them, and returns only once each is
 // durable (in Kafka, or as a dead letter in the state store). An error

@@ -59,6 +59,9 @@ type Record struct {
 	Op      Op
 	Version time.Time     // the system's own change time, used for ordering and conflicts
 	Data    mapping.Value // native fields; for a delete, at least the key
+	// Raw, when set, is the record's data as a JSON object's text, for the
+	// hub to decode (see RawReader): Data is null then.
+	Raw []byte
 	// Refs are hub ids of records this one references, by entity, that
 	// the connector found itself (a call matched to a customer by the
 	// caller's number in the connector's own read model). A source's refs

@@ -47,6 +47,28 @@ func (p *Plan) Reads(target, source string) (reads, known bool) {
 // uses. Use one Decoder per goroutine.
 func (p *Plan) NewDecoder() *Decoder { return &Decoder{need: p.need} }
 
+// NewDecoderAlso is NewDecoder that also decodes the members named by
+// paths (dotted, as a source's refs name them), whole: for a caller that
+// reads them from the record besides applying the plan.
+func (p *Plan) NewDecoderAlso(paths ...string) *Decoder {
+	if p.need == nil || len(paths) == 0 {
+		return p.NewDecoder()
+	}
+	n := p.need.clone()
+	n.leafPaths(paths)
+	return &Decoder{need: n}
+}
+
+// NewDecoderFor returns a Decoder that decodes only the members named by
+// paths (dotted: "customer.id"), whole, and checks the syntax of the rest
+// while skipping it. A path is also taken as one member's literal name,
+// dots and all. No paths: the document is only checked.
+func NewDecoderFor(paths ...string) *Decoder {
+	n := newNeed()
+	n.leafPaths(paths)
+	return &Decoder{need: n}
+}
+
 // objPlan builds one object from its fields.
 type objPlan struct {
 	fields []*fieldPlan

@@ -283,6 +283,39 @@ func TestProjectedDecodeStillChecksSyntax(t *testing.T) {
 	}
 }
 
+// TestDecoderForExtraPaths: a decoder for named paths keeps those members
+// whole (a dotted path into an object, or a member named with dots), and
+// NewDecoderAlso keeps what the plan reads besides; the plan's own decoder
+// is not changed by it.
+func TestDecoderForExtraPaths(t *testing.T) {
+	doc := []byte(`{"id":7,"updated_at":"2026-12-01T00:00:00Z","customer":{"id":"C1","name":"x"},"a.b":"dots","junk":[1,{"k":2}],"billing_address":{"city":"Bonn"}}`)
+	v, err := NewDecoderFor("id", "customer.id", "a.b").Decode(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(AppendJSON(nil, v)); got != `{"id":7,"customer":{"id":"C1"},"a.b":"dots"}` {
+		t.Errorf("NewDecoderFor: %s", got)
+	}
+	if v, err := NewDecoderFor().Decode(doc); err != nil || string(AppendJSON(nil, v)) != `{}` {
+		t.Errorf("NewDecoderFor(): %v, %v; want {}", AppendJSON(nil, v), err)
+	}
+	if _, err := NewDecoderFor().Decode([]byte(`{"a":[1,}`)); err == nil {
+		t.Error("NewDecoderFor(): a broken document accepted")
+	}
+	p := yardstickPlan(t)
+	v, err = p.NewDecoderAlso("updated_at", "customer.id").Decode(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(AppendJSON(nil, v)); got != `{"id":7,"updated_at":"2026-12-01T00:00:00Z","customer":{"id":"C1"}}` {
+		t.Errorf("NewDecoderAlso: %s", got)
+	}
+	v, _ = p.NewDecoder().Decode(doc)
+	if got := string(AppendJSON(nil, v)); got != `{"id":7,"customer":{}}` {
+		t.Errorf("the plan's decoder after NewDecoderAlso: %s", got)
+	}
+}
+
 // TestDecodeTransientMatchesDecode: reusing the decoder's memory gives the
 // same records, through arena growth (a long array) and shrinkage.
 func TestDecodeTransientMatchesDecode(t *testing.T) {

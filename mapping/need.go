@@ -1,5 +1,7 @@
 package mapping
 
+import "strings"
+
 // need is the part of a record a plan reads, worked out at compile time,
 // so the decoder can skip (while still checking the syntax of) everything
 // else. A nil *need means "everything".
@@ -46,6 +48,29 @@ func (n *need) add(segs []pathSeg) *need {
 		cur = nx
 	}
 	return cur
+}
+
+// clone is a deep copy of n, for adding to it without changing n.
+func (n *need) clone() *need {
+	c := &need{all: n.all, sig: n.sig, keys: make([]needKey, len(n.keys))}
+	for i, k := range n.keys {
+		c.keys[i] = needKey{k.key, k.n.clone()}
+	}
+	return c
+}
+
+// leafPaths marks each path (as the mapping language writes them: dotted,
+// with indexes) as needed in full, and its text as the literal name of a
+// member too (a key with dots in it).
+func (n *need) leafPaths(paths []string) {
+	for _, p := range paths {
+		if sp, err := parsePath(p); err == nil && !sp.root {
+			n.leaf(sp.segs)
+		}
+		if strings.Contains(p, ".") {
+			n.leaf([]pathSeg{{key: p, index: noIndex}})
+		}
+	}
 }
 
 // leaf marks a node as needed in full (its whole value is read).

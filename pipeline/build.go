@@ -22,6 +22,8 @@ import (
 func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record, p *prep) {
 	p.canon = make([]mapping.Value, len(recs))
 	p.keys = map[string][]string{}
+	plan := in.plan() // one for the batch: raw data is decoded for it
+	in.decodeRaw(plan, recs)
 	for i, rec := range recs {
 		if rec.Err != nil {
 			p.bad[i] = stageErr(StageSourceMap, rec.Err)
@@ -35,7 +37,7 @@ func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record, p *prep) 
 		if rec.Op == connectors.OpDelete {
 			continue
 		}
-		v, err := in.plan().Apply(ctx, rec.Data, nil)
+		v, err := plan.Apply(ctx, rec.Data, nil)
 		if err != nil {
 			p.bad[i] = stageErr(StageSourceMap, err)
 			continue
@@ -46,6 +48,38 @@ func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record, p *prep) 
 				p.keys[entity] = append(p.keys[entity], ref)
 			}
 		}
+	}
+}
+
+// decodeRaw decodes the data a connector left raw (connectors.RawReader):
+// only the members plan and the refs read, so Data is fit for them and
+// nothing else (a plan reloaded meanwhile waits for the next batch). Raw
+// stays as it arrived, for a dead letter. A value that is not a JSON
+// object becomes the record's error, its text the data.
+func (in *Intake) decodeRaw(plan *mapping.Plan, recs []connectors.Record) {
+	var dec *mapping.Decoder
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Raw == nil || rec.Err != nil {
+			continue
+		}
+		if dec == nil {
+			refs := make([]string, 0, len(in.Refs))
+			for _, field := range in.Refs {
+				refs = append(refs, field)
+			}
+			dec = plan.NewDecoderAlso(refs...)
+		}
+		v, err := dec.Decode(rec.Raw)
+		if err == nil && v.Kind() != mapping.Object {
+			err = fmt.Errorf("the data is a JSON %s, not an object", v.Kind())
+		}
+		if err != nil {
+			rec.Err = fmt.Errorf("record %s: the data is not a JSON object: %w", rec.Key, err)
+			rec.Data, rec.Raw = mapping.StringValue(string(rec.Raw)), nil
+			continue
+		}
+		rec.Data = v
 	}
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,43 @@ func TestBuildMapIn(t *testing.T) {
 	}
 	if got := strings.Join(p.keys["customer"], ","); got != "7" {
 		t.Errorf("referenced keys = %s, want 7 (a failed mapping references nothing)", got)
+	}
+}
+
+// TestMapInDecodesRaw: data a connector left raw (connectors.RawReader) is
+// decoded for the mapping and the refs only, mapped like decoded data, and
+// a dead letter keeps it as it arrived; a value that is not a JSON object
+// is the record's error, not a stop.
+func TestMapInDecodesRaw(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	in := newIntake(h, "order", orderIn, map[string]string{"customer": "customer_id"})
+	in.DLQ = &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log}
+	good := []byte(`{"id":1,"notes":"not mapped","customer_id":7,"total":"10.00","lines":[{"sku":"a"}]}`)
+	recs := []connectors.Record{
+		{Entity: "order", Key: "1", Op: connectors.OpUpsert, Raw: good},
+		{Entity: "order", Key: "2", Op: connectors.OpUpsert, Raw: []byte(`{"id":2, truncated`)},
+	}
+	p := prep{bad: map[int]error{}}
+	in.mapIn(ctx, recs, &p)
+	if _, ok := p.bad[0]; ok || p.canon[0].Get("total").Str() != "10.00" || p.canon[0].Get("external_id").Str() != "1" {
+		t.Errorf("raw record: bad=%v canon=%s", p.bad[0], mapping.AppendJSON(nil, p.canon[0]))
+	}
+	if got := string(mapping.AppendJSON(nil, recs[0].Data)); got != `{"id":1,"customer_id":7,"total":"10.00"}` {
+		t.Errorf("raw record decoded as %s, want only what the mapping and the refs read", got)
+	}
+	if got := strings.Join(p.keys["customer"], ","); got != "7" {
+		t.Errorf("referenced keys = %s, want 7", got)
+	}
+	if err := p.bad[1]; err == nil || !strings.Contains(err.Error(), "not a JSON object") || recs[1].Raw != nil || !strings.Contains(recs[1].Data.Str(), "truncated") {
+		t.Errorf("malformed raw record: err %v, data %v, raw %q", err, recs[1].Data, recs[1].Raw)
+	}
+	if err := in.deadLetter(ctx, recs[0], stageErr(StageSourceMap, errors.New("refused"))); err != nil {
+		t.Fatal(err)
+	}
+	dls, err := h.store.ListDeadLetters(ctx, store.DeadLetterFilter{Status: store.StatusOpen, Payload: true})
+	if err != nil || len(dls) != 1 || string(dls[0].Payload) != string(good) {
+		t.Fatalf("dead letters = %+v, %v; want the raw record as it arrived", dls, err)
 	}
 }
 

@@ -233,7 +233,10 @@ func (in *Intake) deadLetter(ctx context.Context, rec connectors.Record, err err
 	case stage == StagePrepare:
 		kind = store.KindRetriesExhausted
 	}
-	payload := mapping.AppendJSON(nil, rec.Data)
+	payload := rec.Raw // what arrived, when the hub decoded only part of it
+	if payload == nil {
+		payload = mapping.AppendJSON(nil, rec.Data)
+	}
 	var version string
 	if !rec.Version.IsZero() {
 		version = rec.Version.UTC().Format(time.RFC3339Nano)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -42,6 +43,7 @@ type Conn struct {
 	mu      sync.Mutex
 	admin   *kgo.Client
 	readers map[string]*reader
+	raw     map[string]bool // entities whose values Read leaves raw (LeaveRaw)
 }
 
 // New checks cfg and returns a connector that connects at Start.
@@ -54,16 +56,20 @@ func New(name string, cfg Config, log *slog.Logger) (*Conn, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Conn{name: name, cfg: cfg, log: log, readers: map[string]*reader{}}, nil
+	return &Conn{name: name, cfg: cfg, log: log, readers: map[string]*reader{}, raw: map[string]bool{}}, nil
 }
 
 // Name is the connector's configured name.
 func (c *Conn) Name() string { return c.name }
 
-// opts are the client options every client of c shares.
+// opts are the client options every client of c shares. Metadata may be
+// asked for again a second after the last time (the client's default is
+// five): a produce after the cluster came back waits for that refresh,
+// and with the default it took the whole delivery timeout.
 func (c *Conn) opts() []kgo.Opt {
 	o := []kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...), kgo.ClientID(c.cfg.ClientID),
-		kgo.RequestTimeoutOverhead(c.cfg.Timeout), kgo.RetryTimeout(c.cfg.Timeout)}
+		kgo.RequestTimeoutOverhead(c.cfg.Timeout), kgo.RetryTimeout(c.cfg.Timeout),
+		kgo.MetadataMinAge(metadataMinAge)}
 	if c.cfg.TLS {
 		o = append(o, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
 	}
@@ -72,6 +78,9 @@ func (c *Conn) opts() []kgo.Opt {
 	}
 	return o
 }
+
+// metadataMinAge is the shortest time between two metadata refreshes.
+const metadataMinAge = time.Second
 
 func mechanism(s *SASLConfig) sasl.Mechanism {
 	switch s.Mechanism {

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -71,30 +72,48 @@ func readN(t *testing.T, c *Conn, cursor string, n int) ([]connectors.Record, st
 // TestReadRecords: keys from a field (a dotted path) or the message key,
 // versions from a field or the timestamp, tombstones as deletes, and a
 // value that is not a JSON object marked for the dead letters with where
-// it was, not dropped and not a stop.
+// it was, not dropped and not a stop. Left raw for the hub (LeaveRaw), a
+// good value comes as it arrived, with its key and version read, and a
+// bad one is marked the same way.
 func TestReadRecords(t *testing.T) {
+	for _, raw := range []bool{false, true} {
+		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) { testReadRecords(t, raw) })
+	}
+}
+
+func testReadRecords(t *testing.T, raw bool) {
 	cluster := newCluster(t, 0)
 	defer cluster.Close()
 	topic := topics["order"]
 	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	first := []byte(`{"order":{"no":"A-1"},"changed":"2026-12-02T10:00:00Z","total":"10.50"}`)
 	produceAll(t, cluster,
-		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k1"), Value: []byte(`{"order":{"no":"A-1"},"changed":"2026-12-02T10:00:00Z","total":"10.50"}`), Timestamp: at},
+		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k1"), Value: first, Timestamp: at},
 		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k2"), Value: []byte(`{"order":{"no":"A-2"} truncated`), Timestamp: at},
 		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("A-1"), Value: nil, Timestamp: at},
 		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k4"), Value: []byte(`[1,2]`), Timestamp: at},
 		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("k5"), Value: []byte(`{"total":"1"}`), Timestamp: at},
 	)
 	c := startConn(t, cluster, EntityConfig{Topic: topic, Start: "earliest", KeyField: "order.no", VersionField: "changed"}, nil)
+	if raw {
+		c.LeaveRaw("order")
+	}
 	recs, cursor := readN(t, c, "", 5)
 	if cursor != "0:5" {
 		t.Errorf("cursor %q, want 0:5 (partitions 1 and 2 are empty)", cursor)
 	}
 	r := recs[0]
-	if r.Err != nil || r.Key != "A-1" || r.Op != connectors.OpUpsert || !r.Version.Equal(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) || r.Data.Get("total").Str() != "10.50" {
+	if r.Err != nil || r.Key != "A-1" || r.Op != connectors.OpUpsert || !r.Version.Equal(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) {
 		t.Errorf("first record: %+v", r)
 	}
-	if r := recs[1]; r.Err == nil || !strings.Contains(r.Err.Error(), "partition 0 offset 1 of "+topic) || !strings.Contains(r.Err.Error(), "not a JSON object") || !strings.Contains(r.Data.Str(), "truncated") {
-		t.Errorf("truncated JSON: err %v, data %v", r.Err, r.Data)
+	switch {
+	case !raw && (r.Data.Get("total").Str() != "10.50" || r.Raw != nil):
+		t.Errorf("first record decoded: data %v, raw %q", r.Data, r.Raw)
+	case raw && (!r.Data.IsNull() || string(r.Raw) != string(first)):
+		t.Errorf("first record left raw: data %v, raw %q; want no data and the value as it arrived", r.Data, r.Raw)
+	}
+	if r := recs[1]; r.Err == nil || !strings.Contains(r.Err.Error(), "partition 0 offset 1 of "+topic) || !strings.Contains(r.Err.Error(), "not a JSON object") || !strings.Contains(r.Data.Str(), "truncated") || r.Raw != nil {
+		t.Errorf("truncated JSON: err %v, data %v, raw %q", r.Err, r.Data, r.Raw)
 	}
 	if r := recs[2]; r.Err != nil || r.Op != connectors.OpDelete || r.Key != "A-1" || !r.Version.Equal(at) {
 		t.Errorf("tombstone: %+v", r)

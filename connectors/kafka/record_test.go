@@ -27,10 +27,10 @@ func orderJSON(i int) []byte {
 // the next message is decoded.
 func TestRecordsKeepTheirValues(t *testing.T) {
 	e := EntityConfig{Topic: "orders", KeyField: "id"}
-	var dec mapping.Decoder
+	var r reader
 	var recs []string
 	for i := range 5 {
-		rec := record("order", e, &kgo.Record{Topic: "orders", Value: orderJSON(i)}, &dec)
+		rec := r.record("order", e, &kgo.Record{Topic: "orders", Value: orderJSON(i)})
 		if rec.Err != nil {
 			t.Fatal(rec.Err)
 		}
@@ -51,7 +51,8 @@ func TestRecordsKeepTheirValues(t *testing.T) {
 }
 
 // BenchmarkRecord decodes messages into records with a Decoder per
-// message and with one for the batch, as Read does.
+// message, with one for the batch, as Read does, and left raw for the hub
+// (only the key field decoded).
 //
 //	go test ./connectors/kafka -run '^$' -bench Record -benchmem
 func BenchmarkRecord(b *testing.B) {
@@ -63,17 +64,26 @@ func BenchmarkRecord(b *testing.B) {
 	b.Run("decoder-per-message", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			var dec mapping.Decoder
-			if rec := record("order", e, msgs[i%len(msgs)], &dec); rec.Err != nil {
+			var r reader
+			if rec := r.record("order", e, msgs[i%len(msgs)]); rec.Err != nil {
 				b.Fatal(rec.Err)
 			}
 		}
 	})
 	b.Run("decoder-per-batch", func(b *testing.B) {
 		b.ReportAllocs()
-		var dec mapping.Decoder
+		var r reader
 		for i := 0; b.Loop(); i++ {
-			if rec := record("order", e, msgs[i%len(msgs)], &dec); rec.Err != nil {
+			if rec := r.record("order", e, msgs[i%len(msgs)]); rec.Err != nil {
+				b.Fatal(rec.Err)
+			}
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		r := reader{raw: true, fields: mapping.NewDecoderFor(e.KeyField)}
+		for i := 0; b.Loop(); i++ {
+			if rec := r.record("order", e, msgs[i%len(msgs)]); rec.Err != nil || rec.Key == "" {
 				b.Fatal(rec.Err)
 			}
 		}

@@ -38,6 +38,33 @@ type reader struct {
 	// and 9 µs per 1.5 KB order, against 4 and 5 µs). Decode, not
 	// DecodeTransient: each record keeps its own values.
 	dec mapping.Decoder
+	// raw: the hub decodes the values (LeaveRaw); fields then checks
+	// them and decodes only the key and version fields.
+	raw    bool
+	fields *mapping.Decoder
+}
+
+// LeaveRaw makes Read hand entity's message values over undecoded
+// (Record.Raw): the hub decodes only what its mapping reads. Each value is
+// still checked here, and the key and version fields read.
+func (c *Conn) LeaveRaw(entity string) {
+	c.mu.Lock()
+	c.raw[entity] = true
+	r := c.readers[entity]
+	c.mu.Unlock()
+	if r != nil {
+		r.mu.Lock()
+		r.leaveRaw(c.cfg.Entities[entity])
+		r.mu.Unlock()
+	}
+}
+
+// leaveRaw: the values are still checked here (a skipping decode, which
+// keeps only the key and version fields), so that a malformed message is
+// reported with its partition and offset.
+func (r *reader) leaveRaw(e EntityConfig) {
+	r.raw = true
+	r.fields = mapping.NewDecoderFor(e.KeyField, e.VersionField)
 }
 
 func (r *reader) close() {
@@ -84,7 +111,7 @@ func (c *Conn) Read(ctx context.Context, entity, cursor string, max int) (connec
 				return // fetched before the consumer was positioned
 			}
 			r.pos[m.Partition] = m.Offset + 1
-			recs = append(recs, record(entity, e, m, &r.dec))
+			recs = append(recs, r.record(entity, e, m))
 		})
 		if len(recs) > 0 {
 			return connectors.Batch{Records: recs, Cursor: r.pos.String()}, nil
@@ -98,6 +125,9 @@ func (c *Conn) readerOf(entity string) *reader {
 	r, ok := c.readers[entity]
 	if !ok {
 		r = &reader{}
+		if c.raw[entity] {
+			r.leaveRaw(c.cfg.Entities[entity])
+		}
 		c.readers[entity] = r
 	}
 	return r
@@ -153,41 +183,70 @@ func fetchErr(f kgo.Fetches) error {
 // from key_field or the message key, its version from version_field or
 // the message timestamp. A value that is not a JSON object is kept as
 // text and marked, so the hub dead-letters it with the reason.
-func record(entity string, e EntityConfig, m *kgo.Record, dec *mapping.Decoder) connectors.Record {
+//
+// Left raw (LeaveRaw), a value is kept as Raw, checked but not decoded
+// beyond the key and version fields.
+func (r *reader) record(entity string, e EntityConfig, m *kgo.Record) connectors.Record {
 	rec := connectors.Record{Entity: entity, Key: string(m.Key), Op: connectors.OpUpsert, Version: m.Timestamp.UTC()}
-	where := fmt.Sprintf("partition %d offset %d of %s", m.Partition, m.Offset, m.Topic)
 	if m.Value == nil {
 		rec.Op = connectors.OpDelete
 		rec.Data = mapping.ObjectValue(mapping.Member{Key: "key", Value: mapping.StringValue(rec.Key)})
 		if rec.Key == "" {
-			rec.Err = fmt.Errorf("%s: a tombstone without a key", where)
+			rec.Err = fmt.Errorf("%s: a tombstone without a key", where(m))
 		}
 		return rec
 	}
-	v, err := dec.Decode(m.Value)
+	var v mapping.Value
+	var err error
+	if r.raw { // transient: only the key outlives it, cloned
+		v, err = r.fields.DecodeTransient(m.Value)
+	} else {
+		v, err = r.dec.Decode(m.Value)
+	}
 	if err == nil && v.Kind() != mapping.Object {
 		err = fmt.Errorf("the value is a JSON %s, not an object", v.Kind())
 	}
 	if err != nil {
 		rec.Data = mapping.StringValue(string(m.Value))
-		rec.Err = fmt.Errorf("%s: the value is not a JSON object: %v", where, err)
+		rec.Err = fmt.Errorf("%s: the value is not a JSON object: %v", where(m), err)
 		return rec
 	}
-	rec.Data = v
+	if r.raw {
+		rec.Raw = m.Value
+	} else {
+		rec.Data = v
+	}
+	if err := keyAndVersion(&rec, e, v, r.raw); err != nil {
+		rec.Err = fmt.Errorf("%s: %v", where(m), err)
+	}
+	return rec
+}
+
+func where(m *kgo.Record) string {
+	return fmt.Sprintf("partition %d offset %d of %s", m.Partition, m.Offset, m.Topic)
+}
+
+// keyAndVersion sets rec's key and version from the configured fields of
+// v, and says what is wrong with them. transient: v's strings live in
+// memory the decoder reuses, so the key is copied.
+func keyAndVersion(rec *connectors.Record, e EntityConfig, v mapping.Value, transient bool) error {
 	if e.KeyField != "" {
 		rec.Key = fieldText(v, e.KeyField)
+		if transient {
+			rec.Key = strings.Clone(rec.Key)
+		}
 	}
 	if rec.Key == "" {
-		rec.Err = fmt.Errorf("%s: no key (%s)", where, keySource(e))
+		return fmt.Errorf("no key (%s)", keySource(e))
 	}
 	if e.VersionField != "" {
 		t, err := time.Parse(time.RFC3339Nano, fieldText(v, e.VersionField))
-		if err != nil && rec.Err == nil {
-			rec.Err = fmt.Errorf("%s: %s: %v", where, e.VersionField, err)
-		}
 		rec.Version = t.UTC()
+		if err != nil { // (formatted now: no text of v outlives this)
+			return fmt.Errorf("%s: %v", e.VersionField, err)
+		}
 	}
-	return rec
+	return nil
 }
 
 func keySource(e EntityConfig) string {

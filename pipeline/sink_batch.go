@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/crmhub/hub/mapping"
 	"github.com/crmhub/hub/pipeline/bus"
@@ -62,14 +63,47 @@ func (s *Sink) newest(items []*item) []*item {
 	}
 	out := make([]*item, 0, len(best))
 	for i, it := range items {
-		if best[key(it)] == i {
+		k := key(it)
+		if best[k] == i {
 			out = append(out, it)
 			continue
+		}
+		if s.merging() {
+			foldSeen(items[best[k]].env, it.env)
 		}
 		s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "superseded").Inc()
 		s.note(it.env, "", store.TraceSuppressed, "superseded: a newer version of the record came in the same batch")
 	}
 	return out
+}
+
+// foldSeen gives kept, one of several envelopes of the same merge, the
+// newest version of each system that any of them saw. Two sources can
+// publish the same merged record (one merge changed the data, the other
+// only what it saw of its own system): the later envelope in the batch may
+// carry the older version of the target, and a write based on that one is
+// skipped as if the target had changed since, a change the hub has already
+// read and will not read again.
+func foldSeen(kept, dropped *Envelope) {
+	for sys, v := range dropped.Seen {
+		if newerVersion(v, kept.Seen[sys]) {
+			if kept.Seen == nil {
+				kept.Seen = map[string]string{}
+			}
+			kept.Seen[sys] = v
+		}
+	}
+}
+
+// newerVersion reports whether RFC 3339 version a is after b (any version
+// is after none or an unreadable one).
+func newerVersion(a, b string) bool {
+	ta, err := time.Parse(time.RFC3339Nano, a)
+	if err != nil {
+		return false
+	}
+	tb, err := time.Parse(time.RFC3339Nano, b)
+	return err != nil || ta.After(tb)
 }
 
 // supersedes reports whether a (earlier in the partition) wins over b

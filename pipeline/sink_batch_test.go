@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"strings"
 	"testing"
@@ -68,5 +69,42 @@ func TestSinkBatchKeepsNewestByHubID(t *testing.T) {
 	}
 	if !superseded {
 		t.Errorf("the superseded version of e left no trace: %+v", s.events)
+	}
+}
+
+// Of two envelopes of one merge in a batch (same record, same hash: one
+// source's merge changed the data, the other's only what it saw of its own
+// system), the one kept carries the newest version of each system either
+// saw. The later one alone would base the write to the ERP on a version
+// older than the one the hub has read, and the write would be skipped as if
+// the ERP had changed since (CI: TestTwoWayConcurrentUpdatesSettle never
+// settled).
+func TestSinkBatchFoldsSeenOfOneMerge(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	s := &Sink{Name: "erp", System: "erp", Entity: "customer", Store: h.store, Metrics: h.m, Log: h.log,
+		Policy: &Policy{Merge: true}, DLQ: &DeadLetters{Store: h.store, Metrics: h.m, Log: h.log},
+		Journal: &Journal{Store: h.store, Log: h.log}}
+	data := mapping.ObjectValue(mapping.Member{Key: "name", Value: mapping.StringValue("A")})
+	env := func(origin string, seen map[string]string, offset int64) bus.Message {
+		e := &Envelope{Entity: "customer", ID: "a", Op: OpUpsert, Origin: origin, SourceID: "a",
+			Version: time.Date(2026, 12, 6, 5, 42, 11, 886553000, time.UTC), Data: data, Seen: seen, OriginStale: origin == "erp"}
+		e.Hash = Hash(e.Data)
+		return bus.Message{Topic: "t.customer", Key: []byte("a"), Value: e.AppendJSON(nil), Offset: offset}
+	}
+	items, err := s.decodeBatch(ctx, []bus.Message{
+		env("erp", map[string]string{"erp": "2026-12-06T05:42:11.799805Z", "crm": "2026-12-06T05:42:11.2Z"}, 1),
+		env("crm", map[string]string{"erp": "2026-12-06T05:42:11.178246Z", "crm": "2026-12-06T05:42:11.886553Z"}, 2),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 {
+		t.Fatalf("kept %d envelopes of one merge, want 1", len(items))
+	}
+	got := items[0].env
+	want := map[string]string{"erp": "2026-12-06T05:42:11.799805Z", "crm": "2026-12-06T05:42:11.886553Z"}
+	if got.Origin != "crm" || !maps.Equal(got.Seen, want) {
+		t.Errorf("kept the %s envelope seeing %v, want the crm one seeing %v", got.Origin, got.Seen, want)
 	}
 }

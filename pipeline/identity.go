@@ -58,6 +58,9 @@ func (in *Intake) identifyEntity(ctx context.Context, entity string, ks []string
 	if err != nil {
 		return nil, err
 	}
+	if own {
+		in.unsettled.apply(links)
+	}
 	known := make(map[string]string, len(links))
 	for k, l := range links {
 		known[k] = l.HubID

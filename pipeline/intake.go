@@ -57,6 +57,11 @@ type Intake struct {
 	// Live, when set, holds the mapping a config reload gave (SetPlan),
 	// which then takes the place of Plan.
 	Live *LivePlan
+
+	// unsettled, set on a source run's own copy (Source.prepareStage),
+	// holds what the run published and has not recorded yet; identify
+	// judges reads against it.
+	unsettled *unsettled
 }
 
 // prep is what preparing a batch decided.

@@ -86,7 +86,78 @@ func (in *Intake) publish(ctx context.Context, parts []part) error {
 	return nil
 }
 
+// publishPart publishes a part and records what it published at once (the
+// stamps, the merged records), then closes the dead letters it supersedes.
 func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p prep) error {
+	pub, err := in.sendPart(ctx, recs, p)
+	if err == nil {
+		err = in.recordPublished(ctx, pub)
+	}
+	if err == nil {
+		err = in.supersede(ctx, recs, p)
+	}
+	return err
+}
+
+// publishAhead publishes parts and closes the dead letters they supersede,
+// but leaves recording what they published to the caller: it returns it,
+// for recordPublished, in the parts' order. A source records it beside its
+// next batches' publishing (Source.settleStage). An error means ctx ended
+// before Kafka acknowledged everything.
+func (in *Intake) publishAhead(ctx context.Context, parts []part) ([]publishedPart, error) {
+	out := make([]publishedPart, 0, len(parts))
+	for _, pt := range parts {
+		pub, err := in.sendPart(ctx, pt.recs, pt.prep)
+		if err == nil {
+			err = in.supersede(ctx, pt.recs, pt.prep)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pub)
+	}
+	return out, nil
+}
+
+// publishedPart is what the hub must record of a published part: what the
+// system now holds (stamps) and the merged records now published.
+type publishedPart struct {
+	stamps []store.Written
+	merged map[string]string
+}
+
+// recordPublished records what parts published: stamps first, so that a
+// re-read of the same content (look-back, restart) is not published again,
+// then the merged records as published.
+func (in *Intake) recordPublished(ctx context.Context, pubs ...publishedPart) error {
+	var stamps []store.Written
+	for _, pub := range pubs {
+		stamps = append(stamps, pub.stamps...)
+	}
+	if len(stamps) > 0 {
+		if err := retryForever(ctx, in.Log, "record published hashes", func() error {
+			_, err := in.Store.RecordWritten(ctx, in.Entity, in.System, stamps)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	for _, pub := range pubs {
+		if len(pub.merged) == 0 {
+			continue
+		}
+		if err := retryForever(ctx, in.Log, "mark merged records published", func() error {
+			return in.Store.MarkPublished(ctx, in.Entity, pub.merged)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendPart dead-letters what the intake rejected in a part, publishes the
+// rest and journals it; it returns what is left to record.
+func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep) (publishedPart, error) {
 	start := time.Now()
 	msgs := make([]bus.Message, 0, len(p.envs))
 	stamps := make([]store.Written, 0, len(p.envs))
@@ -120,47 +191,37 @@ func (in *Intake) publishPart(ctx context.Context, recs []connectors.Record, p p
 	stamps = append(stamps, p.stamps...)
 	for _, dl := range p.reviews {
 		if err := in.DLQ.Add(ctx, in.System, dl); err != nil {
-			return err
+			return publishedPart{}, err
 		}
 	}
 	for i, rec := range recs {
 		if why, ok := p.bad[i]; ok {
 			if err := in.deadLetter(ctx, rec, why); err != nil {
-				return err
+				return publishedPart{}, err
 			}
 		}
-	}
-	if len(msgs) == 0 && len(stamps) == 0 {
-		in.Journal.Append(ctx, events)
-		return in.supersede(ctx, recs, p)
 	}
 	if len(msgs) > 0 {
 		if err := retryForever(ctx, in.Log, "publish to "+in.Writer.Topic(), func() error {
 			return in.Writer.Write(ctx, msgs...)
 		}); err != nil {
-			return err
+			return publishedPart{}, err
 		}
 	}
 	// Journaled as soon as Kafka has the records: a sink may write them
 	// any moment now, and a record's journey reads in order.
 	in.Journal.Append(ctx, events)
-	in.Metrics.RecordsIn.WithLabelValues(in.System, in.Entity).Add(float64(len(msgs)))
-	// What this system now holds, as far as the hub knows: a re-read of the
-	// same content (look-back, restart) is not published again.
-	err := retryForever(ctx, in.Log, "record published hashes", func() error {
-		_, err := in.Store.RecordWritten(ctx, in.Entity, in.System, stamps)
-		return err
-	})
-	if err == nil && len(p.merged) > 0 {
-		err = retryForever(ctx, in.Log, "mark merged records published", func() error {
-			return in.Store.MarkPublished(ctx, in.Entity, p.merged)
-		})
+	if len(msgs) > 0 {
+		in.Metrics.RecordsIn.WithLabelValues(in.System, in.Entity).Add(float64(len(msgs)))
+		in.Log.Debug("batch published", "records", len(msgs), "took", time.Since(start))
 	}
-	if err == nil {
-		err = in.supersede(ctx, recs, p)
+	// What this system now holds, as far as the hub knows (stamps), and
+	// the merged records now published: for recordPublished.
+	pub := publishedPart{stamps: stamps}
+	if len(msgs) > 0 || len(stamps) > 0 {
+		pub.merged = p.merged
 	}
-	in.Log.Debug("batch published", "records", len(msgs), "took", time.Since(start))
-	return err
+	return pub, nil
 }
 
 // Tombstone is the xref stamp of a record its system deleted: a replay

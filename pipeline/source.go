@@ -68,6 +68,9 @@ func (s *Source) Run(ctx context.Context) error {
 	if !s.Health.wait(ctx, s.System) {
 		return nil // stopping before the connector came up
 	}
+	if r, ok := s.Conn.(connectors.RawReader); ok {
+		r.LeaveRaw(s.Entity) // decoded in mapIn, only what the mapping reads
+	}
 	for ctx.Err() == nil {
 		if !s.Controls.waitUnpaused(ctx, s.runner(), s.Log) {
 			return nil
@@ -92,72 +95,164 @@ func (s *Source) run(ctx context.Context) {
 		return // stopping
 	}
 	s.Log.Info("source started", "cursor", s.cursorWords(ctx, cursor))
+	// What this run published and has not recorded yet; a run starts
+	// from the stored cursor, so it re-reads whatever a last run held.
+	u := &unsettled{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	read := make(chan readBatch, 1)
 	prepared := make(chan preparedBatch, 1)
-	toStore := make(chan string, 1)
+	toSettle := make(chan settleItem, settleQueue)
 	stored := make(chan string, 1)
 	go s.readStage(ctx, cursor, read)
-	go s.prepareStage(ctx, read, prepared)
-	go s.cursorStage(ctx, cursor, toStore, stored)
-	for pb := range prepared {
-		if err := s.publish(ctx, pb.parts); err != nil {
-			break // only when stopping: the cursor stays where it was
-		}
-		s.stats.add(published(pb.parts))
-		if pb.cursor != "" {
-			offerLatest(toStore, pb.cursor)
-		}
-		s.Metrics.BatchSeconds.WithLabelValues(s.System, s.Entity, "source").Observe(time.Since(pb.readAt).Seconds())
-	}
-	close(toStore)
+	go s.prepareStage(ctx, u, read, prepared)
+	go s.settleStage(ctx, u, cursor, toSettle, stored)
+	s.publishStage(ctx, u, prepared, toSettle)
+	close(toSettle)
 	cursor = <-stored
 	s.Log.Info("source stopped", "cursor", s.cursorWords(context.WithoutCancel(ctx), cursor))
 }
 
-// cursorStage stores the cursor of each published batch, in order, and
-// tells the connector it is durable; it sends the last cursor stored on
-// done when in is closed.
+// publishStage publishes each prepared batch, in order, and hands what is
+// left to record of it to the settle stage; it returns when prepared is
+// closed or ctx ends (then the batch being published is not settled: its
+// cursor stays where it was).
+func (s *Source) publishStage(ctx context.Context, u *unsettled, prepared <-chan preparedBatch, toSettle chan<- settleItem) {
+	for pb := range prepared {
+		pubs, err := s.publishAhead(ctx, pb.parts)
+		if err != nil {
+			return // only when stopping
+		}
+		s.stats.add(published(pb.parts))
+		u.add(pubs)
+		select {
+		case toSettle <- settleItem{pubs: pubs, cursor: pb.cursor}:
+		case <-ctx.Done():
+			return
+		}
+		s.Metrics.BatchSeconds.WithLabelValues(s.System, s.Entity, "source").Observe(time.Since(pb.readAt).Seconds())
+	}
+}
+
+// settleItem is a published batch still to record: its stamps and merged
+// records, and its cursor ("" keeps the cursor where it is).
+type settleItem struct {
+	pubs   []publishedPart
+	cursor string
+}
+
+// settleQueue is how many published batches may wait for the settle
+// stage before the publishing waits for it.
+const settleQueue = 4
+
+// settleStage records what each published batch published (recordPublished)
+// and then stores its cursor, in order, and tells the connector the cursor
+// is durable; it sends the last cursor stored on done when in is closed.
 //
 // It runs beside the publishing, which it kept waiting before: the store's
 // writes (on SQLite) take turns with the sinks' and the trace journal's,
-// and the cursor's turn came after every one of them. When batches are
-// published faster than their cursors are stored, only the newest is
-// stored (offerLatest): a cursor covers every batch before it. A crash
-// re-reads from the stored cursor, as it always could.
-func (s *Source) cursorStage(ctx context.Context, cursor string, in <-chan string, done chan<- string) {
+// and the source's turn came after every one of them. Batches that wait
+// here together are settled together: their stamps in one call and only
+// the newest cursor, which covers every batch before it. Their stamps are
+// recorded before that cursor, so a crash re-reads (and republishes) every
+// batch whose stamps might be missing, as it always could; a batch whose
+// stamps cannot be recorded (the source stopping) leaves the cursor where
+// it was.
+func (s *Source) settleStage(ctx context.Context, u *unsettled, cursor string, in <-chan settleItem, done chan<- string) {
 	defer func() { done <- cursor }()
-	for c := range in {
-		if c == cursor || ctx.Err() != nil {
-			continue
-		}
-		if err := retryForever(ctx, s.Log, "store source cursor", func() error {
-			return s.Store.SetCursor(ctx, s.Name, s.Entity, c)
-		}); err != nil {
+	for first := range in {
+		if ctx.Err() != nil {
 			continue // stopping: drain in until the publisher closes it
 		}
-		cursor = c
-		if err := s.Conn.Durable(ctx, s.Entity, cursor); err != nil && ctx.Err() == nil {
-			s.Log.Warn("tell the connector the batch is durable", "err", err)
+		for _, group := range settleGroups(append([]settleItem{first}, waiting(in)...)) {
+			c, ok := s.settle(ctx, u, group)
+			if !ok {
+				break
+			}
+			if c != "" && c != cursor {
+				cursor = c
+				if err := s.Conn.Durable(ctx, s.Entity, cursor); err != nil && ctx.Err() == nil {
+					s.Log.Warn("tell the connector the batch is durable", "err", err)
+				}
+			}
 		}
 	}
 }
 
-// offerLatest puts v on ch (a channel of one, with one sender), replacing
-// a value still waiting there.
-func offerLatest(ch chan string, v string) {
-	for {
-		select {
-		case ch <- v:
-			return
-		default:
-		}
-		select {
-		case <-ch:
-		default:
+// settle records a group's stamps and stores its newest cursor; it returns
+// that cursor ("" for none) and false when ctx ended first.
+func (s *Source) settle(ctx context.Context, u *unsettled, group []settleItem) (string, bool) {
+	var pubs []publishedPart
+	cursor := ""
+	for _, it := range group {
+		pubs = append(pubs, it.pubs...)
+		if it.cursor != "" {
+			cursor = it.cursor
 		}
 	}
+	if err := s.recordPublished(ctx, pubs...); err != nil {
+		return "", false
+	}
+	u.settled(pubs)
+	if cursor == "" {
+		return "", true
+	}
+	if err := retryForever(ctx, s.Log, "store source cursor", func() error {
+		return s.Store.SetCursor(ctx, s.Name, s.Entity, cursor)
+	}); err != nil {
+		return "", false
+	}
+	return cursor, true
+}
+
+// waiting takes what else is queued on in now, without waiting for more.
+func waiting(in <-chan settleItem) []settleItem {
+	var out []settleItem
+	for {
+		select {
+		case it, ok := <-in:
+			if !ok {
+				return out
+			}
+			out = append(out, it)
+		default:
+			return out
+		}
+	}
+}
+
+// settleGroups splits items, in order, into runs whose stamps name each hub
+// id once, so that each run's stamps go in one multi-row statement (the
+// state store takes a batch that names a hub id twice record by record,
+// with the same outcome, only slower).
+func settleGroups(items []settleItem) [][]settleItem {
+	var groups [][]settleItem
+	seen := map[string]bool{}
+	start := 0
+	for i, it := range items {
+		var hubs []string
+		for _, pub := range it.pubs {
+			for _, w := range pub.stamps {
+				hubs = append(hubs, w.HubID)
+			}
+		}
+		clash := false
+		for _, h := range hubs {
+			if seen[h] {
+				clash = true
+				break
+			}
+		}
+		if clash && i > start {
+			groups = append(groups, items[start:i])
+			start = i
+			clear(seen)
+		}
+		for _, h := range hubs {
+			seen[h] = true
+		}
+	}
+	return append(groups, items[start:])
 }
 
 // cursorWords says where a cursor stands, for the logs: in the connector's
@@ -239,15 +334,20 @@ func (s *Source) readStage(ctx context.Context, cursor string, out chan<- readBa
 	}
 }
 
-// prepareStage maps each batch and gives its records hub ids.
-func (s *Source) prepareStage(ctx context.Context, in <-chan readBatch, out chan<- preparedBatch) {
+// prepareStage maps each batch and gives its records hub ids, judging
+// them against what this run has published and not yet recorded (u).
+func (s *Source) prepareStage(ctx context.Context, u *unsettled, in <-chan readBatch, out chan<- preparedBatch) {
 	defer close(out)
+	// The run's own copy of the intake: the source's is shared (a replay
+	// copies it while the source runs) and never changes once built.
+	intake := s.Intake
+	intake.unsettled = u
 	for rb := range in {
 		pb := preparedBatch{cursor: rb.Cursor, readAt: rb.readAt}
 		if len(rb.Records) > 0 {
 			start := time.Now()
 			var err error
-			if pb.parts, err = s.prepareAll(ctx, rb.Records, s.Attempts); err != nil {
+			if pb.parts, err = intake.prepareAll(ctx, rb.Records, s.Attempts); err != nil {
 				return // stopping
 			}
 			s.Log.Debug("batch prepared", "records", len(rb.Records), "took", time.Since(start))

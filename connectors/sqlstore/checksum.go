@@ -102,7 +102,8 @@ func (c *Conn) ReadKeys(ctx context.Context, entityName, column string, keys []i
 		for i, k := range chunk {
 			args[i] = k
 		}
-		rows, err := c.queryRows(ctx, db, e, q+placeholders(len(chunk))+") ORDER BY "+c.d.ident(e.cfg.Key), args...)
+		args = c.d.padIn(args)
+		rows, err := c.queryRows(ctx, db, e, q+placeholders(len(args))+") ORDER BY "+c.d.ident(e.cfg.Key), args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore %s: read %s by %s: %w", c.name, entityName, column, err)
 		}
@@ -175,7 +176,7 @@ func (c *Conn) pick(ctx context.Context, entityName, what, by string, args []any
 	q := "SELECT DISTINCT " + c.d.ident(what) + " FROM " + e.t.q + " WHERE " + c.d.ident(by) + " IN ("
 	var out []string
 	for start := 0; start < len(args); start += inChunk {
-		chunk := args[start:min(start+inChunk, len(args))]
+		chunk := c.d.padIn(args[start:min(start+inChunk, len(args))])
 		rows, err := db.QueryContext(ctx, c.d.rebind(q+placeholders(len(chunk))+")"), chunk...)
 		if err != nil {
 			return nil, c.d.classify(fmt.Errorf("sqlstore %s: %s: select %s by %s: %w", c.name, entityName, what, by, err))

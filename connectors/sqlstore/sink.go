@@ -567,9 +567,10 @@ func (c *Conn) bulkUpsert(ctx context.Context, tx *sqlx.Tx, e *entity, recs []co
 	}
 	row := "(" + placeholders(len(cols)) + ")"
 	keys := map[string]any{} // ext -> key of rows written
-	per := max(1, bulkParams/len(cols))
-	for start := 0; start < len(group); start += per {
-		chunk := group[start:min(start+per, len(group))]
+	rest := group
+	for _, n := range d.chunks(len(group), bulkParams/len(cols)) {
+		chunk := rest[:n]
+		rest = rest[n:]
 		rows := make([]string, len(chunk))
 		args := make([]any, 0, len(chunk)*len(cols))
 		for j, it := range chunk {
@@ -646,7 +647,7 @@ func (c *Conn) bulkLines(ctx context.Context, tx *sqlx.Tx, e *entity, each func(
 		}
 	})
 	for start := 0; start < len(parents); start += bulkParams {
-		chunk := parents[start:min(start+bulkParams, len(parents))]
+		chunk := d.padIn(parents[start:min(start+bulkParams, len(parents))])
 		q := "DELETE FROM " + l.t.q + " WHERE " + pk + " IN (" + placeholders(len(chunk)) + ")"
 		if _, err := tx.ExecContext(ctx, d.rebind(q), chunk...); err != nil {
 			return fmt.Errorf("replace lines: %w", d.classify(err))
@@ -659,9 +660,10 @@ func (c *Conn) bulkLines(ctx context.Context, tx *sqlx.Tx, e *entity, each func(
 			cols = append(cols, d.ident(col))
 		}
 		row := "(" + placeholders(len(cols)) + ")"
-		per := max(1, bulkParams/len(cols))
-		for start := 0; start < len(rows); start += per {
-			chunk := rows[start:min(start+per, len(rows))]
+		rest := rows
+		for _, n := range d.chunks(len(rows), bulkParams/len(cols)) {
+			chunk := rest[:n]
+			rest = rest[n:]
 			vals := make([]string, len(chunk))
 			args := make([]any, 0, len(chunk)*len(cols))
 			for j, r := range chunk {

@@ -209,7 +209,8 @@ func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entit
 		for i, r := range chunk {
 			args[i] = r.key
 		}
-		q := sel.String() + placeholders(len(chunk)) + ") ORDER BY " + pk + ", " + c.d.ident(l.cfg.Key)
+		args = c.d.padIn(args)
+		q := sel.String() + placeholders(len(args)) + ") ORDER BY " + pk + ", " + c.d.ident(l.cfg.Key)
 		res, err := db.QueryxContext(ctx, c.d.rebind(q), args...)
 		if err != nil {
 			return c.d.classify(fmt.Errorf("read lines from %s: %w", l.cfg.Table, err))
@@ -532,7 +533,8 @@ func (c *Conn) readOutbox(ctx context.Context, db *sqlx.DB, e *entity, cursor st
 		for i, pk := range chunk {
 			kargs[i] = keyArg(pk, keyTyp)
 		}
-		rows, err := c.queryRows(ctx, db, e, c.selectFrom(e)+" WHERE "+c.d.ident(e.cfg.Key)+" IN ("+placeholders(len(chunk))+")", kargs...)
+		kargs = c.d.padIn(kargs)
+		rows, err := c.queryRows(ctx, db, e, c.selectFrom(e)+" WHERE "+c.d.ident(e.cfg.Key)+" IN ("+placeholders(len(kargs))+")", kargs...)
 		if err != nil {
 			return connectors.Batch{}, fmt.Errorf("join outbox with %s: %w", e.cfg.Table, err)
 		}

@@ -136,6 +136,7 @@ type KafkaConfig struct {
 	TLS               TLSConfig      `mapstructure:"tls"`
 	SASL              SASLConfig     `mapstructure:"sasl"`
 	Producer          ProducerConfig `mapstructure:"producer"`
+	Consumer          ConsumerConfig `mapstructure:"consumer"`
 	Embedded          EmbeddedConfig `mapstructure:"embedded"`
 }
 
@@ -161,6 +162,13 @@ type ProducerConfig struct {
 	BatchSize    int           `mapstructure:"batch_size"`
 	BatchBytes   int64         `mapstructure:"batch_bytes"`
 	BatchTimeout time.Duration `mapstructure:"batch_timeout"`
+}
+
+// ConsumerConfig tunes the sinks' reads of the canonical topics.
+type ConsumerConfig struct {
+	// FetchBytes caps one fetch of one partition: what the broker answers
+	// at once, and what the hub holds of it, per partition a sink reads.
+	FetchBytes int64 `mapstructure:"fetch_bytes"`
 }
 
 // EmbeddedConfig configures the in-process Kafka-protocol broker used when
@@ -333,6 +341,7 @@ func Default() Config {
 				BatchBytes:   900 << 10,        // below kfake's and Kafka's 1 MiB message.max.bytes
 				BatchTimeout: time.Millisecond, // a sync Write waits this long on its last partial batch
 			},
+			Consumer: ConsumerConfig{FetchBytes: 1 << 20},
 			Embedded: EmbeddedConfig{
 				Addr:           "127.0.0.1:9092",
 				Retention:      7 * 24 * time.Hour,

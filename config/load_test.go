@@ -160,6 +160,11 @@ func TestLoadProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "fetch smaller than a produced batch",
+			yaml: "kafka:\n  producer:\n    batch_bytes: 900000\n  consumer:\n    fetch_bytes: 65536\n",
+			want: []string{`:5: kafka.consumer.fetch_bytes: must be between kafka.producer.batch_bytes (900000: a produced batch must fit in one fetch) and 67108864, got 65536`},
+		},
+		{
 			name: "embedded broker beyond loopback",
 			yaml: "kafka:\n  embedded:\n    addr: 0.0.0.0:9092\n",
 			want: []string{`:3: kafka.embedded.addr: "0.0.0.0:9092" listens beyond loopback`},

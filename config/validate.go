@@ -24,6 +24,10 @@ import (
 // batch is refused whole.
 const MaxBatchBytes = 1_000_000
 
+// MaxFetchBytes is the largest kafka.consumer.fetch_bytes: each partition
+// a sink reads may hold that much at once.
+const MaxFetchBytes = 64 << 20
+
 // resolve fills values that depend on other values.
 func (c *Config) resolve() {
 	// Validation takes these in any case; the logger knows lower case.
@@ -168,6 +172,11 @@ func (c *Config) validate() Problems {
 		add("kafka.producer.batch_bytes", "must be between 1 and %d (brokers refuse larger batches), got %d", MaxBatchBytes, k.Producer.BatchBytes)
 	}
 	positive("kafka.producer.batch_timeout", k.Producer.BatchTimeout)
+	// (A batch_bytes out of its own range is reported above, not here.)
+	if least := max(1, min(k.Producer.BatchBytes, MaxBatchBytes)); k.Consumer.FetchBytes < least || k.Consumer.FetchBytes > MaxFetchBytes {
+		add("kafka.consumer.fetch_bytes", "must be between kafka.producer.batch_bytes (%d: a produced batch must fit in one fetch) and %d, got %d",
+			least, MaxFetchBytes, k.Consumer.FetchBytes)
+	}
 
 	if k.TLS.Enabled {
 		for key, f := range map[string]string{"kafka.tls.ca_file": k.TLS.CAFile, "kafka.tls.cert_file": k.TLS.CertFile, "kafka.tls.key_file": k.TLS.KeyFile} {

@@ -153,7 +153,7 @@ func (n *Node) startSinks(ctx context.Context) {
 		conn := n.plan.Connectors[sc.Connector].(connectors.Writer)
 		for _, entity := range sorted(n.plan.Sinks[name]) {
 			for w := 0; w < sc.Workers; w++ {
-				reader := n.bus.NewReader("hub.sink."+name+"."+entity, []string{n.topic(entity)}, bus.ReaderOptions{})
+				reader := n.bus.NewReader("hub.sink."+name+"."+entity, []string{n.topic(entity)}, bus.ReaderOptions{MaxBytes: int(cfg.Kafka.Consumer.FetchBytes)})
 				n.closers = append(n.closers, reader)
 				s := &pipeline.Sink{
 					Name: name, System: sc.Connector, Entity: entity, Conn: conn, Plan: n.plan.Sinks[name][entity],

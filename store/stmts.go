@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/crmhub/hub/internal/sqlbatch"
 )
 
 // Prepared statements for the batch calls of the pipeline's path. A
@@ -63,10 +65,7 @@ const inChunk = 512
 // be nil.
 func (s *Store) queryIn(ctx context.Context, tx *sql.Tx, format string, keys []string, scan func(*sql.Rows) error, head ...any) error {
 	for _, chunk := range chunks(dedupe(keys), inChunk) {
-		size := 8
-		for size < len(chunk) {
-			size *= 2
-		}
+		size := sqlbatch.InSize(len(chunk))
 		q := s.rebind(fmt.Sprintf(format, strings.TrimSuffix(strings.Repeat("?,", size), ",")))
 		args := make([]any, 0, len(head)+size)
 		args = append(args, head...)
@@ -104,23 +103,6 @@ func (s *Store) queryStmt(ctx context.Context, tx *sql.Tx, q string, args []any,
 		return err
 	}
 	return rows.Close()
-}
-
-// rowChunks splits n rows of a multi-row statement into sizes with few
-// distinct values: as many full chunks of per as fit, then the rest as
-// powers of two, largest first.
-func rowChunks(n, per int) []int {
-	var out []int
-	for ; n >= per; n -= per {
-		out = append(out, per)
-	}
-	for p := 1 << 30; n > 0; p >>= 1 {
-		if n >= p {
-			out = append(out, p)
-			n -= p
-		}
-	}
-	return out
 }
 
 // valuesList is "(?, ?, ...), (...)": rows tuples of cols placeholders.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crmhub/hub/internal/sqlbatch"
 )
 
 // Trace event kinds (TraceEvent.Event). Others may be used.
@@ -116,7 +118,7 @@ func (s *Store) appendRun(ctx context.Context, tx *sql.Tx, events []TraceEvent, 
 		}
 	}
 	rest := hubs
-	for _, n := range rowChunks(len(hubs), maxParams/2) {
+	for _, n := range sqlbatch.Chunks(len(hubs), maxParams/2) {
 		args := make([]any, 0, 2*n)
 		for _, h := range rest[:n] {
 			args = append(args, id, h)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/crmhub/hub/internal/sqlbatch"
 )
 
 // The batch forms of the xref calls: one round trip (or one transaction)
@@ -143,7 +145,7 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 	now := s.tv(s.now())
 	const cols = 6
 	rest := exts
-	for _, n := range rowChunks(len(exts), maxParams/cols) {
+	for _, n := range sqlbatch.Chunks(len(exts), maxParams/cols) {
 		chunk := rest[:n]
 		rest = rest[n:]
 		args := make([]any, 0, n*cols)
@@ -271,7 +273,7 @@ func (s *Store) recordWrittenBulk(ctx context.Context, entity, system string, ws
 	const cols = 9
 	done := make(map[string]bool, len(ws))
 	rest := ws
-	for _, n := range rowChunks(len(ws), maxParams/cols) {
+	for _, n := range sqlbatch.Chunks(len(ws), maxParams/cols) {
 		chunk := rest[:n]
 		rest = rest[n:]
 		args := make([]any, 0, n*cols)

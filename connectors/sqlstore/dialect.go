@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"io"
-	"math/bits"
 	"net"
 	"regexp"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/internal/sqlbatch"
 )
 
 // dialect is one SQL flavour.
@@ -334,54 +334,41 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// A statement with one placeholder per row or per key has a text of its
-// own for every count, and pgx keeps every text it runs prepared on its
-// connection (up to 512 a connection, in the hub and in the server): a
-// long run met ever more batch sizes, and the hub's memory grew with the
-// backlog (a 500,000-order sync peaked 55 MiB above a 200,000-order one,
-// most of it in pgx's cached statements). On PostgreSQL the counts are
-// therefore few and known: an IN list is padded up to a power of two (a
-// key repeated changes no answer) and multi-row statements are split into
-// full chunks and powers of two, so a statement has a dozen texts at most
-// and each is prepared once. MySQL and SQLite drivers prepare every
-// statement anew, keep nothing, and would only pay the extra statements:
-// they get one statement per chunk, as before.
+// The sizes of statements with one placeholder per row or per key: on
+// PostgreSQL those of package sqlbatch, few and known, because pgx keeps
+// every statement text it runs prepared (up to 512 a connection, in the hub
+// and in the server's session) and a long run otherwise held one per batch
+// size it met (36 MB of the hub's heap half-way through a 500,000-order
+// sync). MySQL and SQLite drivers prepare every statement anew and keep
+// nothing: they would only pay the extra statements, and keep one statement
+// per chunk.
 
 // chunks splits n rows, at most per to a statement, into statement sizes.
 func (d dialect) chunks(n, per int) []int {
+	if d == postgres {
+		return sqlbatch.Chunks(n, per)
+	}
 	per = max(1, per)
 	var out []int
 	for ; n >= per; n -= per {
 		out = append(out, per)
 	}
-	if n == 0 {
-		return out
-	}
-	if d != postgres {
-		return append(out, n)
-	}
-	for size := 1 << (bits.Len(uint(n)) - 1); n > 0; size >>= 1 {
-		if n >= size {
-			out = append(out, size)
-			n -= size
-		}
+	if n > 0 {
+		out = append(out, n)
 	}
 	return out
 }
 
 // padIn returns the arguments of an IN list of keys: on PostgreSQL padded
-// to a power of two (at least 8) by repeating the last key.
+// to sqlbatch.InSize by repeating the last key, in a new slice (keys may be
+// part of the caller's longer list).
 func (d dialect) padIn(keys []any) []any {
 	if d != postgres || len(keys) == 0 {
 		return keys
 	}
-	size := 8
-	for size < len(keys) {
-		size *= 2
-	}
-	out := make([]any, size)
+	out := make([]any, sqlbatch.InSize(len(keys)))
 	copy(out, keys)
-	for i := len(keys); i < size; i++ {
+	for i := len(keys); i < len(out); i++ {
 		out[i] = keys[len(keys)-1]
 	}
 	return out

@@ -41,6 +41,9 @@ const (
 	DefaultDialTimeout   = 5 * time.Second
 	DefaultWriteAttempts = 5
 
+	// DefaultFetchBytes is a reader's ReaderOptions.MaxBytes when zero.
+	DefaultFetchBytes = 1 << 20
+
 	// MaxBatchBytes is the largest produce batch New accepts: Kafka's (and
 	// the embedded broker's) default message.max.bytes is 1,048,588 and a
 	// batch above it is rejected whole; this leaves room for the batch

@@ -19,11 +19,12 @@ type ReaderOptions struct {
 	// MaxWait is the longest a fetch waits for new records; it also bounds
 	// how long Close takes. Default 500ms.
 	MaxWait time.Duration
-	// MaxBytes caps one fetch response of one partition; default 1 MiB
-	// (Kafka's own consumers default to that per partition). The broker
-	// builds each response whole, and a backlog fills every fetch: at 10
-	// MiB the embedded broker's responses for a sink's partitions made a
-	// 500,000-order backlog peak 100 MiB higher than at 1 MiB.
+	// MaxBytes caps one fetch response of one partition; default
+	// DefaultFetchBytes, 1 MiB (Kafka's own consumers default to that per
+	// partition). The broker builds each response whole, and a backlog
+	// fills every fetch: at 10 MiB the embedded broker's responses for a
+	// sink's partitions made a 500,000-order backlog peak 100 MiB higher
+	// than at 1 MiB.
 	MaxBytes int
 	// QueueCapacity is how many fetched records are buffered ahead of
 	// Fetch; default 100.
@@ -74,7 +75,7 @@ func (b *Bus) NewReader(group string, topics []string, opts ReaderOptions) *Read
 		opts.MaxWait = 500 * time.Millisecond
 	}
 	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = 1 << 20
+		opts.MaxBytes = DefaultFetchBytes
 	}
 	if opts.HeartbeatInterval <= 0 {
 		opts.HeartbeatInterval = time.Second
@@ -257,7 +258,7 @@ func (b *Bus) NewPartitionReader(topic string, partition int, offset int64, opts
 		opts.MaxWait = 500 * time.Millisecond
 	}
 	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = 1 << 20
+		opts.MaxBytes = DefaultFetchBytes
 	}
 	kr := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:       b.cfg.Brokers,

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -593,5 +595,69 @@ func TestGroupLag(t *testing.T) {
 	}
 	if lag, err := bs.GroupLag(ctx, "g-lag", "lagged"); err != nil || lag != 4 {
 		t.Errorf("lag after one commit = %d (%v), want 4", lag, err)
+	}
+}
+
+// fetchBytesSeen records the largest partition max bytes the broker is
+// asked for in fetch requests of topic.
+func fetchBytesSeen(c *kfake.Cluster, topic string) func() (int32, int) {
+	var mu sync.Mutex
+	var most int32
+	var n int
+	c.ControlKey(kmsg.Fetch.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, t := range req.(*kmsg.FetchRequest).Topics {
+			if t.Topic != topic {
+				continue
+			}
+			for _, p := range t.Partitions {
+				n++
+				most = max(most, p.PartitionMaxBytes)
+			}
+		}
+		return nil, nil, false // the broker answers
+	})
+	return func() (int32, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return most, n
+	}
+}
+
+// A reader asks for at most ReaderOptions.MaxBytes per partition (the
+// sinks' kafka.consumer.fetch_bytes), DefaultFetchBytes when unset, and
+// still reads a record larger than that (the broker returns a partition's
+// first batch whole).
+func TestReaderFetchBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		max  int
+		want int32
+	}{{"default", 0, DefaultFetchBytes}, {"set", 64 << 10, 64 << 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			b := startBroker(t)
+			seen := fetchBytesSeen(b.Cluster(), "fetched")
+			bs := newBus(t, Config{Brokers: b.Addrs()})
+			ensure(t, ctx, bs, TopicSpec{Name: "fetched", Partitions: 1})
+			big := bytes.Repeat([]byte("x"), 100<<10) // over the 64 KiB fetch
+			if err := bs.NewWriter("fetched").Write(ctx, Message{Key: []byte("k"), Value: big}); err != nil {
+				t.Fatal(err)
+			}
+			opts := fastReader
+			opts.MaxBytes = tc.max
+			r := bs.NewReader("g-fetch-"+tc.name, []string{"fetched"}, opts)
+			defer r.Close()
+			m, err := r.Fetch(ctx)
+			if err != nil || !bytes.Equal(m.Value, big) {
+				t.Fatalf("fetch: %d bytes, %v; want the %d-byte record", len(m.Value), err, len(big))
+			}
+			// kafka-go adds a record batch's header (65 bytes) to what it asks.
+			if most, n := seen(); n == 0 || most < tc.want || most > tc.want+1024 {
+				t.Fatalf("partition max bytes asked for: at most %d in %d fetches, want %d and a batch header", most, n, tc.want)
+			}
+		})
 	}
 }

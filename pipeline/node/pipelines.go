@@ -139,6 +139,12 @@ func (n *Node) connectorChecks() []server.Check {
 	return out
 }
 
+// sinkReaderOptions are the options of a sink worker's consumer: its
+// fetch of one partition brings at most kafka.consumer.fetch_bytes.
+func sinkReaderOptions(cfg *config.Config) bus.ReaderOptions {
+	return bus.ReaderOptions{MaxBytes: int(cfg.Kafka.Consumer.FetchBytes)}
+}
+
 // startSinks starts each sink entity's workers. Each sink entity has its
 // own consumer group, so an order waiting for its customer never holds up
 // the customers it waits for.
@@ -153,7 +159,7 @@ func (n *Node) startSinks(ctx context.Context) {
 		conn := n.plan.Connectors[sc.Connector].(connectors.Writer)
 		for _, entity := range sorted(n.plan.Sinks[name]) {
 			for w := 0; w < sc.Workers; w++ {
-				reader := n.bus.NewReader("hub.sink."+name+"."+entity, []string{n.topic(entity)}, bus.ReaderOptions{MaxBytes: int(cfg.Kafka.Consumer.FetchBytes)})
+				reader := n.bus.NewReader("hub.sink."+name+"."+entity, []string{n.topic(entity)}, sinkReaderOptions(cfg))
 				n.closers = append(n.closers, reader)
 				s := &pipeline.Sink{
 					Name: name, System: sc.Connector, Entity: entity, Conn: conn, Plan: n.plan.Sinks[name][entity],

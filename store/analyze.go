@@ -13,8 +13,16 @@ import (
 // index instead: each batch then reads every link of the system, and a
 // sync slows down as it goes (seen: 0.3 s per 900 hub ids at 140,000
 // links, growing). So the store counts the rows it adds to such tables and
-// analyzes a table itself once it has grown by a tenth since it was last
-// analyzed, in the background, one table at a time.
+// analyzes a table itself once it has doubled since it was last analyzed,
+// in the background, one table at a time.
+//
+// Doubled, not grown by a tenth (autovacuum's rule): the plans only go
+// wrong while the statistics describe a table many times smaller than it
+// is, and an ANALYZE of the crosswalk samples the same 30,000 rows at any
+// size (0.16-0.24 s of the server's CPU at 400,000 links on the 2-core
+// machine of docs/benchmarks.md). At a tenth, a 200,000-order `hub bench
+// sync` with the PostgreSQL state store ran 36-37 of them; doubling runs
+// 8-9.
 
 // analyzeMinRows is the growth below which a table is never analyzed.
 const analyzeMinRows = 1000
@@ -52,7 +60,7 @@ func (s *Store) grew(table string, n int) {
 	}
 	a.mu.Lock()
 	a.grown[table] += int64(n)
-	due := !a.running[table] && a.grown[table] >= max(analyzeMinRows, a.size[table]/10)
+	due := !a.running[table] && a.grown[table] >= max(analyzeMinRows, a.size[table])
 	if due {
 		a.running[table] = true
 		a.size[table] += a.grown[table]

@@ -31,6 +31,7 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{TIME}}", "TEXT",
 		"{{BYTES}}", "BLOB",
 		"{{WITHOUT_ROWID}}", " WITHOUT ROWID",
+		"{{XREF_FILLFACTOR}}", "",
 		"{{DEAD_LETTER_STATUSES}}", sqliteDeadLetterStatuses,
 	),
 	DialectPostgres: strings.NewReplacer(
@@ -38,6 +39,7 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{TIME}}", "TIMESTAMPTZ",
 		"{{BYTES}}", "BYTEA",
 		"{{WITHOUT_ROWID}}", "",
+		"{{XREF_FILLFACTOR}}", "ALTER TABLE xref SET (fillfactor = 50);",
 		"{{DEAD_LETTER_STATUSES}}", `ALTER TABLE dead_letters DROP CONSTRAINT IF EXISTS dead_letters_status_check;
 ALTER TABLE dead_letters ADD CONSTRAINT dead_letters_status_check CHECK (status IN ('open', 'replayed', 'discarded', 'superseded'));`,
 	),

@@ -32,6 +32,7 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{BYTES}}", "BLOB",
 		"{{WITHOUT_ROWID}}", " WITHOUT ROWID",
 		"{{XREF_FILLFACTOR}}", "",
+		"{{TRACE_BODY_LZ4}}", "",
 		"{{DEAD_LETTER_STATUSES}}", sqliteDeadLetterStatuses,
 	),
 	DialectPostgres: strings.NewReplacer(
@@ -40,6 +41,14 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{BYTES}}", "BYTEA",
 		"{{WITHOUT_ROWID}}", "",
 		"{{XREF_FILLFACTOR}}", "ALTER TABLE xref SET (fillfactor = 50);",
+		// EXECUTE defers the statement to run time, where an older server's
+		// syntax error or a build without lz4 is caught: pglz stays.
+		"{{TRACE_BODY_LZ4}}", `DO $$
+BEGIN
+    EXECUTE 'ALTER TABLE trace_batches ALTER COLUMN body SET COMPRESSION lz4';
+EXCEPTION WHEN syntax_error OR feature_not_supported OR invalid_parameter_value THEN
+    NULL;
+END $$;`,
 		"{{DEAD_LETTER_STATUSES}}", `ALTER TABLE dead_letters DROP CONSTRAINT IF EXISTS dead_letters_status_check;
 ALTER TABLE dead_letters ADD CONSTRAINT dead_letters_status_check CHECK (status IN ('open', 'replayed', 'discarded', 'superseded'));`,
 	),

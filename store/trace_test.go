@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crmhub/hub/store/storetest"
 )
 
 func TestTraceFindsTheJourneyByAnyID(t *testing.T) {
@@ -213,4 +215,43 @@ func TestPruneTraceInChunks(t *testing.T) {
 			t.Errorf("trace_batches holds %d rows after the prune (%v), want 0", left, err)
 		}
 	})
+}
+
+// TestTraceBodyCompressedWithLZ4: on PostgreSQL 14 and later, a trace
+// group's body is compressed with lz4 (migration 0012), not pglz, and reads
+// back whole.
+func TestTraceBodyCompressedWithLZ4(t *testing.T) {
+	s := openStore(t, storetest.PostgresDSN(t))
+	ctx := context.Background()
+	var version int
+	if err := s.db.GetContext(ctx, &version, "SELECT current_setting('server_version_num')::int"); err != nil {
+		t.Fatal(err)
+	}
+	if version < 140000 {
+		t.Skipf("PostgreSQL %d has no lz4 compression of columns", version)
+	}
+	const n = 500 // a body of some 60 KB: compressed when stored
+	events := make([]TraceEvent, n)
+	for i := range events {
+		events[i] = TraceEvent{Entity: "order", HubID: fmt.Sprintf("019ae0c4-0000-7000-8000-%012d", i), System: "crm", Connector: "crm-orders",
+			ExternalID: fmt.Sprintf("SO-%d", i), Event: TracePublished, Hash: fmt.Sprintf("%016x", i), Detail: "upsert"}
+	}
+	if err := s.AppendTrace(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	if err := s.db.SelectContext(ctx, &methods, "SELECT coalesce(pg_column_compression(body), 'none') FROM trace_batches"); err != nil {
+		t.Fatal(err)
+	}
+	if len(methods) != 1 || methods[0] != "lz4" {
+		t.Fatalf("trace group bodies compressed with %v, want [lz4]", methods)
+	}
+	last := events[n-1]
+	if _, err := s.LinkMany(ctx, "order", "crm", map[string]string{last.ExternalID: last.HubID}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Trace(ctx, last.ExternalID, "order")
+	if err != nil || len(got) != 1 || len(got[0].Events) != 1 || got[0].Events[0].Hash != last.Hash || got[0].Events[0].Detail != last.Detail {
+		t.Fatalf("the last record's journey: %+v, %v", got, err)
+	}
 }

@@ -18,11 +18,12 @@ import (
 //
 // Doubled, not grown by a tenth (autovacuum's rule): the plans only go
 // wrong while the statistics describe a table many times smaller than it
-// is, and an ANALYZE of the crosswalk samples the same 30,000 rows at any
-// size (0.16-0.24 s of the server's CPU at 400,000 links on the 2-core
-// machine of docs/benchmarks.md). At a tenth, a 200,000-order `hub bench
-// sync` with the PostgreSQL state store ran 36-37 of them; doubling runs
-// 8-9.
+// is, and an ANALYZE costs the same at any size (it samples a fixed
+// number of rows: 0.22-0.31 s of the server's CPU at 210,000 links on the
+// 2-core machine of docs/benchmarks.md with the default sample, 0.02 s
+// with the crosswalk's own, migration 0013). At a tenth, a 200,000-order
+// `hub bench sync` with the PostgreSQL state store ran 36-37 of them;
+// doubling runs 8-9.
 
 // analyzeMinRows is the growth below which a table is never analyzed.
 const analyzeMinRows = 1000

@@ -91,3 +91,24 @@ func TestXrefRestampIsHOT(t *testing.T) {
 		t.Fatalf("stamping %d new links grew the crosswalk's indexes from %d to %d KiB: the updates were not HOT", n, before>>10, after>>10)
 	}
 }
+
+// TestXrefAnalyzeSamplesFewRows: PostgreSQL's ANALYZE of the crosswalk
+// samples 3,000 rows (migration 0013), not the default 30,000, and the
+// look-ups still use their indexes (TestAnalyzeAsTheCrosswalkGrows).
+func TestXrefAnalyzeSamplesFewRows(t *testing.T) {
+	s := openStore(t, storetest.PostgresDSN(t))
+	ctx := context.Background()
+	var targets []int
+	if err := s.db.SelectContext(ctx, &targets, `SELECT attstattarget FROM pg_attribute
+WHERE attrelid = to_regclass('xref') AND attnum > 0 AND NOT attisdropped`); err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) < 9 {
+		t.Fatalf("xref has %d columns, want at least 9", len(targets))
+	}
+	for i, n := range targets {
+		if n != 10 {
+			t.Fatalf("statistics target of xref's column %d: %d, want 10 (all: %v)", i+1, n, targets)
+		}
+	}
+}

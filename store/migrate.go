@@ -33,6 +33,7 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{WITHOUT_ROWID}}", " WITHOUT ROWID",
 		"{{XREF_FILLFACTOR}}", "",
 		"{{TRACE_BODY_LZ4}}", "",
+		"{{XREF_STATISTICS}}", "",
 		"{{DEAD_LETTER_STATUSES}}", sqliteDeadLetterStatuses,
 	),
 	DialectPostgres: strings.NewReplacer(
@@ -41,6 +42,10 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{BYTES}}", "BYTEA",
 		"{{WITHOUT_ROWID}}", "",
 		"{{XREF_FILLFACTOR}}", "ALTER TABLE xref SET (fillfactor = 50);",
+		"{{XREF_STATISTICS}}", `ALTER TABLE xref ALTER COLUMN entity SET STATISTICS 10, ALTER COLUMN system SET STATISTICS 10,
+    ALTER COLUMN external_id SET STATISTICS 10, ALTER COLUMN hub_id SET STATISTICS 10,
+    ALTER COLUMN last_hash SET STATISTICS 10, ALTER COLUMN version SET STATISTICS 10, ALTER COLUMN fields SET STATISTICS 10,
+    ALTER COLUMN created_at SET STATISTICS 10, ALTER COLUMN updated_at SET STATISTICS 10;`,
 		// EXECUTE defers the statement to run time, where an older server's
 		// syntax error or a build without lz4 is caught: pglz stays.
 		"{{TRACE_BODY_LZ4}}", `DO $$

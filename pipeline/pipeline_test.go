@@ -485,6 +485,29 @@ func TestLateCustomerIsWaitedFor(t *testing.T) {
 	}
 }
 
+// TestTargetBackJustAfterLastRefusal: the target refuses every write and
+// fails its probe for 8 writes, more than retry.max_attempts (6); it
+// answers its probe from the moment of the last refusal. The one
+// customer's batch is then tried again and written, not dead-lettered as
+// a record that kept failing while its system answered (which the
+// customer in TestLateCustomerIsWaitedFor was, now and then, when it came
+// in a batch of its own).
+func TestTargetBackJustAfterLastRefusal(t *testing.T) {
+	h := newHarness(t)
+	h.sink.failNext, h.sink.failOnly = 8, "customer"
+	h.src.add("customer", customer(1, "C1"))
+	stop := h.start()
+	defer stop()
+	eventually(t, 30*time.Second, "the customer", func() (bool, string) {
+		c, _ := h.sink.snapshot("customer")
+		return len(c) == 1, fmt.Sprint(len(c))
+	})
+	if n, _ := h.store.CountDeadLetters(context.Background(), store.DeadLetterFilter{}); n != 0 {
+		dls, _ := h.store.ListDeadLetters(context.Background(), store.DeadLetterFilter{})
+		t.Errorf("%d dead letters, want none: %+v", n, dls)
+	}
+}
+
 // TestWaitingOrderIsLookedAtSoon: orders arrive before their customers,
 // which come a moment later; the orders are written soon after their
 // customers, not after retry.initial (8 s here), which is for failures.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/crmhub/hub/internal/sqlbatch"
@@ -137,6 +138,11 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 		}
 		exts = append(exts, ext)
 	}
+	// In one order for every writer: two linking the same new external
+	// ids at once (a source of customers, and one of orders linking the
+	// customers they reference) then wait for each other on PostgreSQL
+	// instead of deadlocking (TestLinkManyConcurrentNoDeadlock).
+	slices.Sort(exts)
 	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)

@@ -67,11 +67,7 @@ func (s *Store) queryIn(ctx context.Context, tx *sql.Tx, format string, keys []s
 	for _, chunk := range chunks(dedupe(keys), inChunk) {
 		size := sqlbatch.InSize(len(chunk))
 		q := s.rebind(fmt.Sprintf(format, strings.TrimSuffix(strings.Repeat("?,", size), ",")))
-		args := make([]any, 0, len(head)+size)
-		args = append(args, head...)
-		for i := range size {
-			args = append(args, chunk[min(i, len(chunk)-1)])
-		}
+		args := sqlbatch.AppendIn(append(make([]any, 0, len(head)+size), head...), chunk)
 		if err := s.queryStmt(ctx, tx, q, args, scan); err != nil {
 			return err
 		}

@@ -348,28 +348,15 @@ func (d dialect) chunks(n, per int) []int {
 	if d == postgres {
 		return sqlbatch.Chunks(n, per)
 	}
-	per = max(1, per)
-	var out []int
-	for ; n >= per; n -= per {
-		out = append(out, per)
-	}
-	if n > 0 {
-		out = append(out, n)
-	}
-	return out
+	return sqlbatch.Fixed(n, per)
 }
 
 // padIn returns the arguments of an IN list of keys: on PostgreSQL padded
-// to sqlbatch.InSize by repeating the last key, in a new slice (keys may be
-// part of the caller's longer list).
+// as sqlbatch.AppendIn pads them, in a new slice (keys may be part of the
+// caller's longer list).
 func (d dialect) padIn(keys []any) []any {
 	if d != postgres || len(keys) == 0 {
 		return keys
 	}
-	out := make([]any, sqlbatch.InSize(len(keys)))
-	copy(out, keys)
-	for i := len(keys); i < len(out); i++ {
-		out[i] = keys[len(keys)-1]
-	}
-	return out
+	return sqlbatch.AppendIn(make([]any, 0, sqlbatch.InSize(len(keys))), keys)
 }

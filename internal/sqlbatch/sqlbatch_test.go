@@ -29,3 +29,33 @@ func TestInSize(t *testing.T) {
 		}
 	}
 }
+
+func TestFixed(t *testing.T) {
+	for _, tc := range []struct {
+		n, per int
+		want   []int
+	}{
+		{0, 10, nil},
+		{500, 2500, []int{500}},
+		{5300, 2500, []int{2500, 2500, 300}},
+		{3, 0, []int{1, 1, 1}},
+	} {
+		if got := Fixed(tc.n, tc.per); !slices.Equal(got, tc.want) {
+			t.Errorf("Fixed(%d, %d) = %v, want %v", tc.n, tc.per, got, tc.want)
+		}
+	}
+}
+
+func TestAppendIn(t *testing.T) {
+	got := AppendIn([]any{"head"}, []string{"a", "b", "c"})
+	want := []any{"head", "a", "b", "c", "c", "c", "c", "c", "c"}
+	if !slices.Equal(got, want) {
+		t.Errorf("AppendIn = %v, want %v", got, want)
+	}
+	if got := AppendIn([]any{"head"}, []int(nil)); len(got) != 1 {
+		t.Errorf("AppendIn of no keys = %v, want the head alone", got)
+	}
+	if got := AppendIn(nil, make([]int, 9)); len(got) != 16 {
+		t.Errorf("AppendIn of 9 keys: %d arguments, want 16", len(got))
+	}
+}

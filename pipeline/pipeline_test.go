@@ -485,29 +485,6 @@ func TestLateCustomerIsWaitedFor(t *testing.T) {
 	}
 }
 
-// TestTargetBackJustAfterLastRefusal: the target refuses every write and
-// fails its probe for 8 writes, more than retry.max_attempts (6); it
-// answers its probe from the moment of the last refusal. The one
-// customer's batch is then tried again and written, not dead-lettered as
-// a record that kept failing while its system answered (which the
-// customer in TestLateCustomerIsWaitedFor was, now and then, when it came
-// in a batch of its own).
-func TestTargetBackJustAfterLastRefusal(t *testing.T) {
-	h := newHarness(t)
-	h.sink.failNext, h.sink.failOnly = 8, "customer"
-	h.src.add("customer", customer(1, "C1"))
-	stop := h.start()
-	defer stop()
-	eventually(t, 30*time.Second, "the customer", func() (bool, string) {
-		c, _ := h.sink.snapshot("customer")
-		return len(c) == 1, fmt.Sprint(len(c))
-	})
-	if n, _ := h.store.CountDeadLetters(context.Background(), store.DeadLetterFilter{}); n != 0 {
-		dls, _ := h.store.ListDeadLetters(context.Background(), store.DeadLetterFilter{})
-		t.Errorf("%d dead letters, want none: %+v", n, dls)
-	}
-}
-
 // TestWaitingOrderIsLookedAtSoon: orders arrive before their customers,
 // which come a moment later; the orders are written soon after their
 // customers, not after retry.initial (8 s here), which is for failures.
@@ -681,23 +658,42 @@ func TestBadRecordsDeadLetteredOthersDelivered(t *testing.T) {
 	}
 }
 
+// TestTargetDownIsWaitedOutNotDeadLettered: a target that refuses every
+// write (and fails its probe) for a while is waited out; nothing is
+// dead-lettered. "back just after the last refusal": the target fails 8
+// writes, more than retry.max_attempts (6), and answers its probe from
+// the moment of the last refusal; the one customer's batch is tried again
+// and written, not dead-lettered as a record that kept failing while its
+// system answered (which the customer of TestLateCustomerIsWaitedFor was,
+// now and then, when it came in a batch of its own).
 func TestTargetDownIsWaitedOutNotDeadLettered(t *testing.T) {
-	h := newHarness(t)
-	h.sink.failNext = 12 // about 2 s of a target that refuses connections
-	for i := 1; i <= 30; i++ {
-		h.src.add("customer", customer(i, fmt.Sprintf("C%d", i)))
-	}
-	stop := h.start()
-	defer stop()
-	eventually(t, 60*time.Second, "all 30 customers", func() (bool, string) {
-		c, _ := h.sink.snapshot("customer")
-		return len(c) == 30, fmt.Sprint(len(c))
-	})
-	if n, _ := h.store.CountDeadLetters(context.Background(), store.DeadLetterFilter{}); n != 0 {
-		t.Errorf("%d dead letters; a target outage must not dead-letter records", n)
-	}
-	if _, w := h.sink.snapshot("customer"); w != 30 {
-		t.Errorf("%d writes, want 30", w)
+	for _, tc := range []struct {
+		name                string
+		customers, failNext int
+	}{
+		{"outage", 30, 12}, // about 2 s of a target that refuses connections
+		{"back just after the last refusal", 1, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.sink.failNext = tc.failNext
+			for i := 1; i <= tc.customers; i++ {
+				h.src.add("customer", customer(i, fmt.Sprintf("C%d", i)))
+			}
+			stop := h.start()
+			defer stop()
+			eventually(t, 60*time.Second, fmt.Sprintf("all %d customers", tc.customers), func() (bool, string) {
+				c, _ := h.sink.snapshot("customer")
+				return len(c) == tc.customers, fmt.Sprint(len(c))
+			})
+			if n, _ := h.store.CountDeadLetters(context.Background(), store.DeadLetterFilter{}); n != 0 {
+				dls, _ := h.store.ListDeadLetters(context.Background(), store.DeadLetterFilter{})
+				t.Errorf("%d dead letters; a target outage must not dead-letter records: %+v", n, dls)
+			}
+			if _, w := h.sink.snapshot("customer"); w != tc.customers {
+				t.Errorf("%d writes, want %d", w, tc.customers)
+			}
+		})
 	}
 }
 

@@ -1,11 +1,8 @@
 package node
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/pipeline/bus"
 )
 
@@ -21,22 +18,11 @@ func TestSinkReaderFetchBytes(t *testing.T) {
 		{"set", "kafka: {consumer: {fetch_bytes: 4194304}}\n", 4 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "in.yaml"), nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(dir, "hub.yaml")
-			if err := os.WriteFile(path, []byte(tc.kafka+`connectors:
+			cfg := loadConfig(t, tc.kafka+`connectors:
   crm: {kind: sqlstore}
 sources:
   crm-orders: {connector: crm, entity: order, mapping: in.yaml}
-`), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := config.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+`)
 			if got := sinkReaderOptions(cfg).MaxBytes; got != tc.want {
 				t.Fatalf("a sink's fetch of a partition: %d bytes, want %d", got, tc.want)
 			}

@@ -13,14 +13,7 @@ import (
 // TestPolicies loads a config with two-way keys (docs/two-way.md) and
 // checks the policy each entity's sources and sinks get.
 func TestPolicies(t *testing.T) {
-	dir := t.TempDir()
-	for _, m := range []string{"in.yaml", "out.yaml"} {
-		if err := os.WriteFile(filepath.Join(dir, m), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join(dir, "hub.yaml")
-	if err := os.WriteFile(path, []byte(`
+	cfg := loadConfig(t, `
 connectors:
   crm: {kind: sqlstore}
   erp: {kind: sqlstore}
@@ -49,13 +42,7 @@ entities:
     phone_country_code: "49"
   interaction:
     conflict: crm
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	got := Policies(cfg)
 	want := map[string]*pipeline.Policy{
 		"customer": {Merge: true, Conflict: pipeline.ConflictNewest,
@@ -109,3 +96,24 @@ func TestPoliciesMatchOnly(t *testing.T) {
 }
 
 func keys[V any](m map[string]V) []string { return sorted(m) }
+
+// loadConfig loads hub.yaml text from a folder that also holds the empty
+// mappings in.yaml and out.yaml.
+func loadConfig(t *testing.T, text string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	for _, m := range []string{"in.yaml", "out.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, m), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

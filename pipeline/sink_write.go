@@ -123,7 +123,7 @@ func (s *Sink) writeContext(ctx context.Context) (context.Context, context.Cance
 // about once in twenty runs on a loaded machine.)
 func (s *Sink) writeBatch(ctx context.Context, ready []*item) ([]connectors.Result, error) {
 	b := newBackoff(s.retry().Initial, s.retry().Max)
-	answered := false // the probe answered after the last failure but one
+	answered := false // the probe answered after an earlier failure, and has not failed since
 	for failures := 0; ; {
 		results, err := s.writeOnce(ctx, ready)
 		if err == nil {

@@ -14,7 +14,10 @@ import (
 
 // Migrations live in migrations/NNNN_name.sql, one file per schema version,
 // numbered from 1 without gaps. A file is written once for both engines; the
-// few types that differ are written as tokens replaced per dialect.
+// few types that differ are written as tokens replaced per dialect. A
+// version that only one engine needs (a PostgreSQL storage setting) is
+// NNNN_name.postgres.sql (or .sqlite.sql): the other engine records it as
+// applied and runs nothing.
 //
 //go:embed migrations/*.sql
 var migrationFS embed.FS
@@ -23,6 +26,7 @@ type migration struct {
 	version int
 	name    string
 	sql     string // with tokens still in it
+	only    string // the one dialect it is for; "" for both
 }
 
 var dialectTokens = map[string]*strings.Replacer{
@@ -31,9 +35,6 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{TIME}}", "TEXT",
 		"{{BYTES}}", "BLOB",
 		"{{WITHOUT_ROWID}}", " WITHOUT ROWID",
-		"{{XREF_FILLFACTOR}}", "",
-		"{{TRACE_BODY_LZ4}}", "",
-		"{{XREF_STATISTICS}}", "",
 		"{{DEAD_LETTER_STATUSES}}", sqliteDeadLetterStatuses,
 	),
 	DialectPostgres: strings.NewReplacer(
@@ -41,19 +42,6 @@ var dialectTokens = map[string]*strings.Replacer{
 		"{{TIME}}", "TIMESTAMPTZ",
 		"{{BYTES}}", "BYTEA",
 		"{{WITHOUT_ROWID}}", "",
-		"{{XREF_FILLFACTOR}}", "ALTER TABLE xref SET (fillfactor = 50);",
-		"{{XREF_STATISTICS}}", `ALTER TABLE xref ALTER COLUMN entity SET STATISTICS 10, ALTER COLUMN system SET STATISTICS 10,
-    ALTER COLUMN external_id SET STATISTICS 10, ALTER COLUMN hub_id SET STATISTICS 10,
-    ALTER COLUMN last_hash SET STATISTICS 10, ALTER COLUMN version SET STATISTICS 10, ALTER COLUMN fields SET STATISTICS 10,
-    ALTER COLUMN created_at SET STATISTICS 10, ALTER COLUMN updated_at SET STATISTICS 10;`,
-		// EXECUTE defers the statement to run time, where an older server's
-		// syntax error or a build without lz4 is caught: pglz stays.
-		"{{TRACE_BODY_LZ4}}", `DO $$
-BEGIN
-    EXECUTE 'ALTER TABLE trace_batches ALTER COLUMN body SET COMPRESSION lz4';
-EXCEPTION WHEN syntax_error OR feature_not_supported OR invalid_parameter_value THEN
-    NULL;
-END $$;`,
 		"{{DEAD_LETTER_STATUSES}}", `ALTER TABLE dead_letters DROP CONSTRAINT IF EXISTS dead_letters_status_check;
 ALTER TABLE dead_letters ADD CONSTRAINT dead_letters_status_check CHECK (status IN ('open', 'replayed', 'discarded', 'superseded'));`,
 	),
@@ -105,16 +93,23 @@ func loadMigrations() ([]migration, error) {
 	var ms []migration
 	for _, f := range files {
 		base := path.Base(f)
-		num, name, ok := strings.Cut(strings.TrimSuffix(base, ".sql"), "_")
+		stem := strings.TrimSuffix(base, ".sql")
+		var only string
+		for d := range dialectTokens {
+			if cut, ok := strings.CutSuffix(stem, "."+d); ok {
+				stem, only = cut, d
+			}
+		}
+		num, name, ok := strings.Cut(stem, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("store: migration file %s: want NNNN_name.sql", base)
+		if !ok || err != nil || v <= 0 || strings.Contains(name, ".") {
+			return nil, fmt.Errorf("store: migration file %s: want NNNN_name.sql, or NNNN_name.postgres.sql or .sqlite.sql for one engine", base)
 		}
 		body, err := migrationFS.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("store: read migration %s: %w", base, err)
 		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
+		ms = append(ms, migration{version: v, name: name, sql: string(body), only: only})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
@@ -127,6 +122,9 @@ func loadMigrations() ([]migration, error) {
 
 // sqlFor returns the migration's SQL for dialect.
 func (m migration) sqlFor(dialect string) (string, error) {
+	if m.only != "" && m.only != dialect {
+		return "", nil
+	}
 	q := dialectTokens[dialect].Replace(m.sql)
 	if i := strings.Index(q, "{{"); i >= 0 {
 		end := min(len(q), i+20)

@@ -229,6 +229,34 @@ func TestMigrationSQLHasNoUnknownTokens(t *testing.T) {
 	}
 }
 
+// TestMigrationForOneEngine: a NNNN_name.postgres.sql migration runs on
+// PostgreSQL only; SQLite records its version and runs nothing.
+func TestMigrationForOneEngine(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pgOnly int
+	for _, m := range ms {
+		if m.only == "" {
+			continue
+		}
+		if m.only != DialectPostgres || strings.Contains(m.name, ".") {
+			t.Errorf("migration %04d: only %q, name %q", m.version, m.only, m.name)
+		}
+		pgOnly++
+		if q, err := m.sqlFor(DialectSQLite); err != nil || q != "" {
+			t.Errorf("migration %04d_%s on SQLite: %q, %v; want nothing", m.version, m.name, q, err)
+		}
+		if q, err := m.sqlFor(DialectPostgres); err != nil || !strings.Contains(q, "ALTER TABLE") {
+			t.Errorf("migration %04d_%s on PostgreSQL: %q, %v", m.version, m.name, q, err)
+		}
+	}
+	if pgOnly != 3 {
+		t.Errorf("%d migrations for PostgreSQL only, want 3 (0011-0013)", pgOnly)
+	}
+}
+
 func TestSupersedeDeadLetters(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {

@@ -7,4 +7,7 @@
 -- server's CPU at 210,000 links, against 0.02 s at 10, with the same plans
 -- (store/analyze_test.go). This makes the store's own ANALYZEs
 -- (store/analyze.go) and autovacuum's cheaper alike.
-{{XREF_STATISTICS}}
+ALTER TABLE xref ALTER COLUMN entity SET STATISTICS 10, ALTER COLUMN system SET STATISTICS 10,
+    ALTER COLUMN external_id SET STATISTICS 10, ALTER COLUMN hub_id SET STATISTICS 10,
+    ALTER COLUMN last_hash SET STATISTICS 10, ALTER COLUMN version SET STATISTICS 10, ALTER COLUMN fields SET STATISTICS 10,
+    ALTER COLUMN created_at SET STATISTICS 10, ALTER COLUMN updated_at SET STATISTICS 10;

@@ -109,48 +109,55 @@ func (in *Intake) buildEnvelopes(recs []connectors.Record, p *prep) {
 		if _, rejected := p.bad[i]; rejected {
 			continue
 		}
-		hubID, ok := p.ids[in.Entity][rec.Key]
-		if !ok {
+		p.envs[i] = in.buildEnvelope(rec, p.canon[i], p.ids)
+		if p.envs[i] == nil {
 			in.Metrics.Suppressed.WithLabelValues(in.System, in.Entity, "delete_unknown").Inc()
-			continue
 		}
-		if rec.Op == connectors.OpDelete {
-			p.envs[i] = &Envelope{Entity: in.Entity, ID: hubID, Op: OpDelete, Origin: in.System, SourceID: rec.Key,
-				Version: rec.Version, Data: mapping.ObjectValue(), TraceID: hubID, readVersion: rec.Version}
-			continue
-		}
-		var refs map[string]string
-		for entity, field := range in.Refs {
-			if ref := refKey(rec, field); ref != "" {
-				if refs == nil {
-					refs = map[string]string{}
-				}
-				refs[entity] = p.ids[entity][ref]
-			}
-		}
-		for entity, hubID := range rec.Refs {
-			if hubID == "" || refs[entity] != "" {
-				continue
-			}
+	}
+}
+
+// buildEnvelope makes the envelope of rec, mapped in as canon, with the
+// hub ids of ids (entity -> native key -> hub id); nil when rec has none.
+func (in *Intake) buildEnvelope(rec connectors.Record, canon mapping.Value, ids map[string]map[string]string) *Envelope {
+	hubID, ok := ids[in.Entity][rec.Key]
+	if !ok {
+		return nil
+	}
+	if rec.Op == connectors.OpDelete {
+		return &Envelope{Entity: in.Entity, ID: hubID, Op: OpDelete, Origin: in.System, SourceID: rec.Key,
+			Version: rec.Version, Data: mapping.ObjectValue(), TraceID: hubID, readVersion: rec.Version}
+	}
+	var refs map[string]string
+	for entity, field := range in.Refs {
+		if ref := refKey(rec, field); ref != "" {
 			if refs == nil {
 				refs = map[string]string{}
 			}
-			refs[entity] = hubID
+			refs[entity] = ids[entity][ref]
 		}
-		data := withIDs(p.canon[i], hubID, refs)
-		hash := Hash(data)
-		var fields string
-		if in.merging() {
-			// Of a merged entity only the very same read (content and
-			// version) is dropped unmerged: the same content saved again
-			// later may have to win over a write-back the target refused
-			// as older.
-			hash += "@" + versionText(rec.Version)
-			fields = encodeFields(heldFields(data))
-		}
-		p.envs[i] = &Envelope{Entity: in.Entity, ID: hubID, Op: OpUpsert, Origin: in.System, SourceID: rec.Key,
-			Version: rec.Version, Hash: hash, Refs: refs, Data: data, TraceID: hubID, readVersion: rec.Version, readFields: fields}
 	}
+	for entity, hubID := range rec.Refs {
+		if hubID == "" || refs[entity] != "" {
+			continue
+		}
+		if refs == nil {
+			refs = map[string]string{}
+		}
+		refs[entity] = hubID
+	}
+	data := withIDs(canon, hubID, refs)
+	hash := Hash(data)
+	var fields string
+	if in.merging() {
+		// Of a merged entity only the very same read (content and
+		// version) is dropped unmerged: the same content saved again
+		// later may have to win over a write-back the target refused
+		// as older.
+		hash += "@" + versionText(rec.Version)
+		fields = encodeFields(heldFields(data))
+	}
+	return &Envelope{Entity: in.Entity, ID: hubID, Op: OpUpsert, Origin: in.System, SourceID: rec.Key,
+		Version: rec.Version, Hash: hash, Refs: refs, Data: data, TraceID: hubID, readVersion: rec.Version, readFields: fields}
 }
 
 // dropUnchanged drops what was already published (a look-back re-read) or

@@ -111,7 +111,12 @@ func (in *Intake) identifyEntity(ctx context.Context, entity string, ks []string
 	if err := in.mint(ks, known, fresh, own, upserted, review); err != nil {
 		return nil, err
 	}
-	if len(fresh) > 0 {
+	if len(fresh) > 0 && own && in.deferLinks() {
+		p.fresh = fresh // written with their stamps (linkFresh)
+		for k, v := range fresh {
+			known[k] = v
+		}
+	} else if len(fresh) > 0 {
 		linked, err := in.Store.LinkMany(ctx, entity, in.System, fresh)
 		if err != nil {
 			return nil, err
@@ -264,4 +269,52 @@ func (in *Intake) lockMatching(ctx context.Context) (func(), error) {
 			in.Log.Warn("release the matching lock", "entity", in.Entity, "err", err)
 		}
 	}, nil
+}
+
+// linkFresh writes the links of the batch's new records (p.fresh), each
+// with the stamp of its last envelope, in one write (Store.LinkStamped):
+// the settle stage then confirms the batch's stamps with one row instead
+// of stamping each link again (recordPublished skips p.prestamped). A key
+// another writer linked first meanwhile takes that writer's hub id: its
+// records' envelopes are built again with it, and stamped after
+// publishing as a known record's are.
+func (in *Intake) linkFresh(ctx context.Context, recs []connectors.Record, p *prep) error {
+	last := make(map[string]*Envelope, len(p.fresh))
+	for _, env := range p.envs {
+		if env != nil {
+			last[env.ID] = env
+		}
+	}
+	ws := make([]store.Written, 0, len(p.fresh))
+	for k, hub := range p.fresh {
+		w := store.Written{HubID: hub, ExternalID: k}
+		if env := last[hub]; env != nil && env.Op == OpUpsert {
+			stamp := readStamp(env)
+			w.Hash, w.Version = stamp.Hash, stamp.Version
+		}
+		ws = append(ws, w)
+	}
+	linked, pending, err := in.Store.LinkStamped(ctx, in.Name, in.Entity, in.System, ws)
+	if err != nil {
+		return err
+	}
+	p.pending, p.prestamped = pending, make(map[string]bool, len(ws))
+	lost := map[string]bool{}
+	for _, w := range ws {
+		hub := linked[w.ExternalID]
+		if hub == w.HubID {
+			if w.Hash != "" {
+				p.prestamped[hub] = true
+			}
+			continue
+		}
+		p.ids[in.Entity][w.ExternalID] = hub
+		lost[w.ExternalID] = true
+	}
+	for i, rec := range recs {
+		if lost[rec.Key] && p.envs[i] != nil {
+			p.envs[i] = in.buildEnvelope(rec, p.canon[i], p.ids)
+		}
+	}
+	return nil
 }

@@ -62,6 +62,10 @@ type Intake struct {
 	// holds what the run published and has not recorded yet; identify
 	// judges reads against it.
 	unsettled *unsettled
+	// linkStamps, set on a source run's own copy too, links a batch's new
+	// records with their stamps in one write (linkFresh), for the run's
+	// settle stage to confirm once they are published.
+	linkStamps bool
 }
 
 // prep is what preparing a batch decided.
@@ -79,6 +83,14 @@ type prep struct {
 	ids      map[string]map[string]string
 	lastHash map[string]string // hub id -> the hash last read from or written to this system (identity)
 	lastVer  map[string]string // hub id -> the system's version of it as last known (identity)
+
+	// Links whose writing waits for the envelopes (deferLinks): fresh
+	// maps the native keys of new records to the hub ids minted for them;
+	// once written, pending is the id of their stamps' pending row and
+	// prestamped the hub ids stamped with it.
+	fresh      map[string]string
+	pending    int64
+	prestamped map[string]bool
 }
 
 // prepare takes a batch through the source steps. A nil envelope means
@@ -97,6 +109,11 @@ func (in *Intake) prepare(ctx context.Context, recs []connectors.Record) (prep, 
 	if in.NewerOnly {
 		in.dropOlder(&p)
 	}
+	if p.fresh != nil {
+		if err := in.linkFresh(ctx, recs, &p); err != nil {
+			return p, err
+		}
+	}
 	if in.merging() {
 		if err := in.merge(ctx, recs, &p); err != nil {
 			return p, err
@@ -112,6 +129,15 @@ func (in *Intake) prepare(ctx context.Context, recs []connectors.Record) (prep, 
 
 func (in *Intake) merging() bool  { return in.Policy != nil && in.Policy.Merge }
 func (in *Intake) matching() bool { return in.Policy != nil && len(in.Policy.Match) > 0 }
+
+// deferLinks says whether the new records' links wait for their envelopes,
+// to be written with their stamps (linkFresh): on a source run, for an
+// entity that neither merges (its stamps are the merge's) nor matches
+// (matching links under a lock) nor references itself (a record's link
+// is then part of another's envelope).
+func (in *Intake) deferLinks() bool {
+	return in.linkStamps && !in.merging() && !in.matching() && in.Refs[in.Entity] == ""
+}
 
 // note adds a trace event about env to the batch's journal.
 func (in *Intake) note(p *prep, env *Envelope, event, detail string) {

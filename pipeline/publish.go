@@ -124,6 +124,11 @@ func (in *Intake) publishAhead(ctx context.Context, parts []part) ([]publishedPa
 type publishedPart struct {
 	stamps []store.Written
 	merged map[string]string
+	// pending is the row of the stamps the part's new links were written
+	// with (0: none), unpublished the hub ids among them whose record was
+	// not published after all.
+	pending     int64
+	unpublished []string
 }
 
 // recordPublished records what parts published: stamps first, so that a
@@ -131,8 +136,23 @@ type publishedPart struct {
 // then the merged records as published.
 func (in *Intake) recordPublished(ctx context.Context, pubs ...publishedPart) error {
 	var stamps []store.Written
+	var pending []int64
+	var unpublished []string
 	for _, pub := range pubs {
 		stamps = append(stamps, pub.stamps...)
+		if pub.pending != 0 {
+			pending = append(pending, pub.pending)
+		}
+		unpublished = append(unpublished, pub.unpublished...)
+	}
+	// The stamps written with the links first: one taken back (its record
+	// not published) must not take back a later stamp recorded below.
+	if len(pending) > 0 || len(unpublished) > 0 {
+		if err := retryForever(ctx, in.Log, "confirm the stamps written with new links", func() error {
+			return in.Store.SettlePending(ctx, in.Entity, in.System, pending, unpublished)
+		}); err != nil {
+			return err
+		}
 	}
 	if len(stamps) > 0 {
 		if err := retryForever(ctx, in.Log, "record published hashes", func() error {
@@ -161,6 +181,7 @@ func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep
 	start := time.Now()
 	msgs := make([]bus.Message, 0, len(p.envs))
 	stamps := make([]store.Written, 0, len(p.envs))
+	var unpublished []string
 	var events []store.TraceEvent
 	if in.Journal != nil {
 		events = make([]store.TraceEvent, 0, len(p.envs)+len(p.trace))
@@ -175,10 +196,15 @@ func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep
 			p.bad[i] = stageErr(StagePublish, fmt.Errorf("the record is %d bytes as an envelope, over the %d bytes a message may have (kafka.producer.batch_bytes and the broker's message.max.bytes); shorten it in %s, or map less of it",
 				size, in.MaxMessageBytes, in.System))
 			delete(p.merged, env.ID)
+			if p.prestamped[env.ID] {
+				unpublished = append(unpublished, env.ID)
+			}
 			continue
 		}
 		msgs = append(msgs, bus.Message{Key: []byte(env.ID), Value: value})
-		stamps = append(stamps, readStamp(env))
+		if !p.prestamped[env.ID] {
+			stamps = append(stamps, readStamp(env))
+		}
 		if in.Journal != nil {
 			detail := env.Op
 			if env.OriginStale {
@@ -217,7 +243,7 @@ func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep
 	}
 	// What this system now holds, as far as the hub knows (stamps), and
 	// the merged records now published: for recordPublished.
-	pub := publishedPart{stamps: stamps}
+	pub := publishedPart{stamps: stamps, pending: p.pending, unpublished: unpublished}
 	if len(msgs) > 0 || len(stamps) > 0 {
 		pub.merged = p.merged
 	}

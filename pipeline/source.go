@@ -94,6 +94,18 @@ func (s *Source) run(ctx context.Context) {
 	}); err != nil {
 		return // stopping
 	}
+	// Stamps a last run wrote with new links and did not settle: their
+	// batches may never have reached Kafka, and the re-read from the
+	// stored cursor must publish them, not take them for unchanged.
+	if err := retryForever(ctx, s.Log, "take back unsettled stamps", func() error {
+		n, err := s.Store.ClearPending(ctx, s.Entity, s.System)
+		if n > 0 {
+			s.Log.Info("took back the stamps of records a last run may not have published; they are read and published again", "records", n)
+		}
+		return err
+	}); err != nil {
+		return // stopping
+	}
 	s.Log.Info("source started", "cursor", s.cursorWords(ctx, cursor))
 	// What this run published and has not recorded yet; a run starts
 	// from the stored cursor, so it re-reads whatever a last run held.
@@ -110,6 +122,11 @@ func (s *Source) run(ctx context.Context) {
 	s.publishStage(ctx, u, prepared, toSettle)
 	close(toSettle)
 	cursor = <-stored
+	// The prepare stage may still be writing a batch's links and stamps:
+	// the next run, which takes back what is pending, starts after it.
+	cancel()
+	for range prepared {
+	}
 	s.Log.Info("source stopped", "cursor", s.cursorWords(context.WithoutCancel(ctx), cursor))
 }
 
@@ -342,6 +359,7 @@ func (s *Source) prepareStage(ctx context.Context, u *unsettled, in <-chan readB
 	// copies it while the source runs) and never changes once built.
 	intake := s.Intake
 	intake.unsettled = u
+	intake.linkStamps = true
 	for rb := range in {
 		pb := preparedBatch{cursor: rb.Cursor, readAt: rb.readAt}
 		if len(rb.Records) > 0 {

@@ -127,14 +127,24 @@ func (s *Store) lookupExternals(ctx context.Context, entity, system string, hubI
 // It inserts in multi-row statements that return what they inserted; only
 // the external ids some other writer linked first are looked up again.
 func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[string]string) (map[string]string, error) {
+	out, _, err := s.link(ctx, entity, system, links, nil, nil)
+	return out, err
+}
+
+// link is LinkMany that also gives the links it makes the stamps of
+// stamps (hub id -> stamp; Hash and Version are used), and, in the same
+// transaction, calls inserted with the hub ids it stamped, when there are
+// any.
+func (s *Store) link(ctx context.Context, entity, system string, links map[string]string, stamps map[string]Written,
+	inserted func(tx *sql.Tx, stamped []string) error) (map[string]string, []string, error) {
 	out := make(map[string]string, len(links))
 	if len(links) == 0 {
-		return out, nil
+		return out, nil, nil
 	}
 	exts := make([]string, 0, len(links))
 	for ext, hub := range links {
 		if ext == "" || hub == "" {
-			return nil, fmt.Errorf("store: link %s %s/%q to %q: external id and hub id are required", entity, system, ext, hub)
+			return nil, nil, fmt.Errorf("store: link %s %s/%q to %q: external id and hub id are required", entity, system, ext, hub)
 		}
 		exts = append(exts, ext)
 	}
@@ -145,20 +155,23 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 	slices.Sort(exts)
 	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
+		return nil, nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
 	}
 	defer end()
 	now := s.tv(s.now())
-	const cols = 6
+	const cols = 8
+	var stamped []string
 	rest := exts
 	for _, n := range sqlbatch.Chunks(len(exts), maxParams/cols) {
 		chunk := rest[:n]
 		rest = rest[n:]
 		args := make([]any, 0, n*cols)
 		for _, ext := range chunk {
-			args = append(args, entity, system, ext, links[ext], now, now)
+			hub := links[ext]
+			w := stamps[hub]
+			args = append(args, entity, system, ext, hub, w.Hash, w.Version, now, now)
 		}
-		q := s.rebind("INSERT INTO xref (entity, system, external_id, hub_id, created_at, updated_at) VALUES " +
+		q := s.rebind("INSERT INTO xref (entity, system, external_id, hub_id, last_hash, version, created_at, updated_at) VALUES " +
 			valuesList(n, cols) + " ON CONFLICT DO NOTHING RETURNING external_id, hub_id")
 		err := s.queryStmt(ctx, tx.Tx, q, args, func(rs *sql.Rows) error {
 			var ext, hub string
@@ -166,38 +179,53 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 				return err
 			}
 			out[ext] = hub
+			if stamps[hub].Hash != "" {
+				stamped = append(stamped, hub)
+			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("store: link %d %s in %s: %w", n, entity, system, err)
+			return nil, nil, fmt.Errorf("store: link %d %s in %s: %w", n, entity, system, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: link %d %s in %s: commit: %w", len(links), entity, system, err)
-	}
-	s.grew("xref", len(out))
-	var lost []string // linked by another writer first, or hub id taken
+	// The external ids some other writer linked first are looked up in
+	// the same transaction: a conflict then stamps nothing.
+	var lost []string
 	for _, ext := range exts {
 		if _, ok := out[ext]; !ok {
 			lost = append(lost, ext)
 		}
 	}
-	if len(lost) == 0 {
-		return out, nil
-	}
-	linked, err := s.LookupHubIDs(ctx, entity, system, lost)
-	if err != nil {
-		return nil, err
-	}
-	for _, ext := range lost {
-		hub, ok := linked[ext]
-		if !ok {
-			return nil, fmt.Errorf("%w: link %s %s/%s to %s: hub id is already linked to another %s id",
-				ErrConflict, entity, system, ext, links[ext], system)
+	if len(lost) > 0 {
+		err := s.queryIn(ctx, tx.Tx, "SELECT external_id, hub_id FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)",
+			lost, func(rows *sql.Rows) error {
+				var ext, hub string
+				if err := rows.Scan(&ext, &hub); err != nil {
+					return err
+				}
+				out[ext] = hub
+				return nil
+			}, entity, system)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: look up %d hub ids of %s in %s: %w", len(lost), entity, system, err)
 		}
-		out[ext] = hub
+		for _, ext := range lost {
+			if _, ok := out[ext]; !ok {
+				return nil, nil, fmt.Errorf("%w: link %s %s/%s to %s: hub id is already linked to another %s id",
+					ErrConflict, entity, system, ext, links[ext], system)
+			}
+		}
 	}
-	return out, nil
+	if len(stamped) > 0 && inserted != nil {
+		if err := inserted(tx.Tx, stamped); err != nil {
+			return nil, nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("store: link %d %s in %s: commit: %w", len(links), entity, system, err)
+	}
+	s.grew("xref", len(out)-len(lost))
+	return out, stamped, nil
 }
 
 // Written is one record a sink wrote (or a source published): its hub id,

@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crmhub/hub/pipeline/bus"
+	"github.com/crmhub/hub/store"
+)
+
+// A source writes a batch's new links with their stamps before it
+// publishes the batch. One that stops (as a crash would) after that and
+// before Kafka has the batch leaves the stamps pending: the next run takes
+// them back before reading, so its re-read publishes every record, each
+// once, instead of taking them for unchanged. A record dead-lettered at
+// publishing has its stamp taken back too, so that a replay publishes it.
+func TestUnpublishedStampsTakenBack(t *testing.T) {
+	h := newHarness(t)
+	const n = 250
+	for i := 1; i <= n; i++ {
+		rec := order(i, 1+i%7, fmt.Sprintf("%d.00", i))
+		if i == 222 {
+			rec = order(i, 1, strings.Repeat("7", 2000)+".00")
+		}
+		h.src.add("order", rec)
+	}
+	plan := compile(t, "oin", orderIn)
+	dlq := &DeadLetters{Store: h.store, Topic: h.bus.NewWriter(h.prefix + ".dlq"), Metrics: h.m, Log: h.log}
+	source := func(b *bus.Bus) *Source {
+		return &Source{Intake: Intake{Name: "crm-order", System: "crm", Entity: "order", Plan: plan,
+			Refs: map[string]string{"customer": "customer_id"}, Store: h.store, Writer: b.NewWriter(h.prefix + ".order"),
+			DLQ: dlq, Metrics: h.m, Log: h.log, MaxMessageBytes: 1500},
+			Conn: h.src, Interval: 20 * time.Millisecond, BatchSize: 50}
+	}
+	run := func(src *Source, until func() (bool, string)) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = src.Run(ctx) })
+		eventually(t, 20*time.Second, "the source", until)
+		cancel()
+		wg.Wait()
+		_ = src.Writer.Close()
+	}
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprint(i + 1)
+	}
+
+	// Run 1: Kafka does not answer. The first batch's links are written,
+	// stamped, and it is never published.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := l.Addr().String()
+	l.Close()
+	dead, err := bus.New(bus.Config{Brokers: []string{deadAddr}, DialTimeout: 100 * time.Millisecond}, h.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	run(source(dead), func() (bool, string) {
+		links, err := h.store.LookupLinks(context.Background(), "order", "crm", keys[:50])
+		if err != nil {
+			return false, err.Error()
+		}
+		stamped := 0
+		for _, l := range links {
+			if l.LastHash != "" {
+				stamped++
+			}
+		}
+		return stamped == 50, fmt.Sprintf("%d of the first batch's 50 orders linked with a stamp", stamped)
+	})
+	if c, ok, err := h.store.GetCursor(context.Background(), "crm-order", "order"); err != nil || ok {
+		t.Fatalf("cursor stored without publishing: %q %v %v", c, ok, err)
+	}
+
+	// Run 2: Kafka answers. Every order is published once, but 222 (in a
+	// batch run 1 did not reach), which is too large to publish:
+	// dead-lettered, its stamp taken back.
+	run(source(h.bus), func() (bool, string) {
+		c, _, err := h.store.GetCursor(context.Background(), "crm-order", "order")
+		return c == fmt.Sprint(n) && err == nil, "cursor " + c
+	})
+	got := readKeys(t, h.bus, h.prefix+".order", n-1)
+	links, err := h.store.LookupLinks(context.Background(), "order", "crm", keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		hub := links[k].HubID
+		switch {
+		case k == "222":
+			if got[hub] != 0 || links[k].LastHash != "" {
+				t.Errorf("order 222 (dead-lettered at publishing): published %d times, stamp %q; want 0 and none", got[hub], links[k].LastHash)
+			}
+		case got[hub] != 1:
+			t.Errorf("order %d (hub id %s) published %d times, want once", i+1, hub, got[hub])
+		case links[k].LastHash == "":
+			t.Errorf("order %d published but not stamped: a re-read would publish it again", i+1)
+		}
+	}
+	dls, err := h.store.ListDeadLetters(context.Background(), store.DeadLetterFilter{Connector: "crm-order"})
+	if err != nil || len(dls) != 1 || dls[0].RecordKey != "222" {
+		t.Fatalf("dead letters = %+v (%v), want order 222's alone", dls, err)
+	}
+}
+
+// readKeys reads topic from the start until it has want records, and a
+// second more for any copy, and counts the records per key.
+func readKeys(t *testing.T, b *bus.Bus, topic string, want int) map[string]int {
+	t.Helper()
+	r := b.NewReader("check-"+topic, []string{topic}, bus.ReaderOptions{MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	got := map[string]int{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for total := 0; total < want; total++ {
+		m, err := r.Fetch(ctx)
+		if err != nil {
+			t.Fatalf("read %s: %d records, want %d: %v", topic, total, want, err)
+		}
+		got[string(m.Key)]++
+	}
+	more, cancelMore := context.WithTimeout(context.Background(), time.Second)
+	defer cancelMore()
+	for {
+		m, err := r.Fetch(more)
+		if err != nil {
+			return got
+		}
+		got[string(m.Key)]++
+	}
+}

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Pending stamps: a pull source links the new records of a batch and
+// stamps them (what their system holds) in one write, before it publishes
+// the batch, instead of linking them first and stamping each again once
+// the batch is on Kafka. Until then the stamps are pending: a row of
+// pending_stamps per batch lists their hub ids. The source's settle stage
+// deletes the row once the batch is published (SettlePending); a source
+// that starts takes back the stamps still pending for its system and
+// entity (ClearPending), because a crash or a stop may have kept their
+// batch from Kafka, and a stamp is what makes a re-read of the same
+// content "unchanged".
+
+// LinkStamped links each external id of ws (ExternalID -> HubID, the hub
+// id proposed) as LinkMany does, and writes the stamp of ws (Hash,
+// Version) on the links it makes. The stamps written are pending under
+// source: it returns their row's id (0 when it stamped none) and the hub
+// id now linked to each external id; an external id another writer linked
+// first keeps that writer's link and stamp, and answers its hub id.
+func (s *Store) LinkStamped(ctx context.Context, source, entity, system string, ws []Written) (map[string]string, int64, error) {
+	links := make(map[string]string, len(ws))
+	stamps := make(map[string]Written, len(ws))
+	for _, w := range ws {
+		links[w.ExternalID] = w.HubID
+		if w.Hash != "" {
+			stamps[w.HubID] = w
+		}
+	}
+	var pending int64
+	out, _, err := s.link(ctx, entity, system, links, stamps, func(tx *sql.Tx, stamped []string) error {
+		hubs, err := json.Marshal(stamped)
+		if err != nil {
+			return err
+		}
+		q := s.rebind("INSERT INTO pending_stamps (source, entity, system, hub_ids, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
+		if err := tx.QueryRowContext(ctx, q, source, entity, system, string(hubs), s.tv(s.now())).Scan(&pending); err != nil {
+			return fmt.Errorf("file the pending stamps of %s: %w", source, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, pending, nil
+}
+
+// SettlePending confirms the pending stamps of published batches (their
+// rows' ids), after taking back the stamps of the hub ids in unpublished:
+// records of those batches that were not published after all (dead-lettered
+// at publishing), so that their next read is published.
+func (s *Store) SettlePending(ctx context.Context, entity, system string, ids []int64, unpublished []string) error {
+	if len(ids) == 0 && len(unpublished) == 0 {
+		return nil
+	}
+	tx, end, err := s.beginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("store: settle %d batches of pending stamps: %w", len(ids), err)
+	}
+	defer end()
+	if err := s.unstamp(ctx, tx.Tx, entity, system, unpublished); err != nil {
+		return err
+	}
+	q := s.rebind("DELETE FROM pending_stamps WHERE id = ?")
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			return fmt.Errorf("store: settle pending stamps %d: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: settle %d batches of pending stamps: commit: %w", len(ids), err)
+	}
+	return nil
+}
+
+// ClearPending takes back every stamp left pending for entity in system
+// (by a run that stopped or crashed before settling them) and returns how
+// many it took back: the links stay, their records count as never
+// published. A source calls it as it starts, before it reads. It takes
+// back the pending stamps of every source of the system and entity, not
+// only its own (a source renamed in the config leaves its rows under the
+// old name): at worst another source's record is published again once.
+func (s *Store) ClearPending(ctx context.Context, entity, system string) (int, error) {
+	what := entity + " in " + system
+	tx, end, err := s.beginWrite(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: clear the pending stamps of %s: %w", what, err)
+	}
+	defer end()
+	var hubs []string
+	rows, err := tx.QueryContext(ctx, s.rebind("SELECT hub_ids FROM pending_stamps WHERE entity = ? AND system = ?"), entity, system)
+	if err != nil {
+		return 0, fmt.Errorf("store: read the pending stamps of %s: %w", what, err)
+	}
+	for rows.Next() {
+		var list string
+		var ids []string
+		err := rows.Scan(&list)
+		if err == nil {
+			err = json.Unmarshal([]byte(list), &ids)
+		}
+		if err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("store: read the pending stamps of %s: %w", what, err)
+		}
+		hubs = append(hubs, ids...)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("store: read the pending stamps of %s: %w", what, err)
+	}
+	if err := s.unstamp(ctx, tx.Tx, entity, system, hubs); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind("DELETE FROM pending_stamps WHERE entity = ? AND system = ?"), entity, system); err != nil {
+		return 0, fmt.Errorf("store: clear the pending stamps of %s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: clear the pending stamps of %s: commit: %w", what, err)
+	}
+	return len(hubs), nil
+}
+
+// unstamp takes back the stamps of hub ids in system: their links stay,
+// as a source's identify step leaves a new link.
+func (s *Store) unstamp(ctx context.Context, tx *sql.Tx, entity, system string, hubIDs []string) error {
+	for _, chunk := range chunks(dedupe(hubIDs), inChunk) {
+		args := make([]any, 0, len(chunk)+3)
+		args = append(args, s.tv(s.now()), entity, system)
+		for _, h := range chunk {
+			args = append(args, h)
+		}
+		q := s.rebind("UPDATE xref SET last_hash = '', version = '', updated_at = ? WHERE entity = ? AND system = ? AND hub_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + ")")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("store: take back %d stamps of %s in %s: %w", len(chunk), entity, system, err)
+		}
+	}
+	return nil
+}

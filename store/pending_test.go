@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// LinkStamped links new external ids with their stamps and files them as
+// pending; an id another writer linked first keeps that link and stamp.
+// SettlePending confirms a batch (its stamps stay) after taking back the
+// stamps of records not published; ClearPending takes back what is still
+// pending for the system and entity, whichever source filed it.
+func TestPendingStamps(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		s := openStore(t, dsn)
+		ctx := context.Background()
+		if _, err := s.RecordWritten(ctx, "order", "crm", []Written{{HubID: "other", ExternalID: "o1", Hash: "theirs", Version: "v0"}}); err != nil {
+			t.Fatal(err)
+		}
+		batch := func(from, to int) []Written {
+			var ws []Written
+			for i := from; i <= to; i++ {
+				ws = append(ws, Written{HubID: fmt.Sprintf("h%d", i), ExternalID: fmt.Sprintf("o%d", i), Hash: fmt.Sprintf("x%d", i), Version: "v1"})
+			}
+			return ws
+		}
+		// o1 was linked by another writer; o5 has no stamp (not published).
+		first := batch(1, 4)
+		first = append(first, Written{HubID: "h5", ExternalID: "o5"})
+		linked, id1, err := s.LinkStamped(ctx, "crm-orders", "order", "crm", first)
+		if err != nil || id1 == 0 {
+			t.Fatalf("LinkStamped = %v, id %d, %v", linked, id1, err)
+		}
+		if linked["o1"] != "other" || linked["o2"] != "h2" || linked["o5"] != "h5" || len(linked) != 5 {
+			t.Fatalf("linked = %v, want o1 -> other (the first writer's), the rest as proposed", linked)
+		}
+		_, id2, err := s.LinkStamped(ctx, "crm-orders", "order", "crm", batch(6, 7))
+		if err != nil || id2 == 0 || id2 == id1 {
+			t.Fatalf("second LinkStamped: id %d (first %d), %v", id2, id1, err)
+		}
+		_, id3, err := s.LinkStamped(ctx, "crm-orders-webhook", "order", "crm", batch(8, 8))
+		if err != nil || id3 == 0 {
+			t.Fatalf("third LinkStamped: id %d, %v", id3, err)
+		}
+		hashes := func() map[string]string {
+			t.Helper()
+			links, err := s.LookupLinks(ctx, "order", "crm", []string{"o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]string{}
+			for ext, l := range links {
+				out[ext] = l.LastHash
+			}
+			return out
+		}
+		want := map[string]string{"o1": "theirs", "o2": "x2", "o3": "x3", "o4": "x4", "o5": "", "o6": "x6", "o7": "x7", "o8": "x8"}
+		if got := hashes(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("stamps after linking = %v, want %v", got, want)
+		}
+		// The first batch is published but for h3.
+		if err := s.SettlePending(ctx, "order", "crm", []int64{id1}, []string{"h3"}); err != nil {
+			t.Fatal(err)
+		}
+		want["o3"] = ""
+		if got := hashes(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("stamps after settling the first batch = %v, want %v", got, want)
+		}
+		// A restart: the second and third batches were never settled.
+		n, err := s.ClearPending(ctx, "order", "crm")
+		if err != nil || n != 3 {
+			t.Fatalf("ClearPending = %d, %v; want 3 stamps taken back", n, err)
+		}
+		want["o6"], want["o7"], want["o8"] = "", "", ""
+		if got := hashes(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("stamps after clearing = %v, want %v (the settled batch's kept)", got, want)
+		}
+		if n, err := s.ClearPending(ctx, "order", "crm"); err != nil || n != 0 {
+			t.Fatalf("ClearPending again = %d, %v; want nothing left", n, err)
+		}
+		// A batch whose links another writer all made first stamps
+		// nothing and files no row.
+		if _, id, err := s.LinkStamped(ctx, "crm-orders", "order", "crm", batch(2, 2)); err != nil || id != 0 {
+			t.Fatalf("LinkStamped of known links: id %d, %v; want 0", id, err)
+		}
+	})
+}

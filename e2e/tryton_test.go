@@ -202,7 +202,17 @@ func (c *trytonRPC) call(method string, params ...any) (json.RawMessage, error) 
 
 func (c *trytonRPC) login(t testing.TB) {
 	t.Helper()
-	res, err := c.call("common.db.login", "admin", map[string]any{"password": "admin"}, "en")
+	// Tryton's SQLite database answers "database is locked" while another
+	// client (the hub's sink, catching up after a restart) holds its write
+	// lock: the hub retries that, and so does the test's own login.
+	var res json.RawMessage
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		res, err = c.call("common.db.login", "admin", map[string]any{"password": "admin"}, "en")
+		if err == nil || !strings.Contains(err.Error(), "database is locked") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("tryton login: %v", err)
 	}

@@ -294,7 +294,7 @@ func (in *Intake) linkFresh(ctx context.Context, recs []connectors.Record, p *pr
 		}
 		ws = append(ws, w)
 	}
-	linked, pending, err := in.Store.LinkStamped(ctx, in.Name, in.Entity, in.System, ws)
+	linked, pending, err := in.Store.LinkStamped(ctx, in.fence, in.Name, in.Entity, in.System, ws)
 	if err != nil {
 		return err
 	}

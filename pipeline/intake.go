@@ -66,6 +66,9 @@ type Intake struct {
 	// records with their stamps in one write (linkFresh), for the run's
 	// settle stage to confirm once they are published.
 	linkStamps bool
+	// fence is the source's lease, when nodes share it: links are
+	// stamped only while this node holds it.
+	fence store.Fence
 }
 
 // prep is what preparing a batch decided.

@@ -139,3 +139,58 @@ func readKeys(t *testing.T, b *bus.Bus, topic string, want int) map[string]int {
 		got[string(m.Key)]++
 	}
 }
+
+// A node that lost its source's lease without noticing yet (it stalled
+// past the lease, another node took the source over) writes no links or
+// stamps for the batches it still reads: the state store refuses them by
+// the lease (store.Fence), and the node stops reading and stands by,
+// without dead-lettering anything. Otherwise its stamps could land after
+// the new owner had taken back the pending ones, and make the new owner's
+// re-read skip records never published.
+func TestSourceFencedByItsLease(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dlq := &DeadLetters{Store: h.store, Topic: h.bus.NewWriter(h.prefix + ".dlq"), Metrics: h.m, Log: h.log}
+	src := &Source{Intake: Intake{Name: "crm-order", System: "crm", Entity: "order", Plan: compile(t, "oin", orderIn),
+		Refs: map[string]string{"customer": "customer_id"}, Store: h.store, Writer: h.bus.NewWriter(h.prefix + ".order"),
+		DLQ: dlq, Metrics: h.m, Log: h.log},
+		Conn: h.src, Interval: 20 * time.Millisecond, BatchSize: 50,
+		// Renewed every 20 s: the test is over before node-a would notice.
+		Owner: &Owner{Store: h.store, Holder: "node-a", TTL: time.Minute}}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = src.Run(ctx) })
+	eventually(t, 10*time.Second, "node-a holds the source", func() (bool, string) {
+		ls, err := h.store.ListLeases(ctx)
+		return err == nil && len(ls) == 1 && ls[0].Holder == "node-a", fmt.Sprint(ls, err)
+	})
+	// node-a's lease ends (as if it had expired) and node-b takes it.
+	if err := h.store.ReleaseLease(ctx, "source/crm-order", "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := h.store.AcquireLease(ctx, "source/crm-order", "node-b", time.Minute); err != nil || !ok {
+		t.Fatalf("node-b takes the lease: %v %v", ok, err)
+	}
+	for i := 1; i <= 60; i++ {
+		h.src.add("order", order(i, 1, "1.00"))
+	}
+	eventually(t, 10*time.Second, "node-a stands by", func() (bool, string) {
+		return src.Standby(), "reading"
+	})
+	cancel()
+	wg.Wait()
+	keys := make([]string, 60)
+	for i := range keys {
+		keys[i] = fmt.Sprint(i + 1)
+	}
+	if links, err := h.store.LookupLinks(context.Background(), "order", "crm", keys); err != nil || len(links) != 0 {
+		t.Errorf("node-a linked %d orders after losing its lease (%v), want none", len(links), err)
+	}
+	if dls, err := h.store.ListDeadLetters(context.Background(), store.DeadLetterFilter{}); err != nil || len(dls) != 0 {
+		t.Errorf("dead letters %+v (%v), want none", dls, err)
+	}
+	// (An empty read before the takeover stored "0".)
+	if c, _, err := h.store.GetCursor(context.Background(), "crm-order", "order"); err != nil || (c != "" && c != "0") {
+		t.Errorf("node-a stored the cursor %q after losing its lease (%v)", c, err)
+	}
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,7 +25,9 @@ type part struct {
 // reason (stage prepare) and the others go on, so that no batch is retried
 // forever without surfacing. While the state store does not answer, it
 // keeps trying (the store's readiness check shows why). The parts come
-// back in the records' order; an error means ctx ended.
+// back in the records' order; an error means ctx ended, or the node lost
+// the source's lease (store.ErrLeaseLost): the batch is then left to the
+// node that took the source over.
 func (in *Intake) prepareAll(ctx context.Context, recs []connectors.Record, attempts int) ([]part, error) {
 	if attempts <= 0 {
 		attempts = 5
@@ -36,6 +39,9 @@ func (in *Intake) prepareAll(ctx context.Context, recs []connectors.Record, atte
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if errors.Is(err, store.ErrLeaseLost) {
+		return nil, err
+	}
 	in.Log.Warn("a batch keeps failing; preparing its records one by one", "records", len(recs), "err", err)
 	parts := make([]part, 0, len(recs))
 	for i := range recs {
@@ -44,6 +50,9 @@ func (in *Intake) prepareAll(ctx context.Context, recs []connectors.Record, atte
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if errors.Is(err, store.ErrLeaseLost) {
+				return nil, err
 			}
 			p = prep{bad: map[int]error{0: stageErr(StagePrepare, fmt.Errorf("preparing the record failed %d times: %w", attempts, err))},
 				envs: make([]*Envelope, 1)}
@@ -59,8 +68,8 @@ func (in *Intake) prepareTries(ctx context.Context, recs []connectors.Record, at
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
 	for try := 1; ; try++ {
 		p, err := in.prepare(ctx, recs)
-		if err == nil {
-			return p, nil
+		if err == nil || errors.Is(err, store.ErrLeaseLost) {
+			return p, err
 		}
 		if try >= attempts && in.Store.Ping(ctx) == nil {
 			return p, err

@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/hub/connectors"
+	"github.com/crmhub/hub/store"
 )
 
 // Source runs one configured pull source: it reads native records from its
@@ -54,6 +56,9 @@ func (s *Source) setStandby(v bool) {
 	}
 }
 
+// leaseName is the lease a node holds while it reads the source.
+func (s *Source) leaseName() string { return "source/" + s.Name }
+
 // runner is the source's name in health reports.
 func (s *Source) runner() string { return "source " + s.Name }
 
@@ -78,7 +83,7 @@ func (s *Source) Run(ctx context.Context) error {
 		// A pause ends the reading (and gives up the lease); a resume
 		// starts it again from the stored cursor.
 		pctx, cancel := s.Controls.untilPaused(ctx, s.runner())
-		s.Owner.Run(pctx, "source/"+s.Name, s.setStandby, s.run)
+		s.Owner.Run(pctx, s.leaseName(), s.setStandby, s.run)
 		cancel()
 	}
 	return nil
@@ -360,12 +365,18 @@ func (s *Source) prepareStage(ctx context.Context, u *unsettled, in <-chan readB
 	intake := s.Intake
 	intake.unsettled = u
 	intake.linkStamps = true
+	if s.Owner != nil {
+		intake.fence = store.Fence{Lease: s.leaseName(), Holder: s.Owner.Holder}
+	}
 	for rb := range in {
 		pb := preparedBatch{cursor: rb.Cursor, readAt: rb.readAt}
 		if len(rb.Records) > 0 {
 			start := time.Now()
 			var err error
 			if pb.parts, err = intake.prepareAll(ctx, rb.Records, s.Attempts); err != nil {
+				if errors.Is(err, store.ErrLeaseLost) {
+					s.Log.Warn("this node no longer holds the source (another node took it over): stopping its reading", "err", err)
+				}
 				return // stopping
 			}
 			s.Log.Debug("batch prepared", "records", len(rb.Records), "took", time.Since(start))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -19,13 +20,26 @@ import (
 // batch from Kafka, and a stamp is what makes a re-read of the same
 // content "unchanged".
 
+// Fence makes a write conditional on a lease (AcquireLease): it is made
+// only while Holder has the lease Lease, unexpired. The zero Fence writes
+// unconditionally (one node, no leases).
+type Fence struct {
+	Lease, Holder string
+}
+
 // LinkStamped links each external id of ws (ExternalID -> HubID, the hub
 // id proposed) as LinkMany does, and writes the stamp of ws (Hash,
 // Version) on the links it makes. The stamps written are pending under
 // source: it returns their row's id (0 when it stamped none) and the hub
 // id now linked to each external id; an external id another writer linked
 // first keeps that writer's link and stamp, and answers its hub id.
-func (s *Store) LinkStamped(ctx context.Context, source, entity, system string, ws []Written) (map[string]string, int64, error) {
+//
+// With a fence, it writes nothing and returns ErrLeaseLost unless the
+// fence's holder still has its lease: a node that stalled past its lease
+// must not file stamps after the node that took its source over has taken
+// back the pending ones. On PostgreSQL the lease's row is locked until
+// the commit, so that a takeover waits for it.
+func (s *Store) LinkStamped(ctx context.Context, fence Fence, source, entity, system string, ws []Written) (map[string]string, int64, error) {
 	links := make(map[string]string, len(ws))
 	stamps := make(map[string]Written, len(ws))
 	for _, w := range ws {
@@ -40,8 +54,22 @@ func (s *Store) LinkStamped(ctx context.Context, source, entity, system string, 
 		if err != nil {
 			return err
 		}
-		q := s.rebind("INSERT INTO pending_stamps (source, entity, system, hub_ids, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
-		if err := tx.QueryRowContext(ctx, q, source, entity, system, string(hubs), s.tv(s.now())).Scan(&pending); err != nil {
+		now := s.tv(s.now())
+		q := "INSERT INTO pending_stamps (source, entity, system, hub_ids, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id"
+		args := []any{source, entity, system, string(hubs), now}
+		if fence.Lease != "" {
+			lock := ""
+			if s.dialect == DialectPostgres {
+				lock = " FOR SHARE"
+			}
+			q = "INSERT INTO pending_stamps (source, entity, system, hub_ids, created_at) SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND expires_at > ?" + lock + ") RETURNING id"
+			args = append(args, fence.Lease, fence.Holder, now)
+		}
+		err = tx.QueryRowContext(ctx, s.rebind(q), args...).Scan(&pending)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %s no longer holds %s", ErrLeaseLost, fence.Holder, fence.Lease)
+		}
+		if err != nil {
 			return fmt.Errorf("file the pending stamps of %s: %w", source, err)
 		}
 		return nil

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // LinkStamped links new external ids with their stamps and files them as
@@ -28,18 +30,18 @@ func TestPendingStamps(t *testing.T) {
 		// o1 was linked by another writer; o5 has no stamp (not published).
 		first := batch(1, 4)
 		first = append(first, Written{HubID: "h5", ExternalID: "o5"})
-		linked, id1, err := s.LinkStamped(ctx, "crm-orders", "order", "crm", first)
+		linked, id1, err := s.LinkStamped(ctx, Fence{}, "crm-orders", "order", "crm", first)
 		if err != nil || id1 == 0 {
 			t.Fatalf("LinkStamped = %v, id %d, %v", linked, id1, err)
 		}
 		if linked["o1"] != "other" || linked["o2"] != "h2" || linked["o5"] != "h5" || len(linked) != 5 {
 			t.Fatalf("linked = %v, want o1 -> other (the first writer's), the rest as proposed", linked)
 		}
-		_, id2, err := s.LinkStamped(ctx, "crm-orders", "order", "crm", batch(6, 7))
+		_, id2, err := s.LinkStamped(ctx, Fence{}, "crm-orders", "order", "crm", batch(6, 7))
 		if err != nil || id2 == 0 || id2 == id1 {
 			t.Fatalf("second LinkStamped: id %d (first %d), %v", id2, id1, err)
 		}
-		_, id3, err := s.LinkStamped(ctx, "crm-orders-webhook", "order", "crm", batch(8, 8))
+		_, id3, err := s.LinkStamped(ctx, Fence{}, "crm-orders-webhook", "order", "crm", batch(8, 8))
 		if err != nil || id3 == 0 {
 			t.Fatalf("third LinkStamped: id %d, %v", id3, err)
 		}
@@ -81,8 +83,43 @@ func TestPendingStamps(t *testing.T) {
 		}
 		// A batch whose links another writer all made first stamps
 		// nothing and files no row.
-		if _, id, err := s.LinkStamped(ctx, "crm-orders", "order", "crm", batch(2, 2)); err != nil || id != 0 {
+		if _, id, err := s.LinkStamped(ctx, Fence{}, "crm-orders", "order", "crm", batch(2, 2)); err != nil || id != 0 {
 			t.Fatalf("LinkStamped of known links: id %d, %v; want 0", id, err)
+		}
+	})
+}
+
+// A fenced LinkStamped writes only while its holder has the lease: after
+// another node took it over, or once it expired, it links and stamps
+// nothing and says the lease is lost.
+func TestLinkStampedFencedByLease(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		s := openStore(t, dsn)
+		ctx := context.Background()
+		ws := []Written{{HubID: "h1", ExternalID: "o1", Hash: "x1", Version: "v1"}}
+		if ok, err := s.AcquireLease(ctx, "source/crm-orders", "node-b", time.Minute); err != nil || !ok {
+			t.Fatalf("node-b acquires: %v %v", ok, err)
+		}
+		_, _, err := s.LinkStamped(ctx, Fence{Lease: "source/crm-orders", Holder: "node-a"}, "crm-orders", "order", "crm", ws)
+		if !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("node-a without the lease: err %v, want ErrLeaseLost", err)
+		}
+		if links, err := s.LookupLinks(ctx, "order", "crm", []string{"o1"}); err != nil || len(links) != 0 {
+			t.Fatalf("node-a's refused write left links %v (%v)", links, err)
+		}
+		// The holder writes.
+		linked, id, err := s.LinkStamped(ctx, Fence{Lease: "source/crm-orders", Holder: "node-b"}, "crm-orders", "order", "crm", ws)
+		if err != nil || id == 0 || linked["o1"] != "h1" {
+			t.Fatalf("node-b with the lease: %v, id %d, %v", linked, id, err)
+		}
+		// An expired lease fences its own holder out too.
+		if ok, err := s.AcquireLease(ctx, "source/crm-customers", "node-a", time.Millisecond); err != nil || !ok {
+			t.Fatalf("node-a acquires: %v %v", ok, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		ws2 := []Written{{HubID: "h2", ExternalID: "c2", Hash: "x2", Version: "v1"}}
+		if _, _, err := s.LinkStamped(ctx, Fence{Lease: "source/crm-customers", Holder: "node-a"}, "crm-customers", "customer", "crm", ws2); !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("node-a with an expired lease: err %v, want ErrLeaseLost", err)
 		}
 	})
 }

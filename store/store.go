@@ -33,6 +33,9 @@ var (
 	// ErrConflict: the write would break an invariant, for example linking a
 	// second external id of one system to a hub id that already has one.
 	ErrConflict = errors.New("store: conflict")
+	// ErrLeaseLost: a write fenced by a lease (Fence) found another holder
+	// has it, or that it expired; nothing was written.
+	ErrLeaseLost = errors.New("store: lease lost")
 	// ErrSchemaTooNew: the database was migrated by a newer hub binary.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
 )

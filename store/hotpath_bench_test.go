@@ -13,31 +13,39 @@ import (
 
 // BenchmarkSyncBatch is what the state store does for one pipeline batch
 // of new orders synced from one system to another, as `hub bench sync`
-// drives it: the source looks its keys up, links the new ones, stamps them
-// once published; the sink looks the hub ids up in the target, stamps what
-// it wrote; the trace journal takes a published and a written event per
-// order. Each iteration is one batch on a store that keeps growing, so a
-// long run shows whether the cost per order stays flat.
+// drives it: the source looks its keys up and links the new ones with
+// their stamps, then confirms the stamps once published (stamped; before
+// 2026-12-07 it linked them, then stamped each once published:
+// linked-then-stamped); the sink looks the hub ids up in the target,
+// stamps what it wrote; the trace journal takes a published and a written
+// event per order. Each iteration is one batch on a store that keeps
+// growing, so a long run shows whether the cost per order stays flat.
 //
-//	go test ./store -run '^$' -bench SyncBatch -benchtime 100x
+//	go test ./store -run '^$' -bench SyncBatch -benchtime 100x -count 5
 func BenchmarkSyncBatch(b *testing.B) {
 	for _, e := range storetest.Engines() {
-		b.Run(e.Name, func(b *testing.B) {
-			ctx := context.Background()
-			s, err := Open(ctx, e.DSN(b))
-			if err != nil {
-				b.Fatal(err)
+		for _, stamped := range []bool{false, true} {
+			name := e.Name + "/linked-then-stamped"
+			if stamped {
+				name = e.Name + "/stamped"
 			}
-			defer s.Close()
-			const batch = 2000
-			b.ResetTimer()
-			for i := range b.N {
-				if err := syncBatch(ctx, s, i, batch); err != nil {
+			b.Run(name, func(b *testing.B) {
+				ctx := context.Background()
+				s, err := Open(ctx, e.DSN(b))
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/order")
-		})
+				defer s.Close()
+				const batch = 2000
+				b.ResetTimer()
+				for i := range b.N {
+					if err := syncBatch(ctx, s, i, batch, stamped); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/order")
+			})
+		}
 	}
 }
 
@@ -65,7 +73,7 @@ func BenchmarkConcurrentSyncBatch(b *testing.B) {
 			for w := range writers {
 				wg.Go(func() {
 					for i := range b.N {
-						if err := syncBatch(ctx, s, i*writers+w, batch); err != nil {
+						if err := syncBatch(ctx, s, i*writers+w, batch, true); err != nil {
 							b.Error(err)
 							return
 						}
@@ -78,27 +86,39 @@ func BenchmarkConcurrentSyncBatch(b *testing.B) {
 	}
 }
 
-func syncBatch(ctx context.Context, s *Store, n, batch int) error {
+func syncBatch(ctx context.Context, s *Store, n, batch int, stamped bool) error {
 	exts := make([]string, batch)
 	fresh := make(map[string]string, batch)
+	src := make([]Written, 0, batch)
 	for i := range exts {
 		exts[i] = fmt.Sprintf("SO-%d", n*batch+i)
 		fresh[exts[i]] = uuid.Must(uuid.NewV7()).String()
+		src = append(src, Written{HubID: fresh[exts[i]], ExternalID: exts[i], Hash: "h" + exts[i], Version: "2026-12-03T10:00:00Z"})
 	}
 	if _, err := s.LookupLinks(ctx, "order", "crm", exts); err != nil {
 		return err
 	}
-	linked, err := s.LinkMany(ctx, "order", "crm", fresh)
+	var linked map[string]string
+	var pending int64
+	var err error
+	if stamped {
+		linked, pending, err = s.LinkStamped(ctx, Fence{}, "crm-orders", "order", "crm", src)
+	} else {
+		linked, err = s.LinkMany(ctx, "order", "crm", fresh)
+	}
 	if err != nil {
 		return err
 	}
 	hubs := make([]string, 0, batch)
-	src := make([]Written, 0, batch)
 	for _, ext := range exts {
 		hubs = append(hubs, linked[ext])
-		src = append(src, Written{HubID: linked[ext], ExternalID: ext, Hash: "h" + ext, Version: "2026-12-03T10:00:00Z"})
 	}
-	if _, err := s.RecordWritten(ctx, "order", "crm", src); err != nil {
+	if stamped {
+		err = s.SettlePending(ctx, "order", "crm", []int64{pending}, nil)
+	} else {
+		_, err = s.RecordWritten(ctx, "order", "crm", src)
+	}
+	if err != nil {
 		return err
 	}
 	if _, err := s.LookupExternals(ctx, "order", "erp", hubs); err != nil {

@@ -295,8 +295,11 @@ func (in *Intake) linkFresh(ctx context.Context, recs []connectors.Record, p *pr
 		ws = append(ws, w)
 	}
 	linked, pending, err := in.Store.LinkStamped(ctx, in.fence, in.Name, in.Entity, in.System, ws)
+	if errors.Is(err, store.ErrLeaseLost) {
+		return err // nothing written
+	}
 	if err != nil {
-		return err
+		return in.takeBack(ctx, ws, err)
 	}
 	p.pending, p.prestamped = pending, make(map[string]bool, len(ws))
 	lost := map[string]bool{}
@@ -317,4 +320,22 @@ func (in *Intake) linkFresh(ctx context.Context, recs []connectors.Record, p *pr
 		}
 	}
 	return nil
+}
+
+// takeBack takes back the stamps a failed LinkStamped may have written all
+// the same (the commit reached the server, its answer did not), so that
+// the batch, prepared again, is not taken for published; it returns err.
+func (in *Intake) takeBack(ctx context.Context, ws []store.Written, err error) error {
+	var hubs []string
+	for _, w := range ws {
+		if w.Hash != "" {
+			hubs = append(hubs, w.HubID)
+		}
+	}
+	if terr := retryForever(ctx, in.Log, "take back the stamps of links that may have been written", func() error {
+		return in.Store.TakeBack(ctx, in.Entity, in.System, hubs)
+	}); terr != nil {
+		return terr // stopping: the next run takes back what is pending
+	}
+	return err
 }

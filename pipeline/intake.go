@@ -112,11 +112,6 @@ func (in *Intake) prepare(ctx context.Context, recs []connectors.Record) (prep, 
 	if in.NewerOnly {
 		in.dropOlder(&p)
 	}
-	if p.fresh != nil {
-		if err := in.linkFresh(ctx, recs, &p); err != nil {
-			return p, err
-		}
-	}
 	if in.merging() {
 		if err := in.merge(ctx, recs, &p); err != nil {
 			return p, err
@@ -124,6 +119,12 @@ func (in *Intake) prepare(ctx context.Context, recs []connectors.Record) (prep, 
 	}
 	if in.matching() {
 		if err := in.putMatchKeys(ctx, p.envs); err != nil {
+			return p, err
+		}
+	}
+	in.encode(&p)
+	if p.fresh != nil {
+		if err := in.linkFresh(ctx, recs, &p); err != nil {
 			return p, err
 		}
 	}

@@ -17,8 +17,9 @@ import (
 // publishes the batch. One that stops (as a crash would) after that and
 // before Kafka has the batch leaves the stamps pending: the next run takes
 // them back before reading, so its re-read publishes every record, each
-// once, instead of taking them for unchanged. A record dead-lettered at
-// publishing has its stamp taken back too, so that a replay publishes it.
+// once, instead of taking them for unchanged. A record too large to
+// publish is dead-lettered before its link is written, and without a
+// stamp, so that its next read or a replay publishes it.
 func TestUnpublishedStampsTakenBack(t *testing.T) {
 	h := newHarness(t)
 	const n = 250

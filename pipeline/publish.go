@@ -134,10 +134,8 @@ type publishedPart struct {
 	stamps []store.Written
 	merged map[string]string
 	// pending is the row of the stamps the part's new links were written
-	// with (0: none), unpublished the hub ids among them whose record was
-	// not published after all.
-	pending     int64
-	unpublished []string
+	// with (0: none).
+	pending int64
 }
 
 // recordPublished records what parts published: stamps first, so that a
@@ -146,19 +144,15 @@ type publishedPart struct {
 func (in *Intake) recordPublished(ctx context.Context, pubs ...publishedPart) error {
 	var stamps []store.Written
 	var pending []int64
-	var unpublished []string
 	for _, pub := range pubs {
 		stamps = append(stamps, pub.stamps...)
 		if pub.pending != 0 {
 			pending = append(pending, pub.pending)
 		}
-		unpublished = append(unpublished, pub.unpublished...)
 	}
-	// The stamps written with the links first: one taken back (its record
-	// not published) must not take back a later stamp recorded below.
-	if len(pending) > 0 || len(unpublished) > 0 {
+	if len(pending) > 0 {
 		if err := retryForever(ctx, in.Log, "confirm the stamps written with new links", func() error {
-			return in.Store.SettlePending(ctx, in.Entity, in.System, pending, unpublished)
+			return in.Store.SettlePending(ctx, pending)
 		}); err != nil {
 			return err
 		}
@@ -190,7 +184,6 @@ func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep
 	start := time.Now()
 	msgs := make([]bus.Message, 0, len(p.envs))
 	stamps := make([]store.Written, 0, len(p.envs))
-	var unpublished []string
 	var events []store.TraceEvent
 	if in.Journal != nil {
 		events = make([]store.TraceEvent, 0, len(p.envs)+len(p.trace))
@@ -200,14 +193,13 @@ func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep
 		if env == nil {
 			continue
 		}
-		value := env.AppendJSON(make([]byte, 0, 1024))
-		if size := len(value) + len(env.ID); in.MaxMessageBytes > 0 && size > in.MaxMessageBytes {
-			p.bad[i] = stageErr(StagePublish, fmt.Errorf("the record is %d bytes as an envelope, over the %d bytes a message may have (kafka.producer.batch_bytes and the broker's message.max.bytes); shorten it in %s, or map less of it",
-				size, in.MaxMessageBytes, in.System))
+		value := env.value // encoded by prepare; not an envelope built again after it
+		if value == nil {
+			value = env.AppendJSON(make([]byte, 0, 1024))
+		}
+		if err := in.tooLarge(env, value); err != nil {
+			p.bad[i] = err
 			delete(p.merged, env.ID)
-			if p.prestamped[env.ID] {
-				unpublished = append(unpublished, env.ID)
-			}
 			continue
 		}
 		msgs = append(msgs, bus.Message{Key: []byte(env.ID), Value: value})
@@ -252,11 +244,40 @@ func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep
 	}
 	// What this system now holds, as far as the hub knows (stamps), and
 	// the merged records now published: for recordPublished.
-	pub := publishedPart{stamps: stamps, pending: p.pending, unpublished: unpublished}
+	pub := publishedPart{stamps: stamps, pending: p.pending}
 	if len(msgs) > 0 || len(stamps) > 0 {
 		pub.merged = p.merged
 	}
 	return pub, nil
+}
+
+// encode encodes each envelope for publishing, once, and dead-letters one
+// larger than a message may be (stage publish) before anything is recorded
+// of it: a new record's link is stamped with its envelope (linkFresh), and
+// the stamp of a record that cannot be published would make its next read
+// look unchanged.
+func (in *Intake) encode(p *prep) {
+	for i, env := range p.envs {
+		if env == nil {
+			continue
+		}
+		env.value = env.AppendJSON(make([]byte, 0, 1024))
+		if err := in.tooLarge(env, env.value); err != nil {
+			p.bad[i] = err
+			delete(p.merged, env.ID)
+			p.envs[i] = nil
+		}
+	}
+}
+
+// tooLarge says why env, encoded as value, cannot be published, or nil.
+func (in *Intake) tooLarge(env *Envelope, value []byte) error {
+	size := len(value) + len(env.ID)
+	if in.MaxMessageBytes <= 0 || size <= in.MaxMessageBytes {
+		return nil
+	}
+	return stageErr(StagePublish, fmt.Errorf("the record is %d bytes as an envelope, over the %d bytes a message may have (kafka.producer.batch_bytes and the broker's message.max.bytes); shorten it in %s, or map less of it",
+		size, in.MaxMessageBytes, in.System))
 }
 
 // Tombstone is the xref stamp of a record its system deleted: a replay

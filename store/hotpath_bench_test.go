@@ -114,7 +114,7 @@ func syncBatch(ctx context.Context, s *Store, n, batch int, stamped bool) error 
 		hubs = append(hubs, linked[ext])
 	}
 	if stamped {
-		err = s.SettlePending(ctx, "order", "crm", []int64{pending}, nil)
+		err = s.SettlePending(ctx, []int64{pending})
 	} else {
 		_, err = s.RecordWritten(ctx, "order", "crm", src)
 	}

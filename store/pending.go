@@ -81,11 +81,9 @@ func (s *Store) LinkStamped(ctx context.Context, fence Fence, source, entity, sy
 }
 
 // SettlePending confirms the pending stamps of published batches (their
-// rows' ids), after taking back the stamps of the hub ids in unpublished:
-// records of those batches that were not published after all (dead-lettered
-// at publishing), so that their next read is published.
-func (s *Store) SettlePending(ctx context.Context, entity, system string, ids []int64, unpublished []string) error {
-	if len(ids) == 0 && len(unpublished) == 0 {
+// rows' ids): they stay.
+func (s *Store) SettlePending(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
 		return nil
 	}
 	tx, end, err := s.beginWrite(ctx)
@@ -93,9 +91,6 @@ func (s *Store) SettlePending(ctx context.Context, entity, system string, ids []
 		return fmt.Errorf("store: settle %d batches of pending stamps: %w", len(ids), err)
 	}
 	defer end()
-	if err := s.unstamp(ctx, tx.Tx, entity, system, unpublished); err != nil {
-		return err
-	}
 	q := s.rebind("DELETE FROM pending_stamps WHERE id = ?")
 	for _, id := range ids {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
@@ -114,7 +109,9 @@ func (s *Store) SettlePending(ctx context.Context, entity, system string, ids []
 // published. A source calls it as it starts, before it reads. It takes
 // back the pending stamps of every source of the system and entity, not
 // only its own (a source renamed in the config leaves its rows under the
-// old name): at worst another source's record is published again once.
+// old name): another pull source's record may then be published again,
+// which its sinks find unchanged. It takes back exactly the rows it
+// deletes, whatever another writer files meanwhile.
 func (s *Store) ClearPending(ctx context.Context, entity, system string) (int, error) {
 	what := entity + " in " + system
 	tx, end, err := s.beginWrite(ctx)
@@ -123,36 +120,50 @@ func (s *Store) ClearPending(ctx context.Context, entity, system string) (int, e
 	}
 	defer end()
 	var hubs []string
-	rows, err := tx.QueryContext(ctx, s.rebind("SELECT hub_ids FROM pending_stamps WHERE entity = ? AND system = ?"), entity, system)
+	err = s.queryStmt(ctx, tx.Tx, s.rebind("DELETE FROM pending_stamps WHERE entity = ? AND system = ? RETURNING hub_ids"),
+		[]any{entity, system}, func(rows *sql.Rows) error {
+			var list string
+			var ids []string
+			err := rows.Scan(&list)
+			if err == nil {
+				err = json.Unmarshal([]byte(list), &ids)
+			}
+			hubs = append(hubs, ids...)
+			return err
+		})
 	if err != nil {
-		return 0, fmt.Errorf("store: read the pending stamps of %s: %w", what, err)
-	}
-	for rows.Next() {
-		var list string
-		var ids []string
-		err := rows.Scan(&list)
-		if err == nil {
-			err = json.Unmarshal([]byte(list), &ids)
-		}
-		if err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("store: read the pending stamps of %s: %w", what, err)
-		}
-		hubs = append(hubs, ids...)
-	}
-	if err := rows.Close(); err != nil {
-		return 0, fmt.Errorf("store: read the pending stamps of %s: %w", what, err)
+		return 0, fmt.Errorf("store: clear the pending stamps of %s: %w", what, err)
 	}
 	if err := s.unstamp(ctx, tx.Tx, entity, system, hubs); err != nil {
 		return 0, err
-	}
-	if _, err := tx.ExecContext(ctx, s.rebind("DELETE FROM pending_stamps WHERE entity = ? AND system = ?"), entity, system); err != nil {
-		return 0, fmt.Errorf("store: clear the pending stamps of %s: %w", what, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("store: clear the pending stamps of %s: commit: %w", what, err)
 	}
 	return len(hubs), nil
+}
+
+// TakeBack takes back the stamps of hub ids in system, pending or not:
+// their links stay. A source whose LinkStamped failed without saying
+// whether it committed (a connection lost at the commit) calls it before
+// it prepares the batch again, so that the batch's records are not taken
+// for published.
+func (s *Store) TakeBack(ctx context.Context, entity, system string, hubIDs []string) error {
+	if len(hubIDs) == 0 {
+		return nil
+	}
+	tx, end, err := s.beginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("store: take back %d stamps of %s in %s: %w", len(hubIDs), entity, system, err)
+	}
+	defer end()
+	if err := s.unstamp(ctx, tx.Tx, entity, system, hubIDs); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: take back %d stamps of %s in %s: commit: %w", len(hubIDs), entity, system, err)
+	}
+	return nil
 }
 
 // unstamp takes back the stamps of hub ids in system: their links stay,

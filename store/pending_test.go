@@ -10,9 +10,9 @@ import (
 
 // LinkStamped links new external ids with their stamps and files them as
 // pending; an id another writer linked first keeps that link and stamp.
-// SettlePending confirms a batch (its stamps stay) after taking back the
-// stamps of records not published; ClearPending takes back what is still
-// pending for the system and entity, whichever source filed it.
+// SettlePending confirms a batch (its stamps stay); TakeBack takes back
+// named stamps; ClearPending takes back what is still pending for the
+// system and entity, whichever source filed it.
 func TestPendingStamps(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, dsn string) {
 		s := openStore(t, dsn)
@@ -61,8 +61,11 @@ func TestPendingStamps(t *testing.T) {
 		if got := hashes(); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("stamps after linking = %v, want %v", got, want)
 		}
-		// The first batch is published but for h3.
-		if err := s.SettlePending(ctx, "order", "crm", []int64{id1}, []string{"h3"}); err != nil {
+		// The first batch is published; h3's stamp is taken back by name.
+		if err := s.SettlePending(ctx, []int64{id1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.TakeBack(ctx, "order", "crm", []string{"h3"}); err != nil {
 			t.Fatal(err)
 		}
 		want["o3"] = ""
@@ -120,6 +123,9 @@ func TestLinkStampedFencedByLease(t *testing.T) {
 		ws2 := []Written{{HubID: "h2", ExternalID: "c2", Hash: "x2", Version: "v1"}}
 		if _, _, err := s.LinkStamped(ctx, Fence{Lease: "source/crm-customers", Holder: "node-a"}, "crm-customers", "customer", "crm", ws2); !errors.Is(err, ErrLeaseLost) {
 			t.Fatalf("node-a with an expired lease: err %v, want ErrLeaseLost", err)
+		}
+		if links, err := s.LookupLinks(ctx, "customer", "crm", []string{"c2"}); err != nil || len(links) != 0 {
+			t.Fatalf("node-a's refused write (expired lease) left links %v (%v)", links, err)
 		}
 	})
 }

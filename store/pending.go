@@ -50,34 +50,43 @@ func (s *Store) LinkStamped(ctx context.Context, fence Fence, source, entity, sy
 	}
 	var pending int64
 	out, _, err := s.link(ctx, entity, system, links, stamps, func(tx *sql.Tx, stamped []string) error {
-		hubs, err := json.Marshal(stamped)
-		if err != nil {
-			return err
-		}
-		now := s.tv(s.now())
-		q := "INSERT INTO pending_stamps (source, entity, system, hub_ids, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id"
-		args := []any{source, entity, system, string(hubs), now}
-		if fence.Lease != "" {
-			lock := ""
-			if s.dialect == DialectPostgres {
-				lock = " FOR SHARE"
-			}
-			q = "INSERT INTO pending_stamps (source, entity, system, hub_ids, created_at) SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND expires_at > ?" + lock + ") RETURNING id"
-			args = append(args, fence.Lease, fence.Holder, now)
-		}
-		err = tx.QueryRowContext(ctx, s.rebind(q), args...).Scan(&pending)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: %s no longer holds %s", ErrLeaseLost, fence.Holder, fence.Lease)
-		}
-		if err != nil {
-			return fmt.Errorf("file the pending stamps of %s: %w", source, err)
-		}
-		return nil
+		var err error
+		pending, err = s.filePending(ctx, tx, fence, source, entity, system, stamped)
+		return err
 	})
 	if err != nil {
 		return nil, 0, err
 	}
 	return out, pending, nil
+}
+
+// filePending files the pending row of the stamped hub ids in tx, if the
+// fence lets it, and returns its id.
+func (s *Store) filePending(ctx context.Context, tx *sql.Tx, fence Fence, source, entity, system string, stamped []string) (int64, error) {
+	hubs, err := json.Marshal(stamped)
+	if err != nil {
+		return 0, err
+	}
+	now := s.tv(s.now())
+	q := "INSERT INTO pending_stamps (source, entity, system, hub_ids, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id"
+	args := []any{source, entity, system, string(hubs), now}
+	if fence.Lease != "" {
+		lock := ""
+		if s.dialect == DialectPostgres {
+			lock = " FOR SHARE" // a takeover (AcquireLease) waits for this transaction
+		}
+		q = "INSERT INTO pending_stamps (source, entity, system, hub_ids, created_at) SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND expires_at > ?" + lock + ") RETURNING id"
+		args = append(args, fence.Lease, fence.Holder, now)
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, s.rebind(q), args...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: %s no longer holds %s", ErrLeaseLost, fence.Holder, fence.Lease)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("file the pending stamps of %s: %w", source, err)
+	}
+	return id, nil
 }
 
 // SettlePending confirms the pending stamps of published batches (their

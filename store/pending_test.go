@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/crmhub/hub/store/storetest"
 )
 
 // LinkStamped links new external ids with their stamps and files them as
@@ -128,4 +131,55 @@ func TestLinkStampedFencedByLease(t *testing.T) {
 			t.Fatalf("node-a's refused write (expired lease) left links %v (%v)", links, err)
 		}
 	})
+}
+
+// On PostgreSQL a fenced write holds its lease's row until it commits: a
+// node taking the lease over once it expired (node-a stalled inside its
+// transaction) waits for that commit, so the take-back it runs after the
+// takeover sees the stamps node-a filed. Two stores on one database, as
+// two hub nodes.
+func TestFenceHoldsTheLeaseUntilCommit(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	a, b := openStore(t, dsn), openStore(t, dsn)
+	ctx := context.Background()
+	const ttl = 300 * time.Millisecond
+	if ok, err := a.AcquireLease(ctx, "source/crm-orders", "node-a", ttl); err != nil || !ok {
+		t.Fatalf("node-a acquires: %v %v", ok, err)
+	}
+	filed := make(chan struct{})
+	var committing time.Time
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := a.link(ctx, "order", "crm", map[string]string{"o1": "h1"},
+			map[string]Written{"h1": {HubID: "h1", ExternalID: "o1", Hash: "x1", Version: "v1"}},
+			func(tx *sql.Tx, stamped []string) error {
+				if _, err := a.filePending(ctx, tx, Fence{Lease: "source/crm-orders", Holder: "node-a"}, "crm-orders", "order", "crm", stamped); err != nil {
+					return err
+				}
+				close(filed)
+				time.Sleep(3 * ttl) // node-a stalls in its transaction; its lease expires
+				committing = time.Now()
+				return nil
+			})
+		done <- err
+	}()
+	<-filed
+	time.Sleep(ttl + 100*time.Millisecond)
+	ok, err := b.AcquireLease(ctx, "source/crm-orders", "node-b", time.Minute)
+	acquired := time.Now()
+	if aerr := <-done; aerr != nil {
+		t.Fatalf("node-a's fenced write: %v", aerr)
+	}
+	if err != nil || !ok {
+		t.Fatalf("node-b takes the expired lease: %v %v", ok, err)
+	}
+	if acquired.Before(committing) {
+		t.Fatalf("node-b took the lease %s before node-a's fenced write committed", committing.Sub(acquired))
+	}
+	if n, err := b.ClearPending(ctx, "order", "crm"); err != nil || n != 1 {
+		t.Fatalf("node-b's take-back = %d, %v; want node-a's one stamp", n, err)
+	}
+	if links, err := b.LookupLinks(ctx, "order", "crm", []string{"o1"}); err != nil || links["o1"].LastHash != "" {
+		t.Fatalf("o1 after the take-back: %+v (%v), want linked without a stamp", links, err)
+	}
 }

@@ -299,22 +299,15 @@ func (n *Node) shutdown() error {
 	}
 	n.viewGroup.stop()
 	n.supervisors.stop()
-	for _, c := range n.closers {
-		if err := c.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if n.plan != nil {
-		for _, c := range n.plan.Connectors {
-			if err := c.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close connector %s: %w", c.Name(), err))
-			}
-		}
-	}
-	if n.bus != nil {
-		if err := n.bus.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close bus: %w", err))
-		}
+	// Closing waits for calls in flight (a connector's database pool waits
+	// for its queries, one of them the abandoned write): bounded too.
+	closed := make(chan []error, 1)
+	go func() { closed <- n.closeClients() }()
+	select {
+	case cerrs := <-closed:
+		errs = append(errs, cerrs...)
+	case <-ctx.Done():
+		n.log.Warn("closing the connectors and Kafka clients did not finish within hub.shutdown_timeout; stopping without them")
 	}
 	if n.broker != nil {
 		if err := n.broker.Close(); err != nil {
@@ -336,6 +329,30 @@ func (n *Node) shutdown() error {
 		n.log.Info("stopped cleanly")
 	}
 	return errors.Join(errs...)
+}
+
+// closeClients closes the Kafka readers and writers, the connectors and
+// the bus, each even if one before it failed.
+func (n *Node) closeClients() []error {
+	var errs []error
+	for _, c := range n.closers {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.plan != nil {
+		for _, c := range n.plan.Connectors {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close connector %s: %w", c.Name(), err))
+			}
+		}
+	}
+	if n.bus != nil {
+		if err := n.bus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close bus: %w", err))
+		}
+	}
+	return errs
 }
 
 func newBuildInfo(version string) prometheus.Collector {

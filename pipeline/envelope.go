@@ -46,7 +46,7 @@ type Envelope struct {
 	readVersion time.Time // the version as read by the source
 	readHash    string    // the hash of the record as read, before merging
 	readFields  string    // its fields' hashes (two-way entities), for the stamp
-	value       []byte    // the envelope as published (AppendJSON), once encoded
+	value       []byte    // the envelope as published (AppendJSON), encoded by prepare
 }
 
 // AppendJSON appends the envelope's JSON encoding to dst. Data is written as

@@ -317,6 +317,7 @@ func (in *Intake) linkFresh(ctx context.Context, recs []connectors.Record, p *pr
 	for i, rec := range recs {
 		if lost[rec.Key] && p.envs[i] != nil {
 			p.envs[i] = in.buildEnvelope(rec, p.canon[i], p.ids)
+			in.encodeAt(p, i)
 		}
 	}
 	return nil

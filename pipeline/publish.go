@@ -189,20 +189,11 @@ func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep
 		events = make([]store.TraceEvent, 0, len(p.envs)+len(p.trace))
 		events = append(events, p.trace...)
 	}
-	for i, env := range p.envs {
+	for _, env := range p.envs {
 		if env == nil {
 			continue
 		}
-		value := env.value // encoded by prepare; not an envelope built again after it
-		if value == nil {
-			value = env.AppendJSON(make([]byte, 0, 1024))
-		}
-		if err := in.tooLarge(env, value); err != nil {
-			p.bad[i] = err
-			delete(p.merged, env.ID)
-			continue
-		}
-		msgs = append(msgs, bus.Message{Key: []byte(env.ID), Value: value})
+		msgs = append(msgs, bus.Message{Key: []byte(env.ID), Value: env.value}) // encoded by prepare
 		if !p.prestamped[env.ID] {
 			stamps = append(stamps, readStamp(env))
 		}
@@ -257,22 +248,28 @@ func (in *Intake) sendPart(ctx context.Context, recs []connectors.Record, p prep
 // the stamp of a record that cannot be published would make its next read
 // look unchanged.
 func (in *Intake) encode(p *prep) {
-	for i, env := range p.envs {
-		if env == nil {
-			continue
-		}
-		env.value = env.AppendJSON(make([]byte, 0, 1024))
-		if err := in.tooLarge(env, env.value); err != nil {
-			p.bad[i] = err
-			delete(p.merged, env.ID)
-			p.envs[i] = nil
-		}
+	for i := range p.envs {
+		in.encodeAt(p, i)
 	}
 }
 
-// tooLarge says why env, encoded as value, cannot be published, or nil.
-func (in *Intake) tooLarge(env *Envelope, value []byte) error {
-	size := len(value) + len(env.ID)
+// encodeAt encodes p.envs[i] (nil: nothing), or dead-letters it.
+func (in *Intake) encodeAt(p *prep, i int) {
+	env := p.envs[i]
+	if env == nil {
+		return
+	}
+	env.value = env.AppendJSON(make([]byte, 0, 1024))
+	if err := in.tooLarge(env); err != nil {
+		p.bad[i] = err
+		delete(p.merged, env.ID)
+		p.envs[i] = nil
+	}
+}
+
+// tooLarge says why env, encoded, cannot be published, or nil.
+func (in *Intake) tooLarge(env *Envelope) error {
+	size := len(env.value) + len(env.ID)
 	if in.MaxMessageBytes <= 0 || size <= in.MaxMessageBytes {
 		return nil
 	}

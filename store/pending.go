@@ -49,7 +49,7 @@ func (s *Store) LinkStamped(ctx context.Context, fence Fence, source, entity, sy
 		}
 	}
 	var pending int64
-	out, _, err := s.link(ctx, entity, system, links, stamps, func(tx *sql.Tx, stamped []string) error {
+	out, err := s.link(ctx, entity, system, links, stamps, func(tx *sql.Tx, stamped []string) error {
 		var err error
 		pending, err = s.filePending(ctx, tx, fence, source, entity, system, stamped)
 		return err

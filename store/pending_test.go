@@ -150,7 +150,7 @@ func TestFenceHoldsTheLeaseUntilCommit(t *testing.T) {
 	var committing time.Time
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := a.link(ctx, "order", "crm", map[string]string{"o1": "h1"},
+		_, err := a.link(ctx, "order", "crm", map[string]string{"o1": "h1"},
 			map[string]Written{"h1": {HubID: "h1", ExternalID: "o1", Hash: "x1", Version: "v1"}},
 			func(tx *sql.Tx, stamped []string) error {
 				if _, err := a.filePending(ctx, tx, Fence{Lease: "source/crm-orders", Holder: "node-a"}, "crm-orders", "order", "crm", stamped); err != nil {

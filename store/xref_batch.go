@@ -51,8 +51,13 @@ type Link struct {
 // LookupLinks returns the links of a system's external ids; ids not linked
 // yet are absent from the map.
 func (s *Store) LookupLinks(ctx context.Context, entity, system string, externalIDs []string) (map[string]Link, error) {
+	return s.lookupLinks(ctx, nil, entity, system, externalIDs)
+}
+
+// lookupLinks is LookupLinks in tx (nil: outside one).
+func (s *Store) lookupLinks(ctx context.Context, tx *sql.Tx, entity, system string, externalIDs []string) (map[string]Link, error) {
 	out := make(map[string]Link, len(externalIDs))
-	err := s.queryIn(ctx, nil, "SELECT external_id, hub_id, last_hash, version, fields FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)",
+	err := s.queryIn(ctx, tx, "SELECT external_id, hub_id, last_hash, version, fields FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)",
 		externalIDs, func(rows *sql.Rows) error {
 			var ext string
 			var l Link
@@ -127,8 +132,7 @@ func (s *Store) lookupExternals(ctx context.Context, entity, system string, hubI
 // It inserts in multi-row statements that return what they inserted; only
 // the external ids some other writer linked first are looked up again.
 func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[string]string) (map[string]string, error) {
-	out, _, err := s.link(ctx, entity, system, links, nil, nil)
-	return out, err
+	return s.link(ctx, entity, system, links, nil, nil)
 }
 
 // link is LinkMany that also gives the links it makes the stamps of
@@ -136,15 +140,15 @@ func (s *Store) LinkMany(ctx context.Context, entity, system string, links map[s
 // transaction, calls inserted with the hub ids it stamped, when there are
 // any.
 func (s *Store) link(ctx context.Context, entity, system string, links map[string]string, stamps map[string]Written,
-	inserted func(tx *sql.Tx, stamped []string) error) (map[string]string, []string, error) {
+	inserted func(tx *sql.Tx, stamped []string) error) (map[string]string, error) {
 	out := make(map[string]string, len(links))
 	if len(links) == 0 {
-		return out, nil, nil
+		return out, nil
 	}
 	exts := make([]string, 0, len(links))
 	for ext, hub := range links {
 		if ext == "" || hub == "" {
-			return nil, nil, fmt.Errorf("store: link %s %s/%q to %q: external id and hub id are required", entity, system, ext, hub)
+			return nil, fmt.Errorf("store: link %s %s/%q to %q: external id and hub id are required", entity, system, ext, hub)
 		}
 		exts = append(exts, ext)
 	}
@@ -155,7 +159,7 @@ func (s *Store) link(ctx context.Context, entity, system string, links map[strin
 	slices.Sort(exts)
 	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
+		return nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
 	}
 	defer end()
 	now := s.tv(s.now())
@@ -185,7 +189,7 @@ func (s *Store) link(ctx context.Context, entity, system string, links map[strin
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("store: link %d %s in %s: %w", n, entity, system, err)
+			return nil, fmt.Errorf("store: link %d %s in %s: %w", n, entity, system, err)
 		}
 	}
 	// The external ids some other writer linked first are looked up in
@@ -197,35 +201,29 @@ func (s *Store) link(ctx context.Context, entity, system string, links map[strin
 		}
 	}
 	if len(lost) > 0 {
-		err := s.queryIn(ctx, tx.Tx, "SELECT external_id, hub_id FROM xref WHERE entity = ? AND system = ? AND external_id IN (%s)",
-			lost, func(rows *sql.Rows) error {
-				var ext, hub string
-				if err := rows.Scan(&ext, &hub); err != nil {
-					return err
-				}
-				out[ext] = hub
-				return nil
-			}, entity, system)
+		found, err := s.lookupLinks(ctx, tx.Tx, entity, system, lost)
 		if err != nil {
-			return nil, nil, fmt.Errorf("store: look up %d hub ids of %s in %s: %w", len(lost), entity, system, err)
+			return nil, err
 		}
 		for _, ext := range lost {
-			if _, ok := out[ext]; !ok {
-				return nil, nil, fmt.Errorf("%w: link %s %s/%s to %s: hub id is already linked to another %s id",
+			l, ok := found[ext]
+			if !ok {
+				return nil, fmt.Errorf("%w: link %s %s/%s to %s: hub id is already linked to another %s id",
 					ErrConflict, entity, system, ext, links[ext], system)
 			}
+			out[ext] = l.HubID
 		}
 	}
 	if len(stamped) > 0 && inserted != nil {
 		if err := inserted(tx.Tx, stamped); err != nil {
-			return nil, nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
+			return nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, nil, fmt.Errorf("store: link %d %s in %s: commit: %w", len(links), entity, system, err)
+		return nil, fmt.Errorf("store: link %d %s in %s: commit: %w", len(links), entity, system, err)
 	}
 	s.grew("xref", len(out)-len(lost))
-	return out, stamped, nil
+	return out, nil
 }
 
 // Written is one record a sink wrote (or a source published): its hub id,

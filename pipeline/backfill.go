@@ -151,7 +151,7 @@ func (b *Backfill) take(ctx context.Context, recs []connectors.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	parts, err := b.Intake.prepareAll(ctx, recs, 0)
+	parts, err := b.Intake.prepareAll(ctx, recs, nil, 0)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -15,40 +16,56 @@ import (
 // The build step: native records mapped to canonical data, and, once
 // identity has given them hub ids, turned into envelopes.
 
+// mapped is a batch mapped in: what the build step makes of it before
+// identity gives it hub ids. It depends on nothing but the records and
+// the mapping, so a source maps its next batch while the state store
+// works on this one (Source.mapStage).
+type mapped struct {
+	canon []mapping.Value     // each record mapped in
+	keys  map[string][]string // entity -> native keys to give hub ids
+	bad   map[int]error       // records without a key or whose mapping failed
+}
+
+// prep starts a prepare of the batch from m, which it leaves as it was (a
+// failed try starts again from it).
+func (m *mapped) prep() prep {
+	return prep{canon: m.canon, keys: m.keys, bad: maps.Clone(m.bad)}
+}
+
 // mapIn maps each record of the batch with the inbound mapping and collects
 // the native keys the identity step must resolve: the records' own and the
 // keys of the records they reference. A record without a key or whose
-// mapping fails is set aside in p.bad.
-func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record, p *prep) {
-	p.canon = make([]mapping.Value, len(recs))
-	p.keys = map[string][]string{}
+// mapping fails is set aside in bad.
+func (in *Intake) mapIn(ctx context.Context, recs []connectors.Record) *mapped {
+	m := &mapped{canon: make([]mapping.Value, len(recs)), keys: map[string][]string{}, bad: map[int]error{}}
 	plan := in.plan() // one for the batch: raw data is decoded for it
 	in.decodeRaw(plan, recs)
 	for i, rec := range recs {
 		if rec.Err != nil {
-			p.bad[i] = stageErr(StageSourceMap, rec.Err)
+			m.bad[i] = stageErr(StageSourceMap, rec.Err)
 			continue
 		}
 		if rec.Key == "" {
-			p.bad[i] = stageErr(StageSourceMap, fmt.Errorf("record has no key"))
+			m.bad[i] = stageErr(StageSourceMap, fmt.Errorf("record has no key"))
 			continue
 		}
-		p.keys[in.Entity] = append(p.keys[in.Entity], rec.Key)
+		m.keys[in.Entity] = append(m.keys[in.Entity], rec.Key)
 		if rec.Op == connectors.OpDelete {
 			continue
 		}
 		v, err := plan.Apply(ctx, rec.Data, nil)
 		if err != nil {
-			p.bad[i] = stageErr(StageSourceMap, err)
+			m.bad[i] = stageErr(StageSourceMap, err)
 			continue
 		}
-		p.canon[i] = v
+		m.canon[i] = v
 		for entity, field := range in.Refs {
 			if ref := refKey(rec, field); ref != "" {
-				p.keys[entity] = append(p.keys[entity], ref)
+				m.keys[entity] = append(m.keys[entity], ref)
 			}
 		}
 	}
+	return m
 }
 
 // decodeRaw decodes the data a connector left raw (connectors.RawReader):

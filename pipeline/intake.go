@@ -16,7 +16,8 @@ import (
 // batch goes through the source steps in data-flow order, each in its own
 // file:
 //
-//  1. build: map each record in (build.go, mapIn);
+//  1. build: map each record in (build.go, mapIn; a pull source does it
+//     a batch ahead, in its map stage);
 //  2. identity: give every key and reference a hub id, matching first
 //     contacts (identity.go, match.go);
 //  3. build: make the envelopes and drop what is unchanged (build.go);
@@ -81,8 +82,8 @@ type prep struct {
 	reviews []store.DeadLetter // conflicts the policy could not decide
 	held    map[string]*held   // hub id -> what this system held as last known (two-way entities)
 
-	canon    []mapping.Value     // each record mapped in (build)
-	keys     map[string][]string // entity -> native keys to give hub ids (build)
+	canon    []mapping.Value     // each record mapped in (build; shared with the batch's mapped)
+	keys     map[string][]string // entity -> native keys to give hub ids (build; shared too)
 	ids      map[string]map[string]string
 	lastHash map[string]string // hub id -> the hash last read from or written to this system (identity)
 	lastVer  map[string]string // hub id -> the system's version of it as last known (identity)
@@ -102,8 +103,13 @@ type prep struct {
 // or that matched ambiguously (then bad says why). An error means the
 // state store failed and the batch should be tried again.
 func (in *Intake) prepare(ctx context.Context, recs []connectors.Record) (prep, error) {
-	p := prep{bad: map[int]error{}}
-	in.mapIn(ctx, recs, &p)
+	return in.prepareMapped(ctx, recs, in.mapIn(ctx, recs))
+}
+
+// prepareMapped is prepare of a batch already mapped in (m, which it
+// leaves as it was: a failed try starts again from it).
+func (in *Intake) prepareMapped(ctx context.Context, recs []connectors.Record, m *mapped) (prep, error) {
+	p := m.prep()
 	if err := in.identify(ctx, recs, &p); err != nil {
 		return p, err
 	}

@@ -30,8 +30,7 @@ func TestBuildMapIn(t *testing.T) {
 	bad := order(3, 2, "12,50")
 	del := connectors.Record{Entity: "order", Key: "4", Op: connectors.OpDelete}
 	recs := []connectors.Record{order(1, 7, "10.00"), noKey, bad, del}
-	p := prep{bad: map[int]error{}}
-	in.mapIn(context.Background(), recs, &p)
+	p := in.mapIn(context.Background(), recs).prep()
 
 	if got := stageOf(p.bad[1], ""); got != StageSourceMap || !strings.Contains(p.bad[1].Error(), "no key") {
 		t.Errorf("record without a key: %v (stage %s)", p.bad[1], got)
@@ -67,8 +66,7 @@ func TestMapInDecodesRaw(t *testing.T) {
 		{Entity: "order", Key: "1", Op: connectors.OpUpsert, Raw: good},
 		{Entity: "order", Key: "2", Op: connectors.OpUpsert, Raw: []byte(`{"id":2, truncated`)},
 	}
-	p := prep{bad: map[int]error{}}
-	in.mapIn(ctx, recs, &p)
+	p := in.mapIn(ctx, recs).prep()
 	if _, ok := p.bad[0]; ok || p.canon[0].Get("total").Str() != "10.00" || p.canon[0].Get("external_id").Str() != "1" {
 		t.Errorf("raw record: bad=%v canon=%s", p.bad[0], mapping.AppendJSON(nil, p.canon[0]))
 	}
@@ -96,8 +94,7 @@ func TestIdentityAssignsAndReuses(t *testing.T) {
 	in := newIntake(h, "order", orderIn, map[string]string{"customer": "customer_id"})
 	prepare := func(recs ...connectors.Record) prep {
 		t.Helper()
-		p := prep{bad: map[int]error{}}
-		in.mapIn(ctx, recs, &p)
+		p := in.mapIn(ctx, recs).prep()
 		if err := in.identify(ctx, recs, &p); err != nil {
 			t.Fatal(err)
 		}
@@ -119,9 +116,8 @@ func TestIdentityAssignsAndReuses(t *testing.T) {
 		t.Errorf("second batch ids = %v, want order 1 %s and customer 7 %s", again.ids, o1, c7)
 	}
 	cust := newIntake(h, "customer", customerIn, nil)
-	cp := prep{bad: map[int]error{}}
 	recs := []connectors.Record{customer(7, "Acme")}
-	cust.mapIn(ctx, recs, &cp)
+	cp := cust.mapIn(ctx, recs).prep()
 	if err := cust.identify(ctx, recs, &cp); err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +184,7 @@ func TestPrepareFailureEndsAsDeadLetter(t *testing.T) {
 	// time: the state store answers, the record is to blame.
 	bad := customer(2, "Broken")
 	good := []connectors.Record{customer(1, "Ann"), bad, customer(3, "Cy")}
-	p := prep{bad: map[int]error{}}
-	in.mapIn(ctx, good[1:2], &p)
+	p := in.mapIn(ctx, good[1:2]).prep()
 	if err := in.identify(ctx, good[1:2], &p); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +192,7 @@ func TestPrepareFailureEndsAsDeadLetter(t *testing.T) {
 	if _, err := h.store.SaveRecords(ctx, "customer", []store.StoredRecord{{HubID: hub, Data: "{not json", Hash: "x"}}); err != nil {
 		t.Fatal(err)
 	}
-	parts, err := in.prepareAll(ctx, good, 2)
+	parts, err := in.prepareAll(ctx, good, nil, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,5 +275,69 @@ func TestBuildConnectorRefs(t *testing.T) {
 	}
 	if got, want := p.envs[1].Refs["customer"], p.ids["customer"]["7"]; got != want || got == "ignored" {
 		t.Errorf("refs = %v, want the source's resolved %s", p.envs[1].Refs, want)
+	}
+}
+
+// A source's map stage maps each batch ahead of its prepare stage: in
+// order, a batch with no records (a cursor moved over nothing) passed on
+// unmapped, a record whose mapping fails set aside in its batch; it
+// closes its output when its input ends, and when the run stops while
+// nobody takes its batch.
+func TestSourceMapStage(t *testing.T) {
+	h := newHarness(t)
+	s := &Source{Intake: *newIntake(h, "order", orderIn, map[string]string{"customer": "customer_id"})}
+	ctx := context.Background()
+	in := make(chan readBatch, 3)
+	in <- readBatch{Batch: connectors.Batch{Records: []connectors.Record{order(1, 7, "10.00"), order(2, 7, "12,50")}, Cursor: "c1"}}
+	in <- readBatch{Batch: connectors.Batch{Cursor: "c2"}}
+	in <- readBatch{Batch: connectors.Batch{Records: []connectors.Record{order(3, 8, "30.00")}, Cursor: "c3"}}
+	close(in)
+	out := make(chan readBatch)
+	go s.mapStage(ctx, in, out)
+	var got []readBatch
+	for open := true; open; {
+		select {
+		case rb, ok := <-out:
+			if open = ok; ok {
+				got = append(got, rb)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the map stage did not close its output when its input ended (after %d batches)", len(got))
+		}
+	}
+	if len(got) != 3 || got[0].Cursor != "c1" || got[1].Cursor != "c2" || got[2].Cursor != "c3" {
+		t.Fatalf("batches out: %+v, want c1, c2, c3 in order", got)
+	}
+	first := got[0].mapped
+	if first == nil || first.canon[0].Get("total").Str() != "10.00" || first.bad[0] != nil {
+		t.Errorf("first batch, first record: %+v", first)
+	}
+	if first == nil || stageOf(first.bad[1], "") != StageSourceMap {
+		t.Errorf("first batch, the record whose mapping fails: %+v", first)
+	}
+	if got[1].mapped != nil {
+		t.Errorf("a batch without records was mapped: %+v", got[1].mapped)
+	}
+	if m := got[2].mapped; m == nil || strings.Join(m.keys["customer"], ",") != "8" || m.canon[0].Get("total").Str() != "30.00" {
+		t.Errorf("third batch: %+v", m)
+	}
+
+	stop, cancel := context.WithCancel(ctx)
+	in = make(chan readBatch, 1)
+	in <- readBatch{Batch: connectors.Batch{Records: []connectors.Record{order(4, 8, "1.00")}, Cursor: "c4"}}
+	out = make(chan readBatch)
+	done := make(chan struct{})
+	go func() {
+		s.mapStage(stop, in, out)
+		close(done)
+	}()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the map stage did not stop with its run")
+	}
+	if rb, open := <-out; open {
+		t.Errorf("the map stage left its output open after stopping (got %q)", rb.Cursor)
 	}
 }

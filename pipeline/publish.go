@@ -18,7 +18,7 @@ type part struct {
 	prep
 }
 
-// prepareAll prepares recs, retrying a failure (the state store was busy
+// prepareAll prepares recs, mapped in as m (nil: mapped here), retrying a failure (the state store was busy
 // or away, a merge kept losing to other writers). A batch that still fails
 // after attempts tries while the state store answers is prepared record by
 // record: a record that fails alone as often is dead-lettered with the
@@ -28,11 +28,14 @@ type part struct {
 // back in the records' order; an error means ctx ended, or the node lost
 // the source's lease (store.ErrLeaseLost): the batch is then left to the
 // node that took the source over.
-func (in *Intake) prepareAll(ctx context.Context, recs []connectors.Record, attempts int) ([]part, error) {
+func (in *Intake) prepareAll(ctx context.Context, recs []connectors.Record, m *mapped, attempts int) ([]part, error) {
 	if attempts <= 0 {
 		attempts = 5
 	}
-	p, err := in.prepareTries(ctx, recs, attempts)
+	if m == nil {
+		m = in.mapIn(ctx, recs)
+	}
+	p, err := in.prepareTries(ctx, recs, m, attempts)
 	if err == nil {
 		return []part{{recs: recs, prep: p}}, nil
 	}
@@ -46,7 +49,7 @@ func (in *Intake) prepareAll(ctx context.Context, recs []connectors.Record, atte
 	parts := make([]part, 0, len(recs))
 	for i := range recs {
 		one := recs[i : i+1]
-		p, err := in.prepareTries(ctx, one, attempts)
+		p, err := in.prepareTries(ctx, one, in.mapIn(ctx, one), attempts)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -64,10 +67,10 @@ func (in *Intake) prepareAll(ctx context.Context, recs []connectors.Record, atte
 
 // prepareTries prepares recs up to attempts times, and on and on while the
 // state store does not answer; it returns the last error.
-func (in *Intake) prepareTries(ctx context.Context, recs []connectors.Record, attempts int) (prep, error) {
+func (in *Intake) prepareTries(ctx context.Context, recs []connectors.Record, m *mapped, attempts int) (prep, error) {
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
 	for try := 1; ; try++ {
-		p, err := in.prepare(ctx, recs)
+		p, err := in.prepareMapped(ctx, recs, m)
 		if err == nil || errors.Is(err, store.ErrLeaseLost) {
 			return p, err
 		}
@@ -330,7 +333,7 @@ func (in *Intake) supersede(ctx context.Context, recs []connectors.Record, p pre
 
 // publishRecords prepares and publishes records at once (replays).
 func (in *Intake) publishRecords(ctx context.Context, recs []connectors.Record) error {
-	parts, err := in.prepareAll(ctx, recs, 0)
+	parts, err := in.prepareAll(ctx, recs, nil, 0)
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func (p *Push) commit(g *group, in *Intake, entity string, calls []*call) {
 
 // take prepares and publishes one batch.
 func (p *Push) take(ctx context.Context, g *group, in *Intake, entity string, recs []connectors.Record) ([]connectors.IngestResult, error) {
-	parts, err := in.prepareAll(ctx, recs, p.Attempts)
+	parts, err := in.prepareAll(ctx, recs, nil, p.Attempts)
 	if err != nil {
 		return nil, fmt.Errorf("take %d %s records from %s: %w", len(recs), entity, p.System, err)
 	}

@@ -151,7 +151,7 @@ func (r *Replayer) reinject(ctx context.Context, dl store.DeadLetter) (string, e
 			}
 		}
 		rec := connectors.Record{Entity: dl.Entity, Key: dl.RecordKey, Op: connectors.OpUpsert, Version: version, Data: data}
-		parts, err := s.prepareAll(ctx, []connectors.Record{rec}, 0)
+		parts, err := s.prepareAll(ctx, []connectors.Record{rec}, nil, 0)
 		if err != nil {
 			return "", err
 		}

@@ -118,11 +118,13 @@ func (s *Source) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	read := make(chan readBatch, 1)
+	mappedIn := make(chan readBatch) // unbuffered: one batch mapped ahead at most
 	prepared := make(chan preparedBatch, 1)
 	toSettle := make(chan settleItem, settleQueue)
 	stored := make(chan string, 1)
 	go s.readStage(ctx, cursor, read)
-	go s.prepareStage(ctx, u, read, prepared)
+	go s.mapStage(ctx, read, mappedIn)
+	go s.prepareStage(ctx, u, mappedIn, prepared)
 	go s.settleStage(ctx, u, cursor, toSettle, stored)
 	s.publishStage(ctx, u, prepared, toSettle)
 	close(toSettle)
@@ -299,6 +301,27 @@ func (s *Source) cursorWords(ctx context.Context, cursor string) string {
 type readBatch struct {
 	connectors.Batch
 	readAt time.Time
+	mapped *mapped // the records mapped in (mapStage)
+}
+
+// mapStage maps each batch in (the build step's first half) while the
+// prepare stage gives the batch before it hub ids and links it: the
+// mapping is the source's CPU work, preparing mostly waits on the state
+// store, and the two overlap. The mapping needs nothing of the state
+// store, so a batch mapped ahead is mapped as it would be later (a
+// mapping reloaded meanwhile applies from the batch after).
+func (s *Source) mapStage(ctx context.Context, in <-chan readBatch, out chan<- readBatch) {
+	defer close(out)
+	for rb := range in {
+		if len(rb.Records) > 0 {
+			rb.mapped = s.Intake.mapIn(ctx, rb.Records)
+		}
+		select {
+		case out <- rb:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 type preparedBatch struct {
@@ -373,7 +396,7 @@ func (s *Source) prepareStage(ctx context.Context, u *unsettled, in <-chan readB
 		if len(rb.Records) > 0 {
 			start := time.Now()
 			var err error
-			if pb.parts, err = intake.prepareAll(ctx, rb.Records, s.Attempts); err != nil {
+			if pb.parts, err = intake.prepareAll(ctx, rb.Records, rb.mapped, s.Attempts); err != nil {
 				if errors.Is(err, store.ErrLeaseLost) {
 					s.Log.Warn("this node no longer holds the source (another node took it over): stopping its reading", "err", err)
 				}

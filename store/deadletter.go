@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Dead-letter kinds (DeadLetter.Kind). Others may be used.
@@ -85,7 +87,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, dl DeadLetter) (int64, error)
 	}
 	defer unlock()
 	var id int64
-	err = s.db.QueryRowxContext(ctx, s.rebind(`INSERT INTO dead_letters
+	err = s.writeConn().QueryRowxContext(ctx, s.rebind(`INSERT INTO dead_letters
     (connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
      first_seen, last_seen, updated_at, payload, status, topic, kafka_partition, kafka_offset, trace_id, version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)
@@ -301,7 +303,7 @@ func (s *Store) SupersedeDeadLetters(ctx context.Context, connector, entity stri
 		q, args := inQuery("UPDATE dead_letters SET status = ?, updated_at = ? WHERE status = 'open' AND connector = ? AND entity = ?"+
 			stageClause+" AND record_key IN (%s) RETURNING id", chunk, head...)
 		var got []int64
-		if err := s.db.SelectContext(ctx, &got, s.rebind(q), args...); err != nil {
+		if err := sqlx.SelectContext(ctx, s.writeConn(), &got, s.rebind(q), args...); err != nil {
 			return ids, fmt.Errorf("store: supersede dead letters of %s %s: %w", connector, entity, err)
 		}
 		ids = append(ids, got...)

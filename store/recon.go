@@ -39,7 +39,7 @@ func (s *Store) StartReconRun(ctx context.Context, job string) (int64, error) {
 	}
 	defer unlock()
 	var id int64
-	err = s.db.QueryRowxContext(ctx,
+	err = s.writeConn().QueryRowxContext(ctx,
 		s.rebind("INSERT INTO recon_runs (job, started_at, status) VALUES (?, ?, ?) RETURNING id"),
 		job, s.tv(s.now()), ReconRunning).Scan(&id)
 	if err != nil {

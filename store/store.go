@@ -68,6 +68,7 @@ type Store struct {
 	analyzer *analyzer
 	stmts    stmtCache     // the batch calls' prepared statements (stmts.go)
 	gate     writeGate     // SQLite's write transactions, one at a time (writegate.go)
+	writer   *sqlx.Conn    // the connection they run on, taken and used behind the gate
 	ckpt     *checkpointer // SQLite's checkpoints in the background (checkpoint.go)
 }
 
@@ -228,6 +229,7 @@ func (s *Store) Close() error {
 	s.stopCheckpointer()
 	s.stopAnalyzer()
 	s.closeStmts()
+	s.closeWriter()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

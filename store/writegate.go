@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -25,7 +28,22 @@ import (
 // Another process on the same file (a `hub` command beside `hub run`)
 // still waits on busy_timeout. PostgreSQL has no gate: its writers do not
 // exclude each other.
+//
+// Behind the gate, every write runs on one connection of its own, the
+// writer (writeConn): SQLite empties a connection's page cache whenever
+// another connection has written since its last transaction, so writes
+// spread over the pool each started cold and read their B-tree pages
+// back from the log and the file. On the writer they find them cached
+// (`hub bench kafka` 10 % faster, BenchmarkConcurrentSyncBatch 5-7 %).
+// Reads stay on the pool.
 type writeGate chan struct{}
+
+// execQueryer is what a write behind the gate runs on: the writer on
+// SQLite, the pool on PostgreSQL.
+type execQueryer interface {
+	sqlx.ExecerContext
+	sqlx.QueryerContext
+}
 
 func newWriteGate(dialect string) writeGate {
 	if dialect != DialectSQLite {
@@ -43,9 +61,58 @@ func (s *Store) lockWrites(ctx context.Context) (func(), error) {
 	}
 	select {
 	case s.gate <- struct{}{}:
-		return func() { <-s.gate }, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("store: wait to write: %w", ctx.Err())
+	}
+	unlock := func() { <-s.gate }
+	if s.writer == nil {
+		c, err := s.db.Connx(ctx)
+		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("store: open the writer's connection: %w", err)
+		}
+		s.writer = c
+	}
+	return unlock, nil
+}
+
+// writeConn is the connection for a write behind the gate (lockWrites):
+// the writer on SQLite, the pool on PostgreSQL.
+func (s *Store) writeConn() execQueryer {
+	if s.writer != nil {
+		return s.writer
+	}
+	return s.db
+}
+
+// dropWriter lets the writer's connection go if err says it has failed
+// (behind the gate), and says whether it did: the next write opens
+// another.
+func (s *Store) dropWriter(err error) bool {
+	if s.writer == nil || !(errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)) {
+		return false
+	}
+	_ = s.writer.Close()
+	s.writer = nil
+	return true
+}
+
+// closeWriter gives the writer's connection back to the pool (Close). A
+// write still running after a few seconds keeps it, and the pool's Close
+// ends it.
+func (s *Store) closeWriter() {
+	if s.gate == nil {
+		return
+	}
+	select {
+	case s.gate <- struct{}{}:
+	case <-time.After(5 * time.Second):
+		return
+	}
+	defer func() { <-s.gate }()
+	if s.writer != nil {
+		_ = s.writer.Close()
+		s.writer = nil
 	}
 }
 
@@ -56,7 +123,7 @@ func (s *Store) beginWrite(ctx context.Context) (tx *sqlx.Tx, end func(), err er
 	if err != nil {
 		return nil, nil, err
 	}
-	tx, err = s.db.BeginTxx(ctx, nil)
+	tx, err = s.beginOn(ctx)
 	if err != nil {
 		unlock()
 		return nil, nil, err
@@ -67,6 +134,22 @@ func (s *Store) beginWrite(ctx context.Context) (tx *sqlx.Tx, end func(), err er
 	}, nil
 }
 
+// beginOn begins a transaction on the writer (behind the gate), on a new
+// one if the writer's connection has failed; on the pool without a gate.
+func (s *Store) beginOn(ctx context.Context) (*sqlx.Tx, error) {
+	if s.writer == nil {
+		return s.db.BeginTxx(ctx, nil)
+	}
+	tx, err := s.writer.BeginTxx(ctx, nil)
+	if s.dropWriter(err) {
+		if s.writer, err = s.db.Connx(ctx); err != nil {
+			return nil, fmt.Errorf("store: open the writer's connection: %w", err)
+		}
+		tx, err = s.writer.BeginTxx(ctx, nil)
+	}
+	return tx, err
+}
+
 // execWrite runs one writing statement on its own, behind the gate.
 func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	unlock, err := s.lockWrites(ctx)
@@ -74,5 +157,7 @@ func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.R
 		return nil, err
 	}
 	defer unlock()
-	return s.db.ExecContext(ctx, query, args...)
+	res, err := s.writeConn().ExecContext(ctx, query, args...)
+	s.dropWriter(err)
+	return res, err
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -167,5 +168,87 @@ func TestWritersWaitAtTheGate(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a writer still waits after the transaction ended")
 		}
+	}
+}
+
+// Every write behind the gate runs on the writer's one connection, whatever
+// the pool handed out meanwhile: a temporary table (each connection sees
+// only its own) made by one write is there for the next ones, whether a
+// transaction, a single statement or an insert returning rows.
+func TestWritesRunOnTheWriter(t *testing.T) {
+	s := openStore(t, storetest.SQLiteDSN(t))
+	ctx := context.Background()
+	if _, err := s.execWrite(ctx, "CREATE TEMP TABLE writer_mark (n INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	// Connections of the pool taken and given back, for the reads to go
+	// elsewhere than the last write.
+	for range 3 {
+		conns := make([]*sql.Conn, 3)
+		for i := range conns {
+			c, err := s.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns[i] = c
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		if _, err := s.LookupLinks(ctx, "order", "crm", []string{"x"}); err != nil {
+			t.Fatal(err)
+		}
+		tx, end, err := s.beginWrite(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO writer_mark (n) VALUES (1)"); err != nil {
+			t.Fatalf("a transaction ran on another connection than the write before it: %v", err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		end()
+		if _, err := s.execWrite(ctx, "INSERT INTO writer_mark (n) VALUES (2)"); err != nil {
+			t.Fatalf("a single statement ran on another connection: %v", err)
+		}
+		if _, err := s.StartReconRun(ctx, "job"); err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := s.lockWrites(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = s.writeConn().QueryRowxContext(ctx, "SELECT COUNT(*) FROM writer_mark").Scan(&n)
+		unlock()
+		if err != nil {
+			t.Fatalf("the writer's connection lost its temporary table: %v", err)
+		}
+	}
+}
+
+// A writer's connection that has failed is replaced: the next write opens
+// another and lands.
+func TestWriterReplacedAfterItFails(t *testing.T) {
+	s := openStore(t, storetest.SQLiteDSN(t))
+	ctx := context.Background()
+	if _, err := s.LinkMany(ctx, "order", "crm", map[string]string{"1": "hub-1"}); err != nil {
+		t.Fatal(err)
+	}
+	old := s.writer
+	if old == nil {
+		t.Fatal("no writer's connection after a write")
+	}
+	old.Close() // given back to the pool: using it now fails with sql.ErrConnDone
+	if _, err := s.LinkMany(ctx, "order", "crm", map[string]string{"2": "hub-2"}); err != nil {
+		t.Fatalf("a write after the writer's connection failed: %v", err)
+	}
+	if s.writer == nil || s.writer == old {
+		t.Errorf("the failed connection was not replaced")
+	}
+	got, err := s.LookupLinks(ctx, "order", "crm", []string{"1", "2"})
+	if err != nil || got["1"].HubID != "hub-1" || got["2"].HubID != "hub-2" {
+		t.Errorf("links = %v, %v; want both", got, err)
 	}
 }

@@ -87,7 +87,8 @@ func (s *Store) AddDeadLetter(ctx context.Context, dl DeadLetter) (int64, error)
 	}
 	defer unlock()
 	var id int64
-	err = s.writeConn().QueryRowxContext(ctx, s.rebind(`INSERT INTO dead_letters
+	err = s.withWriter(ctx, func(c execQueryer) error {
+		return c.QueryRowxContext(ctx, s.rebind(`INSERT INTO dead_letters
     (connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
      first_seen, last_seen, updated_at, payload, status, topic, kafka_partition, kafka_offset, trace_id, version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)
@@ -102,9 +103,10 @@ DO UPDATE SET
     kafka_partition = excluded.kafka_partition, kafka_offset = excluded.kafka_offset,
     trace_id = excluded.trace_id, version = excluded.version
 RETURNING id`),
-		dl.Connector, dl.Entity, dl.RecordKey, dl.HubID, dl.Stage, dl.Kind, dl.Error, dl.Attempts,
-		s.tv(dl.FirstSeen), s.tv(dl.LastSeen), s.tv(now), dl.Payload, dl.Topic, partition, offset, dl.TraceID, dl.Version,
-	).Scan(&id)
+			dl.Connector, dl.Entity, dl.RecordKey, dl.HubID, dl.Stage, dl.Kind, dl.Error, dl.Attempts,
+			s.tv(dl.FirstSeen), s.tv(dl.LastSeen), s.tv(now), dl.Payload, dl.Topic, partition, offset, dl.TraceID, dl.Version,
+		).Scan(&id)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: add dead letter for %s %s %q: %w", dl.Connector, dl.Entity, dl.RecordKey, err)
 	}
@@ -303,7 +305,11 @@ func (s *Store) SupersedeDeadLetters(ctx context.Context, connector, entity stri
 		q, args := inQuery("UPDATE dead_letters SET status = ?, updated_at = ? WHERE status = 'open' AND connector = ? AND entity = ?"+
 			stageClause+" AND record_key IN (%s) RETURNING id", chunk, head...)
 		var got []int64
-		if err := sqlx.SelectContext(ctx, s.writeConn(), &got, s.rebind(q), args...); err != nil {
+		err := s.withWriter(ctx, func(c execQueryer) error {
+			got = got[:0]
+			return sqlx.SelectContext(ctx, c, &got, s.rebind(q), args...)
+		})
+		if err != nil {
 			return ids, fmt.Errorf("store: supersede dead letters of %s %s: %w", connector, entity, err)
 		}
 		ids = append(ids, got...)

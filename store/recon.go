@@ -39,9 +39,11 @@ func (s *Store) StartReconRun(ctx context.Context, job string) (int64, error) {
 	}
 	defer unlock()
 	var id int64
-	err = s.writeConn().QueryRowxContext(ctx,
-		s.rebind("INSERT INTO recon_runs (job, started_at, status) VALUES (?, ?, ?) RETURNING id"),
-		job, s.tv(s.now()), ReconRunning).Scan(&id)
+	err = s.withWriter(ctx, func(c execQueryer) error {
+		return c.QueryRowxContext(ctx,
+			s.rebind("INSERT INTO recon_runs (job, started_at, status) VALUES (?, ?, ?) RETURNING id"),
+			job, s.tv(s.now()), ReconRunning).Scan(&id)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: start recon run of %s: %w", job, err)
 	}

@@ -251,4 +251,47 @@ func TestWriterReplacedAfterItFails(t *testing.T) {
 	if err != nil || got["1"].HubID != "hub-1" || got["2"].HubID != "hub-2" {
 		t.Errorf("links = %v, %v; want both", got, err)
 	}
+	// The same for a single statement that returns rows.
+	s.writer.Close()
+	if _, err := s.StartReconRun(ctx, "job"); err != nil {
+		t.Errorf("an insert returning its id after the writer's connection failed: %v", err)
+	}
+}
+
+// A write whose context ends while it runs is rolled back before the next
+// write begins on the writer's connection: the next write is never taken
+// into the abandoned transaction (and undone by its late rollback), nor
+// refused for a transaction still open.
+func TestCancelledWriteEndsBeforeTheNext(t *testing.T) {
+	s := openStore(t, storetest.SQLiteDSN(t))
+	ctx := context.Background()
+	if _, err := s.execWrite(ctx, "CREATE TABLE after_cancel (n INTEGER NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 2000
+	for i := range rounds {
+		wctx, cancel := context.WithCancel(ctx)
+		tx, end, err := s.beginWrite(wctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(wctx, "INSERT INTO after_cancel (n) VALUES (?)", -1); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		end()
+		if _, err := s.execWrite(ctx, "INSERT INTO after_cancel (n) VALUES (?)", i); err != nil {
+			t.Fatalf("round %d: the write after a cancelled one failed: %v", i, err)
+		}
+	}
+	var kept, abandoned int
+	if err := s.DB().GetContext(ctx, &kept, "SELECT COUNT(*) FROM after_cancel WHERE n >= 0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().GetContext(ctx, &abandoned, "SELECT COUNT(*) FROM after_cancel WHERE n < 0"); err != nil {
+		t.Fatal(err)
+	}
+	if kept != rounds || abandoned != 0 {
+		t.Errorf("rows kept %d of %d written, %d of the cancelled transactions' kept (want 0)", kept, rounds, abandoned)
+	}
 }

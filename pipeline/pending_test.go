@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/pipeline/bus"
 	"github.com/crmhub/hub/store"
 )
@@ -193,5 +194,68 @@ func TestSourceFencedByItsLease(t *testing.T) {
 	// (An empty read before the takeover stored "0".)
 	if c, _, err := h.store.GetCursor(context.Background(), "crm-order", "order"); err != nil || (c != "" && c != "0") {
 		t.Errorf("node-a stored the cursor %q after losing its lease (%v)", c, err)
+	}
+}
+
+// A new key another writer links first, between the batch's look-up and
+// the writing of its links, keeps that writer's hub id: the record's
+// envelope is built and encoded again with it, its link is not stamped
+// with the batch (that link is not the batch's to stamp) but once the
+// record is published, and the batch's other new record is linked with
+// its stamp as usual. Each is published once, under its hub id.
+func TestLostLinkRaceRebuildsTheEnvelope(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	in := newIntake(h, "order", orderIn, nil)
+	in.linkStamps = true
+	in.Writer = h.bus.NewWriter(h.prefix + ".order")
+	recs := []connectors.Record{order(1, 7, "10.00"), order(2, 7, "20.00")}
+	p := in.mapIn(ctx, recs).prep()
+	if err := in.identify(ctx, recs, &p); err != nil {
+		t.Fatal(err)
+	}
+	minted, second := p.fresh["1"], p.fresh["2"]
+	if minted == "" || second == "" {
+		t.Fatalf("new keys = %v, want 1 and 2 given hub ids to link with their stamps", p.fresh)
+	}
+	// Another writer of the system (a webhook, a second source) links key 1 now.
+	if _, err := h.store.LinkMany(ctx, "order", "crm", map[string]string{"1": "hub-other"}); err != nil {
+		t.Fatal(err)
+	}
+	in.buildEnvelopes(recs, &p)
+	in.encode(&p)
+	if err := in.linkFresh(ctx, recs, &p); err != nil {
+		t.Fatal(err)
+	}
+	lost, won := p.envs[0], p.envs[1]
+	if lost == nil {
+		t.Fatal("the envelope of the key linked elsewhere first was dropped")
+	}
+	if lost.ID != "hub-other" || lost.Data.Get("id").Str() != "hub-other" {
+		t.Fatalf("the envelope of the key linked elsewhere first has hub id %s (data %s), want it built again with hub-other",
+			lost.ID, lost.Data.Get("id").Str())
+	}
+	if v := string(lost.value); !strings.Contains(v, `"hub-other"`) || strings.Contains(v, minted) {
+		t.Fatalf("the envelope as it will be published: %s, want hub-other's and not %s", v, minted)
+	}
+	if won == nil || won.ID != second || p.prestamped["hub-other"] || !p.prestamped[second] {
+		t.Fatalf("stamped with the batch: %v (want only %s)", p.prestamped, second)
+	}
+	links, err := h.store.LookupLinks(ctx, "order", "crm", []string{"1", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links["1"].HubID != "hub-other" || links["1"].LastHash != "" || links["2"].HubID != second || links["2"].LastHash != won.Hash {
+		t.Fatalf("links before publishing: %+v, want 1 -> hub-other unstamped, 2 -> %s stamped", links, second)
+	}
+	if err := in.publishPart(ctx, recs, p); err != nil {
+		t.Fatal(err)
+	}
+	if links, err = h.store.LookupLinks(ctx, "order", "crm", []string{"1"}); err != nil || links["1"].LastHash != lost.Hash {
+		t.Errorf("the lost key's link after publishing: %+v, %v; want it stamped %s", links["1"], err, lost.Hash)
+	}
+	got := readKeys(t, h.bus, h.prefix+".order", 2)
+	if len(got) != 2 || got["hub-other"] != 1 || got[second] != 1 {
+		t.Errorf("published keys: %v, want hub-other and %s once each", got, second)
 	}
 }

@@ -209,6 +209,7 @@ func TestLostLinkRaceRebuildsTheEnvelope(t *testing.T) {
 	in := newIntake(h, "order", orderIn, nil)
 	in.linkStamps = true
 	in.Writer = h.bus.NewWriter(h.prefix + ".order")
+	defer in.Writer.Close()
 	recs := []connectors.Record{order(1, 7, "10.00"), order(2, 7, "20.00")}
 	p := in.mapIn(ctx, recs).prep()
 	if err := in.identify(ctx, recs, &p); err != nil {

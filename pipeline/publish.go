@@ -18,10 +18,10 @@ type part struct {
 	prep
 }
 
-// prepareAll prepares recs, mapped in as m (nil: mapped here), retrying a failure (the state store was busy
-// or away, a merge kept losing to other writers). A batch that still fails
-// after attempts tries while the state store answers is prepared record by
-// record: a record that fails alone as often is dead-lettered with the
+// prepareAll prepares recs, mapped in as m (nil: mapped here), retrying
+// a failure (the state store was busy or away, a merge kept losing to
+// other writers). A batch that still fails after attempts tries while the
+// state store answers is prepared record by record: a record that fails alone as often is dead-lettered with the
 // reason (stage prepare) and the others go on, so that no batch is retried
 // forever without surfacing. While the state store does not answer, it
 // keeps trying (the store's readiness check shows why). The parts come

@@ -81,14 +81,8 @@ func (s *Store) AddDeadLetter(ctx context.Context, dl DeadLetter) (int64, error)
 	if dl.Topic != "" {
 		partition, offset = dl.Partition, dl.Offset
 	}
-	unlock, err := s.lockWrites(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("store: add dead letter for %s %s %q: %w", dl.Connector, dl.Entity, dl.RecordKey, err)
-	}
-	defer unlock()
 	var id int64
-	err = s.withWriter(ctx, func(c execQueryer) error {
-		return c.QueryRowxContext(ctx, s.rebind(`INSERT INTO dead_letters
+	err := s.insertReturning(ctx, s.rebind(`INSERT INTO dead_letters
     (connector, entity, record_key, hub_id, stage, kind, error, attempts, occurrences,
      first_seen, last_seen, updated_at, payload, status, topic, kafka_partition, kafka_offset, trace_id, version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)
@@ -102,11 +96,10 @@ DO UPDATE SET
     payload = excluded.payload, topic = excluded.topic,
     kafka_partition = excluded.kafka_partition, kafka_offset = excluded.kafka_offset,
     trace_id = excluded.trace_id, version = excluded.version
-RETURNING id`),
-			dl.Connector, dl.Entity, dl.RecordKey, dl.HubID, dl.Stage, dl.Kind, dl.Error, dl.Attempts,
-			s.tv(dl.FirstSeen), s.tv(dl.LastSeen), s.tv(now), dl.Payload, dl.Topic, partition, offset, dl.TraceID, dl.Version,
-		).Scan(&id)
-	})
+RETURNING id`), []any{
+		dl.Connector, dl.Entity, dl.RecordKey, dl.HubID, dl.Stage, dl.Kind, dl.Error, dl.Attempts,
+		s.tv(dl.FirstSeen), s.tv(dl.LastSeen), s.tv(now), dl.Payload, dl.Topic, partition, offset, dl.TraceID, dl.Version,
+	}, &id)
 	if err != nil {
 		return 0, fmt.Errorf("store: add dead letter for %s %s %q: %w", dl.Connector, dl.Entity, dl.RecordKey, err)
 	}

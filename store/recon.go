@@ -33,17 +33,9 @@ func (s *Store) StartReconRun(ctx context.Context, job string) (int64, error) {
 	if job == "" {
 		return 0, errors.New("store: start recon run: job is required")
 	}
-	unlock, err := s.lockWrites(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("store: start recon run of %s: %w", job, err)
-	}
-	defer unlock()
 	var id int64
-	err = s.withWriter(ctx, func(c execQueryer) error {
-		return c.QueryRowxContext(ctx,
-			s.rebind("INSERT INTO recon_runs (job, started_at, status) VALUES (?, ?, ?) RETURNING id"),
-			job, s.tv(s.now()), ReconRunning).Scan(&id)
-	})
+	err := s.insertReturning(ctx, s.rebind("INSERT INTO recon_runs (job, started_at, status) VALUES (?, ?, ?) RETURNING id"),
+		[]any{job, s.tv(s.now()), ReconRunning}, &id)
 	if err != nil {
 		return 0, fmt.Errorf("store: start recon run of %s: %w", job, err)
 	}

@@ -182,6 +182,19 @@ func (s *Store) beginOn(ctx context.Context) (*sqlx.Tx, error) {
 	return tx, err
 }
 
+// insertReturning runs one insert that returns a row (its id) on its own,
+// behind the gate, and scans the row into dest.
+func (s *Store) insertReturning(ctx context.Context, query string, args []any, dest ...any) error {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.withWriter(ctx, func(c execQueryer) error {
+		return c.QueryRowxContext(ctx, query, args...).Scan(dest...)
+	})
+}
+
 // execWrite runs one writing statement on its own, behind the gate.
 func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	unlock, err := s.lockWrites(ctx)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -82,14 +83,20 @@ func TestTraceSameJourneyByAnyID(t *testing.T) {
 // answers.
 func TestJournalQueueBounded(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, storetest.SQLiteDSN(t))
+	dsn := storetest.SQLiteDSN(t)
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	// Another connection holds the write lock: the journal's first write
-	// waits on it.
-	lock, err := st.DB().Conn(ctx)
+	// Another connection holds the write lock of the journal's file
+	// (hub.db-trace beside hub.db): the journal's first write waits on it.
+	file, err := sql.Open("sqlite", strings.TrimPrefix(dsn, "sqlite:")+"-trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	lock, err := file.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,11 +47,11 @@ func (s *Store) openJournal(ctx context.Context, driverDSN string) error {
 		return fmt.Errorf("store: open the trace journal: %w", err)
 	}
 	if err := j.migrate(ctx, journalMigrations); err != nil {
-		j.db.Close()
-		return fmt.Errorf("store: trace journal %s: %w", path, err)
+		j.Close()
+		return fmt.Errorf("store: trace journal %s: %w (the file holds the trace journal only: moved aside, it is made again, empty)", path, err)
 	}
 	if err := j.continueIDs(ctx, s.db); err != nil {
-		j.db.Close()
+		j.Close()
 		return fmt.Errorf("store: trace journal %s: %w", path, err)
 	}
 	j.startCheckpointer()
@@ -59,18 +59,31 @@ func (s *Store) openJournal(ctx context.Context, driverDSN string) error {
 	return nil
 }
 
-// continueIDs makes the journal file's first group id follow the state
-// store's last (the groups written before the file existed). It does
-// nothing once the file has numbered a group, or been told where to start.
+// continueIDs makes the journal file's next group id follow every id the
+// state store has numbered a group with (the groups written before the
+// file existed, or by an older hub since: an upgrade that ran both, a
+// hub.db restored from a backup). It runs at every Open; ids only ever
+// move forward.
 func (s *Store) continueIDs(ctx context.Context, state *sqlx.DB) error {
 	var last int64
-	if err := state.GetContext(ctx, &last, "SELECT COALESCE(MAX(id), 0) FROM trace_batches"); err != nil {
+	if err := state.GetContext(ctx, &last, `SELECT MAX(COALESCE((SELECT MAX(id) FROM trace_batches), 0),
+    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'trace_batches'), 0))`); err != nil {
 		return fmt.Errorf("read the state store's last trace group: %w", err)
 	}
-	_, err := s.execWrite(ctx, `INSERT INTO sqlite_sequence (name, seq)
-SELECT 'trace_batches', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'trace_batches')`, last)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("number trace groups after %d: %w", last, err)
+	}
+	defer end()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) SELECT 'trace_batches', 0
+WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'trace_batches')`); err != nil {
+		return fmt.Errorf("number trace groups after %d: %w", last, err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'trace_batches'", last); err != nil {
+		return fmt.Errorf("number trace groups after %d: %w", last, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("number trace groups after %d: commit: %w", last, err)
 	}
 	return nil
 }

@@ -109,3 +109,46 @@ func TestTraceJournalFileOfItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceJournalIDsGoOnAfterAnOlderHub: groups an older hub appended to
+// hub.db after the journal's file was made (an upgrade that ran both, a
+// hub.db restored from a backup) are numbered past at the next Open, so
+// that the file's next group still comes after them in a journey.
+func TestTraceJournalIDsGoOnAfterAnOlderHub(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := Open(ctx, "sqlite:"+path) // the file is made, numbering from 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := s.journal
+	s.journal = nil // an older hub: it appends to hub.db
+	for _, d := range []string{"old 1", "old 2"} {
+		if err := s.AppendTrace(ctx, []TraceEvent{{Entity: "order", HubID: "hub-1", System: "crm", Event: TracePublished, Detail: d}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.journal = file
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openStore(t, "sqlite:"+path) // the file is kept
+	if err := s.AppendTrace(ctx, []TraceEvent{{Entity: "order", HubID: "hub-1", System: "erp", Event: TraceWritten, Detail: "new 1"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Trace(ctx, "hub-1", "")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Trace(hub-1) = %+v, %v", got, err)
+	}
+	var journey []string
+	for i, e := range got[0].Events {
+		journey = append(journey, e.Detail)
+		if i > 0 && e.ID <= got[0].Events[i-1].ID {
+			t.Errorf("event ids do not follow the journey: %d then %d", got[0].Events[i-1].ID, e.ID)
+		}
+	}
+	if want := "old 1, old 2, new 1"; strings.Join(journey, ", ") != want {
+		t.Errorf("journey %q; want %s", journey, want)
+	}
+}

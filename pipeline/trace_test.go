@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -83,20 +82,14 @@ func TestTraceSameJourneyByAnyID(t *testing.T) {
 // answers.
 func TestJournalQueueBounded(t *testing.T) {
 	ctx := context.Background()
-	dsn := storetest.SQLiteDSN(t)
-	st, err := store.Open(ctx, dsn)
+	st, err := store.Open(ctx, storetest.SQLiteDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	// Another connection holds the write lock of the journal's file
-	// (hub.db-trace beside hub.db): the journal's first write waits on it.
-	file, err := sql.Open("sqlite", strings.TrimPrefix(dsn, "sqlite:")+"-trace")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	lock, err := file.Conn(ctx)
+	// Another connection holds the write lock: the journal's first write
+	// waits on it.
+	lock, err := st.DB().Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

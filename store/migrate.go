@@ -19,18 +19,8 @@ import (
 // NNNN_name.postgres.sql (or .sqlite.sql): the other engine records it as
 // applied and runs nothing.
 //
-// The trace journal's own SQLite file (journal.go) has its set in
-// migrations/journal, numbered the same way and recorded in its own
-// schema_migrations.
-//
-//go:embed migrations/*.sql migrations/journal/*.sql
+//go:embed migrations/*.sql
 var migrationFS embed.FS
-
-// The migration sets: the state store's, and the SQLite trace journal's.
-const (
-	stateMigrations   = "migrations/*.sql"
-	journalMigrations = "migrations/journal/*.sql"
-)
 
 type migration struct {
 	version int
@@ -94,13 +84,9 @@ CREATE INDEX dead_letters_connector ON dead_letters (connector, status, id);
 CREATE UNIQUE INDEX dead_letters_open_record ON dead_letters (connector, entity, record_key)
     WHERE status = 'open' AND record_key <> '';`
 
-// loadMigrations reads the state store's migrations, sorted by version.
-func loadMigrations() ([]migration, error) { return loadMigrationSet(stateMigrations) }
-
-// loadMigrationSet reads the embedded migrations glob matches, sorted by
-// version.
-func loadMigrationSet(glob string) ([]migration, error) {
-	files, err := fs.Glob(migrationFS, glob)
+// loadMigrations reads the embedded migrations, sorted by version.
+func loadMigrations() ([]migration, error) {
+	files, err := fs.Glob(migrationFS, "migrations/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("store: list migrations: %w", err)
 	}
@@ -152,12 +138,12 @@ func (m migration) sqlFor(dialect string) (string, error) {
 // different schemas of one database do not wait for each other.
 const migrationLockKey = 0x637268 // "crh"
 
-// migrate applies the pending migrations of the set glob matches in one
-// transaction. Concurrent hub processes serialize on an advisory lock
-// (PostgreSQL) or on the database write lock taken by BEGIN IMMEDIATE
-// (SQLite); the one that comes second finds nothing left to do.
-func (s *Store) migrate(ctx context.Context, glob string) error {
-	ms, err := loadMigrationSet(glob)
+// migrate applies pending migrations in one transaction. Concurrent hub
+// processes serialize on an advisory lock (PostgreSQL) or on the database
+// write lock taken by BEGIN IMMEDIATE (SQLite); the one that comes second finds
+// nothing left to do.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}

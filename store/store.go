@@ -70,9 +70,6 @@ type Store struct {
 	gate     writeGate     // SQLite's write transactions, one at a time (writegate.go)
 	writer   *sqlx.Conn    // the connection they run on, taken and used behind the gate
 	ckpt     *checkpointer // SQLite's checkpoints in the background (checkpoint.go)
-	// journal is the trace journal's own SQLite file (journal.go); nil
-	// on PostgreSQL, and in the journal's own Store.
-	journal *Store
 }
 
 // Open connects to the state store described by dsn, applies any pending
@@ -92,30 +89,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := connect(ctx, dialect, driverDSN, redactDSN(dsn))
-	if err != nil {
-		return nil, err
-	}
-	if err := s.migrate(ctx, stateMigrations); err != nil {
-		s.db.Close()
-		return nil, err
-	}
-	if dialect == DialectSQLite {
-		if err := s.openJournal(ctx, driverDSN); err != nil {
-			s.db.Close()
-			return nil, err
-		}
-	}
-	s.startAnalyzer(ctx)
-	s.startCheckpointer()
-	return s, nil
-}
-
-// connect opens a store on driverDSN (named as name in errors) and its
-// first connection, without migrating it.
-func connect(ctx context.Context, dialect, driverDSN, name string) (*Store, error) {
 	var db *sqlx.DB
-	var err error
 	switch dialect {
 	case DialectPostgres:
 		db, err = sqlx.Open("pgx", driverDSN)
@@ -135,8 +109,14 @@ func connect(ctx context.Context, dialect, driverDSN, name string) (*Store, erro
 	s := &Store{db: db, dialect: dialect, gate: newWriteGate(dialect), now: func() time.Time { return time.Now().UTC() }}
 	if err := s.ping(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: connect to %s (%s): %w", dialect, name, err)
+		return nil, fmt.Errorf("store: connect to %s (%s): %w", dialect, redactDSN(dsn), err)
 	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.startAnalyzer(ctx)
+	s.startCheckpointer()
 	return s, nil
 }
 
@@ -250,16 +230,10 @@ func (s *Store) Close() error {
 	s.stopAnalyzer()
 	s.closeStmts()
 	s.closeWriter()
-	var errs []error
-	if s.journal != nil {
-		if err := s.journal.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("store: the trace journal's file: %w", err))
-		}
-	}
 	if err := s.db.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("store: close: %w", err))
+		return fmt.Errorf("store: close: %w", err)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // DB returns the underlying connection pool, for queries this package does

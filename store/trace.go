@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/crmhub/hub/internal/sqlbatch"
-	"github.com/jmoiron/sqlx"
 )
 
 // Trace event kinds (TraceEvent.Event). Others may be used.
@@ -44,8 +43,7 @@ type TraceEvent struct {
 
 // AppendTrace stores events in one transaction: the events of one kind,
 // connector and entity as a trace_batches row with their entries, and one
-// trace_keys row per record in it (migration 0010), in the journal's own
-// file on SQLite (journal.go). Each entry keeps its
+// trace_keys row per record in it (migration 0010). Each entry keeps its
 // place among the call's events, so that a record's journey reads in the
 // order of the events however they were grouped. At defaults to now.
 func (s *Store) AppendTrace(ctx context.Context, events []TraceEvent) error {
@@ -53,15 +51,14 @@ func (s *Store) AppendTrace(ctx context.Context, events []TraceEvent) error {
 		return nil
 	}
 	now := s.now()
-	t := s.traceWriter()
-	tx, end, err := t.beginWrite(ctx)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("store: append %d trace events: %w", len(events), err)
 	}
 	defer end()
 	var call int64 // the call's first row
 	for _, run := range traceRuns(events) {
-		id, err := t.appendRun(ctx, tx.Tx, events, run, call, now)
+		id, err := s.appendRun(ctx, tx.Tx, events, run, call, now)
 		if err != nil {
 			return fmt.Errorf("store: append %d trace events: %w", len(events), err)
 		}
@@ -219,15 +216,11 @@ func (s *Store) PruneTrace(ctx context.Context, before time.Time) (int64, error)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune trace events: %w", err)
 	}
-	total := legacy
-	for _, t := range s.traceStores() {
-		n, err := t.pruneTraceBatches(ctx, before)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("store: prune trace events before %s: %w", before.Format(time.RFC3339), err)
-		}
+	n, err := s.pruneTraceBatches(ctx, before)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune trace events before %s: %w", before.Format(time.RFC3339), err)
 	}
-	return total, nil
+	return legacy + n, nil
 }
 
 // pruneTraceBatches deletes the trace_batches rows older than before and
@@ -336,13 +329,6 @@ func (s *Store) TraceEventCount(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: count trace events: %w", err)
 	}
-	if s.journal != nil {
-		var more int64
-		if err := s.journal.db.GetContext(ctx, &more, "SELECT COALESCE(SUM(events), 0) FROM trace_batches"); err != nil {
-			return 0, fmt.Errorf("store: count trace events: %w", err)
-		}
-		n += more
-	}
 	return n, nil
 }
 
@@ -378,12 +364,12 @@ func (s *Store) Trace(ctx context.Context, id, entity string) ([]RecordTrace, er
 	}
 	type key struct{ entity, hub string }
 	found := map[key]bool{}
-	add := func(db *sqlx.DB, q string, args ...any) error {
+	add := func(q string, args ...any) error {
 		if entity != "" {
 			q += " AND entity = ?"
 			args = append(args, entity)
 		}
-		rows, err := db.QueryContext(ctx, s.rebind(q), args...)
+		rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
 		if err != nil {
 			return fmt.Errorf("store: trace %q: %w", id, err)
 		}
@@ -397,16 +383,14 @@ func (s *Store) Trace(ctx context.Context, id, entity string) ([]RecordTrace, er
 		}
 		return rows.Err()
 	}
-	if err := add(s.db, "SELECT DISTINCT entity, hub_id FROM xref WHERE (hub_id = ? OR external_id = ?)", id, id); err != nil {
+	if err := add("SELECT DISTINCT entity, hub_id FROM xref WHERE (hub_id = ? OR external_id = ?)", id, id); err != nil {
 		return nil, err
 	}
-	if err := add(s.db, "SELECT DISTINCT entity, hub_id FROM trace_events WHERE (hub_id = ? OR external_id = ?)", id, id); err != nil {
+	if err := add("SELECT DISTINCT entity, hub_id FROM trace_events WHERE (hub_id = ? OR external_id = ?)", id, id); err != nil {
 		return nil, err
 	}
-	for _, t := range s.traceStores() {
-		if err := add(t.db, "SELECT DISTINCT b.entity, k.hub_id FROM trace_keys k JOIN trace_batches b ON b.id = k.batch_id WHERE k.hub_id = ?", id); err != nil {
-			return nil, err
-		}
+	if err := add("SELECT DISTINCT b.entity, k.hub_id FROM trace_keys k JOIN trace_batches b ON b.id = k.batch_id WHERE k.hub_id = ?", id); err != nil {
+		return nil, err
 	}
 	if len(found) == 0 {
 		return s.traceParked(ctx, id, entity)
@@ -535,46 +519,19 @@ FROM trace_events WHERE hub_id = ? AND entity = ? ORDER BY id`), hubID, entity)
 }
 
 // tracedEvents reads a record's events from the trace_batches rows that
-// hold them (migration 0010), in every file that holds some (journal.go),
-// in the order they were appended.
+// hold them (migration 0010), in the order they were appended.
 func (s *Store) tracedEvents(ctx context.Context, entity, hubID string) ([]TraceEvent, error) {
-	var out []placedEvent
-	for _, t := range s.traceStores() {
-		var err error
-		if out, err = t.appendTraced(ctx, out, entity, hubID); err != nil {
-			return nil, err
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].call != out[j].call {
-			return out[i].call < out[j].call
-		}
-		return out[i].place < out[j].place
-	})
-	events := make([]TraceEvent, len(out))
-	for i, p := range out {
-		events[i] = p.e
-		events[i].ID = p.call<<20 | p.place&(1<<20-1)
-	}
-	return events, nil
-}
-
-// placedEvent is a traced event and its place: the call that appended it
-// (its first group's id) and its place among the call's events.
-type placedEvent struct {
-	call, place int64
-	e           TraceEvent
-}
-
-// appendTraced appends the record's events that this store's
-// trace_batches rows hold to out.
-func (s *Store) appendTraced(ctx context.Context, out []placedEvent, entity, hubID string) ([]placedEvent, error) {
 	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT b.id, b.call_id, b.at, b.system, b.connector, b.event, b.body
 FROM trace_keys k JOIN trace_batches b ON b.id = k.batch_id WHERE k.hub_id = ? AND b.entity = ? ORDER BY b.id`), hubID, entity)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	type placed struct {
+		call, place int64
+		e           TraceEvent
+	}
+	var out []placed
 	for rows.Next() {
 		var id, call int64
 		var at time.Time
@@ -598,10 +555,24 @@ FROM trace_keys k JOIN trace_batches b ON b.id = k.batch_id WHERE k.hub_id = ? A
 			if e.At.IsZero() {
 				e.At = at
 			}
-			out = append(out, placedEvent{call, place, e})
+			out = append(out, placed{call, place, e})
 		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].call != out[j].call {
+			return out[i].call < out[j].call
+		}
+		return out[i].place < out[j].place
+	})
+	events := make([]TraceEvent, len(out))
+	for i, p := range out {
+		events[i] = p.e
+		events[i].ID = p.call<<20 | p.place&(1<<20-1)
+	}
+	return events, nil
 }
 
 // traceEntry reads one entry of a trace_batches body: [place, hub id,

@@ -133,7 +133,7 @@ VALUES (?, 'order', 'hub-1', 'crm', 'crm-orders', 'O-1', 'published')`), s.tv(ol
 			t.Errorf("PruneTrace(now) = %d, %v; want 6", n, err)
 		}
 		var keys int
-		if err := s.traceWriter().db.GetContext(ctx, &keys, "SELECT COUNT(*) FROM trace_keys"); err != nil || keys != 0 {
+		if err := s.DB().GetContext(ctx, &keys, "SELECT COUNT(*) FROM trace_keys"); err != nil || keys != 0 {
 			t.Errorf("trace_keys holds %d rows after the prune (%v), want 0", keys, err)
 		}
 	})
@@ -208,10 +208,10 @@ func TestPruneTraceInChunks(t *testing.T) {
 			t.Fatalf("PruneTrace = %d, %v; want %d", n, err, groups)
 		}
 		var keys, left int
-		if err := s.traceWriter().db.GetContext(ctx, &keys, "SELECT COUNT(*) FROM trace_keys"); err != nil || keys != 0 {
+		if err := s.DB().GetContext(ctx, &keys, "SELECT COUNT(*) FROM trace_keys"); err != nil || keys != 0 {
 			t.Errorf("trace_keys holds %d rows after the prune (%v), want 0", keys, err)
 		}
-		if err := s.traceWriter().db.GetContext(ctx, &left, "SELECT COUNT(*) FROM trace_batches"); err != nil || left != 0 {
+		if err := s.DB().GetContext(ctx, &left, "SELECT COUNT(*) FROM trace_batches"); err != nil || left != 0 {
 			t.Errorf("trace_batches holds %d rows after the prune (%v), want 0", left, err)
 		}
 	})

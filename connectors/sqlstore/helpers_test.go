@@ -32,7 +32,7 @@ func randName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-func serviceDSN(t *testing.T, env string) string {
+func serviceDSN(t testing.TB, env string) string {
 	t.Helper()
 	dsn := os.Getenv(env)
 	if dsn == "" {
@@ -47,7 +47,7 @@ func serviceDSN(t *testing.T, env string) string {
 	return dsn
 }
 
-func newTestDB(t *testing.T, kind string) *testDB {
+func newTestDB(t testing.TB, kind string) *testDB {
 	t.Helper()
 	ctx := context.Background()
 	td := &testDB{kind: kind}
@@ -123,7 +123,7 @@ func (td *testDB) ddl(s string) string {
 	return strings.NewReplacer("{ts}", ts, "{autoid}", auto).Replace(s)
 }
 
-func (td *testDB) exec(t *testing.T, stmts ...string) {
+func (td *testDB) exec(t testing.TB, stmts ...string) {
 	t.Helper()
 	for _, s := range stmts {
 		if _, err := td.db.Exec(td.ddl(s)); err != nil {
@@ -133,14 +133,14 @@ func (td *testDB) exec(t *testing.T, stmts ...string) {
 }
 
 // execArgs runs one statement with ? parameters.
-func (td *testDB) execArgs(t *testing.T, q string, args ...any) {
+func (td *testDB) execArgs(t testing.TB, q string, args ...any) {
 	t.Helper()
 	if _, err := td.db.Exec(td.d.rebind(q), args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
 
-func (td *testDB) count(t *testing.T, q string, args ...any) int {
+func (td *testDB) count(t testing.TB, q string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := td.db.Get(&n, td.d.rebind(q), args...); err != nil {
@@ -152,7 +152,7 @@ func (td *testDB) count(t *testing.T, q string, args ...any) int {
 // ts is a test timestamp in the dialect's parameter form.
 func (td *testDB) ts(t time.Time) any { return td.d.timeArg(t) }
 
-func startConn(t *testing.T, td *testDB, cfg Config) *Conn {
+func startConn(t testing.TB, td *testDB, cfg Config) *Conn {
 	t.Helper()
 	cfg.Driver, cfg.DSN = td.driver, td.dsn
 	c, err := New("crm", cfg)

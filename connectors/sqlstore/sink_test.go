@@ -34,7 +34,7 @@ func num(s string) mapping.Value { return mapping.NumberValue(s) }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-func sinkTables(td *testDB, t *testing.T) Config {
+func sinkTables(td *testDB, t testing.TB) Config {
 	td.exec(t,
 		`CREATE TABLE customers (ext VARCHAR(64) NOT NULL PRIMARY KEY, name VARCHAR(10) NOT NULL, balance NUMERIC(14,2), version {ts})`,
 		`CREATE TABLE orders (id {autoid}, ext VARCHAR(64) NOT NULL UNIQUE, status VARCHAR(16) NOT NULL, total NUMERIC(14,2), version {ts})`,

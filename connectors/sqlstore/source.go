@@ -163,12 +163,14 @@ func (c *Conn) queryRows(ctx context.Context, db sqlx.QueryerContext, e *entity,
 	defer rows.Close()
 	n := len(e.read)
 	var out []row
+	// One row's scan targets, used again for every row: Scan stores new
+	// values in them (it copies bytes), which the row keeps.
+	vals := make([]any, n+3)
+	ptrs := make([]any, n+3)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
 	for rows.Next() {
-		vals := make([]any, n+3)
-		ptrs := make([]any, n+3)
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, c.d.classify(err)
 		}
@@ -186,6 +188,12 @@ func (c *Conn) queryRows(ctx context.Context, db sqlx.QueryerContext, e *entity,
 		return nil, c.d.classify(err)
 	}
 	return out, nil
+}
+
+// parentRun is where a parent's lines start among a chunk's.
+type parentRun struct {
+	key   string
+	start int
 }
 
 // attachLines reads the lines of every row in one query per chunk and adds
@@ -215,28 +223,48 @@ func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entit
 		if err != nil {
 			return c.d.classify(fmt.Errorf("read lines from %s: %w", l.cfg.Table, err))
 		}
+		// One line's scan targets and members, used again for every line
+		// (Scan copies bytes; ObjectValue copies the members).
 		n := len(l.read)
+		vals := make([]any, n+1)
+		ptrs := make([]any, n+1)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		m := make([]mapping.Member, n)
+		// The chunk's lines in one array, a parent's lines side by side
+		// (they come ordered by parent): each parent's slice of it is
+		// taken once all are read.
+		var lines []mapping.Value
+		var parents []parentRun
 		for res.Next() {
-			vals := make([]any, n+1)
-			ptrs := make([]any, n+1)
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
 			if err := res.Scan(ptrs...); err != nil {
 				res.Close()
 				return c.d.classify(err)
 			}
-			m := make([]mapping.Member, n)
 			for i, col := range l.read {
 				m[i] = mapping.Member{Key: col, Value: toValue(vals[i], l.t.types[col])}
 			}
-			p := keyString(vals[n])
-			byParent[p] = append(byParent[p], mapping.ObjectValue(m...))
+			if p := keyString(vals[n]); len(parents) == 0 || parents[len(parents)-1].key != p {
+				parents = append(parents, parentRun{key: p, start: len(lines)})
+			}
+			lines = append(lines, mapping.ObjectValue(m...))
 		}
 		err = res.Err()
 		res.Close()
 		if err != nil {
 			return c.d.classify(err)
+		}
+		for i, r := range parents {
+			end := len(lines)
+			if i+1 < len(parents) {
+				end = parents[i+1].start
+			}
+			if prev, ok := byParent[r.key]; ok { // (not ordered after all)
+				byParent[r.key] = append(prev, lines[r.start:end]...)
+			} else {
+				byParent[r.key] = lines[r.start:end:end]
+			}
 		}
 	}
 	for i := range rows {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,33 +214,12 @@ type preparedLine struct {
 // prepare checks every field of a record (and of its lines) against the
 // live schema before anything is written.
 func (c *Conn) prepare(e *entity, data mapping.Value, ext string, ver time.Time) (prepared, error) {
-	var p prepared
-	for _, m := range data.Members() {
+	p := prepared{cols: make([]string, 0, data.Len()+2), args: make([]any, 0, data.Len()+2)}
+	var buf [16]mapping.Member
+	for _, m := range data.AppendMembers(buf[:0]) {
 		if e.lines != nil && m.Key == LinesField {
-			if m.Value.Kind() != mapping.Array {
-				return p, fmt.Errorf("field %q is %s, not an array of lines", LinesField, m.Value.Kind())
-			}
-			p.hasLines = true
-			for i, lv := range m.Value.Elems() {
-				if lv.Kind() != mapping.Object {
-					return p, fmt.Errorf("%s[%d] is %s, not an object", LinesField, i, lv.Kind())
-				}
-				var pl preparedLine
-				for _, lm := range lv.Members() {
-					if lm.Key == e.lines.cfg.ParentKey {
-						continue
-					}
-					typ, ok := e.lines.t.types[lm.Key]
-					if !ok {
-						return p, fmt.Errorf("%s[%d]: field %q is not a column of table %s", LinesField, i, lm.Key, e.lines.cfg.Table)
-					}
-					if err := fitsScale(&e.lines.t, lm.Key, lm.Value); err != nil {
-						return p, fmt.Errorf("%s[%d].%s: %w", LinesField, i, lm.Key, err)
-					}
-					pl.cols = append(pl.cols, lm.Key)
-					pl.args = append(pl.args, c.d.toArg(lm.Value, typ))
-				}
-				p.lines = append(p.lines, pl)
+			if err := c.prepareLines(e, m.Value, &p); err != nil {
+				return p, err
 			}
 			continue
 		}
@@ -259,6 +239,47 @@ func (c *Conn) prepare(e *entity, data mapping.Value, ext string, ver time.Time)
 	p.cols = append(p.cols, e.cfg.ExternalID, e.cfg.Version)
 	p.args = append(p.args, ext, c.d.timeArg(ver))
 	return p, nil
+}
+
+// prepareLines checks a record's lines against the lines table and adds
+// them to p. Lines with the columns of the line before share its cols.
+func (c *Conn) prepareLines(e *entity, lines mapping.Value, p *prepared) error {
+	if lines.Kind() != mapping.Array {
+		return fmt.Errorf("field %q is %s, not an array of lines", LinesField, lines.Kind())
+	}
+	p.hasLines = true
+	elems := lines.Elems()
+	p.lines = make([]preparedLine, 0, len(elems))
+	var buf [16]mapping.Member
+	var cols []string // the line's columns, before they are kept
+	for i, lv := range elems {
+		if lv.Kind() != mapping.Object {
+			return fmt.Errorf("%s[%d] is %s, not an object", LinesField, i, lv.Kind())
+		}
+		pl := preparedLine{args: make([]any, 0, lv.Len())}
+		cols = cols[:0]
+		for _, lm := range lv.AppendMembers(buf[:0]) {
+			if lm.Key == e.lines.cfg.ParentKey {
+				continue
+			}
+			typ, ok := e.lines.t.types[lm.Key]
+			if !ok {
+				return fmt.Errorf("%s[%d]: field %q is not a column of table %s", LinesField, i, lm.Key, e.lines.cfg.Table)
+			}
+			if err := fitsScale(&e.lines.t, lm.Key, lm.Value); err != nil {
+				return fmt.Errorf("%s[%d].%s: %w", LinesField, i, lm.Key, err)
+			}
+			cols = append(cols, lm.Key)
+			pl.args = append(pl.args, c.d.toArg(lm.Value, typ))
+		}
+		if i > 0 && slices.Equal(cols, p.lines[i-1].cols) {
+			pl.cols = p.lines[i-1].cols
+		} else {
+			pl.cols = slices.Clone(cols)
+		}
+		p.lines = append(p.lines, pl)
+	}
+	return nil
 }
 
 // fitsScale refuses a number with more digits after the point than its
@@ -515,7 +536,7 @@ func (c *Conn) bulkUpsert(ctx context.Context, tx *sqlx.Tx, e *entity, recs []co
 		p   prepared
 	}
 	var group []item
-	var sig string
+	var sig []string // the group's column set: the first record's
 	seen := map[string]bool{}
 	for i := range recs {
 		rec := &recs[i]
@@ -534,11 +555,10 @@ func (c *Conn) bulkUpsert(ctx context.Context, tx *sqlx.Tx, e *entity, recs []co
 		if err != nil {
 			continue
 		}
-		cs := strings.Join(p.cols, ",")
-		if sig == "" {
-			sig = cs
+		if sig == nil {
+			sig = p.cols
 		}
-		if cs != sig {
+		if !slices.Equal(p.cols, sig) {
 			continue
 		}
 		seen[ext] = true
@@ -636,14 +656,18 @@ func (c *Conn) bulkLines(ctx context.Context, tx *sqlx.Tx, e *entity, each func(
 	}
 	bySig := map[string][]lineRow{}
 	var sigs []string
+	var lastCols []string // the last line's column set, and its sig
+	var lastSig string
 	each(func(parent any, ls []preparedLine) {
 		parents = append(parents, parent)
 		for _, pl := range ls {
-			sig := strings.Join(pl.cols, ",")
-			if _, ok := bySig[sig]; !ok {
-				sigs = append(sigs, sig)
+			if lastCols == nil || !slices.Equal(pl.cols, lastCols) {
+				lastCols, lastSig = pl.cols, strings.Join(pl.cols, ",")
+				if _, ok := bySig[lastSig]; !ok {
+					sigs = append(sigs, lastSig)
+				}
 			}
-			bySig[sig] = append(bySig[sig], lineRow{parent, pl})
+			bySig[lastSig] = append(bySig[lastSig], lineRow{parent, pl})
 		}
 	})
 	for start := 0; start < len(parents); start += bulkParams {

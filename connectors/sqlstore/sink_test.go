@@ -249,6 +249,34 @@ func TestSink(t *testing.T) {
 			}
 		})
 
+		t.Run("lines of one batch with different columns", func(t *testing.T) {
+			ord := func(ext string, ls ...mapping.Value) connectors.WriteRecord {
+				return connectors.WriteRecord{Entity: "order", HubID: "h-" + ext, ExternalID: ext, Op: connectors.OpUpsert, Version: t0,
+					Data: obj("status", "open", "total", num("1.00"), "lines", mapping.ArrayValue(ls))}
+			}
+			noErrors(t, write(t, c, "order",
+				ord("mix1", obj("line_no", 1, "sku", "A", "qty", 1), obj("line_no", 2, "qty", 2), obj("line_no", 3, "sku", "C", "qty", 3)),
+				ord("mix2", obj("line_no", 1, "sku", "D"), obj("line_no", 2, "sku", "E", "qty", 5))))
+			rows, err := td.db.Query(`SELECT o.ext, l.line_no, COALESCE(l.sku, '-'), COALESCE(l.qty, 0)
+FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.ext IN ('mix1', 'mix2') ORDER BY o.ext, l.line_no`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var ext, sku string
+				var no, qty int
+				if err := rows.Scan(&ext, &no, &sku, &qty); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, fmt.Sprintf("%s/%d:%s*%d", ext, no, sku, qty))
+			}
+			if want := "mix1/1:A*1 mix1/2:-*2 mix1/3:C*3 mix2/1:D*0 mix2/2:E*5"; strings.Join(got, " ") != want {
+				t.Errorf("lines %q, want %s", got, want)
+			}
+		})
+
 		t.Run("hard delete", func(t *testing.T) {
 			noErrors(t, write(t, c, "customer", customer("d1", "Del", "1", t0), customer("d2", "Keep", "1", t0.Add(time.Hour))))
 			del := func(ext string, ver time.Time) connectors.WriteRecord {

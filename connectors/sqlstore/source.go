@@ -193,7 +193,22 @@ func (c *Conn) queryRows(ctx context.Context, db sqlx.QueryerContext, e *entity,
 // parentRun is where a parent's lines start among a chunk's.
 type parentRun struct {
 	key   string
+	raw   any // the key as scanned
 	start int
+}
+
+// sameKey reports whether two scanned keys are equal integers or strings
+// (other kinds are compared by their text).
+func sameKey(a, b any) bool {
+	switch x := a.(type) {
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	}
+	return false
 }
 
 // attachLines reads the lines of every row in one query per chunk and adds
@@ -245,8 +260,10 @@ func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entit
 			for i, col := range l.read {
 				m[i] = mapping.Member{Key: col, Value: toValue(vals[i], l.t.types[col])}
 			}
-			if p := keyString(vals[n]); len(parents) == 0 || parents[len(parents)-1].key != p {
-				parents = append(parents, parentRun{key: p, start: len(lines)})
+			if k := len(parents) - 1; k < 0 || !sameKey(vals[n], parents[k].raw) {
+				if p := keyString(vals[n]); k < 0 || parents[k].key != p {
+					parents = append(parents, parentRun{key: p, raw: vals[n], start: len(lines)})
+				}
 			}
 			lines = append(lines, mapping.ObjectValue(m...))
 		}

@@ -118,10 +118,11 @@ func (s *Store) appendRun(ctx context.Context, tx *sql.Tx, events []TraceEvent, 
 		}
 	}
 	rest := hubs
+	batch := any(id) // boxed once, not once per key
 	for _, n := range sqlbatch.Chunks(len(hubs), maxParams/2) {
 		args := make([]any, 0, 2*n)
 		for _, h := range rest[:n] {
-			args = append(args, id, h)
+			args = append(args, batch, h)
 		}
 		rest = rest[n:]
 		st, err := s.prepared(ctx, s.rebind("INSERT INTO trace_keys (batch_id, hub_id) VALUES "+valuesList(n, 2)))

@@ -162,7 +162,9 @@ func (s *Store) link(ctx context.Context, entity, system string, links map[strin
 		return nil, fmt.Errorf("store: link %d %s in %s: %w", len(links), entity, system, err)
 	}
 	defer end()
-	now := s.tv(s.now())
+	// entity, system and now boxed once: appended to args row after row,
+	// each would otherwise be a value of its own on the heap.
+	ent, sys, now := any(entity), any(system), s.tv(s.now())
 	const cols = 8
 	var stamped []string
 	rest := exts
@@ -173,7 +175,7 @@ func (s *Store) link(ctx context.Context, entity, system string, links map[strin
 		for _, ext := range chunk {
 			hub := links[ext]
 			w := stamps[hub]
-			args = append(args, entity, system, ext, hub, w.Hash, w.Version, now, now)
+			args = append(args, ent, sys, ext, hub, w.Hash, w.Version, now, now)
 		}
 		q := s.rebind("INSERT INTO xref (entity, system, external_id, hub_id, last_hash, version, created_at, updated_at) VALUES " +
 			valuesList(n, cols) + " ON CONFLICT DO NOTHING RETURNING external_id, hub_id")
@@ -301,7 +303,7 @@ func (s *Store) recordWrittenBulk(ctx context.Context, entity, system string, ws
 		return nil, fmt.Errorf("store: record %d %s written to %s: %w", len(ws), entity, system, err)
 	}
 	defer end()
-	now := s.tv(s.now())
+	ent, sys, now := any(entity), any(system), s.tv(s.now()) // boxed once (see link)
 	const cols = 9
 	done := make(map[string]bool, len(ws))
 	rest := ws
@@ -310,7 +312,7 @@ func (s *Store) recordWrittenBulk(ctx context.Context, entity, system string, ws
 		rest = rest[n:]
 		args := make([]any, 0, n*cols)
 		for _, w := range chunk {
-			args = append(args, entity, system, w.ExternalID, w.HubID, w.Hash, w.Version, w.Fields, now, now)
+			args = append(args, ent, sys, w.ExternalID, w.HubID, w.Hash, w.Version, w.Fields, now, now)
 		}
 		q := s.rebind(`INSERT INTO xref (entity, system, external_id, hub_id, last_hash, version, fields, created_at, updated_at)
 VALUES ` + valuesList(n, cols) + `

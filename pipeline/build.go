@@ -227,26 +227,27 @@ func (in *Intake) dropOlder(p *prep) {
 // withIDs sets the hub ids into canonical data: "id" and, for each
 // reference, "<entity>.id" (an order's customer.id).
 func withIDs(v mapping.Value, hubID string, refs map[string]string) mapping.Value {
-	ms := v.Members()
-	out := make([]mapping.Member, 0, len(ms)+1)
-	out = append(out, mapping.Member{Key: "id", Value: mapping.StringValue(hubID)})
-	seen := map[string]bool{}
+	// Members read and gathered in arrays on the stack: ObjectValue
+	// copies what it is given.
+	var in, out [24]mapping.Member
+	ms := v.AppendMembers(in[:0])
+	o := append(out[:0], mapping.Member{Key: "id", Value: mapping.StringValue(hubID)})
 	for _, m := range ms {
 		switch {
 		case m.Key == "id":
 			continue
 		case refs[m.Key] != "" && m.Value.Kind() == mapping.Object:
 			m.Value = withIDs(m.Value, refs[m.Key], nil)
-			seen[m.Key] = true
 		}
-		out = append(out, m)
+		o = append(o, m)
 	}
 	for entity, id := range refs {
-		if !seen[entity] {
-			out = append(out, mapping.Member{Key: entity, Value: mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)})})
+		if id != "" && v.Get(entity).Kind() == mapping.Object {
+			continue // its object has the id, above
 		}
+		o = append(o, mapping.Member{Key: entity, Value: mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)})})
 	}
-	return mapping.ObjectValue(out...)
+	return mapping.ObjectValue(o...)
 }
 
 // stageError is a record's failure at one stage of the pipeline.

@@ -207,10 +207,11 @@ const (
 // Hash is the hex sha256 of v's canonical JSON (object keys sorted, so two
 // systems listing fields in another order hash the same).
 func Hash(v mapping.Value) string {
-	h := sha256.New()
-	buf := appendCanonical(make([]byte, 0, 512), v)
-	h.Write(buf)
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [512]byte // on the stack for most records
+	sum := sha256.Sum256(appendCanonical(buf[:0], v))
+	var text [2 * sha256.Size]byte
+	hex.Encode(text[:], sum[:])
+	return string(text[:])
 }
 
 func appendCanonical(dst []byte, v mapping.Value) []byte {

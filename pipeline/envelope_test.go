@@ -163,3 +163,35 @@ func BenchmarkHash(b *testing.B) {
 const benchOrder = `{"external_id":"crm:1001","order_no":"1001","order_date":"2026-11-22","currency":"EUR","status":"OPEN","total":"149.70",
 "customer":{"name":"Ada Lovelace","email":"ada@example.com","phone":"+442071234567"},
 "lines":[{"sku":"SKU-1","qty":1,"unit_price":"49.90","amount":"49.90"},{"sku":"SKU-2","qty":2,"unit_price":"49.90","amount":"99.80"}]}`
+
+// withIDs puts the record's hub id first (replacing an "id" of its
+// own), sets a reference's id inside its object, and adds an object for
+// a reference the data does not hold.
+func TestWithIDs(t *testing.T) {
+	for _, c := range []struct {
+		data string
+		refs map[string]string
+		want string
+	}{
+		{`{"id":"crm-9","no":"1001","customer":{"name":"Ada"}}`, map[string]string{"customer": "h-c"},
+			`{"id":"h-1","no":"1001","customer":{"id":"h-c","name":"Ada"}}`},
+		{`{"no":"1001"}`, map[string]string{"customer": "h-c"}, `{"id":"h-1","no":"1001","customer":{"id":"h-c"}}`},
+		{`{"no":"1001","customer":"Ada"}`, nil, `{"id":"h-1","no":"1001","customer":"Ada"}`},
+	} {
+		got := withIDs(mustParse(t, c.data), "h-1", c.refs)
+		if Hash(got) != Hash(mustParse(t, c.want)) || got.Get("id").Str() != "h-1" {
+			t.Errorf("withIDs(%s, %v) = %s, want %s", c.data, c.refs, mapping.AppendJSON(nil, got), c.want)
+		}
+	}
+}
+
+// BenchmarkWithIDs is the hub ids put into a mapped order, as every
+// source record's envelope is built: its own, and its customer's.
+func BenchmarkWithIDs(b *testing.B) {
+	data := mustParse(b, benchOrder)
+	refs := map[string]string{"customer": "h-c-7"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = withIDs(data, "h-1", refs)
+	}
+}

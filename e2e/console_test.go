@@ -57,7 +57,8 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(stateDSN, dsnPassword) {
 		t.Fatalf("state DSN %q has no password to hide", stateDSN)
 	}
-	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	httpAddr := freeAddr(t)
+	kafkaAddr := freeAddr(t, httpAddr)
 	env := []string{"HUB_HTTP_ADDR=" + httpAddr, "HUB_KAFKA_EMBEDDED_ADDR=" + kafkaAddr,
 		"HUB_DEMO_PASSWORD_HASH=" + hash, "HUB_DEMO_TOTP_SECRET=" + consoleTOTP,
 		"HUB_STATE_DSN=" + stateDSN, "HUB_LOG_LEVEL=debug",

@@ -30,7 +30,8 @@ func TestReadmeDemo(t *testing.T) {
 	repo := filepath.Dir(filepath.Dir(self))
 	dir := t.TempDir()
 	copyDir(t, filepath.Join(repo, "configs"), filepath.Join(dir, "configs"))
-	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	httpAddr := freeAddr(t)
+	kafkaAddr := freeAddr(t, httpAddr)
 	dataDir := filepath.Join(dir, "data", "demo")
 	hub := startProc(t, "hub (demo)", dir, []string{
 		"HUB_HUB_DATA_DIR=" + dataDir,

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,15 +68,26 @@ func hubBinary(t testing.TB) string {
 	return build.path
 }
 
-// freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t testing.TB) string {
+// freeAddr returns a loopback address with a port nobody listens on now,
+// other than those of avoid: addresses already handed out for the same
+// hub, which does not listen on them yet (the kernel can give a port it
+// just gave back again: a hub's HTTP server and broker were once both
+// told 127.0.0.1:36019).
+func freeAddr(t testing.TB, avoid ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !slices.Contains(avoid, addr) {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no free loopback port other than %v", avoid)
+	return ""
 }
 
 // tailBuffer keeps the last few MiB of a process's combined output.

@@ -24,7 +24,8 @@ func TestReadmeReconcile(t *testing.T) {
 	lines := readmeSection(t, repo, "### Do CRM and ERP agree?")
 	dir := t.TempDir()
 	copyDir(t, filepath.Join(repo, "configs"), filepath.Join(dir, "configs"))
-	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	httpAddr := freeAddr(t)
+	kafkaAddr := freeAddr(t, httpAddr)
 	env := []string{"HUB_HTTP_ADDR=" + httpAddr, "HUB_KAFKA_EMBEDDED_ADDR=" + kafkaAddr}
 	hub := startProc(t, "hub (demo)", dir, env, "run", "-c", "configs/demo.yaml")
 	waitHTTP(t, hub, "http://"+httpAddr+"/readyz", 200, time.Minute)

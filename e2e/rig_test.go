@@ -34,6 +34,9 @@ type rigOpts struct {
 	sinkBatch     int
 	sourceBatch   int
 	partitions    int // default 6
+	// notAddrs are addresses another rig of the test was given and does
+	// not listen on yet: this one's must differ
+	notAddrs []string
 }
 
 type rig struct {
@@ -182,9 +185,9 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if o.partitions == 0 {
 		o.partitions = 6
 	}
-	r := &rig{t: t, o: o, dir: t.TempDir(), httpAddr: freeAddr(t)}
+	r := &rig{t: t, o: o, dir: t.TempDir(), httpAddr: freeAddr(t, o.notAddrs...)}
 	if o.brokers == "" {
-		r.kafkaAddr = freeAddr(t)
+		r.kafkaAddr = freeAddr(t, append(o.notAddrs, r.httpAddr)...)
 	} else {
 		r.kafkaAddr = o.brokers
 	}

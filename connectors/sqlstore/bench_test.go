@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/crmhub/hub/connectors"
-	"github.com/crmhub/hub/mapping"
 )
 
 // benchOrders is how many orders (3 lines each) one benchmark op reads or
@@ -30,13 +29,7 @@ func BenchmarkOrdersWithLines(b *testing.B) {
 	recs := func(ver time.Time) []connectors.WriteRecord {
 		out := make([]connectors.WriteRecord, benchOrders)
 		for i := range out {
-			ext := fmt.Sprintf("o%05d", i)
-			var ls []mapping.Value
-			for n := 1; n <= 3; n++ {
-				ls = append(ls, obj("line_no", n, "sku", fmt.Sprintf("SKU-%d-%d", i, n), "qty", n))
-			}
-			out[i] = connectors.WriteRecord{Entity: "order", HubID: "hub-" + ext, ExternalID: ext, Op: connectors.OpUpsert, Version: ver,
-				Data: obj("status", "open", "total", num("123.45"), "lines", mapping.ArrayValue(ls))}
+			out[i] = orderWithLines(fmt.Sprintf("o%05d", i), ver)
 		}
 		return out
 	}

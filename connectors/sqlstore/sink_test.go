@@ -60,6 +60,18 @@ func write(t *testing.T, c *Conn, entity string, recs ...connectors.WriteRecord)
 	return res
 }
 
+// orderWithLines is an order of sinkTables with 3 lines (line_no 1-3,
+// sku ext-n, qty n), as the bulk paths write them.
+func orderWithLines(ext string, ver time.Time) connectors.WriteRecord {
+	ls := make([]mapping.Value, 3)
+	for i := range ls {
+		n := i + 1
+		ls[i] = obj("line_no", n, "sku", fmt.Sprintf("%s-%d", ext, n), "qty", n)
+	}
+	return connectors.WriteRecord{Entity: "order", HubID: "h-" + ext, ExternalID: ext, Op: connectors.OpUpsert, Version: ver,
+		Data: obj("status", "open", "total", num("1.00"), "lines", mapping.ArrayValue(ls))}
+}
+
 func customer(ext, name, balance string, ver time.Time) connectors.WriteRecord {
 	var n mapping.Value
 	if name != "<null>" {

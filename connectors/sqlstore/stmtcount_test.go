@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/crmhub/hub/connectors"
-	"github.com/crmhub/hub/mapping"
 )
 
 // Batches of every size from 2 to 130 orders (three lines each) leave the
@@ -31,13 +30,7 @@ func TestBulkStatementsHaveFewTexts(t *testing.T) {
 		batch := make([]connectors.WriteRecord, size)
 		for i := range batch {
 			n++
-			ext := fmt.Sprintf("o%05d", n)
-			var ls []mapping.Value
-			for l := 1; l <= 3; l++ {
-				ls = append(ls, obj("line_no", l, "sku", fmt.Sprintf("%s-%d", ext, l), "qty", l))
-			}
-			batch[i] = connectors.WriteRecord{Entity: "order", HubID: "h-" + ext, ExternalID: ext, Op: connectors.OpUpsert, Version: t0,
-				Data: obj("status", "open", "total", num("1.00"), "lines", mapping.ArrayValue(ls))}
+			batch[i] = orderWithLines(fmt.Sprintf("o%05d", n), t0)
 		}
 		noErrors(t, write(t, c, "order", batch...))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -227,25 +228,26 @@ func (in *Intake) dropOlder(p *prep) {
 // withIDs sets the hub ids into canonical data: "id" and, for each
 // reference, "<entity>.id" (an order's customer.id).
 func withIDs(v mapping.Value, hubID string, refs map[string]string) mapping.Value {
-	// Members read and gathered in arrays on the stack: ObjectValue
-	// copies what it is given.
+	// Members, output and the references set inside their objects are
+	// gathered in arrays on the stack: ObjectValue copies what it is given.
 	var in, out [24]mapping.Member
-	ms := v.AppendMembers(in[:0])
+	var setBuf [4]string
 	o := append(out[:0], mapping.Member{Key: "id", Value: mapping.StringValue(hubID)})
-	for _, m := range ms {
+	set := setBuf[:0]
+	for _, m := range v.AppendMembers(in[:0]) {
 		switch {
 		case m.Key == "id":
 			continue
 		case refs[m.Key] != "" && m.Value.Kind() == mapping.Object:
 			m.Value = withIDs(m.Value, refs[m.Key], nil)
+			set = append(set, m.Key)
 		}
 		o = append(o, m)
 	}
 	for entity, id := range refs {
-		if id != "" && v.Get(entity).Kind() == mapping.Object {
-			continue // its object has the id, above
+		if !slices.Contains(set, entity) {
+			o = append(o, mapping.Member{Key: entity, Value: mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)})})
 		}
-		o = append(o, mapping.Member{Key: entity, Value: mapping.ObjectValue(mapping.Member{Key: "id", Value: mapping.StringValue(id)})})
 	}
 	return mapping.ObjectValue(o...)
 }

@@ -23,8 +23,8 @@ type Plan struct {
 	// members it is made from, or that it may read anything (see Reads).
 	reads    map[string]map[string]bool
 	readsAll map[string]bool
-	// arenaHint is how many output Values the last record took (a size
-	// hint for the next record's arena, shared by all goroutines).
+	// arenaHint sizes each record's arena of output Values: about what
+	// records take, shared by all goroutines (see sizeArena).
 	arenaHint atomic.Int32
 }
 
@@ -130,6 +130,17 @@ type scope struct {
 	index  int
 }
 
+// sizeArena keeps arenaHint about the size records take: an eighth
+// above a record that did not fit, or half again of one that took less
+// than half. Within those bounds it is left alone: the plan is shared by
+// every goroutine that maps with it, and a store per record would move
+// its cache line from core to core with each record.
+func (p *Plan) sizeArena(used int32) {
+	if h := p.arenaHint.Load(); used > h || used < h/2 {
+		p.arenaHint.Store(used + used/8)
+	}
+}
+
 // Apply maps one record. On success the error is nil. When fields fail the
 // error is a *RecordError listing each of them (and the partial output is
 // returned for inspection); when the Lookup hook itself fails it is a
@@ -138,9 +149,7 @@ func (p *Plan) Apply(ctx context.Context, rec Value, lookup Lookup) (Value, erro
 	arena := make([]Value, 0, max(32, int(p.arenaHint.Load())))
 	sc := scope{ctx: ctx, lookup: lookup, root: rec, cur: rec, index: -1, arena: &arena}
 	out := p.root.build(&sc)
-	if u := int32(sc.used); u != p.arenaHint.Load() {
-		p.arenaHint.Store(u + u/8)
-	}
+	p.sizeArena(int32(sc.used))
 	if sc.lkErr != nil {
 		return out, sc.lkErr
 	}

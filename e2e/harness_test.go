@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -68,19 +69,58 @@ func hubBinary(t testing.TB) string {
 	return build.path
 }
 
+// ports hands out the loopback ports of freeAddr: each once per test run,
+// from below the kernel's ephemeral range. A port the kernel picks for
+// "127.0.0.1:0" is free only until the listener closes: until the hub
+// binds it, the kernel may give it to any outgoing connection of any of
+// the tests running in parallel (or to a second ":0" listener: a hub's
+// HTTP server and broker were once both told 127.0.0.1:36019). The kernel
+// gives out no port below its ephemeral range on its own, and the counter
+// gives each of those to one caller.
+var ports struct {
+	once      sync.Once
+	lo, n     int32
+	next      atomic.Int32
+	ephemeral bool // no room below the range: take the kernel's ":0"
+}
+
+// portSpan is how many ports below the ephemeral range freeAddr uses.
+const portSpan = 10000
+
+func initPorts() {
+	lo := int32(32768) // Linux's default, when the setting cannot be read
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				lo = int32(v)
+			}
+		}
+	}
+	if lo-portSpan < 1024 {
+		ports.ephemeral = true
+		return
+	}
+	ports.lo, ports.n = lo-portSpan, portSpan
+	// Two test runs on one machine start at different places.
+	ports.next.Store(int32(os.Getpid()) % portSpan)
+}
+
 // freeAddr returns a loopback address with a port nobody listens on now,
-// other than those of avoid: addresses already handed out for the same
-// hub, which does not listen on them yet (the kernel can give a port it
-// just gave back again: a hub's HTTP server and broker were once both
-// told 127.0.0.1:36019).
+// no other caller of this test run was given, and other than those of
+// avoid (addresses already handed out for the same hub).
 func freeAddr(t testing.TB, avoid ...string) string {
 	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	ports.once.Do(initPorts)
+	for range 200 {
+		addr := "127.0.0.1:0"
+		if !ports.ephemeral {
+			addr = fmt.Sprintf("127.0.0.1:%d", ports.lo+ports.next.Add(1)%ports.n)
 		}
-		addr := ln.Addr().String()
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken by some other process
+		}
+		addr = ln.Addr().String()
 		ln.Close()
 		if !slices.Contains(avoid, addr) {
 			return addr

@@ -158,7 +158,7 @@ func newCallRig(t *testing.T, crm *database) *callRig {
 		}
 	}
 	var b bytes.Buffer
-	if err := callTmpl.Execute(&b, map[string]any{"Dir": r.dir, "HTTPAddr": r.httpAddr, "KafkaAddr": freeAddr(t, r.httpAddr),
+	if err := callTmpl.Execute(&b, map[string]any{"Dir": r.dir, "HTTPAddr": r.httpAddr, "KafkaAddr": freeAddr(t),
 		"CRM": dbRef{crm.driver, crm.dsn}}); err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("state DSN %q has no password to hide", stateDSN)
 	}
 	httpAddr := freeAddr(t)
-	kafkaAddr := freeAddr(t, httpAddr)
+	kafkaAddr := freeAddr(t)
 	env := []string{"HUB_HTTP_ADDR=" + httpAddr, "HUB_KAFKA_EMBEDDED_ADDR=" + kafkaAddr,
 		"HUB_DEMO_PASSWORD_HASH=" + hash, "HUB_DEMO_TOTP_SECRET=" + consoleTOTP,
 		"HUB_STATE_DSN=" + stateDSN, "HUB_LOG_LEVEL=debug",

@@ -31,7 +31,7 @@ func TestReadmeDemo(t *testing.T) {
 	dir := t.TempDir()
 	copyDir(t, filepath.Join(repo, "configs"), filepath.Join(dir, "configs"))
 	httpAddr := freeAddr(t)
-	kafkaAddr := freeAddr(t, httpAddr)
+	kafkaAddr := freeAddr(t)
 	dataDir := filepath.Join(dir, "data", "demo")
 	hub := startProc(t, "hub (demo)", dir, []string{
 		"HUB_HUB_DATA_DIR=" + dataDir,

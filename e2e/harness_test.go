@@ -16,11 +16,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -69,52 +67,54 @@ func hubBinary(t testing.TB) string {
 	return build.path
 }
 
-// ports hands out the loopback ports of freeAddr: each once per test run,
-// from below the kernel's ephemeral range. A port the kernel picks for
-// "127.0.0.1:0" is free only until the listener closes: until the hub
-// binds it, the kernel may give it to any outgoing connection of any of
-// the tests running in parallel (or to a second ":0" listener: a hub's
-// HTTP server and broker were once both told 127.0.0.1:36019). The kernel
-// gives out no port below its ephemeral range on its own, and the counter
-// gives each of those to one caller.
+// ports hands out the loopback ports of freeAddr, each once per test run.
+// A port the kernel picks for "127.0.0.1:0" is free only until the
+// listener closes: until the hub binds it, the kernel may give it to any
+// outgoing connection of the tests running in parallel, or to a second
+// ":0" listener (a hub's HTTP server and broker were once both told
+// 127.0.0.1:36019). So the ports come from below the kernel's ephemeral
+// range, which it gives out to no one on its own, and none is handed out
+// twice.
 var ports struct {
-	once      sync.Once
-	lo, n     int32
-	next      atomic.Int32
-	ephemeral bool // no room below the range: take the kernel's ":0"
+	once  sync.Once
+	lo, n int // the range below the ephemeral one; n 0: no room, take ":0"
+	mu    sync.Mutex
+	next  int
+	given map[string]bool
 }
 
 // portSpan is how many ports below the ephemeral range freeAddr uses.
 const portSpan = 10000
 
 func initPorts() {
-	lo := int32(32768) // Linux's default, when the setting cannot be read
+	lo := 32768 // Linux's default, when the setting cannot be read
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
 			if v, err := strconv.Atoi(f[0]); err == nil {
-				lo = int32(v)
+				lo = v
 			}
 		}
 	}
-	if lo-portSpan < 1024 {
-		ports.ephemeral = true
-		return
+	ports.given = map[string]bool{}
+	if lo-portSpan >= 1024 {
+		ports.lo, ports.n = lo-portSpan, portSpan
+		// Two test runs on one machine start at different places.
+		ports.next = os.Getpid() % portSpan
 	}
-	ports.lo, ports.n = lo-portSpan, portSpan
-	// Two test runs on one machine start at different places.
-	ports.next.Store(int32(os.Getpid()) % portSpan)
 }
 
-// freeAddr returns a loopback address with a port nobody listens on now,
-// no other caller of this test run was given, and other than those of
-// avoid (addresses already handed out for the same hub).
-func freeAddr(t testing.TB, avoid ...string) string {
+// freeAddr returns a loopback address with a port nobody listens on now
+// and that no other caller of this test run was given.
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ports.once.Do(initPorts)
+	ports.mu.Lock()
+	defer ports.mu.Unlock()
 	for range 200 {
 		addr := "127.0.0.1:0"
-		if !ports.ephemeral {
-			addr = fmt.Sprintf("127.0.0.1:%d", ports.lo+ports.next.Add(1)%ports.n)
+		if ports.n > 0 {
+			ports.next++
+			addr = fmt.Sprintf("127.0.0.1:%d", ports.lo+ports.next%ports.n)
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -122,11 +122,12 @@ func freeAddr(t testing.TB, avoid ...string) string {
 		}
 		addr = ln.Addr().String()
 		ln.Close()
-		if !slices.Contains(avoid, addr) {
+		if !ports.given[addr] {
+			ports.given[addr] = true
 			return addr
 		}
 	}
-	t.Fatalf("no free loopback port other than %v", avoid)
+	t.Fatal("no free loopback port left")
 	return ""
 }
 

@@ -70,7 +70,7 @@ type kafkaRig struct {
 
 func newKafkaRig(t *testing.T) *kafkaRig {
 	r := &kafkaRig{t: t, dir: t.TempDir(), httpAddr: freeAddr(t)}
-	r.kafkaAddr = freeAddr(t, r.httpAddr)
+	r.kafkaAddr = freeAddr(t)
 	broker := startProc(t, "broker", "", nil, "broker", "--addr", r.kafkaAddr, "--data-dir", filepath.Join(r.dir, "kafka"))
 	waitListen(t, broker, r.kafkaAddr, 30*time.Second)
 	if err := os.MkdirAll(filepath.Join(r.dir, "mappings"), 0o755); err != nil {

@@ -44,10 +44,7 @@ func TestTwoHubsShareOneStateStore(t *testing.T) {
 	waitListen(t, broker, kafkaAddr, 30*time.Second)
 	const ttl = 5 * time.Second
 	opts := rigOpts{crm: crm, erp: erp, brokers: kafkaAddr, stateDSN: state.dsn, leaseTTL: ttl.String()}
-	a := newRig(t, opts)
-	optsB := opts
-	optsB.notAddrs = []string{a.httpAddr}
-	b := newRig(t, optsB)
+	a, b := newRig(t, opts), newRig(t, opts)
 	a.watch, b.watch = []*proc{broker}, []*proc{broker}
 	const nCust, nOrd = 200, 10000
 	cs, os := genData(nCust, nOrd)

@@ -25,7 +25,7 @@ func TestReadmeReconcile(t *testing.T) {
 	dir := t.TempDir()
 	copyDir(t, filepath.Join(repo, "configs"), filepath.Join(dir, "configs"))
 	httpAddr := freeAddr(t)
-	kafkaAddr := freeAddr(t, httpAddr)
+	kafkaAddr := freeAddr(t)
 	env := []string{"HUB_HTTP_ADDR=" + httpAddr, "HUB_KAFKA_EMBEDDED_ADDR=" + kafkaAddr}
 	hub := startProc(t, "hub (demo)", dir, env, "run", "-c", "configs/demo.yaml")
 	waitHTTP(t, hub, "http://"+httpAddr+"/readyz", 200, time.Minute)

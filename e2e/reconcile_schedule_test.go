@@ -117,7 +117,7 @@ func TestReconcileScheduledOnce(t *testing.T) {
 		httpAddr := freeAddr(t)
 		cfg := filepath.Join(dir, "hub.yaml")
 		b, _ := os.ReadFile(cfg)
-		body := strings.Replace(strings.Replace(string(b), "addr: %s}", "addr: "+httpAddr+"}", 1), "addr: %s}", "addr: "+freeAddr(t, httpAddr)+"}", 1)
+		body := strings.Replace(strings.Replace(string(b), "addr: %s}", "addr: "+httpAddr+"}", 1), "addr: %s}", "addr: "+freeAddr(t)+"}", 1)
 		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}

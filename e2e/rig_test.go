@@ -34,9 +34,6 @@ type rigOpts struct {
 	sinkBatch     int
 	sourceBatch   int
 	partitions    int // default 6
-	// notAddrs are addresses another rig of the test was given and does
-	// not listen on yet: this one's must differ
-	notAddrs []string
 }
 
 type rig struct {
@@ -185,9 +182,9 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if o.partitions == 0 {
 		o.partitions = 6
 	}
-	r := &rig{t: t, o: o, dir: t.TempDir(), httpAddr: freeAddr(t, o.notAddrs...)}
+	r := &rig{t: t, o: o, dir: t.TempDir(), httpAddr: freeAddr(t)}
 	if o.brokers == "" {
-		r.kafkaAddr = freeAddr(t, append(o.notAddrs, r.httpAddr)...)
+		r.kafkaAddr = freeAddr(t)
 	} else {
 		r.kafkaAddr = o.brokers
 	}

@@ -109,7 +109,7 @@ type saasRig struct {
 func newSaaSRig(t *testing.T, erp *trytonServer, k saasKind) *saasRig {
 	t.Helper()
 	r := &rig{t: t, dir: t.TempDir(), httpAddr: freeAddr(t)}
-	r.kafkaAddr = freeAddr(t, r.httpAddr)
+	r.kafkaAddr = freeAddr(t)
 	if err := os.MkdirAll(filepath.Join(r.dir, "mappings"), 0o755); err != nil {
 		t.Fatal(err)
 	}

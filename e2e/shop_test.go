@@ -121,7 +121,7 @@ func newShopRig(t *testing.T, poll bool, erp *trytonServer) *shopRig {
 		copyFile(t, filepath.Join("testdata", "shop", m), filepath.Join(r.dir, "mappings", m))
 	}
 	copyFile(t, filepath.Join("testdata", "shop", "crm.sql"), filepath.Join(r.dir, "crm.sql"))
-	vars := map[string]any{"Dir": r.dir, "HTTPAddr": r.httpAddr, "KafkaAddr": freeAddr(t, r.httpAddr), "ShopURL": r.shop.URL(), "Poll": poll}
+	vars := map[string]any{"Dir": r.dir, "HTTPAddr": r.httpAddr, "KafkaAddr": freeAddr(t), "ShopURL": r.shop.URL(), "Poll": poll}
 	if erp != nil {
 		vars["TrytonURL"], vars["TrytonDB"] = erp.url, erp.db
 	}

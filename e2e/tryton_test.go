@@ -429,7 +429,7 @@ type trytonRig struct {
 func newTrytonRig(t *testing.T, crm *database, erp *trytonServer) *trytonRig {
 	t.Helper()
 	r := &rig{t: t, o: rigOpts{crm: crm}, dir: t.TempDir(), httpAddr: freeAddr(t)}
-	r.kafkaAddr = freeAddr(t, r.httpAddr)
+	r.kafkaAddr = freeAddr(t)
 	copyDir(t, "testdata/mappings", filepath.Join(r.dir, "mappings"))
 	copyDir(t, "testdata/tryton", filepath.Join(r.dir, "mappings"))
 	for _, m := range []string{"tryton-party-out.yaml", "tryton-sale-out.yaml", "tryton-invoice-in.yaml"} {

@@ -113,7 +113,7 @@ func newWooRig(t *testing.T, poll bool, erp *trytonServer) (*shopRig, *shoptest.
 	if err := os.WriteFile(filepath.Join(r.dir, "shop.pem"), woo.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]any{"Dir": r.dir, "HTTPAddr": r.httpAddr, "KafkaAddr": freeAddr(t, r.httpAddr), "ShopURL": woo.URL(), "Poll": poll}
+	vars := map[string]any{"Dir": r.dir, "HTTPAddr": r.httpAddr, "KafkaAddr": freeAddr(t), "ShopURL": woo.URL(), "Poll": poll}
 	if erp != nil {
 		vars["TrytonURL"], vars["TrytonDB"] = erp.url, erp.db
 	}

@@ -130,13 +130,12 @@ type scope struct {
 	index  int
 }
 
-// sizeArena keeps arenaHint about the size records take: an eighth
-// above a record that did not fit, or half again of one that took less
-// than half. Within those bounds it is left alone: the plan is shared by
-// every goroutine that maps with it, and a store per record would move
-// its cache line from core to core with each record.
-func (p *Plan) sizeArena(used int32) {
-	if h := p.arenaHint.Load(); used > h || used < h/2 {
+// sizeArena sets arenaHint to an eighth above what a record used, but
+// only when the record did not fit in hint or used less than half of it.
+// The plan is shared by every goroutine that maps with it: a store per
+// record would move its cache line from core to core with each record.
+func (p *Plan) sizeArena(hint, used int32) {
+	if used > hint || used < hint/2 {
 		p.arenaHint.Store(used + used/8)
 	}
 }
@@ -146,10 +145,11 @@ func (p *Plan) sizeArena(used int32) {
 // returned for inspection); when the Lookup hook itself fails it is a
 // *LookupError. lookup may be nil if the spec uses no xref/hook transforms.
 func (p *Plan) Apply(ctx context.Context, rec Value, lookup Lookup) (Value, error) {
-	arena := make([]Value, 0, max(32, int(p.arenaHint.Load())))
+	hint := p.arenaHint.Load()
+	arena := make([]Value, 0, max(32, int(hint)))
 	sc := scope{ctx: ctx, lookup: lookup, root: rec, cur: rec, index: -1, arena: &arena}
 	out := p.root.build(&sc)
-	p.sizeArena(int32(sc.used))
+	p.sizeArena(hint, int32(sc.used))
 	if sc.lkErr != nil {
 		return out, sc.lkErr
 	}

@@ -38,7 +38,7 @@ printf 'pair\tbinary\trate\tunit\trecords\tcpu_s\trss_mib\n' >"$results"
 
 # run PAIR NAME BINARY: one bench run, its figures appended to results.
 run() {
-	local pair=$1 name=$2 bin=$3 log=$dir/$1-$2.log t0 t1
+	local pair=$1 name=$2 bin=$3 log=$dir/$1-$2.log
 	echo "== pair $pair, $name: $bin bench ${*:4}" >&2
 	TIMEFORMAT='%U %S'
 	{ time "$bin" bench "${@:4}" >"$log" 2>&1; } 2>"$dir/$pair-$name.time" || {

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -23,6 +24,7 @@ type Plan struct {
 	// members it is made from, or that it may read anything (see Reads).
 	reads    map[string]map[string]bool
 	readsAll map[string]bool
+	hooks    []string // sorted
 	// arenaHint sizes each record's arena of output Values: about what
 	// records take, shared by all goroutines (see sizeArena).
 	arenaHint atomic.Int32
@@ -40,6 +42,10 @@ func (p *Plan) Reads(target, source string) (reads, known bool) {
 	}
 	return p.reads[target][source], true
 }
+
+// Lookups names the lookups the plan may ask for, sorted: xref.<entity>
+// for each `xref: <entity>` transform, and each hook's name.
+func (p *Plan) Lookups() []string { return slices.Clone(p.hooks) }
 
 // NewDecoder returns a Decoder for this plan's input records. It decodes
 // only the members the plan reads (the rest is syntax-checked and

@@ -3,6 +3,7 @@ package mapping
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -164,6 +165,27 @@ func TestApplyXrefMissingAndHookFailure(t *testing.T) {
 	}
 	if errors.As(err, &re) {
 		t.Fatal("a hook failure must not look permanent")
+	}
+}
+
+func TestLookupsNamesWhatThePlanAsks(t *testing.T) {
+	if got := mustPlan(t, orderSpec).Lookups(); !slices.Equal(got, []string{"xref.customer"}) {
+		t.Fatalf("orderSpec's lookups: %q, want [xref.customer]", got)
+	}
+	p := mustPlan(t, `entity: order
+direction: out
+fields:
+  a: {from: external_id, transform: [{hook: {name: price_list}}]}
+  b: {from: external_id, transform: [{xref: customer}]}
+  c: {from: external_id, transform: [{xref: order}]}
+  d: {from: external_id, transform: [{xref: customer}]}
+  e: {from: total}
+`)
+	if got, want := p.Lookups(), []string{"price_list", "xref.customer", "xref.order"}; !slices.Equal(got, want) {
+		t.Fatalf("lookups %q, want %q", got, want)
+	}
+	if got := mustPlan(t, "entity: order\ndirection: out\nfields:\n  e: {from: total}\n").Lookups(); len(got) != 0 {
+		t.Fatalf("a plan without lookups lists %q", got)
 	}
 }
 

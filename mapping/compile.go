@@ -72,6 +72,8 @@ type compiler struct {
 	top      string
 	reads    map[string]map[string]bool
 	readsAll map[string]bool
+
+	hooks map[string]bool // the lookups the plan asks for (xref.<entity>, hooks)
 }
 
 func (c *compiler) problem(n *yaml.Node, field, format string, args ...any) {
@@ -183,6 +185,10 @@ func (c *compiler) compile(data []byte) *Plan {
 		p.need = c.rootNeed
 	}
 	p.reads, p.readsAll = c.reads, c.readsAll
+	for h := range c.hooks {
+		p.hooks = append(p.hooks, h)
+	}
+	sort.Strings(p.hooks)
 	return p
 }
 

@@ -502,6 +502,10 @@ func (c *compiler) buildTransform(name string, arg *yaml.Node) (builtTransform, 
 				return builtTransform{}, fmt.Errorf("hook needs a name")
 			}
 		}
+		if c.hooks == nil {
+			c.hooks = map[string]bool{}
+		}
+		c.hooks[hookName] = true
 		fn := func(sc *scope, v Value) (Value, error) {
 			key, ok := scalarText(v)
 			if !ok {

@@ -171,6 +171,9 @@ func (c *Config) validateComponents() Problems {
 		if s.Retry.RefWait < 0 {
 			add(k+".retry.ref_wait", "must be positive")
 		}
+		if !s.Stamped() {
+			ps = append(ps, c.checkUnstamped(name)...)
+		}
 		if s.Retry.Initial < 0 {
 			add(k+".retry.initial", "must be positive")
 		} else if s.Retry.Max < s.Retry.Initial {
@@ -216,6 +219,22 @@ func (c *Config) validateComponents() Problems {
 		}
 	}
 	return append(ps, c.validateReconcile()...)
+}
+
+// checkUnstamped checks a sink with `stamps: false`: no source may read
+// its connector, since a source tells the hub's own writes there (echoes)
+// from changes by the stamps. (That the connector writes a log is checked
+// with the connectors: pipeline/node.)
+func (c *Config) checkUnstamped(name string) Problems {
+	var ps Problems
+	s := c.Sinks[name]
+	for _, src := range sortedNames(c.Sources) {
+		if c.Sources[src].Connector == s.Connector {
+			ps = append(ps, Problem{Key: "sinks." + name + ".stamps", Msg: fmt.Sprintf(
+				"must be true: source %s reads connector %s, and tells the hub's own writes there from changes by their stamps", src, s.Connector)})
+		}
+	}
+	return ps
 }
 
 func sortedNames[V any](m map[string]V) []string {

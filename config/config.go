@@ -232,7 +232,20 @@ type SinkConfig struct {
 	// order). At most kafka.partitions are useful.
 	Workers int         `mapstructure:"workers"`
 	Retry   RetryConfig `mapstructure:"retry"`
+	// Stamps, true by default, records in the crosswalk what the sink
+	// wrote (the record's id there, its hash and version): how it skips an
+	// unchanged record delivered again, resolves references and updates
+	// and deletes records by their id in the target, and how a source of
+	// the same connector tells the hub's own writes from changes. false,
+	// for a log that nothing reads back (a kafka topic for analytics):
+	// every version delivered is written, references are not waited for,
+	// and the sink writes no state per record (see docs/config.md).
+	Stamps *bool `mapstructure:"stamps"`
 }
+
+// Stamped reports whether the sink records what it writes in the
+// crosswalk (stamps, true unless set false).
+func (s SinkConfig) Stamped() bool { return s.Stamps == nil || *s.Stamps }
 
 // SinkEntityConfig is one entity of a sink.
 type SinkEntityConfig struct {

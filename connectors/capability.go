@@ -168,6 +168,11 @@ type WriteSpec struct {
 	// made there, so a two-way entity needs no version guard on it; its
 	// readers order the entries by the version they carry.
 	Log bool
+	// DeleteByID is true when a delete is addressed by the id the record
+	// was written under (WriteRecord.ExternalID), which the hub knows only
+	// from its stamps; false when the record's hub id addresses it. A sink
+	// without stamps cannot apply deletes of such an entity.
+	DeleteByID bool
 }
 
 // WriteRecord is one record for a writer, already mapped to the target's

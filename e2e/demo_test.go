@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -213,6 +214,43 @@ func TestReadmeDemo(t *testing.T) {
 	waitRows("the call in the CRM's interactions", crm,
 		"SELECT c.name, i.direction, i.from_number, i.agent, i.outcome FROM interactions i JOIN customers c ON c.id = i.customer_id",
 		"Acme Maschinenbau GmbH|INBOUND|+49301234567|1001|ANSWERED")
+	// The same call on analytics.calls, from the sink without stamps: its
+	// newest message, keyed by the hub id, with the customer's hub id
+	// (the README's screen-pop names it).
+	req, _ = http.NewRequest("GET", "http://"+httpAddr+"/api/v1/screenpop?phone=%2B49%2030%201234567", nil)
+	req.Header.Set("Authorization", "Bearer demo-callcenter-key")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pop struct {
+		Customers []struct{ ID, Name string }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&pop)
+	resp.Body.Close()
+	if err != nil || len(pop.Customers) != 1 || pop.Customers[0].Name != "Acme Maschinenbau GmbH" {
+		t.Fatalf("screen-pop of +49 30 1234567: %+v (%v)", pop, err)
+	}
+	acme := pop.Customers[0].ID
+	waitFor(t, "the call on analytics.calls", 30*time.Second, 500*time.Millisecond, []*proc{hub}, func() (bool, string) {
+		out, err := exec.Command("kcat", "-b", kafkaAddr, "-t", "analytics.calls", "-C", "-e", "-q", "-f", `%k %h %s\n`).CombinedOutput()
+		if err != nil {
+			return false, fmt.Sprintf("kcat: %v: %s", err, out)
+		}
+		newest := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if k, rest, ok := strings.Cut(line, " "); ok {
+				newest[k] = rest
+			}
+		}
+		for k, m := range newest {
+			if len(newest) == 1 && strings.Contains(m, "hub-id="+k) && strings.Contains(m, "hub-op=upsert") && strings.Contains(m, `"from":"+49301234567"`) &&
+				strings.Contains(m, `"customer_id":"`+acme+`"`) && strings.Contains(m, `"outcome":"ANSWERED"`) {
+				return true, ""
+			}
+		}
+		return false, string(out)
+	})
 	if l := listDeadLetters(t, dir, "configs/demo.yaml", "all"); l.Total != 0 {
 		t.Errorf("the demo has %d dead letters: %+v", l.Total, l.Items)
 	}

@@ -238,6 +238,12 @@ type harness struct {
 	orderStagger time.Duration
 	sources      map[string]*Intake
 	dlq          *DeadLetters
+	// noStamps runs both sinks with `stamps: false`, as to a log that
+	// holds nothing the hub waits for.
+	noStamps bool
+	// group, when set, names the sinks' consumer groups instead of
+	// sink.erp: a new one reads the topics again from their start.
+	group string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -314,13 +320,16 @@ func (h *harness) start() (stop func()) {
 			workers = max(h.orderWorkers, 1)
 		}
 		for w := range workers {
-			reader := h.bus.NewReader("sink.erp."+e, []string{h.prefix + "." + e}, bus.ReaderOptions{MaxWait: 50 * time.Millisecond})
+			reader := h.bus.NewReader(cmp.Or(h.group, "sink.erp")+"."+e, []string{h.prefix + "." + e}, bus.ReaderOptions{MaxWait: 50 * time.Millisecond})
 			closers = append(closers, reader)
 			sink := &Sink{Name: "erp", System: "erp", Entity: e, Conn: h.sink, Plan: plansOut[e],
 				Reader: reader, Journal: journal,
 				Store: h.store, DLQ: dlq, Metrics: h.m, Log: h.log.With("sink", e, "worker", w), BatchSize: 100, Health: h.health,
 				Retry: RetryPolicy{MaxAttempts: 6, Initial: cmp.Or(h.retryInitial, 10*time.Millisecond),
 					Max: max(200*time.Millisecond, h.retryInitial), RefWait: h.refWait}}
+			if h.noStamps {
+				sink.NoStamps, sink.Holds = true, map[string]bool{}
+			}
 			if w == 0 {
 				runners = append(runners, sink)
 				continue

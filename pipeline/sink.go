@@ -50,7 +50,12 @@ type Sink struct {
 	// Appends is true when the writer appends to a log (WriteSpec.Log): a
 	// two-way record goes with its own version, not the target's version
 	// it was based on, since no write there overwrites another.
-	Appends   bool
+	Appends bool
+	// NoStamps leaves the crosswalk alone (`stamps: false`, for a log
+	// nothing reads back): nothing is recorded of what the sink writes,
+	// so every version delivered is written, deletes included, and no
+	// record's id in the target is looked up.
+	NoStamps  bool
 	Reader    *bus.Reader
 	Store     *store.Store
 	DLQ       *DeadLetters

@@ -115,10 +115,12 @@ func (s *Sink) lookupBatch(ctx context.Context, items []*item) (*view, error) {
 			refIDs[entity] = append(refIDs[entity], hub)
 		}
 	}
-	v := &view{refs: map[string]map[string]store.XrefEntry{}}
+	v := &view{own: map[string]store.XrefEntry{}, refs: map[string]map[string]store.XrefEntry{}}
 	var err error
-	if v.own, err = s.Store.LookupExternals(ctx, s.Entity, s.System, ids); err != nil {
-		return nil, err
+	if !s.NoStamps {
+		if v.own, err = s.Store.LookupExternals(ctx, s.Entity, s.System, ids); err != nil {
+			return nil, err
+		}
 	}
 	for entity, hubs := range refIDs {
 		if v.refs[entity], err = s.Store.LookupExternals(ctx, entity, s.System, hubs); err != nil {
@@ -152,7 +154,7 @@ func (s *Sink) prepare(ctx context.Context, it *item, v *view) (bool, error) {
 		s.note(env, extID, store.TraceSuppressed, "delete ignored: the sink says deletes: ignore")
 		return false, nil
 	}
-	if env.Op == OpDelete && !known {
+	if env.Op == OpDelete && !known && !s.NoStamps {
 		s.Metrics.Suppressed.WithLabelValues(s.System, s.Entity, "delete_unknown").Inc()
 		s.note(env, "", store.TraceSuppressed, "delete of a record "+s.System+" never had")
 		return false, nil

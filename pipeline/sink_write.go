@@ -273,7 +273,7 @@ func (s *Sink) settle(ctx context.Context, ready []*item, results []connectors.R
 			s.note(it.env, ext, store.TraceWritten, detail)
 		}
 		s.settled = append(s.settled, it.env.ID)
-		if it.env.Op == OpDelete {
+		if it.env.Op == OpDelete || s.NoStamps {
 			continue
 		}
 		written = append(written, s.stamp(it, ext))

@@ -21,6 +21,7 @@ func TestValidateOnePass(t *testing.T) {
 	customerIn := filepath.Join(demo, "crm-customer-in.yaml")
 	orderIn := filepath.Join(demo, "crm-order-in.yaml")
 	customerOut := filepath.Join(demo, "erp-customer-out.yaml")
+	orderOut := filepath.Join(demo, "erp-order-out.yaml")
 	shipped, err := filepath.Abs(filepath.Join("..", "..", "configs", "mappings"))
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +198,61 @@ sinks:
 				`:9: connectors.crm.entities.customer.capture: "magic" is not one of cursor, outbox`,
 				`:10: connectors.crm.entities.customer.look_back: must not be negative`,
 				`:13: connectors.crm.entities.order.lines.key: is required`,
+			},
+		},
+		{
+			// stamps: false is for a log only, with no source of its
+			// connector (echoes), deletes it can address without them,
+			// and no `xref:` lookup of what nothing records. (sinks.back's
+			// connector is no log either: one word per key.)
+			name: "a sink without stamps",
+			yaml: fmt.Sprintf(`connectors:
+  crm:
+    kind: sqlstore
+    driver: sqlite
+    dsn: crm.db
+    entities:
+      customer: {table: customers, capture: outbox}
+  lake:
+    kind: kafka
+    brokers: [127.0.0.1:9092]
+    entities:
+      customer: {topic: lake.customers, key_field: external_id}
+      order: {topic: lake.orders}
+  erp:
+    kind: sqlstore
+    driver: sqlite
+    dsn: erp.db
+    entities:
+      customer: {table: erp_customers}
+sources:
+  crm-customers:
+    connector: crm
+    entity: customer
+    mapping: %s
+sinks:
+  back:
+    connector: crm
+    stamps: false
+    entities:
+      customer: {mapping: %s}
+  lake:
+    connector: lake
+    stamps: false
+    entities:
+      customer: {mapping: %s}
+      order: {mapping: %s}
+  erp:
+    connector: erp
+    stamps: false
+    entities:
+      customer: {mapping: %s}
+`, customerIn, customerOut, customerOut, orderOut, customerOut),
+			want: []string{
+				`:28: sinks.back.stamps: must be true: source crm-customers reads connector crm, and tells the hub's own writes there from changes by their stamps`,
+				`:33: sinks.lake.stamps: connector lake (kafka) deletes customer by the key it was written under, which only the stamps keep: set ` + "`deletes: ignore`" + ` under sinks.lake.entities.customer, or keep stamps`,
+				`:36: sinks.lake.entities.order.mapping: mapping ` + orderOut + " looks up `xref: customer`, but nothing records the ids of customer in lake",
+				`:39: sinks.erp.stamps: must be true for connector erp (sqlstore): it updates customer by the id the stamps keep; ` + "`stamps: false`" + ` is for a log (kafka)`,
 			},
 		},
 		{

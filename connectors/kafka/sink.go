@@ -14,14 +14,15 @@ import (
 )
 
 // Writes lists the configured entities. A delete is produced as a
-// tombstone of the record's key. A topic is a log (WriteSpec.Log): no
+// tombstone of the record's key: the hub id, or with key_field the key the
+// record was written under, which the hub knows from its stamps. A topic is a log (WriteSpec.Log): no
 // write overwrites another, so there is no version guard to keep; its
 // consumers take the newest version of a key (the hub-version header
 // orders them).
 func (c *Conn) Writes() []connectors.WriteSpec {
 	out := make([]connectors.WriteSpec, 0, len(c.cfg.Entities))
 	for _, e := range c.entities() {
-		out = append(out, connectors.WriteSpec{Entity: e, Deletes: true, Log: true})
+		out = append(out, connectors.WriteSpec{Entity: e, Deletes: true, Log: true, DeleteByID: c.cfg.Entities[e].KeyField != ""})
 	}
 	return out
 }

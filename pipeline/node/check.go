@@ -118,6 +118,7 @@ func (c *checker) sink(name string) {
 		}
 		if mp := c.load(ekey+".mapping", sc.Entities[entity].Mapping, entity, "out"); mp != nil {
 			c.plan.Sinks[name][entity] = mp
+			c.lookups(ekey+".mapping", sc, mp)
 		}
 	}
 }
@@ -140,6 +141,9 @@ func (c *checker) writes(ekey string, sc config.SinkConfig, w connectors.Writer,
 		c.fail(ekey, "%s is two-way (%s), but connector %s (%s) writes it without a version guard: a write could undo a newer change made there meanwhile",
 			entity, c.twoWayWhy(entity), sc.Connector, kind)
 	}
+	if !sc.Stamped() {
+		c.unstamped(ekey, sc, *spec, kind)
+	}
 	seers := c.deleteSeers(entity)
 	switch {
 	case sc.Entities[entity].Deletes == config.DeletesIgnore:
@@ -149,6 +153,34 @@ func (c *checker) writes(ekey string, sc config.SinkConfig, w connectors.Writer,
 	case spec.Deletes && len(seers) == 0 && c.hasSource(entity):
 		c.warn(ekey, "connector %s (%s) applies deletes of %s, but no source sees them (%s): a deleted %s stays in %s. "+
 			"Capture deletes (sqlstore: capture: outbox), or set `deletes: ignore` to say so", sc.Connector, kind, entity, c.sourcesOf(entity), entity, sc.Connector)
+	}
+}
+
+// unstamped checks a sink entity written without stamps: only to a log,
+// where no write needs the record's id in the target (deletes aside,
+// where the writer addresses them by it).
+func (c *checker) unstamped(ekey string, sc config.SinkConfig, spec connectors.WriteSpec, kind string) {
+	key := strings.TrimSuffix(ekey, ".entities."+spec.Entity) + ".stamps"
+	switch {
+	case !spec.Log:
+		c.fail(key, "must be true for connector %s (%s): it updates %s by the id the stamps keep; `stamps: false` is for a log (kafka)",
+			sc.Connector, kind, spec.Entity)
+	case spec.DeleteByID && spec.Deletes && sc.Entities[spec.Entity].Deletes != config.DeletesIgnore:
+		c.fail(key, "connector %s (%s) deletes %s by the key it was written under, which only the stamps keep: set `deletes: ignore` under %s, or keep stamps",
+			sc.Connector, kind, spec.Entity, ekey)
+	}
+}
+
+// lookups checks that each `xref: <entity>` of a sink's mapping can find
+// something: the sink's system holds that entity, with stamps.
+func (c *checker) lookups(key string, sc config.SinkConfig, mp *mapping.Plan) {
+	held := holds(c.cfg, sc.Connector)
+	for _, l := range mp.Lookups() {
+		entity, ok := strings.CutPrefix(l, "xref.")
+		if ok && !held[entity] {
+			c.fail(key, "mapping %s looks up `xref: %s`, but nothing records the ids of %s in %s: no source reads them there and no sink with stamps writes them",
+				mp.File, entity, entity, sc.Connector)
+		}
 	}
 }
 

@@ -163,7 +163,7 @@ func (n *Node) startSinks(ctx context.Context) {
 				n.closers = append(n.closers, reader)
 				s := &pipeline.Sink{
 					Name: name, System: sc.Connector, Entity: entity, Conn: conn, Plan: n.plan.Sinks[name][entity],
-					Holds: holds(cfg, sc.Connector), Appends: appends(conn, entity),
+					Holds: holds(cfg, sc.Connector), Appends: appends(conn, entity), NoStamps: !sc.Stamped(),
 					Reader: reader, Store: n.store, DLQ: n.dlq, Metrics: n.metrics,
 					Journal: n.journal, Policy: policies[entity],
 					Log:           n.log.With("sink", name, "entity", entity, "worker", w),
@@ -192,12 +192,13 @@ func appends(w connectors.Writer, entity string) bool {
 	return false
 }
 
-// holds is the entities a connector's system can hold: the ones a sink
-// writes to it or a source reads from it.
+// holds is the entities whose ids in a connector's system the crosswalk
+// records: the ones a sink with stamps writes to it or a source reads
+// from it. A reference to another entity is not waited for.
 func holds(cfg *config.Config, connector string) map[string]bool {
 	out := map[string]bool{}
 	for _, sc := range cfg.Sinks {
-		if sc.Connector == connector {
+		if sc.Connector == connector && sc.Stamped() {
 			for entity := range sc.Entities {
 				out[entity] = true
 			}

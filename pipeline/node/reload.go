@@ -179,7 +179,7 @@ func classify(c config.Change, live *config.Config) (owner, why string) {
 				return owner, ""
 			}
 		}
-		return owner, "a sink's connector, entities and workers are set at start; restart the hub to apply it"
+		return owner, "a sink's connector, entities, workers and stamps are set at start; restart the hub to apply it"
 	case "hub":
 		return restart("process settings are read at start")
 	case "http", "api":

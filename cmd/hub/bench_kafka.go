@@ -35,6 +35,7 @@ records (--golden, when the file is there). Run it from the repository's
 root (the mapping is read from configs/), see docs/benchmarks.md.`,
 		Example: `  hub bench kafka                           # 1,000,000 orders, 4 partitions
   hub bench kafka --orders 100000 --cpuprofile kafka.pprof
+  hub bench kafka --orders 200000 --no-stamps  # the sink as for a log nothing reads back (stamps: false)
   hub bench kafka --orders 100000 --exectrace kafka.trace   # then: go tool trace -pprof=sync kafka.trace > sync.pprof
   hub bench kafka --input orders-1m.ndjson  # bench/gen's output instead of the built-in generator`,
 		Args: cobra.NoArgs,
@@ -67,6 +68,7 @@ root (the mapping is read from configs/), see docs/benchmarks.md.`,
 	f.IntVar(&o.SourceBatch, "source-batch", 0, "the source's batch_size (default the hub's)")
 	f.IntVar(&o.SinkBatch, "sink-batch", 0, "the sink's batch_size (default the hub's)")
 	f.BoolVar(&o.NoTrace, "no-trace", false, "turn the hub's trace journal off (trace.enabled: false; hub run keeps it on)")
+	f.BoolVar(&o.NoStamps, "no-stamps", false, "run the sink with stamps: false (and deletes: ignore): no crosswalk row per order, as for a log nothing reads back (docs/config.md)")
 	f.BoolVar(&o.Persist, "persist", false, "give the broker a data folder, as hub run gives its embedded broker (default: topics in memory only)")
 	f.StringVar(&o.StateDSN, "state", "", "the hub's state store DSN (default SQLite in the run's folder)")
 	f.BoolVar(&o.Keep, "keep-state", false, "keep the run's folder (config, mappings, state store) afterwards")

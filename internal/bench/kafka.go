@@ -67,6 +67,10 @@ type KafkaOptions struct {
 	// NoTrace turns the hub's trace journal off (trace.enabled: false);
 	// `hub run` keeps it on by default.
 	NoTrace bool
+	// NoStamps runs the sink with `stamps: false` (and `deletes: ignore`:
+	// its topic is keyed by a field of the record): it writes no crosswalk
+	// row per order.
+	NoStamps bool
 	// Persist gives the broker a data folder, as `hub run` gives its
 	// embedded broker by default; without it the broker keeps the topics
 	// in memory only.
@@ -541,13 +545,29 @@ sources:
     interval: 50ms%[8]s
 sinks:
   erp:
-    connector: erp%[9]s
+    connector: erp%[9]s%[11]s
     entities:
-      order: {mapping: order-out.yaml}
+      order: {mapping: order-out.yaml%[12]s}
 `, filepath.Join(dir, "data"), freeAddr(), addr, o.Partitions, state, kafkaInTopic, kafkaOutTopic,
-		batch(o.SourceBatch), batch(o.SinkBatch), !o.NoTrace)
+		batch(o.SourceBatch), batch(o.SinkBatch), !o.NoTrace, unstamped(o.NoStamps), ignoreDeletes(o.NoStamps))
 	p := filepath.Join(dir, "hub.yaml")
 	return p, os.WriteFile(p, []byte(cfg), 0o600)
+}
+
+// unstamped is the sink's `stamps: false` line when off is true.
+func unstamped(off bool) string {
+	if off {
+		return "\n    stamps: false"
+	}
+	return ""
+}
+
+// ignoreDeletes is the sink entity's `deletes: ignore` when on is true.
+func ignoreDeletes(on bool) string {
+	if on {
+		return ", deletes: ignore"
+	}
+	return ""
 }
 
 // verifyKafkaOutput reads the output topic from the start and checks it

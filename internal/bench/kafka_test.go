@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/kafka"
+	"github.com/crmhub/hub/store"
 )
 
 // TestKafkaBenchMapsEveryOrderOnce runs `hub bench kafka` small: every
@@ -26,6 +27,13 @@ func TestKafkaBenchMapsEveryOrderOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a hub")
 	}
+	t.Run("stamps", func(t *testing.T) { kafkaBenchMapsEveryOrderOnce(t, false) })
+	// stamps: false: the same orders on the output topic, with no
+	// crosswalk row of them in the output's system.
+	t.Run("no stamps", func(t *testing.T) { kafkaBenchMapsEveryOrderOnce(t, true) })
+}
+
+func kafkaBenchMapsEveryOrderOnce(t *testing.T, noStamps bool) {
 	reg := connectors.NewRegistry()
 	if err := kafka.Register(reg); err != nil {
 		t.Fatal(err)
@@ -45,9 +53,10 @@ func TestKafkaBenchMapsEveryOrderOnce(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string][][]byte{}
 	o := KafkaOptions{
-		Orders: orders, Partitions: 4, Seed: 38, Kinds: reg,
-		Mapping: filepath.Join("..", "..", "configs", "mappings", "bench", "shop-order-yardstick.yaml"),
-		Golden:  filepath.Join("..", "..", "mapping", "testdata", "yardstick", "expected-3.ndjson"),
+		Orders: orders, Partitions: 4, Seed: 38, Kinds: reg, NoStamps: noStamps,
+		StateDSN: "sqlite:" + filepath.Join(t.TempDir(), "hub.db"),
+		Mapping:  filepath.Join("..", "..", "configs", "mappings", "bench", "shop-order-yardstick.yaml"),
+		Golden:   filepath.Join("..", "..", "mapping", "testdata", "yardstick", "expected-3.ndjson"),
 		OnOutput: func(key, value []byte) {
 			mu.Lock()
 			got[string(key)] = append(got[string(key)], bytes.Clone(value))
@@ -131,10 +140,36 @@ func TestKafkaBenchMapsEveryOrderOnce(t *testing.T) {
 	if len(got) != orders {
 		t.Errorf("%d keys on the output topic, want %d", len(got), orders)
 	}
+	stampedOrders(t, o.StateDSN, orders, !noStamps)
 	if dups != res.Duplicates {
 		t.Errorf("%d second copies seen here, the bench counted %d", dups, res.Duplicates)
 	}
 	if dups > 0 {
 		t.Logf("%d orders arrived twice (identical copies; at-least-once delivery)", dups)
+	}
+}
+
+// stampedOrders checks the crosswalk after a run: every order has its hub
+// id from the shop, and its id on the output topic (system erp) is
+// recorded exactly when the sink has stamps.
+func stampedOrders(t *testing.T, dsn string, orders int, stamped bool) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	g := NewOrderGen(38)
+	for range orders {
+		_, id := g.Next()
+		hub, ok, err := st.LookupHubID(ctx, "order", "shop", strconv.FormatInt(id, 10))
+		if err != nil || !ok {
+			t.Fatalf("order %d has no hub id (%v)", id, err)
+		}
+		ext, _, ok, err := st.LookupExternal(ctx, "order", hub, "erp")
+		if err != nil || ok != stamped || (ok && ext != "shop:"+strconv.FormatInt(id, 10)) {
+			t.Fatalf("order %d: erp id %q recorded %v (err %v), want recorded %v", id, ext, ok, err, stamped)
+		}
 	}
 }

@@ -84,6 +84,10 @@ func (c *Config) resolveComponents() {
 		if s.Retry.RefWait == 0 {
 			s.Retry.RefWait = DefaultRefWait
 		}
+		if s.Stamps == nil { // so that a reload sees `stamps: true` written out as no change
+			stamped := true
+			s.Stamps = &stamped
+		}
 		for e, ec := range s.Entities {
 			ec.Mapping = rel(ec.Mapping)
 			s.Entities[e] = ec

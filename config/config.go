@@ -239,7 +239,7 @@ type SinkConfig struct {
 	// the same connector tells the hub's own writes from changes. false,
 	// for a log that nothing reads back (a kafka topic for analytics):
 	// every version delivered is written, references are not waited for,
-	// and the sink writes no state per record (see docs/config.md).
+	// and the sink writes no crosswalk row per record (see docs/config.md).
 	Stamps *bool `mapstructure:"stamps"`
 }
 

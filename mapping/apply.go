@@ -47,6 +47,12 @@ func (p *Plan) Reads(target, source string) (reads, known bool) {
 // for each `xref: <entity>` transform, and each hook's name.
 func (p *Plan) Lookups() []string { return slices.Clone(p.hooks) }
 
+// LooksUp reports whether the plan may ask for the lookup name.
+func (p *Plan) LooksUp(name string) bool {
+	_, found := slices.BinarySearch(p.hooks, name)
+	return found
+}
+
 // NewDecoder returns a Decoder for this plan's input records. It decodes
 // only the members the plan reads (the rest is syntax-checked and
 // skipped), so its Values are fit for Apply with this plan, not for other

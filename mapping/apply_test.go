@@ -184,6 +184,9 @@ fields:
 	if got, want := p.Lookups(), []string{"price_list", "xref.customer", "xref.order"}; !slices.Equal(got, want) {
 		t.Fatalf("lookups %q, want %q", got, want)
 	}
+	if !p.LooksUp("xref.order") || !p.LooksUp("price_list") || p.LooksUp("xref.invoice") {
+		t.Fatal("LooksUp disagrees with Lookups")
+	}
 	if got := mustPlan(t, "entity: order\ndirection: out\nfields:\n  e: {from: total}\n").Lookups(); len(got) != 0 {
 		t.Fatalf("a plan without lookups lists %q", got)
 	}

@@ -112,7 +112,11 @@ func (s *Sink) lookupBatch(ctx context.Context, items []*item) (*view, error) {
 	for _, it := range items {
 		ids = append(ids, it.env.ID)
 		for entity, hub := range it.env.Refs {
-			refIDs[entity] = append(refIDs[entity], hub)
+			// prepare leaves references to what the system cannot hold
+			// unresolved: their ids there only for the mapping's xref.
+			if s.Holds == nil || s.Holds[entity] || s.plan().LooksUp("xref."+entity) {
+				refIDs[entity] = append(refIDs[entity], hub)
+			}
 		}
 	}
 	v := &view{own: map[string]store.XrefEntry{}, refs: map[string]map[string]store.XrefEntry{}}

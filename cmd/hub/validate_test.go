@@ -251,7 +251,7 @@ sinks:
 			want: []string{
 				`:28: sinks.back.stamps: must be true: source crm-customers reads connector crm, and tells the hub's own writes there from changes by their stamps`,
 				`:33: sinks.lake.stamps: connector lake (kafka) deletes customer by the key it was written under, which only the stamps keep: set ` + "`deletes: ignore`" + ` under sinks.lake.entities.customer, or keep stamps`,
-				`:36: sinks.lake.entities.order.mapping: mapping ` + orderOut + " looks up `xref: customer`, but nothing records the ids of customer in lake",
+				`:36: sinks.lake.entities.order.mapping: mapping ` + orderOut + " looks up `xref: customer`, but nothing records the ids of customer in lake: no source reads or references them there",
 				`:39: sinks.erp.stamps: must be true for connector erp (sqlstore): it updates customer by the id the stamps keep; ` + "`stamps: false`" + ` is for a log (kafka)`,
 			},
 		},
@@ -299,6 +299,35 @@ sources:
 			}
 		})
 	}
+
+	// An `xref: customer` in a sink's mapping finds the customers' ids a
+	// source of the same system records through its refs: accepted.
+	t.Run("xref of what a source references", func(t *testing.T) {
+		cfg := writeConfig(t, dir, fmt.Sprintf(`connectors:
+  erp:
+    kind: tryton
+    url: http://127.0.0.1:8000
+    database: erp
+    user: admin
+    password: secretsecret
+    entities: [order, invoice]
+sources:
+  erp-invoices:
+    connector: erp
+    entity: invoice
+    mapping: %s
+    refs: {customer: party}
+sinks:
+  erp:
+    connector: erp
+    entities:
+      order: {mapping: %s}
+`, filepath.Join(shipped, "tryton-invoice-in.yaml"), filepath.Join(shipped, "tryton-sale-out.yaml")))
+		stdout, stderr, code := runHubIO(t, nil, "validate", "-c", cfg)
+		if code != 0 || strings.TrimSpace(stdout) != "ok" {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+	})
 
 	t.Run("the demo is ok, without warnings", func(t *testing.T) {
 		stdout, stderr, code := runHubIO(t, nil, "validate", "-c", filepath.Join("..", "..", "configs", "demo.yaml"))

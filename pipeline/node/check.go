@@ -172,13 +172,22 @@ func (c *checker) unstamped(ekey string, sc config.SinkConfig, spec connectors.W
 }
 
 // lookups checks that each `xref: <entity>` of a sink's mapping can find
-// something: the sink's system holds that entity, with stamps.
+// something: the crosswalk records ids of that entity in the sink's
+// system (a source reads or references them there, or a sink with stamps
+// writes them).
 func (c *checker) lookups(key string, sc config.SinkConfig, mp *mapping.Plan) {
-	held := holds(c.cfg, sc.Connector)
+	known := holds(c.cfg, sc.Connector)
+	for _, src := range c.cfg.Sources {
+		if src.Connector == sc.Connector {
+			for entity := range src.Refs {
+				known[entity] = true // a referenced record's id there, linked as it is first seen
+			}
+		}
+	}
 	for _, l := range mp.Lookups() {
 		entity, ok := strings.CutPrefix(l, "xref.")
-		if ok && !held[entity] {
-			c.fail(key, "mapping %s looks up `xref: %s`, but nothing records the ids of %s in %s: no source reads them there and no sink with stamps writes them",
+		if ok && !known[entity] {
+			c.fail(key, "mapping %s looks up `xref: %s`, but nothing records the ids of %s in %s: no source reads or references them there and no sink with stamps writes them",
 				mp.File, entity, entity, sc.Connector)
 		}
 	}

@@ -22,7 +22,8 @@ import (
 // and batch size, a sink entity's mapping and deletes, a sink's batch size
 // and retry settings. What is set up at start needs a restart: connectors,
 // Kafka, the state store, the HTTP server, the set of sources and sinks,
-// ownership policies.
+// ownership policies. A reload whose live changes would not fit the
+// settings that stay until a restart is refused whole (checkPartial).
 
 // ConfigLoader reads the config again, for a reload.
 type ConfigLoader func() (*config.Config, error)
@@ -57,7 +58,11 @@ func (n *Node) Reload(ctx context.Context, actor string) (pipeline.ReloadResult,
 	}
 	defer closeUnstarted(plan)
 	changes := append(config.Diff(n.live, cfg), mappingChanges(n.digests, planDigests(plan))...)
-	res = n.applyChanges(changes, cfg, plan)
+	groups := groupChanges(changes, n.live)
+	if err := n.checkPartial(groups, cfg); err != nil {
+		return res, fmt.Errorf("%w: %w", api.ErrBadConfig, err)
+	}
+	res = n.applyChanges(groups, cfg, plan)
 	lv := slog.LevelInfo
 	if len(res.Refused) > 0 {
 		lv = slog.LevelWarn
@@ -76,42 +81,97 @@ func (n *Node) Reload(ctx context.Context, actor string) (pipeline.ReloadResult,
 	return res, nil
 }
 
-// applyChanges applies the changes it can, runner by runner, and says
-// what it did.
-func (n *Node) applyChanges(changes []config.Change, cfg *config.Config, plan *Plan) pipeline.ReloadResult {
-	res := pipeline.ReloadResult{Applied: []string{}, Refused: []string{}}
-	// Group the changes by what they belong to: a source, a sink, or the
-	// node itself.
-	type group struct{ changes, refusals []string }
-	groups := map[string]*group{}
-	var order []string
+// changeGroup is the changes of one owner (a source, a sink, or "log"),
+// and why those that cannot be applied need a restart.
+type changeGroup struct {
+	owner             string
+	changes, refusals []string
+}
+
+// groupChanges groups the changes by what they belong to, in the order
+// each owner first appears.
+func groupChanges(changes []config.Change, live *config.Config) []*changeGroup {
+	var out []*changeGroup
+	byOwner := map[string]*changeGroup{}
 	for _, c := range changes {
-		owner, why := classify(c, n.live)
-		g, ok := groups[owner]
+		owner, why := classify(c, live)
+		g, ok := byOwner[owner]
 		if !ok {
-			g = &group{}
-			groups[owner] = g
-			order = append(order, owner)
+			g = &changeGroup{owner: owner}
+			byOwner[owner] = g
+			out = append(out, g)
 		}
 		g.changes = append(g.changes, c.String())
 		if why != "" {
 			g.refusals = append(g.refusals, c.String()+": "+why)
 		}
 	}
+	return out
+}
+
+// checkPartial checks, when some changes need a restart, the config that
+// runs once the others are applied: the running one with the new settings
+// of each owner that takes all its changes. The new config was checked as
+// a whole, but a sink's mapping that looks up ids another sink is to
+// record from now on (stamps: true, refused until a restart) would
+// dead-letter every record meanwhile.
+func (n *Node) checkPartial(groups []*changeGroup, cfg *config.Config) error {
+	partial := false
+	for _, g := range groups {
+		partial = partial || len(g.refusals) > 0
+	}
+	if !partial {
+		return nil
+	}
+	eff := *n.live
+	eff.Sources, eff.Sinks = cloneMap(n.live.Sources), cloneMap(n.live.Sinks)
+	for _, g := range groups {
+		if len(g.refusals) == 0 {
+			takeOwner(&eff, cfg, g.owner)
+		}
+	}
+	p, err := Build(&eff, n.kinds)
+	if err != nil {
+		return fmt.Errorf("the changes that could be applied now do not fit the settings that need a restart to change (apply them all with a restart): %w", err)
+	}
+	closeUnstarted(p)
+	return nil
+}
+
+// takeOwner gives eff the settings of owner from cfg.
+func takeOwner(eff, cfg *config.Config, owner string) {
+	kind, name, _ := strings.Cut(owner, " ")
+	switch kind {
+	case "log":
+		eff.Log.Level = cfg.Log.Level
+	case "source":
+		if sc, ok := cfg.Sources[name]; ok {
+			eff.Sources[name] = sc
+		}
+	case "sink":
+		if sc, ok := cfg.Sinks[name]; ok {
+			eff.Sinks[name] = sc
+		}
+	}
+}
+
+// applyChanges applies the changes it can, runner by runner, and says
+// what it did.
+func (n *Node) applyChanges(groups []*changeGroup, cfg *config.Config, plan *Plan) pipeline.ReloadResult {
+	res := pipeline.ReloadResult{Applied: []string{}, Refused: []string{}}
 	live := *n.live
 	live.Sources, live.Sinks = cloneMap(n.live.Sources), cloneMap(n.live.Sinks)
-	for _, owner := range order {
-		g := groups[owner]
+	for _, g := range groups {
 		if len(g.refusals) > 0 {
 			res.Refused = append(res.Refused, g.refusals...)
 			for _, c := range g.changes {
 				if !refused(g.refusals, c) {
-					res.Refused = append(res.Refused, c+": not applied, "+owner+" has a change that needs a restart")
+					res.Refused = append(res.Refused, c+": not applied, "+g.owner+" has a change that needs a restart")
 				}
 			}
 			continue
 		}
-		n.apply(owner, cfg, plan, &live)
+		n.apply(g.owner, cfg, plan, &live)
 		res.Applied = append(res.Applied, g.changes...)
 	}
 	n.live = &live

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +17,10 @@ import (
 )
 
 // cursor is a source's position: the last_modified_time (epoch ms) of
-// the last change read and the _ids read at exactly that time.
+// the last change read and the records read at exactly that time, each
+// as _id@version, so that a record changed again within that millisecond
+// (created and voided at once) is read again. (A cursor of before names
+// bare _ids: those are skipped at that time whatever their version.)
 type cursor struct {
 	V   int      `json:"v"`
 	T   int64    `json:"t,omitempty"`
@@ -43,6 +47,7 @@ func (c cursor) encode() string {
 type row struct {
 	id  string
 	lmt int64
+	ver string // the record's version: every change counts it up
 	rec mapping.Value
 }
 
@@ -52,7 +57,30 @@ func rowOf(r mapping.Value) (row, error) {
 	if id == "" || err != nil {
 		return row{}, fmt.Errorf("a record without _id or last_modified_time (%q)", id)
 	}
-	return row{id: id, lmt: lmt, rec: r}, nil
+	return row{id: id, lmt: lmt, ver: erp.Text(r.Get("version")), rec: r}, nil
+}
+
+// seenAs is how the cursor names the row among those read at its time.
+func (r row) seenAs() string {
+	if r.ver == "" {
+		return r.id
+	}
+	return r.id + "@" + r.ver
+}
+
+// seen reports whether the cursor read r (this version of it) already.
+func (c cursor) seen(r row) bool {
+	return r.lmt == c.T && (slices.Contains(c.IDs, r.seenAs()) || slices.Contains(c.IDs, r.id))
+}
+
+// ids are the _ids of the records read at the cursor's time.
+func (c cursor) ids() []any {
+	out := make([]any, len(c.IDs))
+	for i, s := range c.IDs {
+		id, _, _ := strings.Cut(s, "@")
+		out[i] = id
+	}
+	return out
 }
 
 // Read returns the records of entity changed after cursor, oldest first
@@ -94,9 +122,9 @@ func (c *Conn) readOnce(ctx context.Context, e *entity, cur string, max int) (co
 	}
 	for _, r := range rows {
 		if r.lmt > st.T {
-			st.T, st.IDs = r.lmt, []string{r.id}
+			st.T, st.IDs = r.lmt, []string{r.seenAs()}
 		} else {
-			st.IDs = append(st.IDs, r.id)
+			st.IDs = append(st.IDs, r.seenAs())
 		}
 	}
 	recs, err := c.records(ctx, e, rows)
@@ -131,7 +159,7 @@ func (c *Conn) changes(ctx context.Context, e *entity, st cursor, max int) ([]ro
 		if err != nil {
 			return nil, connectors.Retryable(fmt.Errorf("%s: %w", op, err), 0)
 		}
-		if r.lmt < st.T || r.lmt == st.T && slices.Contains(st.IDs, r.id) {
+		if r.lmt < st.T || st.seen(r) {
 			continue
 		}
 		out = append(out, r)
@@ -140,14 +168,12 @@ func (c *Conn) changes(ctx context.Context, e *entity, st cursor, max int) ([]ro
 		return out, nil
 	}
 	// A whole page of records read before, at the cursor's millisecond:
-	// the rest of that millisecond, then what came after.
+	// the rest of that millisecond, then what came after. (A record read
+	// at that millisecond and changed again within it is left out here:
+	// only where more than a page of records share one millisecond.)
 	ties := append(c.base(e), cond{Field: "last_modified_time", Values: []any{st.T}, Operator: "EQ"})
 	if len(st.IDs) > 0 {
-		ids := make([]any, len(st.IDs))
-		for i, id := range st.IDs {
-			ids[i] = id
-		}
-		ties = append(ties, cond{Field: "_id", Values: ids, Operator: "NIN"})
+		ties = append(ties, cond{Field: "_id", Values: st.ids(), Operator: "NIN"})
 	}
 	page, _, err = c.query(ctx, op, e.cfg.Object, ties, []sortBy{{Field: "_id", Asc: true}}, 0, max)
 	if err != nil {

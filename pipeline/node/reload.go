@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/crmhub/hub/config"
@@ -59,10 +60,11 @@ func (n *Node) Reload(ctx context.Context, actor string) (pipeline.ReloadResult,
 	defer closeUnstarted(plan)
 	changes := append(config.Diff(n.live, cfg), mappingChanges(n.digests, planDigests(plan))...)
 	groups := groupChanges(changes, n.live)
-	if err := n.checkPartial(groups, cfg); err != nil {
+	next := settled(n.live, cfg, groups)
+	if err := n.checkPartial(groups, next); err != nil {
 		return res, fmt.Errorf("%w: %w", api.ErrBadConfig, err)
 	}
-	res = n.applyChanges(groups, cfg, plan)
+	res = n.applyChanges(groups, cfg, plan, next)
 	lv := slog.LevelInfo
 	if len(res.Refused) > 0 {
 		lv = slog.LevelWarn
@@ -109,28 +111,39 @@ func groupChanges(changes []config.Change, live *config.Config) []*changeGroup {
 	return out
 }
 
-// checkPartial checks, when some changes need a restart, the config that
-// runs once the others are applied: the running one with the new settings
-// of each owner that takes all its changes. The new config was checked as
-// a whole, but a sink's mapping that looks up ids another sink is to
-// record from now on (stamps: true, refused until a restart) would
-// dead-letter every record meanwhile.
-func (n *Node) checkPartial(groups []*changeGroup, cfg *config.Config) error {
-	partial := false
+// settled is the config that runs once the changes that can be applied
+// are: the running one with the new settings of each owner that takes all
+// its changes.
+func settled(live, cfg *config.Config, groups []*changeGroup) *config.Config {
+	next := *live
+	next.Sources, next.Sinks = cloneMap(live.Sources), cloneMap(live.Sinks)
 	for _, g := range groups {
-		partial = partial || len(g.refusals) > 0
-	}
-	if !partial {
-		return nil
-	}
-	eff := *n.live
-	eff.Sources, eff.Sinks = cloneMap(n.live.Sources), cloneMap(n.live.Sinks)
-	for _, g := range groups {
-		if len(g.refusals) == 0 {
-			takeOwner(&eff, cfg, g.owner)
+		if len(g.refusals) > 0 {
+			continue
+		}
+		kind, name, _ := strings.Cut(g.owner, " ")
+		switch kind {
+		case "log":
+			next.Log.Level = cfg.Log.Level
+		case "source":
+			next.Sources[name] = cfg.Sources[name]
+		case "sink":
+			next.Sinks[name] = cfg.Sinks[name]
 		}
 	}
-	p, err := Build(&eff, n.kinds)
+	return &next
+}
+
+// checkPartial checks next, the config that runs after the reload, when
+// some changes need a restart. The new config was checked as a whole,
+// but a sink's mapping that looks up ids another sink is to record from
+// now on (stamps: true, refused until a restart) would dead-letter every
+// record meanwhile.
+func (n *Node) checkPartial(groups []*changeGroup, next *config.Config) error {
+	if !slices.ContainsFunc(groups, func(g *changeGroup) bool { return len(g.refusals) > 0 }) {
+		return nil
+	}
+	p, err := Build(next, n.kinds)
 	if err != nil {
 		return fmt.Errorf("the changes that could be applied now do not fit the settings that need a restart to change (apply them all with a restart): %w", err)
 	}
@@ -138,29 +151,10 @@ func (n *Node) checkPartial(groups []*changeGroup, cfg *config.Config) error {
 	return nil
 }
 
-// takeOwner gives eff the settings of owner from cfg.
-func takeOwner(eff, cfg *config.Config, owner string) {
-	kind, name, _ := strings.Cut(owner, " ")
-	switch kind {
-	case "log":
-		eff.Log.Level = cfg.Log.Level
-	case "source":
-		if sc, ok := cfg.Sources[name]; ok {
-			eff.Sources[name] = sc
-		}
-	case "sink":
-		if sc, ok := cfg.Sinks[name]; ok {
-			eff.Sinks[name] = sc
-		}
-	}
-}
-
-// applyChanges applies the changes it can, runner by runner, and says
-// what it did.
-func (n *Node) applyChanges(groups []*changeGroup, cfg *config.Config, plan *Plan) pipeline.ReloadResult {
+// applyChanges applies the changes it can, runner by runner, says what
+// it did, and makes next the live config.
+func (n *Node) applyChanges(groups []*changeGroup, cfg *config.Config, plan *Plan, next *config.Config) pipeline.ReloadResult {
 	res := pipeline.ReloadResult{Applied: []string{}, Refused: []string{}}
-	live := *n.live
-	live.Sources, live.Sinks = cloneMap(n.live.Sources), cloneMap(n.live.Sinks)
 	for _, g := range groups {
 		if len(g.refusals) > 0 {
 			res.Refused = append(res.Refused, g.refusals...)
@@ -171,10 +165,10 @@ func (n *Node) applyChanges(groups []*changeGroup, cfg *config.Config, plan *Pla
 			}
 			continue
 		}
-		n.apply(g.owner, cfg, plan, &live)
+		n.apply(g.owner, cfg, plan)
 		res.Applied = append(res.Applied, g.changes...)
 	}
-	n.live = &live
+	n.live = next
 	n.remapReconcile(plan)
 	return res
 }
@@ -260,13 +254,12 @@ func classify(c config.Change, live *config.Config) (owner, why string) {
 	return restart("it is read at start")
 }
 
-// apply makes one owner's runners use the new config, and records it in
-// live.
-func (n *Node) apply(owner string, cfg *config.Config, plan *Plan, live *config.Config) {
+// apply makes one owner's runners use the new config (settled records
+// it in the live one).
+func (n *Node) apply(owner string, cfg *config.Config, plan *Plan) {
 	kind, name, _ := strings.Cut(owner, " ")
 	switch kind {
 	case "log":
-		live.Log.Level = cfg.Log.Level
 		if n.level != nil {
 			var lv slog.Level
 			if err := lv.UnmarshalText([]byte(cfg.Log.Level)); err == nil {
@@ -275,7 +268,6 @@ func (n *Node) apply(owner string, cfg *config.Config, plan *Plan, live *config.
 		}
 	case "source":
 		sc := cfg.Sources[name]
-		live.Sources[name] = sc
 		if in := n.intakes[name]; in != nil {
 			_ = in.SetPlan(plan.Sources[name].Plan) // the node builds every intake with a LivePlan
 		}
@@ -285,7 +277,6 @@ func (n *Node) apply(owner string, cfg *config.Config, plan *Plan, live *config.
 		n.digests.take(planDigests(plan), "sources."+name+".")
 	case "sink":
 		sc := cfg.Sinks[name]
-		live.Sinks[name] = sc
 		for _, s := range n.sinkRunners {
 			if s.Name != name {
 				continue

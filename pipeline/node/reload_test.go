@@ -90,13 +90,14 @@ sinks:
 	if len(groups) != 2 {
 		t.Fatalf("changes grouped as %d owners, want 2 (sink customers, sink orders)", len(groups))
 	}
-	err := n.checkPartial(groups, cfgs[1])
+	err := n.checkPartial(groups, settled(n.live, cfgs[1], groups))
 	if err == nil || !strings.Contains(err.Error(), "looks up `xref: customer`") || !strings.Contains(err.Error(), "need a restart") {
 		t.Fatalf("the xref beside stamps still off: %v; want it refused, naming the lookup", err)
 	}
 
 	// What fits the running settings goes through.
-	if err := n.checkPartial(groupChanges(config.Diff(n.live, cfgs[2]), n.live), cfgs[2]); err != nil {
+	groups = groupChanges(config.Diff(n.live, cfgs[2]), n.live)
+	if err := n.checkPartial(groups, settled(n.live, cfgs[2], groups)); err != nil {
 		t.Fatalf("a batch size beside a refused stamps change: %v", err)
 	}
 	// The xref in a new config that keeps stamps off is refused earlier,

@@ -112,14 +112,17 @@ func (s *Sink) lookupBatch(ctx context.Context, items []*item) (*view, error) {
 	for _, it := range items {
 		ids = append(ids, it.env.ID)
 		for entity, hub := range it.env.Refs {
-			// prepare leaves references to what the system cannot hold
-			// unresolved: their ids there only for the mapping's xref.
-			if s.Holds == nil || s.Holds[entity] || s.plan().LooksUp("xref."+entity) {
-				refIDs[entity] = append(refIDs[entity], hub)
-			}
+			refIDs[entity] = append(refIDs[entity], hub)
 		}
 	}
-	v := &view{own: map[string]store.XrefEntry{}, refs: map[string]map[string]store.XrefEntry{}}
+	for entity := range refIDs {
+		// prepare leaves references to what the system cannot hold
+		// unresolved: their ids there only for the mapping's xref.
+		if s.Holds != nil && !s.Holds[entity] && !s.plan().LooksUp("xref."+entity) {
+			delete(refIDs, entity)
+		}
+	}
+	v := &view{refs: map[string]map[string]store.XrefEntry{}} // own stays empty without stamps
 	var err error
 	if !s.NoStamps {
 		if v.own, err = s.Store.LookupExternals(ctx, s.Entity, s.System, ids); err != nil {

@@ -122,19 +122,13 @@ func TestReadmeDemo(t *testing.T) {
 	// The README's analytics topic, read with the README's kcat command:
 	// the newest message of each order, and a tombstone for the deleted one.
 	waitFor(t, "the orders on analytics.orders", 30*time.Second, 500*time.Millisecond, []*proc{hub}, func() (bool, string) {
-		out, err := exec.Command("kcat", "-b", kafkaAddr, "-t", "analytics.orders", "-C", "-e", "-q", "-f", `%k %h %s\n`).CombinedOutput()
+		newest, out, err := kcatNewest(kafkaAddr, "analytics.orders")
 		if err != nil {
-			return false, fmt.Sprintf("kcat: %v: %s", err, out)
-		}
-		newest := map[string]string{}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if k, rest, ok := strings.Cut(line, " "); ok {
-				newest[k] = rest
-			}
+			return false, err.Error()
 		}
 		paid := strings.Contains(newest["SO-1001"], "hub-op=upsert") && strings.Contains(newest["SO-1001"], `"status":"PAID"`) &&
 			strings.Contains(newest["SO-1001"], `"total":"1250.00"`) && strings.Contains(newest["SO-1001"], `"line_count":2`)
-		return paid && strings.Contains(newest["SO-1002"], "hub-op=delete"), string(out)
+		return paid && strings.Contains(newest["SO-1002"], "hub-op=delete"), out
 	})
 
 	// The README's signed Shopify order: Ada's, filed under the CRM's Ada.
@@ -233,28 +227,37 @@ func TestReadmeDemo(t *testing.T) {
 	}
 	acme := pop.Customers[0].ID
 	waitFor(t, "the call on analytics.calls", 30*time.Second, 500*time.Millisecond, []*proc{hub}, func() (bool, string) {
-		out, err := exec.Command("kcat", "-b", kafkaAddr, "-t", "analytics.calls", "-C", "-e", "-q", "-f", `%k %h %s\n`).CombinedOutput()
-		if err != nil {
-			return false, fmt.Sprintf("kcat: %v: %s", err, out)
+		newest, out, err := kcatNewest(kafkaAddr, "analytics.calls")
+		if err != nil || len(newest) != 1 {
+			return false, fmt.Sprintf("%v: %s", err, out) // one call, one key
 		}
-		newest := map[string]string{}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if k, rest, ok := strings.Cut(line, " "); ok {
-				newest[k] = rest
-			}
+		var k, m string
+		for k, m = range newest { // the one key and its newest message
 		}
-		for k, m := range newest {
-			if len(newest) == 1 && strings.Contains(m, "hub-id="+k) && strings.Contains(m, "hub-op=upsert") && strings.Contains(m, `"from":"+49301234567"`) &&
-				strings.Contains(m, `"customer_id":"`+acme+`"`) && strings.Contains(m, `"outcome":"ANSWERED"`) {
-				return true, ""
-			}
-		}
-		return false, string(out)
+		return strings.Contains(m, "hub-id="+k) && strings.Contains(m, "hub-op=upsert") && strings.Contains(m, `"from":"+49301234567"`) &&
+			strings.Contains(m, `"customer_id":"`+acme+`"`) && strings.Contains(m, `"outcome":"ANSWERED"`), out
 	})
 	if l := listDeadLetters(t, dir, "configs/demo.yaml", "all"); l.Total != 0 {
 		t.Errorf("the demo has %d dead letters: %+v", l.Total, l.Items)
 	}
 	hub.stop(t)
+}
+
+// kcatNewest reads topic from its start with the README's kcat command
+// and returns the newest message of each key (its headers and value, as
+// `%h %s`) and kcat's whole output.
+func kcatNewest(addr, topic string) (map[string]string, string, error) {
+	out, err := exec.Command("kcat", "-b", addr, "-t", topic, "-C", "-e", "-q", "-f", `%k %h %s\n`).CombinedOutput()
+	if err != nil {
+		return nil, string(out), fmt.Errorf("kcat: %v: %s", err, out)
+	}
+	newest := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if k, rest, ok := strings.Cut(line, " "); ok {
+			newest[k] = rest
+		}
+	}
+	return newest, string(out), nil
 }
 
 func equalStrings(a, b []string) bool {

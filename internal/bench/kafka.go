@@ -511,6 +511,7 @@ func writeKafkaConfig(dir, addr string, inMap []byte, o KafkaOptions) (string, e
 		}
 		return ""
 	}
+	sinkLine, entityOpts := unstamped(o.NoStamps)
 	cfg := fmt.Sprintf(`# written by hub bench kafka
 hub:
   data_dir: %[1]s
@@ -549,25 +550,19 @@ sinks:
     entities:
       order: {mapping: order-out.yaml%[12]s}
 `, filepath.Join(dir, "data"), freeAddr(), addr, o.Partitions, state, kafkaInTopic, kafkaOutTopic,
-		batch(o.SourceBatch), batch(o.SinkBatch), !o.NoTrace, unstamped(o.NoStamps), ignoreDeletes(o.NoStamps))
+		batch(o.SourceBatch), batch(o.SinkBatch), !o.NoTrace, sinkLine, entityOpts)
 	p := filepath.Join(dir, "hub.yaml")
 	return p, os.WriteFile(p, []byte(cfg), 0o600)
 }
 
-// unstamped is the sink's `stamps: false` line when off is true.
-func unstamped(off bool) string {
-	if off {
-		return "\n    stamps: false"
+// unstamped is what the config says of a sink without stamps when off
+// is true: its `stamps: false` line, and its entity's `deletes: ignore`
+// (the output topic is keyed by a field).
+func unstamped(off bool) (sink, entity string) {
+	if !off {
+		return "", ""
 	}
-	return ""
-}
-
-// ignoreDeletes is the sink entity's `deletes: ignore` when on is true.
-func ignoreDeletes(on bool) string {
-	if on {
-		return ", deletes: ignore"
-	}
-	return ""
+	return "\n    stamps: false", ", deletes: ignore"
 }
 
 // verifyKafkaOutput reads the output topic from the start and checks it

@@ -24,7 +24,8 @@ import (
 // overrides. The seeded records reach the ERP; then the README's change (a
 // new customer, order 1 paid) follows within seconds; then the README's
 // call center: the caller id of 030 1234567 with the demo's call-center
-// key, and a call logged into the CRM.
+// key, and a call logged into the CRM; then the README's Kafka topics:
+// the orders and calls on analytics.*, a sign-up on marketing.signups.
 func TestReadmeDemo(t *testing.T) {
 	t.Parallel()
 	_, self, _, _ := runtime.Caller(0)
@@ -126,7 +127,7 @@ func TestReadmeDemo(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		paid := strings.Contains(newest["SO-1001"], "hub-op=upsert") && strings.Contains(newest["SO-1001"], `"status":"PAID"`) &&
+		paid := strings.Contains(newest["SO-1001"], "hub-op=upsert") && strings.Contains(newest["SO-1001"], "status=PAID") && strings.Contains(newest["SO-1001"], `"status":"PAID"`) &&
 			strings.Contains(newest["SO-1001"], `"total":"1250.00"`) && strings.Contains(newest["SO-1001"], `"line_count":2`)
 		return paid && strings.Contains(newest["SO-1002"], "hub-op=delete"), out
 	})
@@ -237,6 +238,14 @@ func TestReadmeDemo(t *testing.T) {
 		return strings.Contains(m, "hub-id="+k) && strings.Contains(m, "hub-op=upsert") && strings.Contains(m, `"from":"+49301234567"`) &&
 			strings.Contains(m, `"customer_id":"`+acme+`"`) && strings.Contains(m, `"outcome":"ANSWERED"`), out
 	})
+	// The README's sign-up on marketing.signups, produced with its kcat
+	// command: a customer in the ERP, its country from a header.
+	signup := exec.Command("kcat", "-b", kafkaAddr, "-t", "marketing.signups", "-P", "-k", "signup-1", "-H", "country=fr", "-H", "lang=fr", "-H", "consent=yes")
+	signup.Stdin = strings.NewReader(`{"name":"Marie Curie","email":"Marie@Example.FR"}` + "\n")
+	if out, err := signup.CombinedOutput(); err != nil {
+		t.Fatalf("the README's sign-up: kcat: %v: %s", err, out)
+	}
+	waitRows("the sign-up in the ERP", erp, "SELECT name, email, country FROM erp_customers WHERE email = 'marie@example.fr'", "Marie Curie|marie@example.fr|FR")
 	if l := listDeadLetters(t, dir, "configs/demo.yaml", "all"); l.Total != 0 {
 		t.Errorf("the demo has %d dead letters: %+v", l.Total, l.Items)
 	}

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -44,6 +45,8 @@ type EntityConfig struct {
 	VersionField string            `mapstructure:"version_field" yaml:"version_field" defaultdoc:"the message timestamp" doc:"source: the field holding the record's change time (RFC 3339), which orders versions"`
 	Create       bool              `mapstructure:"create" yaml:"create" doc:"create the topic (with the cluster's default partitions) when it does not exist, where the cluster allows it (the hub's embedded broker does); without it a missing topic stops the connector, named, until it exists"`
 	Headers      map[string]string `mapstructure:"headers" yaml:"headers" doc:"sink: headers added to every message (the hub adds hub-id, hub-entity, hub-op and hub-version)"`
+	HeaderFields map[string]string `mapstructure:"header_fields" yaml:"header_fields" doc:"sink: headers taken from each mapped record, header name -> field (a dotted path into nested objects); a field that is absent, null, empty, an object or an array adds no header"`
+	Metadata     string            `mapstructure:"metadata" yaml:"metadata" defaultdoc:"none" doc:"source: the name of a member added to each message's value, holding its topic, partition, offset, timestamp, key and headers, for the mapping and refs to read (metadata: _kafka, then from: _kafka.headers.tenant); it hides a member of that name in the value"`
 }
 
 func (c *Config) check(name string, p *connectors.FieldErrors) {
@@ -75,5 +78,23 @@ func (c *Config) check(name string, p *connectors.FieldErrors) {
 				p.Add("entities."+entity+".headers."+h, "headers starting with hub- are the hub's own")
 			}
 		}
+		for h, field := range e.HeaderFields {
+			key := "entities." + entity + ".header_fields." + h
+			switch _, fixed := e.Headers[h]; {
+			case strings.HasPrefix(h, "hub-"):
+				p.Add(key, "headers starting with hub- are the hub's own")
+			case fixed:
+				p.Add(key, "header %s is also in headers: give it one source", h)
+			case field == "":
+				p.Add(key, "names no field")
+			}
+		}
+		if e.Metadata != "" && !memberName.MatchString(e.Metadata) {
+			p.Add("entities."+entity+".metadata", "%q is not a member name (letters, digits and _, not starting with a digit; no dots)", e.Metadata)
+		}
 	}
 }
+
+// memberName is what metadata may be called: a plain member name, so
+// that a mapping reaches it as the first step of a path.
+var memberName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -303,3 +303,104 @@ func TestMissingTopicAndBadSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestReadMetadata: with metadata set, each value carries the message's
+// topic, partition, offset, timestamp, key and headers under that name,
+// first, hiding a member of the same name in the value; a header given
+// twice keeps its last value, a message without a key has a null key.
+// Left raw, the value is the message's with that member added, whatever
+// its spacing, and an empty object stays valid.
+func TestReadMetadata(t *testing.T) {
+	for _, raw := range []bool{false, true} {
+		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) { testReadMetadata(t, raw) })
+	}
+}
+
+func testReadMetadata(t *testing.T, raw bool) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	topic := topics["order"]
+	at := time.Date(2026, 12, 1, 8, 0, 0, 123000000, time.UTC)
+	produceAll(t, cluster,
+		&kgo.Record{Topic: topic, Partition: 1, Key: []byte("S-1"), Value: []byte(" {\n \"email\": \"ada@example.com\", \"_kafka\": \"the value's own\"}\n"), Timestamp: at,
+			Headers: []kgo.RecordHeader{{Key: "tenant", Value: []byte("de")}, {Key: "campaign", Value: []byte("spring")}, {Key: "tenant", Value: []byte("at")}}},
+		&kgo.Record{Topic: topic, Partition: 1, Key: []byte("S-2"), Value: []byte(`{ }`), Timestamp: at},
+		&kgo.Record{Topic: topic, Partition: 1, Value: []byte(`{"id":"S-3"}`), Timestamp: at},
+	)
+	c := startConn(t, cluster, EntityConfig{Topic: topic, Start: "earliest", Metadata: "_kafka"}, nil)
+	if raw {
+		c.LeaveRaw("order")
+	}
+	recs, _ := readN(t, c, "", 3)
+	data := func(r connectors.Record) mapping.Value {
+		t.Helper()
+		if !raw {
+			return r.Data
+		}
+		v, err := mapping.ParseJSON(r.Raw)
+		if err != nil {
+			t.Fatalf("record %s left raw with metadata is not JSON: %v: %q", r.Key, err, r.Raw)
+		}
+		return v
+	}
+	v := data(recs[0])
+	meta := v.Get("_kafka")
+	want := map[string]string{"topic": topic, "partition": "1", "offset": "0", "timestamp": "2026-12-01T08:00:00.123Z", "key": "S-1"}
+	for k, w := range want {
+		if got := meta.Get(k).Str(); got != w {
+			t.Errorf("_kafka.%s = %q, want %q (metadata %s)", k, got, w, mapping.AppendJSON(nil, meta))
+		}
+	}
+	if h := meta.Get("headers"); h.Get("tenant").Str() != "at" || h.Get("campaign").Str() != "spring" || h.Len() != 2 {
+		t.Errorf("_kafka.headers = %s, want tenant at (the last of two) and campaign spring", mapping.AppendJSON(nil, h))
+	}
+	if v.Get("email").Str() != "ada@example.com" || recs[0].Key != "S-1" || recs[0].Err != nil {
+		t.Errorf("the value itself: %s, key %q, err %v", mapping.AppendJSON(nil, v), recs[0].Key, recs[0].Err)
+	}
+	if v := data(recs[1]); v.Len() != 1 || v.Get("_kafka").Get("offset").Str() != "1" {
+		t.Errorf("an empty object with metadata: %s", mapping.AppendJSON(nil, v))
+	}
+	if r := recs[2]; r.Err == nil || !strings.Contains(r.Err.Error(), "no key") {
+		t.Errorf("a message without a key: err %v", r.Err)
+	} else if m := data(r).Get("_kafka"); m.Get("key").Kind() != mapping.Null || m.Get("offset").Str() != "2" {
+		t.Errorf("a message without a key: metadata %s", mapping.AppendJSON(nil, m))
+	}
+}
+
+// TestWriteHeaderFields: header_fields take headers from each mapped
+// record; an empty or absent field adds none, and a delete (no mapped
+// data) only the hub's. Settings that clash are refused by name.
+func TestWriteHeaderFields(t *testing.T) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	topic := topics["order"]
+	c := startConn(t, cluster, EntityConfig{Topic: topic, KeyField: "no", HeaderFields: map[string]string{"tenant": "shop.tenant", "channel": "channel"}}, nil)
+	v := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	recs := []connectors.WriteRecord{
+		{Entity: "order", HubID: "hub-1", Op: connectors.OpUpsert, Version: v,
+			Data: mapping.ObjectValue(mapping.Member{Key: "no", Value: mapping.StringValue("A-1")}, mapping.Member{Key: "shop", Value: obj("tenant", "de")}, mapping.Member{Key: "channel", Value: mapping.StringValue("web")})},
+		{Entity: "order", HubID: "hub-2", Op: connectors.OpUpsert, Version: v, Data: obj("no", "A-2", "channel", "")},
+		{Entity: "order", HubID: "hub-3", ExternalID: "A-3", Op: connectors.OpDelete, Version: v, Data: obj("channel", "web")},
+	}
+	if res, err := c.Write(context.Background(), "order", recs); err != nil || res[0].Outcome != connectors.Written || res[1].Outcome != connectors.Written || res[2].Outcome != connectors.Written {
+		t.Fatalf("write: %+v, %v", res, err)
+	}
+	got := (&kafkaFixture{cluster: cluster}).newest(t, "order")
+	if m := got["A-1"]; m == nil || header(m, "tenant") != "de" || header(m, "channel") != "web" || len(m.Headers) != 6 {
+		t.Errorf("A-1: headers %+v, want the hub's four, tenant de and channel web", m.Headers)
+	}
+	if m := got["A-2"]; m == nil || len(m.Headers) != 4 {
+		t.Errorf("A-2 (no tenant, an empty channel): headers %+v, want the hub's four", m.Headers)
+	}
+	if m := got["A-3"]; m == nil || len(m.Headers) != 4 {
+		t.Errorf("the delete: headers %+v, want the hub's four", m.Headers)
+	}
+	_, err := New("events", Config{Brokers: []string{"localhost:9092"}, Timeout: time.Second,
+		Entities: map[string]EntityConfig{"order": {Topic: topic, Metadata: "_kafka.meta", Headers: map[string]string{"tenant": "de"},
+			HeaderFields: map[string]string{"tenant": "shop.tenant", "hub-op": "op", "channel": ""}}}}, nil)
+	for _, want := range []string{"entities.order.metadata", "entities.order.header_fields.tenant", "entities.order.header_fields.hub-op", "entities.order.header_fields.channel"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no error about %s in %v", want, err)
+		}
+	}
+}

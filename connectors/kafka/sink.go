@@ -89,7 +89,9 @@ func (c *Conn) produce(ctx context.Context, cl *kgo.Client, msgs []*kgo.Record) 
 }
 
 // message is a record as a message: the mapped data as its JSON value
-// (none for a delete), its key, the hub's headers and the configured ones.
+// (none for a delete), its key, the hub's headers, the configured ones and
+// those taken from the record's fields (header_fields; a delete carries no
+// mapped data, so none of these).
 func message(entity string, e EntityConfig, rec connectors.WriteRecord) (*kgo.Record, error) {
 	key := rec.HubID
 	switch {
@@ -108,6 +110,13 @@ func message(entity string, e EntityConfig, rec connectors.WriteRecord) (*kgo.Re
 	}}
 	for k, v := range e.Headers {
 		m.Headers = append(m.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	if rec.Op != connectors.OpDelete {
+		for k, field := range e.HeaderFields {
+			if v := fieldText(rec.Data, field); v != "" {
+				m.Headers = append(m.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			}
+		}
 	}
 	if rec.Op != connectors.OpDelete {
 		m.Value = mapping.AppendJSON(nil, rec.Data)

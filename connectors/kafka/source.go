@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -211,15 +212,66 @@ func (r *reader) record(entity string, e EntityConfig, m *kgo.Record) connectors
 		rec.Err = fmt.Errorf("%s: the value is not a JSON object: %v", where(m), err)
 		return rec
 	}
-	if r.raw {
-		rec.Raw = m.Value
-	} else {
-		rec.Data = v
-	}
 	if err := keyAndVersion(&rec, e, v, r.raw); err != nil {
 		rec.Err = fmt.Errorf("%s: %v", where(m), err)
 	}
+	switch {
+	case r.raw && e.Metadata != "":
+		rec.Raw = withMember(m.Value, e.Metadata, metadata(m))
+	case r.raw:
+		rec.Raw = m.Value
+	case e.Metadata != "":
+		rec.Data = mapping.ObjectValue(append([]mapping.Member{{Key: e.Metadata, Value: metadata(m)}}, v.Members()...)...)
+	default:
+		rec.Data = v
+	}
 	return rec
+}
+
+// metadata is what the message carries beside its value: topic,
+// partition, offset, timestamp (RFC 3339, UTC), key (null when it has
+// none) and headers (an object; of a name given twice, the last).
+func metadata(m *kgo.Record) mapping.Value {
+	key := mapping.Value{}
+	if m.Key != nil {
+		key = mapping.StringValue(string(m.Key))
+	}
+	headers := make([]mapping.Member, 0, len(m.Headers))
+	at := make(map[string]int, len(m.Headers))
+	for _, h := range m.Headers {
+		v := mapping.StringValue(string(h.Value))
+		if i, ok := at[h.Key]; ok {
+			headers[i].Value = v
+			continue
+		}
+		at[h.Key] = len(headers)
+		headers = append(headers, mapping.Member{Key: h.Key, Value: v})
+	}
+	return mapping.ObjectValue(
+		mapping.Member{Key: "topic", Value: mapping.StringValue(m.Topic)},
+		mapping.Member{Key: "partition", Value: mapping.IntValue(int64(m.Partition))},
+		mapping.Member{Key: "offset", Value: mapping.IntValue(m.Offset)},
+		mapping.Member{Key: "timestamp", Value: mapping.StringValue(m.Timestamp.UTC().Format(time.RFC3339Nano))},
+		mapping.Member{Key: "key", Value: key},
+		mapping.Member{Key: "headers", Value: mapping.ObjectValue(headers...)},
+	)
+}
+
+// withMember is the JSON object value (checked to be one) with the member
+// name: v put first, so that it hides a member of the same name further
+// on (an object's first member of a name is the one read).
+func withMember(value []byte, name string, v mapping.Value) []byte {
+	open := bytes.IndexByte(value, '{') // only whitespace before it
+	rest := bytes.TrimLeft(value[open+1:], " \t\r\n")
+	out := make([]byte, 0, len(value)+len(name)+256)
+	out = append(out, '{')
+	out = mapping.AppendJSON(out, mapping.StringValue(name))
+	out = append(out, ':')
+	out = mapping.AppendJSON(out, v)
+	if len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, rest...)
 }
 
 func where(m *kgo.Record) string {

@@ -25,6 +25,7 @@ type Plan struct {
 	reads    map[string]map[string]bool
 	readsAll map[string]bool
 	hooks    []string // sorted
+	required []string // of hooks, those asked for without optional: true somewhere (sorted)
 	// arenaHint sizes each record's arena of output Values: about what
 	// records take, shared by all goroutines (see sizeArena).
 	arenaHint atomic.Int32
@@ -46,6 +47,10 @@ func (p *Plan) Reads(target, source string) (reads, known bool) {
 // Lookups names the lookups the plan may ask for, sorted: xref.<entity>
 // for each `xref: <entity>` transform, and each hook's name.
 func (p *Plan) Lookups() []string { return slices.Clone(p.hooks) }
+
+// RequiredLookups lists the lookups of Lookups that some field asks for
+// without `optional: true`: a key they do not find fails the record.
+func (p *Plan) RequiredLookups() []string { return slices.Clone(p.required) }
 
 // LooksUp reports whether the plan may ask for the lookup name.
 func (p *Plan) LooksUp(name string) bool {

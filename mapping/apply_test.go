@@ -190,6 +190,22 @@ fields:
 	if got := mustPlan(t, "entity: order\ndirection: out\nfields:\n  e: {from: total}\n").Lookups(); len(got) != 0 {
 		t.Fatalf("a plan without lookups lists %q", got)
 	}
+	if got, want := p.RequiredLookups(), []string{"price_list", "xref.customer", "xref.order"}; !slices.Equal(got, want) {
+		t.Fatalf("required lookups %q, want %q", got, want)
+	}
+	opt := mustPlan(t, `entity: order
+direction: out
+fields:
+  a: {from: external_id, transform: [{hook: {name: xref.invoice, optional: true}}]}
+  b: {from: external_id, transform: [{hook: {name: xref.customer, optional: true}}]}
+  c: {from: external_id, transform: [{xref: customer}]}
+`)
+	if got, want := opt.Lookups(), []string{"xref.customer", "xref.invoice"}; !slices.Equal(got, want) {
+		t.Fatalf("lookups %q, want %q", got, want)
+	}
+	if got, want := opt.RequiredLookups(), []string{"xref.customer"}; !slices.Equal(got, want) {
+		t.Fatalf("required lookups %q, want %q: an optional lookup gives null, one asked for without it fails", got, want)
+	}
 }
 
 func TestApplyInvalidJSON(t *testing.T) {

@@ -73,7 +73,7 @@ type compiler struct {
 	reads    map[string]map[string]bool
 	readsAll map[string]bool
 
-	hooks map[string]bool // the lookups the plan asks for (xref.<entity>, hooks)
+	hooks map[string]bool // the lookups the plan asks for (xref.<entity>, hooks): true where one must find its key
 }
 
 func (c *compiler) problem(n *yaml.Node, field, format string, args ...any) {
@@ -185,10 +185,14 @@ func (c *compiler) compile(data []byte) *Plan {
 		p.need = c.rootNeed
 	}
 	p.reads, p.readsAll = c.reads, c.readsAll
-	for h := range c.hooks {
+	for h, required := range c.hooks {
 		p.hooks = append(p.hooks, h)
+		if required {
+			p.required = append(p.required, h)
+		}
 	}
 	sort.Strings(p.hooks)
+	sort.Strings(p.required)
 	return p
 }
 

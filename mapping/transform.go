@@ -505,7 +505,7 @@ func (c *compiler) buildTransform(name string, arg *yaml.Node) (builtTransform, 
 		if c.hooks == nil {
 			c.hooks = map[string]bool{}
 		}
-		c.hooks[hookName] = true
+		c.hooks[hookName] = c.hooks[hookName] || !optional
 		fn := func(sc *scope, v Value) (Value, error) {
 			key, ok := scalarText(v)
 			if !ok {

@@ -329,6 +329,38 @@ sinks:
 		}
 	})
 
+	// The same lookup marked optional gives null where nothing is
+	// recorded: accepted, the config's author asked for it.
+	t.Run("an optional xref of what nothing records", func(t *testing.T) {
+		optional := filepath.Join(dir, "order-optional-customer.yaml")
+		if err := os.WriteFile(optional, []byte(`name: lake-order-out
+system: lake
+entity: order
+direction: out
+fields:
+  id: {from: id}
+  customer_ref: {from: customer.id, transform: [{hook: {name: xref.customer, optional: true}}]}
+`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := writeConfig(t, dir, fmt.Sprintf(`connectors:
+  lake:
+    kind: kafka
+    brokers: [127.0.0.1:9092]
+    entities:
+      order: {topic: lake.orders}
+sinks:
+  lake:
+    connector: lake
+    entities:
+      order: {mapping: %s}
+`, optional))
+		stdout, stderr, code := runHubIO(t, nil, "validate", "-c", cfg)
+		if code != 0 || strings.TrimSpace(stdout) != "ok" {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+	})
+
 	t.Run("the demo is ok, without warnings", func(t *testing.T) {
 		stdout, stderr, code := runHubIO(t, nil, "validate", "-c", filepath.Join("..", "..", "configs", "demo.yaml"))
 		if code != 0 || strings.TrimSpace(stdout) != "ok" || strings.Contains(stderr, "warning") {

@@ -184,7 +184,7 @@ func (c *checker) lookups(key string, sc config.SinkConfig, mp *mapping.Plan) {
 			}
 		}
 	}
-	for _, l := range mp.Lookups() {
+	for _, l := range mp.RequiredLookups() { // (an optional one gives null)
 		entity, ok := strings.CutPrefix(l, "xref.")
 		if ok && !known[entity] {
 			c.fail(key, "mapping %s looks up `xref: %s`, but nothing records the ids of %s in %s: no source reads or references them there and no sink with stamps writes them",

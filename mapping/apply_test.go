@@ -427,3 +427,23 @@ fields:
 		}
 	}
 }
+
+// TestDuplicateNamesFirstCounts: of an object's members of one name (a
+// kafka source's metadata put before the value's own), paths and
+// expressions both read the first.
+func TestDuplicateNamesFirstCounts(t *testing.T) {
+	p := mustPlan(t, `entity: order
+direction: in
+fields:
+  order_no: {from: meta.key}
+  notes: {expr: 'meta.key'}
+  channel: {when: 'meta.key == "first"', value: yes}
+`)
+	got, err := applyJSON(t, p, `{"meta":{"key":"first"},"x":1,"meta":{"key":"second"}}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"order_no":"first","notes":"first","channel":"yes"}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}

@@ -164,7 +164,8 @@ func (v Value) Elems() []Value {
 
 // Any converts v to plain Go values: nil, bool, string, json-like numbers
 // (int64 when integral and in range, else float64), []any and
-// map[string]any. It is used to hand records to expressions.
+// map[string]any. It is used to hand records to expressions. Of an
+// object's members of one name the first counts, as for Get and paths.
 func (v Value) Any() any {
 	switch v.kind {
 	case Bool:
@@ -186,7 +187,9 @@ func (v Value) Any() any {
 	case Object:
 		out := make(map[string]any, len(v.a)/2)
 		for i := 0; i < len(v.a); i += 2 {
-			out[v.a[i].s] = v.a[i+1].Any()
+			if _, dup := out[v.a[i].s]; !dup { // the first of a name, as Get
+				out[v.a[i].s] = v.a[i+1].Any()
+			}
 		}
 		return out
 	}

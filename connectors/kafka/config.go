@@ -81,6 +81,8 @@ func (c *Config) check(name string, p *connectors.FieldErrors) {
 		for h, field := range e.HeaderFields {
 			key := "entities." + entity + ".header_fields." + h
 			switch _, fixed := e.Headers[h]; {
+			case h == "":
+				p.Add(key, "a header needs a name")
 			case strings.HasPrefix(h, "hub-"):
 				p.Add(key, "headers starting with hub- are the hub's own")
 			case fixed:
@@ -91,6 +93,16 @@ func (c *Config) check(name string, p *connectors.FieldErrors) {
 		}
 		if e.Metadata != "" && !memberName.MatchString(e.Metadata) {
 			p.Add("entities."+entity+".metadata", "%q is not a member name (letters, digits and _, not starting with a digit; no dots)", e.Metadata)
+		}
+		if m := e.Metadata; m != "" {
+			for _, f := range []struct{ key, field, instead string }{
+				{"key_field", e.KeyField, "leave it out to key by the message key"},
+				{"version_field", e.VersionField, "leave it out to order by the message timestamp"},
+			} {
+				if f.field == m || strings.HasPrefix(f.field, m+".") {
+					p.Add("entities."+entity+"."+f.key, "%s reads the message's value, not its metadata (%s): %s", f.field, m, f.instead)
+				}
+			}
 		}
 	}
 }

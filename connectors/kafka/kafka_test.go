@@ -354,6 +354,9 @@ func testReadMetadata(t *testing.T, raw bool) {
 	if h := meta.Get("headers"); h.Get("tenant").Str() != "at" || h.Get("campaign").Str() != "spring" || h.Len() != 2 {
 		t.Errorf("_kafka.headers = %s, want tenant at (the last of two) and campaign spring", mapping.AppendJSON(nil, h))
 	}
+	if !raw && v.Len() != 2 {
+		t.Errorf("decoded with metadata: %s, want the metadata and email only (the value's own _kafka hidden)", mapping.AppendJSON(nil, v))
+	}
 	if v.Get("email").Str() != "ada@example.com" || recs[0].Key != "S-1" || recs[0].Err != nil {
 		t.Errorf("the value itself: %s, key %q, err %v", mapping.AppendJSON(nil, v), recs[0].Key, recs[0].Err)
 	}
@@ -397,8 +400,12 @@ func TestWriteHeaderFields(t *testing.T) {
 	}
 	_, err := New("events", Config{Brokers: []string{"localhost:9092"}, Timeout: time.Second,
 		Entities: map[string]EntityConfig{"order": {Topic: topic, Metadata: "_kafka.meta", Headers: map[string]string{"tenant": "de"},
-			HeaderFields: map[string]string{"tenant": "shop.tenant", "hub-op": "op", "channel": ""}}}}, nil)
-	for _, want := range []string{"entities.order.metadata", "entities.order.header_fields.tenant", "entities.order.header_fields.hub-op", "entities.order.header_fields.channel"} {
+			HeaderFields: map[string]string{"tenant": "shop.tenant", "hub-op": "op", "channel": "", "": "x"}},
+			"customer": {Topic: topic, Metadata: "_kafka", KeyField: "_kafka.key", VersionField: "_kafka"}}}, nil)
+	for _, want := range []string{"entities.order.metadata", "entities.order.header_fields.tenant", "entities.order.header_fields.hub-op",
+		"entities.order.header_fields.channel", "entities.order.header_fields.: a header needs a name",
+		"entities.customer.key_field: _kafka.key reads the message's value, not its metadata (_kafka): leave it out to key by the message key",
+		"entities.customer.version_field: _kafka reads the message's value"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("no error about %s in %v", want, err)
 		}

@@ -221,7 +221,13 @@ func (r *reader) record(entity string, e EntityConfig, m *kgo.Record) connectors
 	case r.raw:
 		rec.Raw = m.Value
 	case e.Metadata != "":
-		rec.Data = mapping.ObjectValue(append([]mapping.Member{{Key: e.Metadata, Value: metadata(m)}}, v.Members()...)...)
+		ms := append(make([]mapping.Member, 0, v.Len()+1), mapping.Member{Key: e.Metadata, Value: metadata(m)})
+		for _, mb := range v.Members() {
+			if mb.Key != e.Metadata { // hidden: the value's own member of that name
+				ms = append(ms, mb)
+			}
+		}
+		rec.Data = mapping.ObjectValue(ms...)
 	default:
 		rec.Data = v
 	}

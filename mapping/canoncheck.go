@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
@@ -51,11 +52,69 @@ func checkEmail(v Value) error {
 	if !ok {
 		return badValue(v, "is not an e-mail address")
 	}
+	if plainAddress(s) {
+		return nil
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") {
 		return badValue(v, "is not an e-mail address (name@example.com)")
 	}
 	return nil
+}
+
+// plainAddress reports whether s is an address of the plain kind nearly
+// every record holds: dot-atoms (RFC 5322, with RFC 6532's UTF-8, as
+// net/mail reads them) before and after the @, a dot in the domain.
+// mail.ParseAddress takes each such s as itself, so checkEmail needs no
+// more; it allocates about 20 times per address, a third of what mapping
+// an order allocated. Anything else (quotes, comments, names, domain
+// literals, invalid UTF-8) is left to it.
+func plainAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 {
+		return false
+	}
+	domain := s[at+1:]
+	return dotAtom(s[:at], atext) && dotAtom(domain, domainText) && strings.IndexByte(domain, '.') > 0
+}
+
+// dotAtom reports whether s is atoms joined by single dots (none first
+// or last), of the ASCII bytes ok takes and of multibyte UTF-8 runes.
+func dotAtom(s string, ok func(byte) bool) bool {
+	dot := true // (so that a leading dot fails)
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return false
+			}
+			i += size
+			dot = false
+			continue
+		case c == '.' && dot:
+			return false
+		case c == '.':
+			dot = true
+		case !ok(c):
+			return false
+		default:
+			dot = false
+		}
+		i++
+	}
+	return len(s) > 0 && !dot
+}
+
+// atext: RFC 5322's atom characters, ASCII only.
+func atext(c byte) bool {
+	return domainText(c) || strings.IndexByte("!#$%&'*+/=?^_`{|}~", c) >= 0
+}
+
+// domainText: letters, digits and hyphens (a subset of atext).
+func domainText(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
 }
 
 func checkCountry(v Value) error {

@@ -93,7 +93,7 @@ func coercer(t CoerceType, loc *time.Location, region string) (func(Value) (Valu
 	case TypeDateTime:
 		return func(v Value) (Value, error) { return toDateTime(v, loc) }, true
 	case TypePhone:
-		return func(v Value) (Value, error) { return toPhone(v, region) }, true
+		return newPhoneCache(region).normalize, true
 	}
 	return nil, false
 }

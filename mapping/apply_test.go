@@ -446,4 +446,20 @@ fields:
 	if want := `{"order_no":"first","notes":"first","channel":"yes"}`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
+	lines := mustPlan(t, `entity: order
+direction: in
+fields:
+  lines:
+    each: items
+    fields:
+      sku: {from: meta.key}
+      name: {expr: 'meta.key'}
+`)
+	got, err = applyJSON(t, lines, `{"items":[{"meta":{"key":"first"},"meta":{"key":"second"}}]}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"lines":[{"sku":"first","name":"first"}]}`; got != want {
+		t.Fatalf("in a line: got %s, want %s", got, want)
+	}
 }

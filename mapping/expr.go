@@ -56,7 +56,7 @@ func (sc *scope) envFor(value Value) map[string]any {
 				env[k] = v
 			}
 		} else if sc.cur.kind == Object {
-			for i := 0; i < len(sc.cur.a); i += 2 {
+			for i := len(sc.cur.a) - 2; i >= 0; i -= 2 { // backwards: the first of a name counts, as for Get
 				env[sc.cur.a[i].s] = sc.cur.a[i+1].Any()
 			}
 		}

@@ -186,10 +186,8 @@ func (v Value) Any() any {
 		return out
 	case Object:
 		out := make(map[string]any, len(v.a)/2)
-		for i := 0; i < len(v.a); i += 2 {
-			if _, dup := out[v.a[i].s]; !dup { // the first of a name, as Get
-				out[v.a[i].s] = v.a[i+1].Any()
-			}
+		for i := len(v.a) - 2; i >= 0; i -= 2 { // backwards: the first of a name counts, as for Get
+			out[v.a[i].s] = v.a[i+1].Any()
 		}
 		return out
 	}

@@ -320,3 +320,13 @@ type Backfiller interface {
 	// so that an empty read from it ends the backfill.
 	CaughtUp(entity, cursor string) bool
 }
+
+// RoleSettings is a connector whose entity settings include some that
+// only a source reads, or only a sink: given for an entity no source (or
+// no sink) of the connector takes, such a setting does nothing, and
+// `hub validate` warns. Each map names, by entity, the settings the config
+// gives (by their keys under the entity: "metadata", "header_fields").
+type RoleSettings interface {
+	SourceOnly() map[string][]string
+	SinkOnly() map[string][]string
+}

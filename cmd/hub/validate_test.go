@@ -401,6 +401,44 @@ sinks:
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant a warning %q", code, stdout, stderr, want)
 		}
 	})
+
+	// A kafka setting of one role (a source's metadata, a sink's
+	// header_fields) for an entity no source, or no sink, of the
+	// connector takes does nothing: a warning each.
+	t.Run("kafka settings of the other role", func(t *testing.T) {
+		cfg := writeConfig(t, dir, fmt.Sprintf(`connectors:
+  events:
+    kind: kafka
+    brokers: [127.0.0.1:9092]
+    entities:
+      customer: {topic: shop.customers, metadata: _kafka, header_fields: {tenant: tenant}}
+      order: {topic: shop.orders, metadata: _kafka, group: hub}
+sources:
+  shop-customers:
+    connector: events
+    entity: customer
+    mapping: %s
+sinks:
+  lake:
+    connector: events
+    entities:
+      order: {mapping: %s}
+`, filepath.Join(shipped, "shop-customer-in.yaml"), filepath.Join(shipped, "analytics-order-out.yaml")))
+		stdout, stderr, code := runHubIO(t, nil, "validate", "-c", cfg)
+		wants := []string{
+			":6: connectors.events.entities.customer.header_fields: only a sink reads it, and no sink writes customer to events",
+			":7: connectors.events.entities.order.group: only a source reads it, and no source reads order from events",
+			":7: connectors.events.entities.order.metadata: only a source reads it, and no source reads order from events",
+		}
+		if code != 0 || strings.TrimSpace(stdout) != "ok" || !strings.Contains(stderr, "3 warning(s)") {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant 3 warnings", code, stdout, stderr)
+		}
+		for _, want := range wants {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("no warning %q in\n%s", want, stderr)
+			}
+		}
+	})
 }
 
 // TestValidateReconcile: a job whose side cannot scan its entity, whose

@@ -3,6 +3,7 @@ package kafka
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,3 +111,31 @@ func (c *Config) check(name string, p *connectors.FieldErrors) {
 // memberName is what metadata may be called: a plain member name, so
 // that a mapping reaches it as the first step of a path.
 var memberName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// SourceOnly names, by entity, the settings given that only a source
+// reads (connectors.RoleSettings).
+func (c *Conn) SourceOnly() map[string][]string {
+	return c.given(func(e EntityConfig) map[string]bool {
+		return map[string]bool{"group": e.Group != "", "version_field": e.VersionField != "", "metadata": e.Metadata != ""}
+	})
+}
+
+// SinkOnly names, by entity, the settings given that only a sink reads.
+func (c *Conn) SinkOnly() map[string][]string {
+	return c.given(func(e EntityConfig) map[string]bool {
+		return map[string]bool{"headers": len(e.Headers) > 0, "header_fields": len(e.HeaderFields) > 0}
+	})
+}
+
+func (c *Conn) given(set func(EntityConfig) map[string]bool) map[string][]string {
+	out := map[string][]string{}
+	for entity, e := range c.cfg.Entities {
+		for key, ok := range set(e) {
+			if ok {
+				out[entity] = append(out[entity], key)
+			}
+		}
+		slices.Sort(out[entity])
+	}
+	return out
+}

@@ -96,6 +96,7 @@ func BuildLogged(cfg *config.Config, kinds *connectors.Registry, log *slog.Logge
 	for _, name := range sorted(cfg.Reconcile) {
 		c.reconcile(name)
 	}
+	c.roleSettings()
 	for _, name := range sorted(p.Connectors) {
 		if _, ok := p.Connectors[name].(connectors.View); ok {
 			p.Views = append(p.Views, name)

@@ -193,6 +193,46 @@ func (c *checker) lookups(key string, sc config.SinkConfig, mp *mapping.Plan) {
 	}
 }
 
+// roleSettings warns of connector settings that only a source reads, or
+// only a sink, given for an entity no source (no sink) of the connector
+// takes: they do nothing (connectors.RoleSettings).
+func (c *checker) roleSettings() {
+	for _, name := range sorted(c.plan.Connectors) {
+		rs, ok := c.plan.Connectors[name].(connectors.RoleSettings)
+		if !ok {
+			continue
+		}
+		read, written := map[string]bool{}, map[string]bool{}
+		for _, sc := range c.cfg.Sources {
+			if sc.Connector == name {
+				read[sc.Entity] = true
+			}
+		}
+		for _, sk := range c.cfg.Sinks {
+			if sk.Connector == name {
+				for entity := range sk.Entities {
+					written[entity] = true
+				}
+			}
+		}
+		for _, r := range []struct {
+			given map[string][]string
+			used  map[string]bool
+			what  string
+		}{{rs.SourceOnly(), read, "only a source reads it, and no source reads %s from %s"},
+			{rs.SinkOnly(), written, "only a sink reads it, and no sink writes %s to %s"}} {
+			for _, entity := range sorted(r.given) {
+				if r.used[entity] {
+					continue
+				}
+				for _, key := range r.given[entity] {
+					c.warn("connectors."+name+".entities."+entity+"."+key, r.what, entity, name)
+				}
+			}
+		}
+	}
+}
+
 // twoWayWhy says what makes entity two-way.
 func (c *checker) twoWayWhy(entity string) string {
 	if _, ok := c.cfg.Entities[entity]; ok {

@@ -215,6 +215,14 @@ func (r *reader) record(entity string, e EntityConfig, m *kgo.Record) connectors
 	if err := keyAndVersion(&rec, e, v, r.raw); err != nil {
 		rec.Err = fmt.Errorf("%s: %v", where(m), err)
 	}
+	r.keep(&rec, e, m, v)
+	return rec
+}
+
+// keep puts the message's value in rec: as it arrived when left raw,
+// else v (its decoding); with the message's metadata first when e asks
+// for it.
+func (r *reader) keep(rec *connectors.Record, e EntityConfig, m *kgo.Record, v mapping.Value) {
 	switch {
 	case r.raw && e.Metadata != "":
 		rec.Raw = withMember(m.Value, e.Metadata, metadata(m))
@@ -231,7 +239,6 @@ func (r *reader) record(entity string, e EntityConfig, m *kgo.Record) connectors
 	default:
 		rec.Data = v
 	}
-	return rec
 }
 
 // metadata is what the message carries beside its value: topic,

@@ -31,6 +31,12 @@ func TestUnstampedSinkWritesEveryVersionAndRecordsNothing(t *testing.T) {
 		o, n := h.sink.snapshot("order")
 		return len(o) == 30 && n == 30, fmt.Sprintf("%d orders in %d writes", len(o), n)
 	})
+	// The source's cursor stored past them, or the next start reads and
+	// publishes them again (its stamps taken back): more writes below.
+	eventually(t, 30*time.Second, "the order source's cursor stored at 30", func() (bool, string) {
+		c, _, err := h.store.GetCursor(ctx, "crm-order", "order")
+		return err == nil && c == "30", fmt.Sprintf("cursor %q (%v)", c, err)
+	})
 	stop()
 	orders, _ := h.sink.snapshot("order")
 	hubs := make([]string, 31)

@@ -463,3 +463,27 @@ fields:
 		t.Fatalf("in a line: got %s, want %s", got, want)
 	}
 }
+
+// TestOptionalLookupWithoutHook: where no lookup is given (a mapping in,
+// a reconcile scan), an optional hook gives null and a required one
+// fails the field.
+func TestOptionalLookupWithoutHook(t *testing.T) {
+	p := mustPlan(t, `entity: order
+direction: in
+fields:
+  order_no: {from: no}
+  notes: {from: ref, transform: [{hook: {name: xref.customer, optional: true}}]}
+`)
+	got, err := applyJSON(t, p, `{"no":"A-1","ref":"77"}`, nil)
+	if err != nil || got != `{"order_no":"A-1","notes":null}` {
+		t.Fatalf("optional: got %s, %v; want the order number and null notes", got, err)
+	}
+	req := mustPlan(t, `entity: order
+direction: in
+fields:
+  notes: {from: ref, transform: [{hook: {name: xref.customer}}]}
+`)
+	if _, err := applyJSON(t, req, `{"ref":"77"}`, nil); err == nil || !strings.Contains(err.Error(), "no lookup hook is configured") {
+		t.Fatalf("required: %v, want no lookup hook is configured", err)
+	}
+}

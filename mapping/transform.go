@@ -515,6 +515,9 @@ func (c *compiler) buildTransform(name string, arg *yaml.Node) (builtTransform, 
 				return v, nil
 			}
 			if sc.lookup == nil {
+				if optional { // nothing can be found: what optional asks for then
+					return nullValue, nil
+				}
 				return nullValue, badValue(v, "%s: no lookup hook is configured", hookName)
 			}
 			key = strings.Clone(key) // the hook may keep it; the record may be transient

@@ -361,6 +361,64 @@ sinks:
 		}
 	})
 
+	// Lookups that can never answer: any in a mapping in (it has none)
+	// unless optional, and one a sink does not serve (not xref.<entity>).
+	t.Run("lookups nothing answers", func(t *testing.T) {
+		in := filepath.Join(dir, "order-in-lookup.yaml")
+		out := filepath.Join(dir, "order-out-pricelist.yaml")
+		for path, body := range map[string]string{
+			in: `name: shop-order-in
+system: shop
+entity: order
+direction: in
+fields:
+  external_id: {from: id, type: string, required: true}
+  order_no: {from: name, transform: [{xref: order}]}
+  notes: {from: note, transform: [{hook: {name: xref.customer, optional: true}}]}
+`,
+			out: `name: lake-order-out
+system: lake
+entity: order
+direction: out
+fields:
+  id: {from: id}
+  terms: {from: payment_terms, transform: [{hook: {name: price_list, optional: true}}]}
+`} {
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := writeConfig(t, dir, fmt.Sprintf(`connectors:
+  lake:
+    kind: kafka
+    brokers: [127.0.0.1:9092]
+    entities:
+      order: {topic: lake.orders}
+sources:
+  shop-orders:
+    connector: lake
+    entity: order
+    mapping: %s
+sinks:
+  lake:
+    connector: lake
+    entities:
+      order: {mapping: %s}
+`, in, out))
+		stdout, stderr, code := runHubIO(t, nil, "validate", "-c", cfg)
+		for _, want := range []string{
+			":11: sources.shop-orders.mapping: mapping " + in + " looks up xref.order, but a mapping in has no lookups",
+			":16: sinks.lake.entities.order.mapping: mapping " + out + " looks up price_list, which a sink does not answer",
+		} {
+			if code == 0 || !strings.Contains(stderr, want) {
+				t.Errorf("exit %d, no problem %q in\n%s%s", code, want, stdout, stderr)
+			}
+		}
+		if strings.Contains(stderr, "xref.customer") {
+			t.Errorf("the optional xref.customer of the mapping in is refused:\n%s", stderr)
+		}
+	})
+
 	t.Run("the demo is ok, without warnings", func(t *testing.T) {
 		stdout, stderr, code := runHubIO(t, nil, "validate", "-c", filepath.Join("..", "..", "configs", "demo.yaml"))
 		if code != 0 || strings.TrimSpace(stdout) != "ok" || strings.Contains(stderr, "warning") {

@@ -42,6 +42,11 @@ func (c *checker) load(key, path, entity, direction string) *mapping.Plan {
 		c.fail(key, "mapping %s maps %s %q, but this needs %s %q", path, mp.Entity, mp.Direction, entity, direction)
 		return nil
 	}
+	if direction == "in" {
+		for _, l := range mp.RequiredLookups() { // (an optional one gives null)
+			c.fail(key, "mapping %s looks up %s, but a mapping in has no lookups: every record would fail (mark it optional: true, or look it up in a sink's mapping)", path, l)
+		}
+	}
 	return mp
 }
 
@@ -182,6 +187,11 @@ func (c *checker) lookups(key string, sc config.SinkConfig, mp *mapping.Plan) {
 			for entity := range src.Refs {
 				known[entity] = true // a referenced record's id there, linked as it is first seen
 			}
+		}
+	}
+	for _, l := range mp.Lookups() {
+		if !strings.HasPrefix(l, "xref.") {
+			c.fail(key, "mapping %s looks up %s, which a sink does not answer (its lookups are xref.<entity>): every record would wait on it", mp.File, l)
 		}
 	}
 	for _, l := range mp.RequiredLookups() { // (an optional one gives null)

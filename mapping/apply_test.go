@@ -487,3 +487,23 @@ fields:
 		t.Fatalf("required: %v, want no lookup hook is configured", err)
 	}
 }
+
+// TestPhoneDefaultInTheFieldsRegion: a phone field's default is
+// normalised with the field's region, as its values are, not the
+// mapping's default region.
+func TestPhoneDefaultInTheFieldsRegion(t *testing.T) {
+	p := mustPlan(t, `entity: customer
+direction: in
+options: {default_region: DE}
+fields:
+  phone: {from: tel, type: phone, region: US, default: "202-555-0143"}
+  mobile: {from: mobile, type: phone, region: US}
+`)
+	got, err := applyJSON(t, p, `{"mobile":"202-555-0143"}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"phone":"+12025550143","mobile":"+12025550143"}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}

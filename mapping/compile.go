@@ -638,6 +638,7 @@ func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *Cano
 	typ := ""
 	typeNode := vn
 	typeReported := false
+	var coerce func(Value) (Value, error) // the type's, with the field's region: the default's too
 	if t, ok := kv["type"]; ok {
 		typeNode = t
 		typ = t.Value
@@ -646,6 +647,7 @@ func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *Cano
 			region = strings.ToUpper(r.Value)
 		}
 		fn, ok := coercer(CoerceType(typ), c.loc, region)
+		coerce = fn
 		switch {
 		case !ok:
 			c.problem(t, full, "unknown type %q (one of %s)", typ, joinTypes())
@@ -684,11 +686,9 @@ func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *Cano
 		if err != nil {
 			c.problem(d, full, "default: %v", err)
 		} else {
-			if typ != "" {
-				if fn, ok := coercer(CoerceType(typ), c.loc, c.region); ok {
-					if cv, err := fn(dv); err == nil {
-						dv = cv
-					}
+			if coerce != nil && typ != "" {
+				if cv, err := coerce(dv); err == nil {
+					dv = cv
 				}
 			}
 			f.def, f.hasDef = dv, true

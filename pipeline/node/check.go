@@ -182,12 +182,8 @@ func (c *checker) unstamped(ekey string, sc config.SinkConfig, spec connectors.W
 // writes them).
 func (c *checker) lookups(key string, sc config.SinkConfig, mp *mapping.Plan) {
 	known := holds(c.cfg, sc.Connector)
-	for _, src := range c.cfg.Sources {
-		if src.Connector == sc.Connector {
-			for entity := range src.Refs {
-				known[entity] = true // a referenced record's id there, linked as it is first seen
-			}
-		}
+	for entity := range usesOf(c.cfg, sc.Connector).referenced {
+		known[entity] = true // a referenced record's id there, linked as it is first seen
 	}
 	for _, l := range mp.Lookups() {
 		if !strings.HasPrefix(l, "xref.") {
@@ -212,25 +208,13 @@ func (c *checker) roleSettings() {
 		if !ok {
 			continue
 		}
-		read, written := map[string]bool{}, map[string]bool{}
-		for _, sc := range c.cfg.Sources {
-			if sc.Connector == name {
-				read[sc.Entity] = true
-			}
-		}
-		for _, sk := range c.cfg.Sinks {
-			if sk.Connector == name {
-				for entity := range sk.Entities {
-					written[entity] = true
-				}
-			}
-		}
+		u := usesOf(c.cfg, name)
 		for _, r := range []struct {
 			given map[string][]string
 			used  map[string]bool
 			what  string
-		}{{rs.SourceOnly(), read, "only a source reads it, and no source reads %s from %s"},
-			{rs.SinkOnly(), written, "only a sink reads it, and no sink writes %s to %s"}} {
+		}{{rs.SourceOnly(), u.read, "only a source reads it, and no source reads %s from %s"},
+			{rs.SinkOnly(), u.written, "only a sink reads it, and no sink writes %s to %s"}} {
 			for _, entity := range sorted(r.given) {
 				if r.used[entity] {
 					continue

@@ -196,20 +196,44 @@ func appends(w connectors.Writer, entity string) bool {
 // records: the ones a sink with stamps writes to it or a source reads
 // from it. A reference to another entity is not waited for.
 func holds(cfg *config.Config, connector string) map[string]bool {
-	out := map[string]bool{}
-	for _, sc := range cfg.Sinks {
-		if sc.Connector == connector && sc.Stamped() {
-			for entity := range sc.Entities {
-				out[entity] = true
-			}
-		}
-	}
-	for _, src := range cfg.Sources {
-		if src.Connector == connector {
-			out[src.Entity] = true
+	u := usesOf(cfg, connector)
+	out := make(map[string]bool, len(u.read)+len(u.stamped))
+	for _, set := range []map[string]bool{u.read, u.stamped} {
+		for entity := range set {
+			out[entity] = true
 		}
 	}
 	return out
+}
+
+// uses is what a config does with one connector's entities, each a set:
+// read by a source, referenced by a source's refs, written by a sink,
+// written by a sink with stamps.
+type uses struct {
+	read, referenced, written, stamped map[string]bool
+}
+
+func usesOf(cfg *config.Config, connector string) uses {
+	u := uses{read: map[string]bool{}, referenced: map[string]bool{}, written: map[string]bool{}, stamped: map[string]bool{}}
+	for _, src := range cfg.Sources {
+		if src.Connector == connector {
+			u.read[src.Entity] = true
+			for entity := range src.Refs {
+				u.referenced[entity] = true
+			}
+		}
+	}
+	for _, sc := range cfg.Sinks {
+		if sc.Connector == connector {
+			for entity := range sc.Entities {
+				u.written[entity] = true
+				if sc.Stamped() {
+					u.stamped[entity] = true
+				}
+			}
+		}
+	}
+	return u
 }
 
 // startSources starts the pull sources and the trace journal's pruning,

@@ -3,7 +3,6 @@ package kafka
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -114,28 +113,45 @@ var memberName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // SourceOnly names, by entity, the settings given that only a source
 // reads (connectors.RoleSettings).
-func (c *Conn) SourceOnly() map[string][]string {
-	return c.given(func(e EntityConfig) map[string]bool {
-		return map[string]bool{"group": e.Group != "", "version_field": e.VersionField != "", "metadata": e.Metadata != ""}
-	})
-}
+func (c *Conn) SourceOnly() map[string][]string { return c.given(EntityConfig.sourceOnly) }
 
 // SinkOnly names, by entity, the settings given that only a sink reads.
-func (c *Conn) SinkOnly() map[string][]string {
-	return c.given(func(e EntityConfig) map[string]bool {
-		return map[string]bool{"headers": len(e.Headers) > 0, "header_fields": len(e.HeaderFields) > 0}
-	})
-}
+func (c *Conn) SinkOnly() map[string][]string { return c.given(EntityConfig.sinkOnly) }
 
-func (c *Conn) given(set func(EntityConfig) map[string]bool) map[string][]string {
+// given is, by entity, the settings keys names.
+func (c *Conn) given(keys func(EntityConfig) []string) map[string][]string {
 	out := map[string][]string{}
 	for entity, e := range c.cfg.Entities {
-		for key, ok := range set(e) {
-			if ok {
-				out[entity] = append(out[entity], key)
-			}
+		if ks := keys(e); len(ks) > 0 {
+			out[entity] = ks
 		}
-		slices.Sort(out[entity])
+	}
+	return out
+}
+
+// sourceOnly lists the source's settings e gives, sorted.
+func (e EntityConfig) sourceOnly() []string {
+	var out []string
+	if e.Group != "" {
+		out = append(out, "group")
+	}
+	if e.Metadata != "" {
+		out = append(out, "metadata")
+	}
+	if e.VersionField != "" {
+		out = append(out, "version_field")
+	}
+	return out
+}
+
+// sinkOnly lists the sink's settings e gives, sorted.
+func (e EntityConfig) sinkOnly() []string {
+	var out []string
+	if len(e.HeaderFields) > 0 {
+		out = append(out, "header_fields")
+	}
+	if len(e.Headers) > 0 {
+		out = append(out, "headers")
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestChangedInTheNextBatchLinkedOnce(t *testing.T) {
 		rows, _ := h.sink.snapshot("order")
 		newest := 0
 		for _, r := range rows {
-			if len(r.Get("TOTAL").Str()) > 3 && r.Get("TOTAL").Str()[len(r.Get("TOTAL").Str())-3:] == ".20" {
+			if strings.HasSuffix(r.Get("TOTAL").Str(), ".20") {
 				newest++
 			}
 		}

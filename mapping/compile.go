@@ -686,9 +686,20 @@ func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *Cano
 		if err != nil {
 			c.problem(d, full, "default: %v", err)
 		} else {
+			coerced := true // (a default its type refuses is reported above)
 			if coerce != nil && typ != "" {
-				if cv, err := coerce(dv); err == nil {
+				cv, err := coerce(dv)
+				if err == nil {
 					dv = cv
+				}
+				coerced = err == nil
+			}
+			// The default stands in for a missing value: it must pass the
+			// canonical field's check as a value would, or every record
+			// that lacks the field would carry a value the model refuses.
+			if f.check != nil && coerced && dv.kind != Null {
+				if err := f.check(dv); err != nil {
+					c.problem(d, full, "default %v", err)
 				}
 			}
 			f.def, f.hasDef = dv, true

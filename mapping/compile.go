@@ -706,6 +706,7 @@ func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *Cano
 			f.explain = append(f.explain, "default "+snippet(dv))
 		}
 	}
+	c.checkConstant(f, kv["value"], full, constVal, coerce)
 	if r, ok := kv["required"]; ok {
 		b, ok := yamlBool(r)
 		if !ok {
@@ -722,6 +723,29 @@ func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *Cano
 			c.problem(r, full, "omit_null must be true or false")
 		}
 		f.omitNull = b
+	}
+}
+
+// checkConstant reports a constant (value:, alone or with type: only)
+// that the canonical field refuses: it would fail every record.
+func (c *compiler) checkConstant(f *fieldPlan, n *yaml.Node, full string, constVal *Value, coerce func(Value) (Value, error)) {
+	if constVal == nil || f.check == nil || constVal.kind == Null {
+		return
+	}
+	v := *constVal
+	switch {
+	case len(f.steps) == 0:
+	case len(f.steps) == 1 && coerce != nil:
+		cv, err := coerce(v)
+		if err != nil {
+			return // (reported with the type)
+		}
+		v = cv
+	default:
+		return // transforms may make it what the field takes
+	}
+	if err := f.check(v); err != nil {
+		c.problem(n, full, "value %v", err)
 	}
 }
 

@@ -324,7 +324,8 @@ func testReadMetadata(t *testing.T, raw bool) {
 	produceAll(t, cluster,
 		&kgo.Record{Topic: topic, Partition: 1, Key: []byte("S-1"), Value: []byte(" {\n \"email\": \"ada@example.com\", \"_kafka\": \"the value's own\"}\n"), Timestamp: at,
 			Headers: []kgo.RecordHeader{{Key: "tenant", Value: []byte("de")}, {Key: "campaign", Value: []byte("spring")}, {Key: "tenant", Value: []byte("at")}}},
-		&kgo.Record{Topic: topic, Partition: 1, Key: []byte("S-2"), Value: []byte(`{ }`), Timestamp: at},
+		&kgo.Record{Topic: topic, Partition: 1, Key: []byte("S-2"), Value: []byte(`{ }`), Timestamp: at,
+			Headers: []kgo.RecordHeader{{Key: "none", Value: nil}, {Key: "empty", Value: []byte{}}}},
 		&kgo.Record{Topic: topic, Partition: 1, Value: []byte(`{"id":"S-3"}`), Timestamp: at},
 	)
 	c := startConn(t, cluster, EntityConfig{Topic: topic, Start: "earliest", Metadata: "_kafka"}, nil)
@@ -362,6 +363,8 @@ func testReadMetadata(t *testing.T, raw bool) {
 	}
 	if v := data(recs[1]); v.Len() != 1 || v.Get("_kafka").Get("offset").Str() != "1" {
 		t.Errorf("an empty object with metadata: %s", mapping.AppendJSON(nil, v))
+	} else if h := v.Get("_kafka").Get("headers"); h.Len() != 2 || h.Members()[0].Key != "none" || h.Get("none").Kind() != mapping.Null || h.Get("empty").Kind() != mapping.String || h.Get("empty").Str() != "" {
+		t.Errorf("a header with a null value and one with an empty value: %s, want none: null and empty: \"\"", mapping.AppendJSON(nil, h))
 	}
 	if r := recs[2]; r.Err == nil || !strings.Contains(r.Err.Error(), "no key") {
 		t.Errorf("a message without a key: err %v", r.Err)

@@ -243,7 +243,8 @@ func (r *reader) keep(rec *connectors.Record, e EntityConfig, m *kgo.Record, v m
 
 // metadata is what the message carries beside its value: topic,
 // partition, offset, timestamp (RFC 3339, UTC), key (null when it has
-// none) and headers (an object; of a name given twice, the last).
+// none) and headers (an object; of a name given twice, the last; null
+// for a header without a value, "" for an empty one).
 func metadata(m *kgo.Record) mapping.Value {
 	key := mapping.Value{}
 	if m.Key != nil {
@@ -252,7 +253,10 @@ func metadata(m *kgo.Record) mapping.Value {
 	headers := make([]mapping.Member, 0, len(m.Headers))
 	at := make(map[string]int, len(m.Headers))
 	for _, h := range m.Headers {
-		v := mapping.StringValue(string(h.Value))
+		v := mapping.Value{} // a header may carry no value at all (length -1)
+		if h.Value != nil {
+			v = mapping.StringValue(string(h.Value))
+		}
 		if i, ok := at[h.Key]; ok {
 			headers[i].Value = v
 			continue

@@ -2,11 +2,13 @@ package kafka
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/mapping"
 )
 
@@ -88,4 +90,31 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A record written twice gives two messages alike byte for byte: the
+// configured headers, fixed and from fields, come in name order.
+func TestMessageHeadersInNameOrder(t *testing.T) {
+	e := EntityConfig{Topic: "orders",
+		Headers:      map[string]string{"site": "berlin", "app": "hub", "region": "eu", "owner": "sales"},
+		HeaderFields: map[string]string{"status": "status", "channel": "channel", "tenant": "tenant"}}
+	data, err := mapping.ParseJSON([]byte(`{"status": "open", "channel": "web", "tenant": "de"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := connectors.WriteRecord{Op: connectors.OpUpsert, HubID: "H-1", Data: data}
+	want := []string{"hub-id", "hub-entity", "hub-op", "hub-version", "app", "owner", "region", "site", "channel", "status", "tenant"}
+	for range 20 { // a map's order changes from one range to the next
+		m, err := message("order", e, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range m.Headers {
+			got = append(got, h.Key)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("headers %v, want %v", got, want)
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -108,12 +110,14 @@ func message(entity string, e EntityConfig, rec connectors.WriteRecord) (*kgo.Re
 		{Key: "hub-op", Value: []byte(rec.Op)},
 		{Key: "hub-version", Value: []byte(rec.Version.UTC().Format(time.RFC3339Nano))},
 	}}
-	for k, v := range e.Headers {
-		m.Headers = append(m.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	// In name order, so that two messages of one record are alike byte
+	// for byte (a map's order changes from one range to the next).
+	for _, k := range slices.Sorted(maps.Keys(e.Headers)) {
+		m.Headers = append(m.Headers, kgo.RecordHeader{Key: k, Value: []byte(e.Headers[k])})
 	}
 	if rec.Op != connectors.OpDelete {
-		for k, field := range e.HeaderFields {
-			if v := fieldText(rec.Data, field); v != "" {
+		for _, k := range slices.Sorted(maps.Keys(e.HeaderFields)) {
+			if v := fieldText(rec.Data, e.HeaderFields[k]); v != "" {
 				m.Headers = append(m.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 			}
 		}

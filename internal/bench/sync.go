@@ -444,6 +444,12 @@ func writeConfig(dir string, o Options, crm, erp string) (string, error) {
 	if state == "" {
 		state = "sqlite:" + filepath.Join(dir, "hub.db")
 	}
+	// A cursor sees no deletes: the sink says so, as `hub validate` asks
+	// of such a config (the bench has none to apply either way).
+	deletes := ""
+	if o.Capture == "cursor" {
+		deletes = ", deletes: ignore"
+	}
 	crmDSN := withSearchPath(o.PostgresDSN, crm)
 	erpDSN := withSearchPath(o.PostgresDSN, erp)
 	cfg := fmt.Sprintf(`hub:
@@ -491,10 +497,10 @@ sinks:
     connector: erp
     batch_size: %[9]d
     entities:
-      customer: {mapping: customer-out.yaml}
-      order: {mapping: order-out.yaml}
+      customer: {mapping: customer-out.yaml%[10]s}
+      order: {mapping: order-out.yaml%[10]s}
 `, filepath.Join(dir, "data"), freeAddr(), freeAddr(), state, crmDSN, erpDSN, o.Capture,
-		cmp.Or(o.SourceBatch, 2000), cmp.Or(o.SinkBatch, 1000))
+		cmp.Or(o.SourceBatch, 2000), cmp.Or(o.SinkBatch, 1000), deletes)
 	p := filepath.Join(dir, "hub.yaml")
 	return p, os.WriteFile(p, []byte(cfg), 0o600)
 }

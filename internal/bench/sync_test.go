@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmhub/hub/config"
 	"github.com/crmhub/hub/connectors"
 	"github.com/crmhub/hub/connectors/sqlstore"
+	"github.com/crmhub/hub/pipeline/node"
 )
 
 // TestSyncBenchSmall runs `hub bench sync` small, once on a backlog and
@@ -52,4 +54,33 @@ func TestSyncBenchSmall(t *testing.T) {
 			t.Errorf("inconsistent steady latency %+v (all orders: max %s)", s, res.Max)
 		}
 	})
+}
+
+// The bench's config is one `hub validate` passes without a warning, with
+// either capture: a cursor sees no deletes, and the sink says so.
+func TestSyncBenchConfigWithoutWarnings(t *testing.T) {
+	reg := connectors.NewRegistry()
+	if err := sqlstore.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	for _, capture := range []string{"cursor", "outbox"} {
+		t.Run(capture, func(t *testing.T) {
+			o := Options{PostgresDSN: "postgres://bench@127.0.0.1:5432/bench", Capture: capture}
+			path, err := writeConfig(t.TempDir(), o, "bench_crm", "bench_erp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := node.Build(cfg, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(plan.Warnings) > 0 {
+				t.Errorf("capture %s: %d warning(s):\n%v", capture, len(plan.Warnings), plan.Warnings.Error())
+			}
+		})
+	}
 }

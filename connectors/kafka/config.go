@@ -21,12 +21,14 @@ import (
 //	    key_field: id               # the record's key: this field, not the message key
 //	    group: crm-hub              # commit the source's position for lag tools
 type Config struct {
-	Brokers  []string                `mapstructure:"brokers" yaml:"brokers" required:"true" doc:"the cluster's bootstrap brokers, host:port"`
-	ClientID string                  `mapstructure:"client_id" yaml:"client_id" defaultdoc:"hub-<connector name>" doc:"the client id the brokers see (quotas, logs)"`
-	SASL     *SASLConfig             `mapstructure:"sasl" yaml:"sasl" doc:"SASL authentication; without it none"`
-	TLS      bool                    `mapstructure:"tls" yaml:"tls" doc:"connect with TLS (the system's root certificates)"`
-	Timeout  time.Duration           `mapstructure:"timeout" yaml:"timeout" default:"30s" doc:"bounds one produce and one metadata or commit request"`
-	Entities map[string]EntityConfig `mapstructure:"entities" yaml:"entities" required:"true" mapkey:"entity" doc:"the topics, by canonical entity"`
+	Brokers  []string      `mapstructure:"brokers" yaml:"brokers" required:"true" doc:"the cluster's bootstrap brokers, host:port"`
+	ClientID string        `mapstructure:"client_id" yaml:"client_id" defaultdoc:"hub-<connector name>" doc:"the client id the brokers see (quotas, logs)"`
+	SASL     *SASLConfig   `mapstructure:"sasl" yaml:"sasl" doc:"SASL authentication; without it none"`
+	TLS      bool          `mapstructure:"tls" yaml:"tls" doc:"connect with TLS (the system's root certificates)"`
+	Timeout  time.Duration `mapstructure:"timeout" yaml:"timeout" default:"30s" doc:"bounds one produce and one metadata or commit request"`
+	// Compression is the codec of the batches a sink produces.
+	Compression string                  `mapstructure:"compression" yaml:"compression" default:"snappy" enum:"none|gzip|snappy|lz4|zstd" doc:"sink: the codec of the message batches it produces; every consumer of the topic must read it (snappy since Kafka 0.8, lz4 since 0.10, zstd since 2.1); a source reads whatever it is given"`
+	Entities    map[string]EntityConfig `mapstructure:"entities" yaml:"entities" required:"true" mapkey:"entity" doc:"the topics, by canonical entity"`
 }
 
 // SASLConfig is the SASL block.

@@ -137,9 +137,27 @@ func (c *Conn) Close() error {
 }
 
 // newClient is a client for metadata, commits and producing: the
-// idempotent producer (acks from all in-sync replicas), sending at once.
+// idempotent producer (acks from all in-sync replicas), sending at once,
+// its batches compressed with the configured codec.
 func (c *Conn) newClient() (*kgo.Client, error) {
-	return kgo.NewClient(append(c.opts(), kgo.ProducerLinger(0), kgo.RecordDeliveryTimeout(c.cfg.Timeout))...)
+	return kgo.NewClient(append(c.opts(), kgo.ProducerLinger(0), kgo.RecordDeliveryTimeout(c.cfg.Timeout),
+		kgo.ProducerBatchCompression(codec(c.cfg.Compression)))...)
+}
+
+// codec is the compression named in the config (checked against its
+// enum when the config was read; "" is the default, snappy).
+func codec(name string) kgo.CompressionCodec {
+	switch name {
+	case "none":
+		return kgo.NoCompression()
+	case "gzip":
+		return kgo.GzipCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.SnappyCompression()
 }
 
 // replace puts a new client in the place of cl, if cl is still the one in

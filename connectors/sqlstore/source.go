@@ -213,64 +213,23 @@ func sameKey(a, b any) bool {
 
 // attachLines reads the lines of every row in one query per chunk and adds
 // them under "lines", ordered by the line key.
+//
+// A line belongs to the row whose key it holds as text. Where the table's
+// comparison equates keys that differ as text (a case-insensitive
+// collation, MariaDB's default: "A-1" = "a-1"), the query returns lines
+// whose key is no row's; then the lines are read again row by row, so
+// that each row gets what the database pairs with its key, rather than
+// losing them.
 func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entity, rows []row) error {
 	if e.lines == nil || len(rows) == 0 {
 		return nil
 	}
-	l := e.lines
-	var sel strings.Builder
-	sel.WriteString("SELECT ")
-	for _, col := range l.read {
-		sel.WriteString(c.d.ident(col) + ", ")
-	}
-	pk := c.d.ident(l.cfg.ParentKey)
-	sel.WriteString(pk + " FROM " + l.t.q + " WHERE " + pk + " IN (")
 	byParent := map[string][]mapping.Value{}
 	for start := 0; start < len(rows); start += inChunk {
 		chunk := rows[start:min(start+inChunk, len(rows))]
-		args := make([]any, len(chunk))
-		for i, r := range chunk {
-			args[i] = r.key
-		}
-		args = c.d.padIn(args)
-		q := sel.String() + placeholders(len(args)) + ") ORDER BY " + pk + ", " + c.d.ident(l.cfg.Key)
-		res, err := db.QueryxContext(ctx, c.d.rebind(q), args...)
+		lines, parents, err := c.readLines(ctx, db, e, chunk)
 		if err != nil {
-			return c.d.classify(fmt.Errorf("read lines from %s: %w", l.cfg.Table, err))
-		}
-		// One line's scan targets and members, used again for every line
-		// (Scan copies bytes; ObjectValue copies the members).
-		n := len(l.read)
-		vals := make([]any, n+1)
-		ptrs := make([]any, n+1)
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		m := make([]mapping.Member, n)
-		// The chunk's lines in one array, a parent's lines side by side
-		// (they come ordered by parent): each parent's slice of it is
-		// taken once all are read.
-		var lines []mapping.Value
-		var parents []parentRun
-		for res.Next() {
-			if err := res.Scan(ptrs...); err != nil {
-				res.Close()
-				return c.d.classify(err)
-			}
-			for i, col := range l.read {
-				m[i] = mapping.Member{Key: col, Value: toValue(vals[i], l.t.types[col])}
-			}
-			if k := len(parents) - 1; k < 0 || !sameKey(vals[n], parents[k].raw) {
-				if p := keyString(vals[n]); k < 0 || parents[k].key != p {
-					parents = append(parents, parentRun{key: p, raw: vals[n], start: len(lines)})
-				}
-			}
-			lines = append(lines, mapping.ObjectValue(m...))
-		}
-		err = res.Err()
-		res.Close()
-		if err != nil {
-			return c.d.classify(err)
+			return err
 		}
 		for i, r := range parents {
 			end := len(lines)
@@ -284,6 +243,18 @@ func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entit
 			}
 		}
 	}
+	claimed := 0
+	for i := range rows {
+		if _, ok := byParent[rows[i].keyS]; ok {
+			claimed++
+		}
+	}
+	if claimed < len(byParent) {
+		var err error
+		if byParent, err = c.linesRowByRow(ctx, db, e, rows); err != nil {
+			return err
+		}
+	}
 	for i := range rows {
 		ls := byParent[rows[i].keyS]
 		if ls == nil {
@@ -292,6 +263,79 @@ func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entit
 		rows[i].data = append(rows[i].data, mapping.Member{Key: LinesField, Value: mapping.ArrayValue(ls)})
 	}
 	return nil
+}
+
+// linesRowByRow reads each row's lines with a query of its own: all that
+// the database returns for the key are the row's, whatever their text.
+func (c *Conn) linesRowByRow(ctx context.Context, db sqlx.QueryerContext, e *entity, rows []row) (map[string][]mapping.Value, error) {
+	byParent := make(map[string][]mapping.Value, len(rows))
+	for i := range rows {
+		lines, _, err := c.readLines(ctx, db, e, rows[i:i+1])
+		if err != nil {
+			return nil, err
+		}
+		if len(lines) > 0 {
+			byParent[rows[i].keyS] = lines
+		}
+	}
+	return byParent, nil
+}
+
+// readLines reads the lines of the rows (at most inChunk of them) in one
+// query: all of them in the order of their parent key and line key, and
+// where each parent key's run of them starts.
+func (c *Conn) readLines(ctx context.Context, db sqlx.QueryerContext, e *entity, chunk []row) ([]mapping.Value, []parentRun, error) {
+	l := e.lines
+	var sel strings.Builder
+	sel.WriteString("SELECT ")
+	for _, col := range l.read {
+		sel.WriteString(c.d.ident(col) + ", ")
+	}
+	pk := c.d.ident(l.cfg.ParentKey)
+	sel.WriteString(pk + " FROM " + l.t.q + " WHERE " + pk + " IN (")
+	args := make([]any, len(chunk))
+	for i, r := range chunk {
+		args[i] = r.key
+	}
+	args = c.d.padIn(args)
+	q := sel.String() + placeholders(len(args)) + ") ORDER BY " + pk + ", " + c.d.ident(l.cfg.Key)
+	res, err := db.QueryxContext(ctx, c.d.rebind(q), args...)
+	if err != nil {
+		return nil, nil, c.d.classify(fmt.Errorf("read lines from %s: %w", l.cfg.Table, err))
+	}
+	defer res.Close()
+	// One line's scan targets and members, used again for every line
+	// (Scan copies bytes; ObjectValue copies the members).
+	n := len(l.read)
+	vals := make([]any, n+1)
+	ptrs := make([]any, n+1)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	m := make([]mapping.Member, n)
+	// The chunk's lines in one array, a parent's lines side by side (they
+	// come ordered by parent): each parent's slice of it is taken once
+	// all are read.
+	var lines []mapping.Value
+	var parents []parentRun
+	for res.Next() {
+		if err := res.Scan(ptrs...); err != nil {
+			return nil, nil, c.d.classify(err)
+		}
+		for i, col := range l.read {
+			m[i] = mapping.Member{Key: col, Value: toValue(vals[i], l.t.types[col])}
+		}
+		if k := len(parents) - 1; k < 0 || !sameKey(vals[n], parents[k].raw) {
+			if p := keyString(vals[n]); k < 0 || parents[k].key != p {
+				parents = append(parents, parentRun{key: p, raw: vals[n], start: len(lines)})
+			}
+		}
+		lines = append(lines, mapping.ObjectValue(m...))
+	}
+	if err := res.Err(); err != nil {
+		return nil, nil, c.d.classify(err)
+	}
+	return lines, parents, nil
 }
 
 // Read returns the changes of entity after cursor, at most max records

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -437,4 +438,43 @@ func TestCursorReadStartsAtTheCursor(t *testing.T) {
 		t.Errorf("%d reads of 20,000 rows touched %d index entries: each read scanned the index from its start", reads, entries)
 	}
 	t.Logf("%d reads, %d index scans, %d index entries", reads, scans, entries)
+}
+
+// Where the lines' table compares keys without regard to case (MariaDB's
+// default collation; COLLATE NOCASE in SQLite; a nondeterministic
+// collation in PostgreSQL), a line keyed "a-1" is one of order "A-1"'s for
+// the database: the order gets it, in line order, instead of losing it.
+func TestLinesOfKeysTheTableEquates(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		ci := map[string]string{"mysql": "", "sqlite": " COLLATE NOCASE", "postgres": " COLLATE hubt_ci"}[td.kind]
+		if td.kind == "postgres" {
+			td.exec(t, `CREATE COLLATION hubt_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`)
+		}
+		td.exec(t,
+			`CREATE TABLE orders (code VARCHAR(10) PRIMARY KEY, updated_at {ts})`,
+			`CREATE TABLE order_lines (order_code VARCHAR(10)`+ci+` NOT NULL, line_no INTEGER NOT NULL, sku VARCHAR(10), PRIMARY KEY (order_code, line_no))`,
+		)
+		td.execArgs(t, "INSERT INTO orders (code, updated_at) VALUES (?, ?), (?, ?), (?, ?)", "A-1", td.ts(t0), "B-1", td.ts(t0), "C-1", td.ts(t0))
+		td.execArgs(t, "INSERT INTO order_lines (order_code, line_no, sku) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?), (?, ?, ?), (?, ?, ?)",
+			"A-1", 1, "x", "a-1", 2, "y", "A-1", 3, "z", "B-1", 1, "w", "d-1", 1, "v")
+		c := startConn(t, td, Config{Entities: map[string]EntityConfig{
+			"order": {Table: "orders", Key: "code", Lines: &LinesConfig{Table: "order_lines", ParentKey: "order_code", Key: "line_no"}},
+		}})
+		p, err := c.Scan(context.Background(), "order", "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range p.Records {
+			var skus []string
+			for _, l := range r.Data.Get("lines").Elems() {
+				skus = append(skus, l.Get("sku").Str())
+			}
+			got[r.Key] = strings.Join(skus, ",")
+		}
+		want := map[string]string{"A-1": "x,y,z", "B-1": "w", "C-1": ""}
+		if !maps.Equal(got, want) {
+			t.Errorf("lines by order: %v, want %v", got, want)
+		}
+	})
 }

@@ -82,471 +82,567 @@ func argInt(n *yaml.Node) (int, error) {
 
 // buildTransform compiles one transform. arg is nil for a bare name.
 func (c *compiler) buildTransform(name string, arg *yaml.Node) (builtTransform, error) {
-	noArg := func() error {
-		if arg != nil {
-			return fmt.Errorf("%s takes no argument", name)
-		}
-		return nil
-	}
-	str := func() (string, error) {
-		if arg == nil {
-			return "", fmt.Errorf("%s needs an argument", name)
-		}
-		s, err := argString(arg)
-		if err != nil {
-			return "", fmt.Errorf("%s %v", name, err)
-		}
-		return s, nil
-	}
-	sc := func(fn step, explain string) (builtTransform, error) {
-		return builtTransform{fn: fn, in: shapeScalar, out: shapeScalar, explain: explain}, nil
-	}
 	switch name {
 	case "trim":
-		if err := noArg(); err != nil {
-			return builtTransform{}, err
-		}
-		return sc(stringStep(name, strings.TrimSpace), "trim spaces")
+		return transformTrim(name, arg)
 	case "lower":
-		if err := noArg(); err != nil {
-			return builtTransform{}, err
-		}
-		return sc(stringStep(name, lowerASCIIFast), "lower-case")
+		return transformLower(name, arg)
 	case "upper":
-		if err := noArg(); err != nil {
-			return builtTransform{}, err
-		}
-		return sc(stringStep(name, upperASCIIFast), "upper-case")
+		return transformUpper(name, arg)
 	case "digits":
-		// digits: keep 0-9 only; digits: keep_leading_plus also keeps a
-		// "+" in front (after trimming spaces), as phone cleaning wants.
-		if arg == nil {
-			return sc(stringStep(name, digitsOnly), "keep digits only")
-		}
-		if arg.Kind != yaml.ScalarNode || arg.Value != "keep_leading_plus" {
-			return builtTransform{}, fmt.Errorf("digits takes no argument or keep_leading_plus")
-		}
-		return sc(stringStep(name, digitsPlus), "keep a leading + and the digits")
+		return transformDigits(name, arg)
 	case "trim_prefix", "trim_suffix", "prefix", "suffix":
-		s, err := str()
-		if err != nil {
-			return builtTransform{}, err
-		}
-		var fn func(string) string
-		switch name {
-		case "trim_prefix":
-			fn = func(x string) string { return strings.TrimPrefix(x, s) }
-		case "trim_suffix":
-			fn = func(x string) string { return strings.TrimSuffix(x, s) }
-		case "prefix":
-			fn = func(x string) string { return s + x }
-		default:
-			fn = func(x string) string { return x + s }
-		}
-		return sc(stringStep(name, fn), fmt.Sprintf("%s %q", strings.ReplaceAll(name, "_", " "), s))
+		return transformAffix(name, arg)
 	case "split":
-		sep, err := str()
-		if err != nil {
-			return builtTransform{}, err
-		}
-		fn := func(_ *scope, v Value) (Value, error) {
-			t, ok := scalarText(v)
-			if !ok {
-				return nullValue, badValue(v, "split needs a single value, not %s", v.kind)
-			}
-			if v.kind == Null {
-				return v, nil
-			}
-			parts := strings.Split(t, sep)
-			out := make([]Value, len(parts))
-			for i, p := range parts {
-				out[i] = StringValue(p)
-			}
-			return ArrayValue(out), nil
-		}
-		return builtTransform{fn: fn, in: shapeScalar, out: shapeArray, explain: fmt.Sprintf("split at %q into an array", sep)}, nil
+		return transformSplit(name, arg)
 	case "join":
-		sep, err := str()
-		if err != nil {
-			return builtTransform{}, err
-		}
-		fn := func(_ *scope, v Value) (Value, error) {
-			switch v.kind {
-			case Null:
-				return v, nil
-			case Array:
-			default:
-				return nullValue, badValue(v, "join needs an array, not %s", v.kind)
-			}
-			var b strings.Builder
-			n := 0
-			for _, e := range v.a {
-				t, ok := scalarText(e)
-				if !ok {
-					return nullValue, badValue(v, "join needs an array of single values")
-				}
-				if e.kind == Null {
-					continue
-				}
-				if n > 0 {
-					b.WriteString(sep)
-				}
-				b.WriteString(t)
-				n++
-			}
-			return StringValue(b.String()), nil
-		}
-		return builtTransform{fn: fn, in: shapeArray, out: shapeScalar, explain: fmt.Sprintf("join the array's values with %q (nulls skipped)", sep)}, nil
+		return transformJoin(name, arg)
 	case "first", "last":
-		if err := noArg(); err != nil {
-			return builtTransform{}, err
-		}
-		first := name == "first"
-		fn := func(_ *scope, v Value) (Value, error) {
-			switch v.kind {
-			case Null:
-				return v, nil
-			case Array:
-				if len(v.a) == 0 {
-					return nullValue, nil
-				}
-				if first {
-					return v.a[0], nil
-				}
-				return v.a[len(v.a)-1], nil
-			}
-			return nullValue, badValue(v, "%s needs an array, not %s", name, v.kind)
-		}
-		return builtTransform{fn: fn, in: shapeArray, out: shapeAny, explain: name + " element of the array"}, nil
+		return transformFirst(name, arg)
 	case "substring":
-		// substring: [start, length] or {start: 0, length: 3}; runes, not bytes.
-		start, length := 0, -1
-		switch {
-		case arg != nil && arg.Kind == yaml.SequenceNode && len(arg.Content) >= 1 && len(arg.Content) <= 2:
-			var err error
-			if start, err = argInt(arg.Content[0]); err != nil {
-				return builtTransform{}, fmt.Errorf("substring start %v", err)
-			}
-			if len(arg.Content) == 2 {
-				if length, err = argInt(arg.Content[1]); err != nil {
-					return builtTransform{}, fmt.Errorf("substring length %v", err)
-				}
-			}
-		case arg != nil && arg.Kind == yaml.MappingNode:
-			for i := 0; i+1 < len(arg.Content); i += 2 {
-				k, val := arg.Content[i].Value, arg.Content[i+1]
-				n, err := argInt(val)
-				if err != nil {
-					return builtTransform{}, fmt.Errorf("substring %s %v", k, err)
-				}
-				switch k {
-				case "start":
-					start = n
-				case "length":
-					length = n
-				default:
-					return builtTransform{}, fmt.Errorf("substring: unknown key %q (start, length)", k)
-				}
-			}
-		default:
-			return builtTransform{}, fmt.Errorf("substring needs [start, length] or {start: N, length: N}")
-		}
-		if start < 0 || length < -1 {
-			return builtTransform{}, fmt.Errorf("substring start and length must not be negative")
-		}
-		fn := func(x string) string {
-			if start == 0 && length < 0 {
-				return x
-			}
-			i, n := 0, 0
-			for i < len(x) && n < start {
-				_, sz := utf8.DecodeRuneInString(x[i:])
-				i += sz
-				n++
-			}
-			if length < 0 {
-				return x[i:]
-			}
-			j := i
-			for j < len(x) && n < start+length {
-				_, sz := utf8.DecodeRuneInString(x[j:])
-				j += sz
-				n++
-			}
-			return x[i:j]
-		}
-		desc := fmt.Sprintf("characters from %d", start)
-		if length >= 0 {
-			desc = fmt.Sprintf("%d characters from %d", length, start)
-		}
-		return sc(stringStep(name, fn), desc)
+		return transformSubstring(name, arg)
 	case "replace":
-		// replace: {pattern: REGEX, with: TEXT}; $1 refers to groups.
-		if arg == nil || arg.Kind != yaml.MappingNode {
-			return builtTransform{}, fmt.Errorf("replace needs {pattern: REGEX, with: TEXT}")
-		}
-		var pat, with string
-		havePat := false
-		for i := 0; i+1 < len(arg.Content); i += 2 {
-			switch arg.Content[i].Value {
-			case "pattern":
-				pat, havePat = arg.Content[i+1].Value, true
-			case "with":
-				with = arg.Content[i+1].Value
-			default:
-				return builtTransform{}, fmt.Errorf("replace: unknown key %q (pattern, with)", arg.Content[i].Value)
-			}
-		}
-		if !havePat {
-			return builtTransform{}, fmt.Errorf("replace needs a pattern")
-		}
-		re, err := regexp.Compile(pat)
-		if err != nil {
-			return builtTransform{}, fmt.Errorf("replace pattern: %v", err)
-		}
-		return sc(stringStep(name, func(x string) string { return re.ReplaceAllString(x, with) }),
-			fmt.Sprintf("replace /%s/ with %q", pat, with))
+		return transformReplace(name, arg)
 	case "rewrite":
-		// rewrite: [{match: REGEX, to: TEMPLATE}, ...]: the first rule whose
-		// pattern matches gives the value; none matching gives null.
-		if arg == nil || arg.Kind != yaml.SequenceNode || len(arg.Content) == 0 {
-			return builtTransform{}, fmt.Errorf("rewrite needs a list of {match: REGEX, to: TEMPLATE}")
-		}
-		type rule struct {
-			re     *regexp.Regexp
-			to     string
-			tmpl   []tmplPart
-			prefix string // every match starts with it (anchored patterns)
-		}
-		rules := make([]rule, 0, len(arg.Content))
-		var desc []string
-		for _, r := range arg.Content {
-			if r.Kind != yaml.MappingNode {
-				return builtTransform{}, fmt.Errorf("rewrite rule (line %d) must be {match: REGEX, to: TEMPLATE}", r.Line)
-			}
-			var ru rule
-			havePat := false
-			for i := 0; i+1 < len(r.Content); i += 2 {
-				switch r.Content[i].Value {
-				case "match":
-					re, err := regexp.Compile(r.Content[i+1].Value)
-					if err != nil {
-						return builtTransform{}, fmt.Errorf("rewrite match (line %d): %v", r.Content[i+1].Line, err)
-					}
-					ru.re, havePat = re, true
-				case "to":
-					ru.to = r.Content[i+1].Value
-				default:
-					return builtTransform{}, fmt.Errorf("rewrite rule: unknown key %q (match, to)", r.Content[i].Value)
-				}
-			}
-			if !havePat {
-				return builtTransform{}, fmt.Errorf("rewrite rule (line %d) needs match", r.Line)
-			}
-			tmpl, err := parseTemplate(ru.to, ru.re.NumSubexp())
-			if err != nil {
-				return builtTransform{}, fmt.Errorf("rewrite to (line %d): %v", r.Line, err)
-			}
-			ru.tmpl = tmpl
-			if strings.HasPrefix(ru.re.String(), "^") {
-				ru.prefix, _ = ru.re.LiteralPrefix()
-			}
-			rules = append(rules, ru)
-			desc = append(desc, fmt.Sprintf("/%s/ -> %q", ru.re, ru.to))
-		}
-		fn := func(_ *scope, v Value) (Value, error) {
-			t, ok := scalarText(v)
-			if !ok {
-				return nullValue, badValue(v, "rewrite needs a single value, not %s", v.kind)
-			}
-			if v.kind == Null {
-				return v, nil
-			}
-			for _, r := range rules {
-				if !strings.HasPrefix(t, r.prefix) || !r.re.MatchString(t) { // no allocation on a miss
-					continue
-				}
-				m := r.re.FindStringSubmatchIndex(t)
-				return StringValue(expandTemplate(r.tmpl, t, m)), nil
-			}
-			return nullValue, nil
-		}
-		return builtTransform{fn: fn, in: shapeScalar, out: shapeScalar,
-			explain: "rewrite by the first matching rule (" + strings.Join(desc, "; ") + "), else null"}, nil
+		return transformRewrite(name, arg)
 	case "parse_time":
-		layout, err := str()
-		if err != nil {
-			return builtTransform{}, err
-		}
-		loc := c.loc
-		fn := func(_ *scope, v Value) (Value, error) {
-			if v.kind == Null {
-				return v, nil
-			}
-			t, _, err := parseTime(v, layout, loc)
-			if err != nil {
-				return nullValue, err
-			}
-			return StringValue(t.UTC().Format(time.RFC3339Nano)), nil
-		}
-		return sc(fn, fmt.Sprintf("read the time in layout %q (zone %s) as RFC 3339 UTC", layout, loc))
+		return c.transformParseTime(name, arg)
 	case "format_time":
-		layout, err := str()
-		if err != nil {
-			return builtTransform{}, err
-		}
-		loc := c.loc
-		fn := func(_ *scope, v Value) (Value, error) {
-			if v.kind == Null {
-				return v, nil
-			}
-			t, dateOnly, err := parseTime(v, "", loc)
-			if err != nil {
-				return nullValue, err
-			}
-			if !dateOnly {
-				t = t.In(loc)
-			}
-			return StringValue(t.Format(layout)), nil
-		}
-		return sc(fn, fmt.Sprintf("format the date/time in layout %q (zone %s)", layout, loc))
+		return c.transformFormatTime(name, arg)
 	case "timezone":
-		zone, err := str()
-		if err != nil {
-			return builtTransform{}, err
-		}
-		to, err := time.LoadLocation(zone)
-		if err != nil {
-			return builtTransform{}, fmt.Errorf("timezone: unknown zone %q", zone)
-		}
-		loc := c.loc
-		fn := func(_ *scope, v Value) (Value, error) {
-			if v.kind == Null {
-				return v, nil
-			}
-			t, _, err := parseTime(v, "", loc)
-			if err != nil {
-				return nullValue, err
-			}
-			return StringValue(t.In(to).Format(time.RFC3339Nano)), nil
-		}
-		return sc(fn, fmt.Sprintf("convert the time to zone %s (RFC 3339 with offset)", zone))
+		return c.transformTimezone(name, arg)
 	case "default":
-		if arg == nil {
-			return builtTransform{}, fmt.Errorf("default needs a value")
-		}
-		d, err := nodeValue(arg)
-		if err != nil {
-			return builtTransform{}, fmt.Errorf("default: %v", err)
-		}
-		fn := func(_ *scope, v Value) (Value, error) {
-			if v.kind == Null || (v.kind == String && v.s == "") {
-				return d, nil
-			}
-			return v, nil
-		}
-		return builtTransform{fn: fn, in: shapeAny, out: shapeAny, explain: "if null or empty use " + snippet(d)}, nil
+		return transformDefault(name, arg)
 	case "round":
-		places, err := argInt(arg)
-		if err != nil {
-			return builtTransform{}, fmt.Errorf("round %v", err)
-		}
-		if places < 0 || places > 18 {
-			return builtTransform{}, fmt.Errorf("round: places must be 0..18")
-		}
-		fn := func(_ *scope, v Value) (Value, error) {
-			if v.kind == Null {
-				return v, nil
-			}
-			if v.kind != Number && v.kind != String {
-				return nullValue, badValue(v, "not a decimal")
-			}
-			t, err := roundText(v, int32(places))
-			if err != nil {
-				return nullValue, err
-			}
-			return NumberValue(t), nil
-		}
-		return sc(fn, fmt.Sprintf("round half away from zero to %d places", places))
+		return transformRound(name, arg)
 	case "map":
 		return c.buildValueMap(arg)
 	case "lookup":
 		return c.buildLookupTable(arg)
 	case "xref", "hook":
-		var hookName string
-		optional := false
-		if name == "xref" {
-			ent, err := str()
-			if err != nil {
-				return builtTransform{}, err
-			}
-			if _, ok := Canonical(ent); !ok {
-				return builtTransform{}, fmt.Errorf("xref: unknown entity %q (one of %s)", ent, strings.Join(Entities(), ", "))
-			}
-			hookName = "xref." + ent
-		} else {
-			if arg == nil || arg.Kind != yaml.MappingNode {
-				return builtTransform{}, fmt.Errorf("hook needs {name: NAME, optional: bool}")
-			}
-			for i := 0; i+1 < len(arg.Content); i += 2 {
-				switch arg.Content[i].Value {
-				case "name":
-					hookName = arg.Content[i+1].Value
-				case "optional":
-					optional = arg.Content[i+1].Value == "true"
-				default:
-					return builtTransform{}, fmt.Errorf("hook: unknown key %q (name, optional)", arg.Content[i].Value)
-				}
-			}
-			if hookName == "" {
-				return builtTransform{}, fmt.Errorf("hook needs a name")
-			}
-		}
-		if c.hooks == nil {
-			c.hooks = map[string]bool{}
-		}
-		c.hooks[hookName] = c.hooks[hookName] || !optional
-		fn := func(sc *scope, v Value) (Value, error) {
-			key, ok := scalarText(v)
-			if !ok {
-				return nullValue, badValue(v, "%s needs a single value as key, not %s", hookName, v.kind)
-			}
-			if v.kind == Null {
-				return v, nil
-			}
-			if sc.lookup == nil {
-				if optional { // nothing can be found: what optional asks for then
-					return nullValue, nil
-				}
-				return nullValue, badValue(v, "%s: no lookup hook is configured", hookName)
-			}
-			key = strings.Clone(key) // the hook may keep it; the record may be transient
-			val, found, err := sc.lookup.Lookup(sc.ctx, hookName, key)
-			if err != nil {
-				return nullValue, &LookupError{Name: hookName, Key: key, Err: err}
-			}
-			if !found {
-				if optional {
-					return nullValue, nil
-				}
-				return nullValue, badValue(v, "%s: not found", hookName)
-			}
-			return StringValue(val), nil
-		}
-		return builtTransform{fn: fn, in: shapeScalar, out: shapeScalar, explain: fmt.Sprintf("ask the pipeline's lookup %q", hookName)}, nil
+		return c.transformXref(name, arg)
 	case "expr":
-		src, err := str()
+		return c.transformExpr(name, arg)
+	}
+	return builtTransform{}, fmt.Errorf("unknown transform %q (known: %s)", name, strings.Join(transformNames(), ", "))
+}
+
+// noArg checks that a transform that takes no argument was given none.
+func noArg(name string, arg *yaml.Node) error {
+	if arg != nil {
+		return fmt.Errorf("%s takes no argument", name)
+	}
+	return nil
+}
+
+// textArg is a transform's text argument.
+func textArg(name string, arg *yaml.Node) (string, error) {
+	if arg == nil {
+		return "", fmt.Errorf("%s needs an argument", name)
+	}
+	s, err := argString(arg)
+	if err != nil {
+		return "", fmt.Errorf("%s %v", name, err)
+	}
+	return s, nil
+}
+
+// scalarTransform is a step from a single value to a single value.
+func scalarTransform(fn step, explain string) (builtTransform, error) {
+	return builtTransform{fn: fn, in: shapeScalar, out: shapeScalar, explain: explain}, nil
+}
+
+// transformTrim compiles the trim transform.
+func transformTrim(name string, arg *yaml.Node) (builtTransform, error) {
+	if err := noArg(name, arg); err != nil {
+		return builtTransform{}, err
+	}
+	return scalarTransform(stringStep(name, strings.TrimSpace), "trim spaces")
+}
+
+// transformLower compiles the lower transform.
+func transformLower(name string, arg *yaml.Node) (builtTransform, error) {
+	if err := noArg(name, arg); err != nil {
+		return builtTransform{}, err
+	}
+	return scalarTransform(stringStep(name, lowerASCIIFast), "lower-case")
+}
+
+// transformUpper compiles the upper transform.
+func transformUpper(name string, arg *yaml.Node) (builtTransform, error) {
+	if err := noArg(name, arg); err != nil {
+		return builtTransform{}, err
+	}
+	return scalarTransform(stringStep(name, upperASCIIFast), "upper-case")
+}
+
+// transformDigits compiles the digits transform.
+func transformDigits(name string, arg *yaml.Node) (builtTransform, error) {
+	// digits: keep 0-9 only; digits: keep_leading_plus also keeps a
+	// "+" in front (after trimming spaces), as phone cleaning wants.
+	if arg == nil {
+		return scalarTransform(stringStep(name, digitsOnly), "keep digits only")
+	}
+	if arg.Kind != yaml.ScalarNode || arg.Value != "keep_leading_plus" {
+		return builtTransform{}, fmt.Errorf("digits takes no argument or keep_leading_plus")
+	}
+	return scalarTransform(stringStep(name, digitsPlus), "keep a leading + and the digits")
+}
+
+// transformAffix compiles the trim_prefix, trim_suffix, prefix and suffix transforms.
+func transformAffix(name string, arg *yaml.Node) (builtTransform, error) {
+	s, err := textArg(name, arg)
+	if err != nil {
+		return builtTransform{}, err
+	}
+	var fn func(string) string
+	switch name {
+	case "trim_prefix":
+		fn = func(x string) string { return strings.TrimPrefix(x, s) }
+	case "trim_suffix":
+		fn = func(x string) string { return strings.TrimSuffix(x, s) }
+	case "prefix":
+		fn = func(x string) string { return s + x }
+	default:
+		fn = func(x string) string { return x + s }
+	}
+	return scalarTransform(stringStep(name, fn), fmt.Sprintf("%s %q", strings.ReplaceAll(name, "_", " "), s))
+}
+
+// transformSplit compiles the split transform.
+func transformSplit(name string, arg *yaml.Node) (builtTransform, error) {
+	sep, err := textArg(name, arg)
+	if err != nil {
+		return builtTransform{}, err
+	}
+	fn := func(_ *scope, v Value) (Value, error) {
+		t, ok := scalarText(v)
+		if !ok {
+			return nullValue, badValue(v, "split needs a single value, not %s", v.kind)
+		}
+		if v.kind == Null {
+			return v, nil
+		}
+		parts := strings.Split(t, sep)
+		out := make([]Value, len(parts))
+		for i, p := range parts {
+			out[i] = StringValue(p)
+		}
+		return ArrayValue(out), nil
+	}
+	return builtTransform{fn: fn, in: shapeScalar, out: shapeArray, explain: fmt.Sprintf("split at %q into an array", sep)}, nil
+}
+
+// transformJoin compiles the join transform.
+func transformJoin(name string, arg *yaml.Node) (builtTransform, error) {
+	sep, err := textArg(name, arg)
+	if err != nil {
+		return builtTransform{}, err
+	}
+	fn := func(_ *scope, v Value) (Value, error) {
+		switch v.kind {
+		case Null:
+			return v, nil
+		case Array:
+		default:
+			return nullValue, badValue(v, "join needs an array, not %s", v.kind)
+		}
+		var b strings.Builder
+		n := 0
+		for _, e := range v.a {
+			t, ok := scalarText(e)
+			if !ok {
+				return nullValue, badValue(v, "join needs an array of single values")
+			}
+			if e.kind == Null {
+				continue
+			}
+			if n > 0 {
+				b.WriteString(sep)
+			}
+			b.WriteString(t)
+			n++
+		}
+		return StringValue(b.String()), nil
+	}
+	return builtTransform{fn: fn, in: shapeArray, out: shapeScalar, explain: fmt.Sprintf("join the array's values with %q (nulls skipped)", sep)}, nil
+}
+
+// transformFirst compiles the first and last transforms.
+func transformFirst(name string, arg *yaml.Node) (builtTransform, error) {
+	if err := noArg(name, arg); err != nil {
+		return builtTransform{}, err
+	}
+	first := name == "first"
+	fn := func(_ *scope, v Value) (Value, error) {
+		switch v.kind {
+		case Null:
+			return v, nil
+		case Array:
+			if len(v.a) == 0 {
+				return nullValue, nil
+			}
+			if first {
+				return v.a[0], nil
+			}
+			return v.a[len(v.a)-1], nil
+		}
+		return nullValue, badValue(v, "%s needs an array, not %s", name, v.kind)
+	}
+	return builtTransform{fn: fn, in: shapeArray, out: shapeAny, explain: name + " element of the array"}, nil
+}
+
+// transformSubstring compiles the substring transform.
+func transformSubstring(name string, arg *yaml.Node) (builtTransform, error) {
+	// substring: [start, length] or {start: 0, length: 3}; runes, not bytes.
+	start, length := 0, -1
+	switch {
+	case arg != nil && arg.Kind == yaml.SequenceNode && len(arg.Content) >= 1 && len(arg.Content) <= 2:
+		var err error
+		if start, err = argInt(arg.Content[0]); err != nil {
+			return builtTransform{}, fmt.Errorf("substring start %v", err)
+		}
+		if len(arg.Content) == 2 {
+			if length, err = argInt(arg.Content[1]); err != nil {
+				return builtTransform{}, fmt.Errorf("substring length %v", err)
+			}
+		}
+	case arg != nil && arg.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(arg.Content); i += 2 {
+			k, val := arg.Content[i].Value, arg.Content[i+1]
+			n, err := argInt(val)
+			if err != nil {
+				return builtTransform{}, fmt.Errorf("substring %s %v", k, err)
+			}
+			switch k {
+			case "start":
+				start = n
+			case "length":
+				length = n
+			default:
+				return builtTransform{}, fmt.Errorf("substring: unknown key %q (start, length)", k)
+			}
+		}
+	default:
+		return builtTransform{}, fmt.Errorf("substring needs [start, length] or {start: N, length: N}")
+	}
+	if start < 0 || length < -1 {
+		return builtTransform{}, fmt.Errorf("substring start and length must not be negative")
+	}
+	fn := func(x string) string {
+		if start == 0 && length < 0 {
+			return x
+		}
+		i, n := 0, 0
+		for i < len(x) && n < start {
+			_, sz := utf8.DecodeRuneInString(x[i:])
+			i += sz
+			n++
+		}
+		if length < 0 {
+			return x[i:]
+		}
+		j := i
+		for j < len(x) && n < start+length {
+			_, sz := utf8.DecodeRuneInString(x[j:])
+			j += sz
+			n++
+		}
+		return x[i:j]
+	}
+	desc := fmt.Sprintf("characters from %d", start)
+	if length >= 0 {
+		desc = fmt.Sprintf("%d characters from %d", length, start)
+	}
+	return scalarTransform(stringStep(name, fn), desc)
+}
+
+// transformReplace compiles the replace transform.
+func transformReplace(name string, arg *yaml.Node) (builtTransform, error) {
+	// replace: {pattern: REGEX, with: TEXT}; $1 refers to groups.
+	if arg == nil || arg.Kind != yaml.MappingNode {
+		return builtTransform{}, fmt.Errorf("replace needs {pattern: REGEX, with: TEXT}")
+	}
+	var pat, with string
+	havePat := false
+	for i := 0; i+1 < len(arg.Content); i += 2 {
+		switch arg.Content[i].Value {
+		case "pattern":
+			pat, havePat = arg.Content[i+1].Value, true
+		case "with":
+			with = arg.Content[i+1].Value
+		default:
+			return builtTransform{}, fmt.Errorf("replace: unknown key %q (pattern, with)", arg.Content[i].Value)
+		}
+	}
+	if !havePat {
+		return builtTransform{}, fmt.Errorf("replace needs a pattern")
+	}
+	re, err := regexp.Compile(pat)
+	if err != nil {
+		return builtTransform{}, fmt.Errorf("replace pattern: %v", err)
+	}
+	return scalarTransform(stringStep(name, func(x string) string { return re.ReplaceAllString(x, with) }),
+		fmt.Sprintf("replace /%s/ with %q", pat, with))
+}
+
+// transformRewrite compiles the rewrite transform.
+func transformRewrite(name string, arg *yaml.Node) (builtTransform, error) {
+	// rewrite: [{match: REGEX, to: TEMPLATE}, ...]: the first rule whose
+	// pattern matches gives the value; none matching gives null.
+	if arg == nil || arg.Kind != yaml.SequenceNode || len(arg.Content) == 0 {
+		return builtTransform{}, fmt.Errorf("rewrite needs a list of {match: REGEX, to: TEMPLATE}")
+	}
+	type rule struct {
+		re     *regexp.Regexp
+		to     string
+		tmpl   []tmplPart
+		prefix string // every match starts with it (anchored patterns)
+	}
+	rules := make([]rule, 0, len(arg.Content))
+	var desc []string
+	for _, r := range arg.Content {
+		if r.Kind != yaml.MappingNode {
+			return builtTransform{}, fmt.Errorf("rewrite rule (line %d) must be {match: REGEX, to: TEMPLATE}", r.Line)
+		}
+		var ru rule
+		havePat := false
+		for i := 0; i+1 < len(r.Content); i += 2 {
+			switch r.Content[i].Value {
+			case "match":
+				re, err := regexp.Compile(r.Content[i+1].Value)
+				if err != nil {
+					return builtTransform{}, fmt.Errorf("rewrite match (line %d): %v", r.Content[i+1].Line, err)
+				}
+				ru.re, havePat = re, true
+			case "to":
+				ru.to = r.Content[i+1].Value
+			default:
+				return builtTransform{}, fmt.Errorf("rewrite rule: unknown key %q (match, to)", r.Content[i].Value)
+			}
+		}
+		if !havePat {
+			return builtTransform{}, fmt.Errorf("rewrite rule (line %d) needs match", r.Line)
+		}
+		tmpl, err := parseTemplate(ru.to, ru.re.NumSubexp())
+		if err != nil {
+			return builtTransform{}, fmt.Errorf("rewrite to (line %d): %v", r.Line, err)
+		}
+		ru.tmpl = tmpl
+		if strings.HasPrefix(ru.re.String(), "^") {
+			ru.prefix, _ = ru.re.LiteralPrefix()
+		}
+		rules = append(rules, ru)
+		desc = append(desc, fmt.Sprintf("/%s/ -> %q", ru.re, ru.to))
+	}
+	fn := func(_ *scope, v Value) (Value, error) {
+		t, ok := scalarText(v)
+		if !ok {
+			return nullValue, badValue(v, "rewrite needs a single value, not %s", v.kind)
+		}
+		if v.kind == Null {
+			return v, nil
+		}
+		for _, r := range rules {
+			if !strings.HasPrefix(t, r.prefix) || !r.re.MatchString(t) { // no allocation on a miss
+				continue
+			}
+			m := r.re.FindStringSubmatchIndex(t)
+			return StringValue(expandTemplate(r.tmpl, t, m)), nil
+		}
+		return nullValue, nil
+	}
+	return builtTransform{fn: fn, in: shapeScalar, out: shapeScalar,
+		explain: "rewrite by the first matching rule (" + strings.Join(desc, "; ") + "), else null"}, nil
+}
+
+// transformParseTime compiles the parse_time transform.
+func (c *compiler) transformParseTime(name string, arg *yaml.Node) (builtTransform, error) {
+	layout, err := textArg(name, arg)
+	if err != nil {
+		return builtTransform{}, err
+	}
+	loc := c.loc
+	fn := func(_ *scope, v Value) (Value, error) {
+		if v.kind == Null {
+			return v, nil
+		}
+		t, _, err := parseTime(v, layout, loc)
+		if err != nil {
+			return nullValue, err
+		}
+		return StringValue(t.UTC().Format(time.RFC3339Nano)), nil
+	}
+	return scalarTransform(fn, fmt.Sprintf("read the time in layout %q (zone %s) as RFC 3339 UTC", layout, loc))
+}
+
+// transformFormatTime compiles the format_time transform.
+func (c *compiler) transformFormatTime(name string, arg *yaml.Node) (builtTransform, error) {
+	layout, err := textArg(name, arg)
+	if err != nil {
+		return builtTransform{}, err
+	}
+	loc := c.loc
+	fn := func(_ *scope, v Value) (Value, error) {
+		if v.kind == Null {
+			return v, nil
+		}
+		t, dateOnly, err := parseTime(v, "", loc)
+		if err != nil {
+			return nullValue, err
+		}
+		if !dateOnly {
+			t = t.In(loc)
+		}
+		return StringValue(t.Format(layout)), nil
+	}
+	return scalarTransform(fn, fmt.Sprintf("format the date/time in layout %q (zone %s)", layout, loc))
+}
+
+// transformTimezone compiles the timezone transform.
+func (c *compiler) transformTimezone(name string, arg *yaml.Node) (builtTransform, error) {
+	zone, err := textArg(name, arg)
+	if err != nil {
+		return builtTransform{}, err
+	}
+	to, err := time.LoadLocation(zone)
+	if err != nil {
+		return builtTransform{}, fmt.Errorf("timezone: unknown zone %q", zone)
+	}
+	loc := c.loc
+	fn := func(_ *scope, v Value) (Value, error) {
+		if v.kind == Null {
+			return v, nil
+		}
+		t, _, err := parseTime(v, "", loc)
+		if err != nil {
+			return nullValue, err
+		}
+		return StringValue(t.In(to).Format(time.RFC3339Nano)), nil
+	}
+	return scalarTransform(fn, fmt.Sprintf("convert the time to zone %s (RFC 3339 with offset)", zone))
+}
+
+// transformDefault compiles the default transform.
+func transformDefault(name string, arg *yaml.Node) (builtTransform, error) {
+	if arg == nil {
+		return builtTransform{}, fmt.Errorf("default needs a value")
+	}
+	d, err := nodeValue(arg)
+	if err != nil {
+		return builtTransform{}, fmt.Errorf("default: %v", err)
+	}
+	fn := func(_ *scope, v Value) (Value, error) {
+		if v.kind == Null || (v.kind == String && v.s == "") {
+			return d, nil
+		}
+		return v, nil
+	}
+	return builtTransform{fn: fn, in: shapeAny, out: shapeAny, explain: "if null or empty use " + snippet(d)}, nil
+}
+
+// transformRound compiles the round transform.
+func transformRound(name string, arg *yaml.Node) (builtTransform, error) {
+	places, err := argInt(arg)
+	if err != nil {
+		return builtTransform{}, fmt.Errorf("round %v", err)
+	}
+	if places < 0 || places > 18 {
+		return builtTransform{}, fmt.Errorf("round: places must be 0..18")
+	}
+	fn := func(_ *scope, v Value) (Value, error) {
+		if v.kind == Null {
+			return v, nil
+		}
+		if v.kind != Number && v.kind != String {
+			return nullValue, badValue(v, "not a decimal")
+		}
+		t, err := roundText(v, int32(places))
+		if err != nil {
+			return nullValue, err
+		}
+		return NumberValue(t), nil
+	}
+	return scalarTransform(fn, fmt.Sprintf("round half away from zero to %d places", places))
+}
+
+// transformXref compiles the xref and hook transforms.
+func (c *compiler) transformXref(name string, arg *yaml.Node) (builtTransform, error) {
+	var hookName string
+	optional := false
+	if name == "xref" {
+		ent, err := textArg(name, arg)
 		if err != nil {
 			return builtTransform{}, err
 		}
-		p, err := c.compileExpr(src, false)
-		if err != nil {
-			return builtTransform{}, fmt.Errorf("expr does not compile: %v", oneLine(err))
+		if _, ok := Canonical(ent); !ok {
+			return builtTransform{}, fmt.Errorf("xref: unknown entity %q (one of %s)", ent, strings.Join(Entities(), ", "))
 		}
-		fn := func(sc *scope, v Value) (Value, error) { return sc.evalValue(p, v) }
-		return builtTransform{fn: fn, in: shapeAny, out: shapeAny, explain: "expression " + src}, nil
+		hookName = "xref." + ent
+	} else {
+		if arg == nil || arg.Kind != yaml.MappingNode {
+			return builtTransform{}, fmt.Errorf("hook needs {name: NAME, optional: bool}")
+		}
+		for i := 0; i+1 < len(arg.Content); i += 2 {
+			switch arg.Content[i].Value {
+			case "name":
+				hookName = arg.Content[i+1].Value
+			case "optional":
+				optional = arg.Content[i+1].Value == "true"
+			default:
+				return builtTransform{}, fmt.Errorf("hook: unknown key %q (name, optional)", arg.Content[i].Value)
+			}
+		}
+		if hookName == "" {
+			return builtTransform{}, fmt.Errorf("hook needs a name")
+		}
 	}
-	return builtTransform{}, fmt.Errorf("unknown transform %q (known: %s)", name, strings.Join(transformNames(), ", "))
+	if c.hooks == nil {
+		c.hooks = map[string]bool{}
+	}
+	c.hooks[hookName] = c.hooks[hookName] || !optional
+	fn := func(sc *scope, v Value) (Value, error) {
+		key, ok := scalarText(v)
+		if !ok {
+			return nullValue, badValue(v, "%s needs a single value as key, not %s", hookName, v.kind)
+		}
+		if v.kind == Null {
+			return v, nil
+		}
+		if sc.lookup == nil {
+			if optional { // nothing can be found: what optional asks for then
+				return nullValue, nil
+			}
+			return nullValue, badValue(v, "%s: no lookup hook is configured", hookName)
+		}
+		key = strings.Clone(key) // the hook may keep it; the record may be transient
+		val, found, err := sc.lookup.Lookup(sc.ctx, hookName, key)
+		if err != nil {
+			return nullValue, &LookupError{Name: hookName, Key: key, Err: err}
+		}
+		if !found {
+			if optional {
+				return nullValue, nil
+			}
+			return nullValue, badValue(v, "%s: not found", hookName)
+		}
+		return StringValue(val), nil
+	}
+	return builtTransform{fn: fn, in: shapeScalar, out: shapeScalar, explain: fmt.Sprintf("ask the pipeline's lookup %q", hookName)}, nil
+}
+
+// transformExpr compiles the expr transform.
+func (c *compiler) transformExpr(name string, arg *yaml.Node) (builtTransform, error) {
+	src, err := textArg(name, arg)
+	if err != nil {
+		return builtTransform{}, err
+	}
+	p, err := c.compileExpr(src, false)
+	if err != nil {
+		return builtTransform{}, fmt.Errorf("expr does not compile: %v", oneLine(err))
+	}
+	fn := func(sc *scope, v Value) (Value, error) { return sc.evalValue(p, v) }
+	return builtTransform{fn: fn, in: shapeAny, out: shapeAny, explain: "expression " + src}, nil
 }
 
 func oneLine(err error) string {

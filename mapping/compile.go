@@ -811,269 +811,304 @@ func (c *compiler) source(f *fieldPlan, kind string, kv map[string]*yaml.Node, f
 	n := kv[kind]
 	switch kind {
 	case "from":
-		if n.Kind == yaml.SequenceNode { // coalesce: first non-null
-			var ps []srcPath
-			var names []string
-			for _, e := range n.Content {
-				p, ok := c.path(e, full, src)
-				if ok {
-					ps = append(ps, p)
-					names = append(names, p.text)
-				}
-			}
-			if len(ps) == 0 {
-				c.problem(n, full, "from: needs at least one path")
-				return shapeAny
-			}
-			f.source = func(sc *scope) (Value, error) {
-				for i := range ps {
-					if v := ps[i].at(sc); v.kind != Null {
-						return v, nil
-					}
-				}
-				return nullValue, nil
-			}
-			f.explain = append(f.explain, "from the first present of "+strings.Join(names, ", "))
-			return shapeAny
-		}
-		p, ok := c.path(n, full, src)
-		if !ok {
-			return shapeAny
-		}
-		f.source = func(sc *scope) (Value, error) { return p.at(sc), nil }
-		f.explain = append(f.explain, "from "+p.text)
-		if p.wild {
-			return shapeArray
-		}
-		return shapeAny
+		return c.sourceFrom(f, n, full, src)
 	case "value":
-		v, err := nodeValue(n)
-		if err != nil {
-			c.problem(n, full, "value: %v", err)
-			return shapeAny
-		}
-		*constVal = &v
-		f.source = func(*scope) (Value, error) { return v, nil }
-		f.explain = append(f.explain, "the constant "+snippet(v))
-		switch v.kind {
-		case Array:
-			return shapeArray
-		case Object:
-			return shapeObject
-		}
-		return shapeScalar
+		return c.sourceValue(f, n, full, constVal)
 	case "expr":
-		p, err := c.compileExpr(n.Value, false)
-		if err != nil {
-			c.problem(n, full, "expr does not compile: %s", oneLine(err))
+		return c.sourceExpr(f, n, full)
+	case "concat":
+		return c.sourceConcat(f, n, full, src)
+	case "count", "sum":
+		return c.sourceAggregate(f, kind, n, full, src)
+	case "multiply":
+		return c.sourceMultiply(f, n, full, src)
+	case "each":
+		return c.sourceEach(f, kv, n, full, tgt, src)
+	}
+	return shapeAny
+}
+
+// sourceFrom compiles from: a path, or a list of paths of which the first present counts.
+func (c *compiler) sourceFrom(f *fieldPlan, n *yaml.Node, full string, src *CanonField) shape {
+	if n.Kind == yaml.SequenceNode { // coalesce: first non-null
+		var ps []srcPath
+		var names []string
+		for _, e := range n.Content {
+			p, ok := c.path(e, full, src)
+			if ok {
+				ps = append(ps, p)
+				names = append(names, p.text)
+			}
+		}
+		if len(ps) == 0 {
+			c.problem(n, full, "from: needs at least one path")
 			return shapeAny
 		}
-		f.source = func(sc *scope) (Value, error) { return sc.evalValue(p, nullValue) }
-		f.explain = append(f.explain, "the expression "+n.Value)
+		f.source = func(sc *scope) (Value, error) {
+			for i := range ps {
+				if v := ps[i].at(sc); v.kind != Null {
+					return v, nil
+				}
+			}
+			return nullValue, nil
+		}
+		f.explain = append(f.explain, "from the first present of "+strings.Join(names, ", "))
 		return shapeAny
-	case "concat":
-		if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-			c.problem(n, full, "concat: needs a list of paths and {value: TEXT} items")
-			return shapeScalar
-		}
-		type part struct {
-			lit  string
-			path *srcPath
-		}
-		var parts []part
-		var desc []string
-		for _, e := range n.Content {
-			e = deref(e)
-			if e.Kind == yaml.MappingNode {
-				pv := pairs(e)
-				if len(pv) != 1 || (pv[0][0].Value != "value" && pv[0][0].Value != "from") {
-					c.problem(e, full, "concat item must be a path, {from: PATH} or {value: TEXT}")
-					continue
-				}
-				if pv[0][0].Value == "value" {
-					parts = append(parts, part{lit: pv[0][1].Value})
-					desc = append(desc, fmt.Sprintf("%q", pv[0][1].Value))
-					continue
-				}
-				e = pv[0][1]
-			}
-			if e.Kind == yaml.ScalarNode {
-				if _, err := parsePath(e.Value); err != nil {
-					c.problem(e, full, "concat item %q is not a path; write literal text as {value: %q}", e.Value, e.Value)
-					continue
-				}
-			}
-			p, ok := c.path(e, full, src)
-			if !ok {
-				continue
-			}
-			parts = append(parts, part{path: &p})
-			desc = append(desc, p.text)
-		}
-		f.source = func(sc *scope) (Value, error) {
-			var texts [8]string
-			ts := texts[:0]
-			n := 0
-			for i := range parts {
-				t := parts[i].lit
-				if parts[i].path != nil {
-					v := parts[i].path.at(sc)
-					var ok bool
-					if t, ok = scalarText(v); !ok {
-						return nullValue, badValue(v, "concat: %s is %s, not a single value", parts[i].path.text, v.kind)
-					}
-				}
-				ts = append(ts, t)
-				n += len(t)
-			}
-			var b strings.Builder
-			b.Grow(n)
-			for _, t := range ts {
-				b.WriteString(t)
-			}
-			return StringValue(b.String()), nil
-		}
-		f.explain = append(f.explain, "concat("+strings.Join(desc, ", ")+"), missing parts as \"\"")
-		return shapeScalar
-	case "count", "sum":
-		var p srcPath
-		var ok bool
-		if kind == "count" {
-			p, ok = c.pathOnly(n, full, src)
-			if ok {
-				c.needOf(p).add(p.segs)
-			}
-		} else {
-			p, ok = c.path(n, full, src)
-		}
-		if !ok {
-			return shapeScalar
-		}
-		if kind == "count" {
-			f.source = func(sc *scope) (Value, error) {
-				v := p.at(sc)
-				switch v.kind {
-				case Null:
-					return IntValue(0), nil
-				case Array:
-					return IntValue(int64(len(v.a))), nil
-				}
-				return nullValue, badValue(v, "count: %s is not an array", p.text)
-			}
-			f.explain = append(f.explain, "the number of elements of "+p.text)
-		} else {
-			f.source = func(sc *scope) (Value, error) {
-				v := p.at(sc)
-				switch v.kind {
-				case Null:
-					return NumberValue("0"), nil
-				case Array:
-					return sumValues(v.a)
-				}
-				return sumValues([]Value{v})
-			}
-			f.explain = append(f.explain, "the exact decimal sum of "+p.text)
-		}
-		return shapeScalar
-	case "multiply":
-		if n.Kind != yaml.SequenceNode || len(n.Content) < 2 {
-			c.problem(n, full, "multiply: needs a list of at least two paths or numbers")
-			return shapeScalar
-		}
-		type factor struct {
-			path *srcPath
-			lit  Value
-		}
-		var fs []factor
-		var desc []string
-		for _, e := range n.Content {
-			if e.Tag == "!!int" || e.Tag == "!!float" {
-				v, err := nodeValue(e)
-				if err != nil {
-					c.problem(e, full, "multiply: %v", err)
-					continue
-				}
-				fs = append(fs, factor{lit: v})
-				desc = append(desc, v.s)
-				continue
-			}
-			p, ok := c.path(e, full, src)
-			if ok {
-				fs = append(fs, factor{path: &p})
-				desc = append(desc, p.text)
-			}
-		}
-		f.source = func(sc *scope) (Value, error) {
-			var buf [4]Value
-			vs := buf[:0]
-			for i := range fs {
-				if fs[i].path != nil {
-					vs = append(vs, fs[i].path.at(sc))
-				} else {
-					vs = append(vs, fs[i].lit)
-				}
-			}
-			return mulValues(vs)
-		}
-		f.explain = append(f.explain, "the exact product "+strings.Join(desc, " x "))
-		return shapeScalar
-	case "each":
-		p, ok := c.pathOnly(n, full, src)
-		if !ok {
-			return shapeArray
-		}
-		if tgt != nil && tgt.Type != FieldArray && tgt.Type != FieldAny {
-			tgt = nil // checkTargetType reports it
-		}
-		var elemTgt *CanonField
-		if tgt != nil {
-			elemTgt = &CanonField{Name: tgt.Name, Type: FieldObject, Fields: tgt.Fields}
-			if tgt.Type == FieldAny {
-				elemTgt = tgt
-			}
-		}
-		var elemSrc *CanonField
-		if src != nil {
-			base := *src
-			if p.root {
-				base = c.canon
-			}
-			if cf, ok := canonLookup(base, p.segs); ok && cf.Type == FieldArray {
-				elemSrc = &CanonField{Name: cf.Name, Type: FieldObject, Fields: cf.Fields}
-			} else if ok && cf.Type == FieldAny {
-				elemSrc = &cf
-			} else if ok {
-				c.problem(n, full, "each: %s is a %s in the canonical %s model, not an array", p.text, cf.Type, c.entity)
-			}
-		}
-		e := &eachPlan{src: p}
-		if w, ok := kv["where"]; ok {
-			prog, err := c.compileExpr(w.Value, true)
-			if err != nil {
-				c.problem(w, full, "where: expression does not compile: %s", oneLine(err))
-			}
-			e.where = prog
-		}
-		fn, ok := kv["fields"]
-		elemNeed := c.needOf(p).add(p.segs)
-		saved := c.scopeNeed
-		c.scopeNeed = elemNeed
-		if !ok {
-			c.problem(n, full, "each: needs fields: for the elements")
-			e.obj = &objPlan{}
-		} else {
-			e.obj = c.object(fn, full+"[].", elemTgt, elemSrc)
-		}
-		c.scopeNeed = saved
-		f.each = e
-		desc := "each element of " + p.text
-		if w, ok := kv["where"]; ok {
-			desc += " where " + w.Value
-		}
-		f.explain = append(f.explain, desc)
+	}
+	p, ok := c.path(n, full, src)
+	if !ok {
+		return shapeAny
+	}
+	f.source = func(sc *scope) (Value, error) { return p.at(sc), nil }
+	f.explain = append(f.explain, "from "+p.text)
+	if p.wild {
 		return shapeArray
 	}
 	return shapeAny
+}
+
+// sourceValue compiles value: a constant, which it also gives back in constVal.
+func (c *compiler) sourceValue(f *fieldPlan, n *yaml.Node, full string, constVal **Value) shape {
+	v, err := nodeValue(n)
+	if err != nil {
+		c.problem(n, full, "value: %v", err)
+		return shapeAny
+	}
+	*constVal = &v
+	f.source = func(*scope) (Value, error) { return v, nil }
+	f.explain = append(f.explain, "the constant "+snippet(v))
+	switch v.kind {
+	case Array:
+		return shapeArray
+	case Object:
+		return shapeObject
+	}
+	return shapeScalar
+}
+
+// sourceExpr compiles expr: an expression over the record.
+func (c *compiler) sourceExpr(f *fieldPlan, n *yaml.Node, full string) shape {
+	p, err := c.compileExpr(n.Value, false)
+	if err != nil {
+		c.problem(n, full, "expr does not compile: %s", oneLine(err))
+		return shapeAny
+	}
+	f.source = func(sc *scope) (Value, error) { return sc.evalValue(p, nullValue) }
+	f.explain = append(f.explain, "the expression "+n.Value)
+	return shapeAny
+}
+
+// sourceConcat compiles concat: paths and literal texts joined.
+func (c *compiler) sourceConcat(f *fieldPlan, n *yaml.Node, full string, src *CanonField) shape {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		c.problem(n, full, "concat: needs a list of paths and {value: TEXT} items")
+		return shapeScalar
+	}
+	type part struct {
+		lit  string
+		path *srcPath
+	}
+	var parts []part
+	var desc []string
+	for _, e := range n.Content {
+		e = deref(e)
+		if e.Kind == yaml.MappingNode {
+			pv := pairs(e)
+			if len(pv) != 1 || (pv[0][0].Value != "value" && pv[0][0].Value != "from") {
+				c.problem(e, full, "concat item must be a path, {from: PATH} or {value: TEXT}")
+				continue
+			}
+			if pv[0][0].Value == "value" {
+				parts = append(parts, part{lit: pv[0][1].Value})
+				desc = append(desc, fmt.Sprintf("%q", pv[0][1].Value))
+				continue
+			}
+			e = pv[0][1]
+		}
+		if e.Kind == yaml.ScalarNode {
+			if _, err := parsePath(e.Value); err != nil {
+				c.problem(e, full, "concat item %q is not a path; write literal text as {value: %q}", e.Value, e.Value)
+				continue
+			}
+		}
+		p, ok := c.path(e, full, src)
+		if !ok {
+			continue
+		}
+		parts = append(parts, part{path: &p})
+		desc = append(desc, p.text)
+	}
+	f.source = func(sc *scope) (Value, error) {
+		var texts [8]string
+		ts := texts[:0]
+		n := 0
+		for i := range parts {
+			t := parts[i].lit
+			if parts[i].path != nil {
+				v := parts[i].path.at(sc)
+				var ok bool
+				if t, ok = scalarText(v); !ok {
+					return nullValue, badValue(v, "concat: %s is %s, not a single value", parts[i].path.text, v.kind)
+				}
+			}
+			ts = append(ts, t)
+			n += len(t)
+		}
+		var b strings.Builder
+		b.Grow(n)
+		for _, t := range ts {
+			b.WriteString(t)
+		}
+		return StringValue(b.String()), nil
+	}
+	f.explain = append(f.explain, "concat("+strings.Join(desc, ", ")+"), missing parts as \"\"")
+	return shapeScalar
+}
+
+// sourceAggregate compiles count: and sum: over an array path.
+func (c *compiler) sourceAggregate(f *fieldPlan, kind string, n *yaml.Node, full string, src *CanonField) shape {
+	var p srcPath
+	var ok bool
+	if kind == "count" {
+		p, ok = c.pathOnly(n, full, src)
+		if ok {
+			c.needOf(p).add(p.segs)
+		}
+	} else {
+		p, ok = c.path(n, full, src)
+	}
+	if !ok {
+		return shapeScalar
+	}
+	if kind == "count" {
+		f.source = func(sc *scope) (Value, error) {
+			v := p.at(sc)
+			switch v.kind {
+			case Null:
+				return IntValue(0), nil
+			case Array:
+				return IntValue(int64(len(v.a))), nil
+			}
+			return nullValue, badValue(v, "count: %s is not an array", p.text)
+		}
+		f.explain = append(f.explain, "the number of elements of "+p.text)
+	} else {
+		f.source = func(sc *scope) (Value, error) {
+			v := p.at(sc)
+			switch v.kind {
+			case Null:
+				return NumberValue("0"), nil
+			case Array:
+				return sumValues(v.a)
+			}
+			return sumValues([]Value{v})
+		}
+		f.explain = append(f.explain, "the exact decimal sum of "+p.text)
+	}
+	return shapeScalar
+}
+
+// sourceMultiply compiles multiply: the exact product of decimals.
+func (c *compiler) sourceMultiply(f *fieldPlan, n *yaml.Node, full string, src *CanonField) shape {
+	if n.Kind != yaml.SequenceNode || len(n.Content) < 2 {
+		c.problem(n, full, "multiply: needs a list of at least two paths or numbers")
+		return shapeScalar
+	}
+	type factor struct {
+		path *srcPath
+		lit  Value
+	}
+	var fs []factor
+	var desc []string
+	for _, e := range n.Content {
+		if e.Tag == "!!int" || e.Tag == "!!float" {
+			v, err := nodeValue(e)
+			if err != nil {
+				c.problem(e, full, "multiply: %v", err)
+				continue
+			}
+			fs = append(fs, factor{lit: v})
+			desc = append(desc, v.s)
+			continue
+		}
+		p, ok := c.path(e, full, src)
+		if ok {
+			fs = append(fs, factor{path: &p})
+			desc = append(desc, p.text)
+		}
+	}
+	f.source = func(sc *scope) (Value, error) {
+		var buf [4]Value
+		vs := buf[:0]
+		for i := range fs {
+			if fs[i].path != nil {
+				vs = append(vs, fs[i].path.at(sc))
+			} else {
+				vs = append(vs, fs[i].lit)
+			}
+		}
+		return mulValues(vs)
+	}
+	f.explain = append(f.explain, "the exact product "+strings.Join(desc, " x "))
+	return shapeScalar
+}
+
+// sourceEach compiles each: an array built element by element with fields:.
+func (c *compiler) sourceEach(f *fieldPlan, kv map[string]*yaml.Node, n *yaml.Node, full string, tgt, src *CanonField) shape {
+	p, ok := c.pathOnly(n, full, src)
+	if !ok {
+		return shapeArray
+	}
+	if tgt != nil && tgt.Type != FieldArray && tgt.Type != FieldAny {
+		tgt = nil // checkTargetType reports it
+	}
+	var elemTgt *CanonField
+	if tgt != nil {
+		elemTgt = &CanonField{Name: tgt.Name, Type: FieldObject, Fields: tgt.Fields}
+		if tgt.Type == FieldAny {
+			elemTgt = tgt
+		}
+	}
+	var elemSrc *CanonField
+	if src != nil {
+		base := *src
+		if p.root {
+			base = c.canon
+		}
+		if cf, ok := canonLookup(base, p.segs); ok && cf.Type == FieldArray {
+			elemSrc = &CanonField{Name: cf.Name, Type: FieldObject, Fields: cf.Fields}
+		} else if ok && cf.Type == FieldAny {
+			elemSrc = &cf
+		} else if ok {
+			c.problem(n, full, "each: %s is a %s in the canonical %s model, not an array", p.text, cf.Type, c.entity)
+		}
+	}
+	e := &eachPlan{src: p}
+	if w, ok := kv["where"]; ok {
+		prog, err := c.compileExpr(w.Value, true)
+		if err != nil {
+			c.problem(w, full, "where: expression does not compile: %s", oneLine(err))
+		}
+		e.where = prog
+	}
+	fn, ok := kv["fields"]
+	elemNeed := c.needOf(p).add(p.segs)
+	saved := c.scopeNeed
+	c.scopeNeed = elemNeed
+	if !ok {
+		c.problem(n, full, "each: needs fields: for the elements")
+		e.obj = &objPlan{}
+	} else {
+		e.obj = c.object(fn, full+"[].", elemTgt, elemSrc)
+	}
+	c.scopeNeed = saved
+	f.each = e
+	desc := "each element of " + p.text
+	if w, ok := kv["where"]; ok {
+		desc += " where " + w.Value
+	}
+	f.explain = append(f.explain, desc)
+	return shapeArray
 }
 
 // transforms compiles a transform: list.

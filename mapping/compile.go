@@ -635,10 +635,20 @@ func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *Cano
 			cur = c.addStep(f, m, full, "map", bt, cur)
 		}
 	}
-	typ := ""
+	typ, coerce := c.fieldType(f, kv, keyNode, vn, full, tgt, cur, constVal)
+	if d, ok := kv["default"]; ok {
+		c.fieldDefault(f, d, full, typ, coerce)
+	}
+	c.checkConstant(f, kv["value"], full, constVal, coerce)
+	c.fieldFlags(f, kv, full)
+}
+
+// fieldType compiles type: (with region:) and checks the field's type
+// against the canonical model; it returns the type's name ("" for none
+// or an unknown one) and its coercion, which the default takes too.
+func (c *compiler) fieldType(f *fieldPlan, kv, keyNode map[string]*yaml.Node, vn *yaml.Node, full string, tgt *CanonField, cur shape, constVal *Value) (typ string, coerce func(Value) (Value, error)) {
 	typeNode := vn
 	typeReported := false
-	var coerce func(Value) (Value, error) // the type's, with the field's region: the default's too
 	if t, ok := kv["type"]; ok {
 		typeNode = t
 		typ = t.Value
@@ -681,32 +691,39 @@ func (c *compiler) fill(f *fieldPlan, vn *yaml.Node, full string, tgt, src *Cano
 	if !typeReported {
 		c.checkTargetType(typeNode, full, tgt, typ, cur, f.obj != nil, f.each != nil)
 	}
-	if d, ok := kv["default"]; ok {
-		dv, err := nodeValue(d)
-		if err != nil {
-			c.problem(d, full, "default: %v", err)
-		} else {
-			coerced := true // (a default its type refuses is reported above)
-			if coerce != nil && typ != "" {
-				cv, err := coerce(dv)
-				if err == nil {
-					dv = cv
-				}
-				coerced = err == nil
-			}
-			// The default stands in for a missing value: it must pass the
-			// canonical field's check as a value would, or every record
-			// that lacks the field would carry a value the model refuses.
-			if f.check != nil && coerced && dv.kind != Null {
-				if err := f.check(dv); err != nil {
-					c.problem(d, full, "default %v", err)
-				}
-			}
-			f.def, f.hasDef = dv, true
-			f.explain = append(f.explain, "default "+snippet(dv))
+	return typ, coerce
+}
+
+// fieldDefault compiles default: d, coerced by the field's type and
+// checked against the canonical field as a value would be.
+func (c *compiler) fieldDefault(f *fieldPlan, d *yaml.Node, full, typ string, coerce func(Value) (Value, error)) {
+	dv, err := nodeValue(d)
+	if err != nil {
+		c.problem(d, full, "default: %v", err)
+		return
+	}
+	coerced := true // (a default its type refuses is reported above)
+	if coerce != nil && typ != "" {
+		cv, err := coerce(dv)
+		if err == nil {
+			dv = cv
+		}
+		coerced = err == nil
+	}
+	// The default stands in for a missing value: it must pass the
+	// canonical field's check as a value would, or every record
+	// that lacks the field would carry a value the model refuses.
+	if f.check != nil && coerced && dv.kind != Null {
+		if err := f.check(dv); err != nil {
+			c.problem(d, full, "default %v", err)
 		}
 	}
-	c.checkConstant(f, kv["value"], full, constVal, coerce)
+	f.def, f.hasDef = dv, true
+	f.explain = append(f.explain, "default "+snippet(dv))
+}
+
+// fieldFlags compiles required: and omit_null:.
+func (c *compiler) fieldFlags(f *fieldPlan, kv map[string]*yaml.Node, full string) {
 	if r, ok := kv["required"]; ok {
 		b, ok := yamlBool(r)
 		if !ok {

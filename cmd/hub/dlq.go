@@ -18,6 +18,7 @@ import (
 	"github.com/crmhub/hub/store"
 )
 
+// newDLQCmd is hub dlq: the dead-letter store, one subcommand per operation.
 func newDLQCmd() *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
@@ -48,6 +49,16 @@ the configured brokers. The same operations are on the HTTP API under
 		return node.OpenTools(cmd.Context(), cfg, reg, log, withBus)
 	}
 
+	cmd.AddCommand(newDLQListCmd(open), newDLQShowCmd(open), newDLQReplayCmd(open), newDLQDiscardCmd(open), newDLQLinkCmd(open))
+	return cmd
+}
+
+// dlqOpen opens the config's state store (and with withBus the Kafka bus
+// too) for one dlq subcommand.
+type dlqOpen = func(cmd *cobra.Command, withBus bool) (*node.Tools, error)
+
+// newDLQListCmd is hub dlq list.
+func newDLQListCmd(open dlqOpen) *cobra.Command {
 	var f store.DeadLetterFilter
 	var asJSON bool
 	list := &cobra.Command{
@@ -102,6 +113,11 @@ the configured brokers. The same operations are on the HTTP API under
 	list.Flags().IntVar(&f.Offset, "offset", 0, "skip this many")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
+	return list
+}
+
+// newDLQShowCmd is hub dlq show.
+func newDLQShowCmd(open dlqOpen) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter with its payload",
@@ -123,7 +139,11 @@ the configured brokers. The same operations are on the HTTP API under
 			return printJSON(cmd.OutOrStdout(), api.ToJSON(d))
 		},
 	}
+	return show
+}
 
+// newDLQReplayCmd is hub dlq replay.
+func newDLQReplayCmd(open dlqOpen) *cobra.Command {
 	var actor string
 	var bf bulkFlags
 	replay := &cobra.Command{
@@ -171,7 +191,15 @@ superseded instead of replayed.`,
 			return nil
 		},
 	}
-	var reason string
+	replay.Flags().StringVar(&actor, "actor", defaultActor(), "who does this, for the audit log")
+	bf.add(replay)
+	return replay
+}
+
+// newDLQDiscardCmd is hub dlq discard.
+func newDLQDiscardCmd(open dlqOpen) *cobra.Command {
+	var actor, reason string
+	var bf bulkFlags
 	discard := &cobra.Command{
 		Use:   "discard ID [ID...] | --all | FILTER",
 		Short: "Mark dead letters as not to be delivered",
@@ -205,6 +233,15 @@ with --reason.`,
 			return nil
 		},
 	}
+	discard.Flags().StringVar(&actor, "actor", defaultActor(), "who does this, for the audit log")
+	bf.add(discard)
+	discard.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
+	return discard
+}
+
+// newDLQLinkCmd is hub dlq link.
+func newDLQLinkCmd(open dlqOpen) *cobra.Command {
+	var actor string
 	var linkTo string
 	var linkNew bool
 	link := &cobra.Command{
@@ -239,15 +276,8 @@ it like any known record.`,
 	}
 	link.Flags().StringVar(&linkTo, "to", "", "the hub id of the record it is")
 	link.Flags().BoolVar(&linkNew, "new", false, "it is nobody the hub knows: give it a new hub record")
-	for _, c := range []*cobra.Command{replay, discard, link} {
-		c.Flags().StringVar(&actor, "actor", defaultActor(), "who does this, for the audit log")
-	}
-	for _, c := range []*cobra.Command{replay, discard} {
-		bf.add(c)
-	}
-	discard.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
-	cmd.AddCommand(list, show, replay, discard, link)
-	return cmd
+	link.Flags().StringVar(&actor, "actor", defaultActor(), "who does this, for the audit log")
+	return link
 }
 
 func defaultActor() string {

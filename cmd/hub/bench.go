@@ -44,6 +44,7 @@ ERP. The schemas are dropped afterwards unless --keep.`,
 				return err
 			}
 			defer stopProfiles()
+			o.Bar = isTerminal(cmd)
 			res, err := bench.RunSync(cmd.Context(), o, cmd.ErrOrStderr())
 			if err != nil {
 				return err

@@ -46,6 +46,7 @@ root (the mapping is read from configs/), see docs/benchmarks.md.`,
 			}
 			o.Kinds = reg
 			o.Log = newLogger(os.Stderr, logLevel, "text")
+			o.Bar = isTerminal(cmd)
 			res, err := bench.RunKafka(cmd.Context(), o, cmd.ErrOrStderr())
 			if err != nil {
 				return err

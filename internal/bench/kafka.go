@@ -64,6 +64,8 @@ type KafkaOptions struct {
 	// SourceBatch and SinkBatch are the source's and the sink's batch_size
 	// (0: the hub's defaults).
 	SourceBatch, SinkBatch int
+	// Bar shows a progress bar (a terminal); otherwise progress is lines.
+	Bar bool
 	// NoTrace turns the hub's trace journal off (trace.enabled: false);
 	// `hub run` keeps it on by default.
 	NoTrace bool
@@ -241,7 +243,7 @@ func RunKafka(ctx context.Context, o KafkaOptions, progress io.Writer) (KafkaRes
 		}
 	}
 	var count int64
-	last, lastAt := int64(0), time.Now()
+	arrived := newArrivals(progress, int64(n), "records on "+kafkaOutTopic, o.Bar)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for count < int64(n) {
@@ -256,11 +258,7 @@ func RunKafka(ctx context.Context, o KafkaOptions, progress io.Writer) (KafkaRes
 			return res, err
 		}
 		sampleHeap()
-		if time.Since(lastAt) >= 2*time.Second || count >= int64(n) {
-			rate := float64(count-last) / time.Since(lastAt).Seconds()
-			fmt.Fprintf(progress, "%8d / %d records on %s (%.0f/s)\n", count, n, kafkaOutTopic, rate)
-			last, lastAt = count, time.Now()
-		}
+		arrived.seen(count)
 	}
 	res.Elapsed = time.Since(start)
 	res.CPU = processCPU() - cpu0

@@ -58,7 +58,9 @@ type Options struct {
 	Kinds *connectors.Registry
 	// Keep leaves the schemas in place for a look afterwards.
 	Keep bool
-	Log  *slog.Logger
+	// Bar shows a progress bar (a terminal); otherwise progress is lines.
+	Bar bool
+	Log *slog.Logger
 	// HeapProfile, when set, is where a heap profile is written once half
 	// the orders arrived: what the hub holds while it is busy (after a GC).
 	HeapProfile string
@@ -103,18 +105,7 @@ func (r Result) String() string {
 
 // RunSync runs one measurement, printing progress to progress.
 func RunSync(ctx context.Context, o Options, progress io.Writer) (Result, error) {
-	if o.Lines < 1 {
-		o.Lines = 3
-	}
-	if o.Customers < 1 {
-		o.Customers = max(1, o.Orders/20)
-	}
-	if o.Capture == "" {
-		o.Capture = "cursor"
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	o = o.withDefaults()
 	db, err := sqlx.Open("pgx", o.PostgresDSN)
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: open %s: %w", redact(o.PostgresDSN), err)
@@ -124,48 +115,26 @@ func RunSync(ctx context.Context, o Options, progress io.Writer) (Result, error)
 		return Result{}, fmt.Errorf("bench: connect to PostgreSQL: %w", err)
 	}
 	suffix := randomHex()
-	crm, erp := "bench_crm_"+suffix, "bench_erp_"+suffix
-	if err := createSchemas(ctx, db, crm, erp); err != nil {
+	r := &syncRun{o: o, db: db, crm: "bench_crm_" + suffix, erp: "bench_erp_" + suffix, progress: progress}
+	if err := createSchemas(ctx, db, r.crm, r.erp); err != nil {
 		return Result{}, err
 	}
 	if !o.Keep {
 		defer func() {
-			_, _ = db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA "+crm+" CASCADE; DROP SCHEMA "+erp+" CASCADE")
+			_, _ = db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA "+r.crm+" CASCADE; DROP SCHEMA "+r.erp+" CASCADE")
 		}()
 	} else {
-		fmt.Fprintf(progress, "schemas %s and %s are kept\n", crm, erp)
+		fmt.Fprintf(progress, "schemas %s and %s are kept\n", r.crm, r.erp)
 	}
 	dir, err := os.MkdirTemp("", "hub-bench-")
 	if err != nil {
 		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
-
-	fmt.Fprintf(progress, "inserting %d customers\n", o.Customers)
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s.customers (id, name, email)
-SELECT g, 'Customer ' || g, 'c' || g || '@example.com' FROM generate_series(1, %d) g`, crm, o.Customers)); err != nil {
-		return Result{}, fmt.Errorf("bench: insert customers: %w", err)
+	if err := r.insertBacklog(ctx); err != nil {
+		return Result{}, err
 	}
-	insert := func(from, to int) error {
-		_, err := db.ExecContext(ctx, fmt.Sprintf(`
-INSERT INTO %[1]s.orders (id, customer_id, order_no, order_date, currency, total, status)
-SELECT g, 1 + g %% %[4]d, 'SO-' || g, DATE '2026-11-01' + (g %% 28), 'EUR', %[5]d * 19.90, 'open'
-FROM generate_series(%[2]d, %[3]d) g;
-INSERT INTO %[1]s.order_lines (order_id, line_no, sku, qty, unit_price)
-SELECT g, l, 'SKU-' || (g %% 97), 1, 19.90 FROM generate_series(%[2]d, %[3]d) g, generate_series(1, %[5]d) l`,
-			crm, from, to, o.Customers, o.Lines))
-		return err
-	}
-	if o.Rate <= 0 {
-		fmt.Fprintf(progress, "inserting %d orders with %d lines each\n", o.Orders, o.Lines)
-		for from := 1; from <= o.Orders; from += 20000 {
-			if err := insert(from, min(from+19999, o.Orders)); err != nil {
-				return Result{}, fmt.Errorf("bench: insert orders: %w", err)
-			}
-		}
-	}
-
-	cfgPath, err := writeConfig(dir, o, crm, erp)
+	cfgPath, err := writeConfig(dir, o, r.crm, r.erp)
 	if err != nil {
 		return Result{}, err
 	}
@@ -185,62 +154,144 @@ SELECT g, l, 'SKU-' || (g %% 97), 1, 19.90 FROM generate_series(%[2]d, %[3]d) g,
 		return Result{}, fmt.Errorf("bench: hub stopped at start: %w", err)
 	}
 	fmt.Fprintf(progress, "hub ready in %s\n", time.Since(start).Round(time.Millisecond))
-	go analyzeLikeAutovacuum(hubCtx, db, progress, o.Log, crm, erp)
-
+	go analyzeLikeAutovacuum(hubCtx, db, progress, o.Log, r.crm, r.erp)
 	if o.Rate > 0 {
 		start = time.Now()
-		go func() {
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			next := 1
-			for next <= o.Orders {
-				select {
-				case <-hubCtx.Done():
-					return
-				case <-tick.C:
-				}
-				due := min(o.Orders, int(time.Since(start).Seconds()*float64(o.Rate)))
-				if due >= next {
-					if err := insert(next, due); err != nil {
-						o.Log.Error("bench insert", "err", err)
-						return
-					}
-					next = due + 1
-				}
-			}
-		}()
+		go r.insertAtRate(hubCtx, start)
 	}
+	if err := r.waitForOrders(ctx, hubDone); err != nil {
+		return Result{}, err
+	}
+	res, err := r.measure(ctx, start)
+	if err != nil {
+		return res, err
+	}
+	stopHub()
+	if err := <-hubDone; err != nil {
+		return res, fmt.Errorf("bench: hub stop: %w", err)
+	}
+	return res, nil
+}
 
-	var count int
-	last, lastAt, movedAt := 0, time.Now(), time.Now()
+// withDefaults fills what the options leave out.
+func (o Options) withDefaults() Options {
+	if o.Lines < 1 {
+		o.Lines = 3
+	}
+	if o.Customers < 1 {
+		o.Customers = max(1, o.Orders/20)
+	}
+	if o.Capture == "" {
+		o.Capture = "cursor"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}
+
+// syncRun is one `hub bench sync`: its options, its server and schemas.
+type syncRun struct {
+	o        Options
+	db       *sqlx.DB
+	crm, erp string // the schemas
+	progress io.Writer
+}
+
+// insertBacklog inserts the customers and, without a rate, every order
+// before the hub starts.
+func (r *syncRun) insertBacklog(ctx context.Context) error {
+	o := r.o
+	fmt.Fprintf(r.progress, "inserting %d customers\n", o.Customers)
+	if _, err := r.db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s.customers (id, name, email)
+SELECT g, 'Customer ' || g, 'c' || g || '@example.com' FROM generate_series(1, %d) g`, r.crm, o.Customers)); err != nil {
+		return fmt.Errorf("bench: insert customers: %w", err)
+	}
+	if o.Rate > 0 {
+		return nil
+	}
+	fmt.Fprintf(r.progress, "inserting %d orders with %d lines each\n", o.Orders, o.Lines)
+	for from := 1; from <= o.Orders; from += 20000 {
+		if err := r.insertOrders(ctx, from, min(from+19999, o.Orders)); err != nil {
+			return fmt.Errorf("bench: insert orders: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertOrders inserts the orders numbered from..to with their lines.
+func (r *syncRun) insertOrders(ctx context.Context, from, to int) error {
+	_, err := r.db.ExecContext(ctx, fmt.Sprintf(`
+INSERT INTO %[1]s.orders (id, customer_id, order_no, order_date, currency, total, status)
+SELECT g, 1 + g %% %[4]d, 'SO-' || g, DATE '2026-11-01' + (g %% 28), 'EUR', %[5]d * 19.90, 'open'
+FROM generate_series(%[2]d, %[3]d) g;
+INSERT INTO %[1]s.order_lines (order_id, line_no, sku, qty, unit_price)
+SELECT g, l, 'SKU-' || (g %% 97), 1, 19.90 FROM generate_series(%[2]d, %[3]d) g, generate_series(1, %[5]d) l`,
+		r.crm, from, to, r.o.Customers, r.o.Lines))
+	return err
+}
+
+// insertAtRate inserts the orders at the options' rate from start on, on
+// a 50 ms tick, until all are in or ctx ends.
+func (r *syncRun) insertAtRate(ctx context.Context, start time.Time) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	next := 1
+	for next <= r.o.Orders {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		due := min(r.o.Orders, int(time.Since(start).Seconds()*float64(r.o.Rate)))
+		if due >= next {
+			if err := r.insertOrders(ctx, next, due); err != nil {
+				r.o.Log.Error("bench insert", "err", err)
+				return
+			}
+			next = due + 1
+		}
+	}
+}
+
+// waitForOrders polls the ERP until every order is there (writing the
+// heap profile half way, when asked), or the hub stops first.
+func (r *syncRun) waitForOrders(ctx context.Context, hubDone <-chan error) error {
+	o := r.o
+	arrived := newArrivals(r.progress, int64(o.Orders), "orders in the ERP", o.Bar)
+	count, movedAt := 0, time.Now()
 	for count < o.Orders {
 		select {
 		case err := <-hubDone:
-			return Result{}, fmt.Errorf("bench: hub stopped: %w", err)
+			return fmt.Errorf("bench: hub stopped: %w", err)
 		case <-ctx.Done():
-			return Result{}, ctx.Err()
+			return ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
 		prev := count
-		if count, err = countERPOrders(ctx, db, erp, o.Orders, count, time.Since(movedAt) > 2*time.Second); err != nil {
-			return Result{}, err
+		var err error
+		if count, err = countERPOrders(ctx, r.db, r.erp, o.Orders, count, time.Since(movedAt) > 2*time.Second); err != nil {
+			return err
 		}
 		if count != prev {
 			movedAt = time.Now()
 		}
 		if o.HeapProfile != "" && prev < o.Orders/2 && count >= o.Orders/2 {
 			if err := writeHeapProfile(o.HeapProfile); err != nil {
-				return Result{}, err
+				return err
 			}
 		}
-		if time.Since(lastAt) >= 2*time.Second || count >= o.Orders {
-			rate := float64(count-last) / time.Since(lastAt).Seconds()
-			fmt.Fprintf(progress, "%8d / %d orders in the ERP (%.0f/s)\n", count, o.Orders, rate)
-			last, lastAt = count, time.Now()
-		}
+		arrived.seen(int64(count))
 	}
+	return nil
+}
+
+// measure reads the run's figures from the ERP (the time from start to
+// the last order's arrival, the latencies) and checks every line arrived.
+func (r *syncRun) measure(ctx context.Context, start time.Time) (Result, error) {
+	o := r.o
 	var lastRow time.Time
-	if err := db.GetContext(ctx, &lastRow, "SELECT max(arrived_at) FROM "+erp+".erp_orders"); err != nil {
+	if err := r.db.GetContext(ctx, &lastRow, "SELECT max(arrived_at) FROM "+r.erp+".erp_orders"); err != nil {
 		return Result{}, fmt.Errorf("bench: last arrival: %w", err)
 	}
 	res := Result{Orders: o.Orders, Elapsed: lastRow.Sub(start)}
@@ -248,29 +299,24 @@ SELECT g, l, 'SKU-' || (g %% 97), 1, 19.90 FROM generate_series(%[2]d, %[3]d) g,
 		res.Elapsed = time.Since(start)
 	}
 	res.OrdersPerSec = float64(o.Orders) / res.Elapsed.Seconds()
-	all, err := erpLatency(ctx, db, erp, time.Time{})
+	all, err := erpLatency(ctx, r.db, r.erp, time.Time{})
 	if err != nil {
 		return Result{}, err
 	}
 	res.P50, res.P99, res.Max = all.P50, all.P99, all.Max
 	if o.Rate > 0 && o.Warmup > 0 {
 		res.Warmup = o.Warmup
-		if res.Steady, err = erpLatency(ctx, db, erp, start.Add(o.Warmup)); err != nil {
+		if res.Steady, err = erpLatency(ctx, r.db, r.erp, start.Add(o.Warmup)); err != nil {
 			return Result{}, err
 		}
 	}
 	res.PeakRSSBytes = peakRSS()
-
 	var lines int
-	if err := db.GetContext(ctx, &lines, "SELECT count(*) FROM "+erp+".erp_order_lines"); err != nil {
+	if err := r.db.GetContext(ctx, &lines, "SELECT count(*) FROM "+r.erp+".erp_order_lines"); err != nil {
 		return Result{}, err
 	}
 	if lines != o.Orders*o.Lines {
 		return res, fmt.Errorf("bench: %d order lines in the ERP, want %d", lines, o.Orders*o.Lines)
-	}
-	stopHub()
-	if err := <-hubDone; err != nil {
-		return res, fmt.Errorf("bench: hub stop: %w", err)
 	}
 	return res, nil
 }

@@ -216,10 +216,10 @@ func sameKey(a, b any) bool {
 //
 // A line belongs to the row whose key it holds as text. Where the table's
 // comparison equates keys that differ as text (a case-insensitive
-// collation, MariaDB's default: "A-1" = "a-1"), the query returns lines
-// whose key is no row's; then the lines are read again row by row, so
-// that each row gets what the database pairs with its key, rather than
-// losing them.
+// collation, MariaDB's default: "A-1" = "a-1"; a key column of another
+// type: 42 = "42.00"), the query returns lines whose key is no row's;
+// then that chunk's lines are read again, each with the row the database
+// pairs it with, rather than lost.
 func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entity, rows []row) error {
 	if e.lines == nil || len(rows) == 0 {
 		return nil
@@ -230,6 +230,12 @@ func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entit
 		lines, parents, err := c.readLines(ctx, db, e, chunk)
 		if err != nil {
 			return err
+		}
+		if !allClaimed(chunk, parents) {
+			if err := c.pairLines(ctx, db, e, chunk, byParent); err != nil {
+				return err
+			}
+			continue
 		}
 		for i, r := range parents {
 			end := len(lines)
@@ -243,18 +249,6 @@ func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entit
 			}
 		}
 	}
-	claimed := 0
-	for i := range rows {
-		if _, ok := byParent[rows[i].keyS]; ok {
-			claimed++
-		}
-	}
-	if claimed < len(byParent) {
-		var err error
-		if byParent, err = c.linesRowByRow(ctx, db, e, rows); err != nil {
-			return err
-		}
-	}
 	for i := range rows {
 		ls := byParent[rows[i].keyS]
 		if ls == nil {
@@ -265,20 +259,81 @@ func (c *Conn) attachLines(ctx context.Context, db sqlx.QueryerContext, e *entit
 	return nil
 }
 
-// linesRowByRow reads each row's lines with a query of its own: all that
-// the database returns for the key are the row's, whatever their text.
-func (c *Conn) linesRowByRow(ctx context.Context, db sqlx.QueryerContext, e *entity, rows []row) (map[string][]mapping.Value, error) {
-	byParent := make(map[string][]mapping.Value, len(rows))
-	for i := range rows {
-		lines, _, err := c.readLines(ctx, db, e, rows[i:i+1])
-		if err != nil {
-			return nil, err
-		}
-		if len(lines) > 0 {
-			byParent[rows[i].keyS] = lines
+// allClaimed says whether every parent key of the lines read is the key
+// of a row of the chunk, as text.
+func allClaimed(chunk []row, parents []parentRun) bool {
+	if len(parents) == 0 {
+		return true
+	}
+	keys := make(map[string]bool, len(chunk))
+	for i := range chunk {
+		keys[chunk[i].keyS] = true
+	}
+	for _, p := range parents {
+		if !keys[p.key] {
+			return false
 		}
 	}
-	return byParent, nil
+	return true
+}
+
+// pairLines reads the chunk's lines again in one query that asks the
+// database which of the chunk's keys each line's key equals (the first
+// that does), and adds each line to that row's in byParent, in line
+// order. A line whose key is a row's key as text stays that row's.
+func (c *Conn) pairLines(ctx context.Context, db sqlx.QueryerContext, e *entity, chunk []row, byParent map[string][]mapping.Value) error {
+	l := e.lines
+	pk := c.d.ident(l.cfg.ParentKey)
+	var q strings.Builder
+	q.WriteString("SELECT ")
+	for _, col := range l.read {
+		q.WriteString(c.d.ident(col) + ", ")
+	}
+	q.WriteString(pk + ", CASE")
+	args := make([]any, 0, 2*len(chunk))
+	for i := range chunk {
+		fmt.Fprintf(&q, " WHEN %s = ? THEN %d", pk, i)
+		args = append(args, chunk[i].key)
+	}
+	q.WriteString(" END AS hub_row FROM " + l.t.q + " WHERE " + pk + " IN (" + placeholders(len(chunk)) + ") ORDER BY hub_row, " + c.d.ident(l.cfg.Key))
+	for i := range chunk {
+		args = append(args, chunk[i].key)
+	}
+	res, err := db.QueryxContext(ctx, c.d.rebind(q.String()), args...)
+	if err != nil {
+		return c.d.classify(fmt.Errorf("read lines from %s by the rows they belong to: %w", l.cfg.Table, err))
+	}
+	defer res.Close()
+	at := make(map[string]int, len(chunk))
+	for i := range chunk {
+		at[chunk[i].keyS] = i
+	}
+	n := len(l.read)
+	vals := make([]any, n+2)
+	ptrs := make([]any, n+2)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	m := make([]mapping.Member, n)
+	for res.Next() {
+		if err := res.Scan(ptrs...); err != nil {
+			return c.d.classify(err)
+		}
+		owner, ok := at[keyString(vals[n])]
+		if !ok {
+			i, err := strconv.Atoi(keyString(vals[n+1])) // (an integer, or its text from some drivers)
+			if err != nil || i < 0 || i >= len(chunk) {
+				continue // (paired with none: nothing the IN matched)
+			}
+			owner = i
+		}
+		for i, col := range l.read {
+			m[i] = mapping.Member{Key: col, Value: toValue(vals[i], l.t.types[col])}
+		}
+		k := chunk[owner].keyS
+		byParent[k] = append(byParent[k], mapping.ObjectValue(m...))
+	}
+	return c.d.classify(res.Err())
 }
 
 // readLines reads the lines of the rows (at most inChunk of them) in one

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/crmhub/hub/connectors"
 )
 
@@ -444,6 +446,7 @@ func TestCursorReadStartsAtTheCursor(t *testing.T) {
 // default collation; COLLATE NOCASE in SQLite; a nondeterministic
 // collation in PostgreSQL), a line keyed "a-1" is one of order "A-1"'s for
 // the database: the order gets it, in line order, instead of losing it.
+// Only the chunk with such a line is read a second time, in one query.
 func TestLinesOfKeysTheTableEquates(t *testing.T) {
 	forKinds(t, func(t *testing.T, td *testDB) {
 		ci := map[string]string{"mysql": "", "sqlite": " COLLATE NOCASE", "postgres": " COLLATE hubt_ci"}[td.kind]
@@ -464,17 +467,79 @@ func TestLinesOfKeysTheTableEquates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]string{}
-		for _, r := range p.Records {
-			var skus []string
-			for _, l := range r.Data.Get("lines").Elems() {
-				skus = append(skus, l.Get("sku").Str())
-			}
-			got[r.Key] = strings.Join(skus, ",")
-		}
 		want := map[string]string{"A-1": "x,y,z", "B-1": "w", "C-1": ""}
-		if !maps.Equal(got, want) {
+		if got := skusByKey(p.Records); !maps.Equal(got, want) {
+			t.Errorf("lines by order: %v, want %v", got, want)
+		}
+		// The queries: one for a chunk whose lines all hold a row's key,
+		// one more for a chunk with a line that holds another text.
+		db, e, err := c.started("order")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []struct {
+			keys    []string
+			queries int
+		}{{[]string{"B-1", "C-1"}, 1}, {[]string{"A-1", "B-1"}, 2}} {
+			rows := make([]row, len(k.keys))
+			for i, key := range k.keys {
+				rows[i] = row{key: key, keyS: key}
+			}
+			q := &countingQueryer{QueryerContext: db}
+			if err := c.attachLines(context.Background(), q, e, rows); err != nil {
+				t.Fatal(err)
+			}
+			if q.n != k.queries {
+				t.Errorf("lines of %v: %d queries, want %d", k.keys, q.n, k.queries)
+			}
+		}
+	})
+}
+
+// A key of another type in the lines' table (DECIMAL beside an integer
+// key) reads back as other text ("42.00" for 42): the lines are still
+// the order's, in line order.
+func TestLinesOfKeysOfAnotherType(t *testing.T) {
+	forKinds(t, func(t *testing.T, td *testDB) {
+		td.exec(t,
+			`CREATE TABLE orders (id INTEGER PRIMARY KEY, updated_at {ts})`,
+			`CREATE TABLE order_lines (order_id DECIMAL(10,2) NOT NULL, line_no INTEGER NOT NULL, sku VARCHAR(10), PRIMARY KEY (order_id, line_no))`,
+		)
+		td.execArgs(t, "INSERT INTO orders (id, updated_at) VALUES (?, ?), (?, ?)", 42, td.ts(t0), 7, td.ts(t0))
+		td.execArgs(t, "INSERT INTO order_lines (order_id, line_no, sku) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?)", 42, 2, "b", 42, 1, "a", 7, 1, "c")
+		c := startConn(t, td, Config{Entities: map[string]EntityConfig{
+			"order": {Table: "orders", Lines: &LinesConfig{Table: "order_lines", ParentKey: "order_id", Key: "line_no"}},
+		}})
+		p, err := c.Scan(context.Background(), "order", "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"42": "a,b", "7": "c"}
+		if got := skusByKey(p.Records); !maps.Equal(got, want) {
 			t.Errorf("lines by order: %v, want %v", got, want)
 		}
 	})
+}
+
+func skusByKey(recs []connectors.Record) map[string]string {
+	got := map[string]string{}
+	for _, r := range recs {
+		var skus []string
+		for _, l := range r.Data.Get("lines").Elems() {
+			skus = append(skus, l.Get("sku").Str())
+		}
+		got[r.Key] = strings.Join(skus, ",")
+	}
+	return got
+}
+
+// countingQueryer counts the queries that go through it.
+type countingQueryer struct {
+	sqlx.QueryerContext
+	n int
+}
+
+func (q *countingQueryer) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	q.n++
+	return q.QueryerContext.QueryxContext(ctx, query, args...)
 }

@@ -714,7 +714,7 @@ func (c *compiler) fieldDefault(f *fieldPlan, d *yaml.Node, full, typ string, co
 	// canonical field's check as a value would, or every record
 	// that lacks the field would carry a value the model refuses.
 	if f.check != nil && coerced && dv.kind != Null {
-		if err := f.check(dv); err != nil {
+		if err := checkLiteral(f.check, dv); err != nil {
 			c.problem(d, full, "default %v", err)
 		}
 	}
@@ -761,9 +761,26 @@ func (c *compiler) checkConstant(f *fieldPlan, n *yaml.Node, full string, constV
 	default:
 		return // transforms may make it what the field takes
 	}
-	if err := f.check(v); err != nil {
+	if err := checkLiteral(f.check, v); err != nil {
 		c.problem(n, full, "value %v", err)
 	}
+}
+
+// checkLiteral is the canonical check of a value written in the mapping
+// (a default, a constant): where the same text in upper or lower case
+// passes, the problem says to write it so (the check's own hint, to add
+// a transform, would not reach a default).
+func checkLiteral(check func(Value) error, v Value) error {
+	err := check(v)
+	if err == nil || v.kind != String {
+		return err
+	}
+	for _, alt := range []string{strings.ToUpper(v.s), strings.ToLower(v.s)} {
+		if alt != v.s && check(StringValue(alt)) == nil {
+			return badValue(v, "is not as the canonical model takes it: write %q", alt)
+		}
+	}
+	return err
 }
 
 func joinTypes() string {

@@ -44,6 +44,8 @@ type Conn struct {
 	admin   *kgo.Client
 	readers map[string]*reader
 	raw     map[string]bool // entities whose values Read leaves raw (LeaveRaw)
+
+	headers map[string]headerNames // by entity, read only after New
 }
 
 // New checks cfg and returns a connector that connects at Start.
@@ -56,7 +58,11 @@ func New(name string, cfg Config, log *slog.Logger) (*Conn, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Conn{name: name, cfg: cfg, log: log, readers: map[string]*reader{}, raw: map[string]bool{}}, nil
+	headers := make(map[string]headerNames, len(cfg.Entities))
+	for entity, e := range cfg.Entities {
+		headers[entity] = e.headerNames()
+	}
+	return &Conn{name: name, cfg: cfg, log: log, readers: map[string]*reader{}, raw: map[string]bool{}, headers: headers}, nil
 }
 
 // Name is the connector's configured name.

@@ -46,7 +46,7 @@ func (c *Conn) Write(ctx context.Context, entity string, recs []connectors.Write
 	msgs := make([]*kgo.Record, 0, len(recs))
 	idx := make([]int, 0, len(recs))
 	for i, rec := range recs {
-		m, err := message(entity, e, rec)
+		m, err := message(entity, e, c.headers[entity], rec)
 		if err != nil {
 			res[i] = connectors.Result{Outcome: connectors.Failed, Err: connectors.Permanent(fmt.Errorf("kafka %s: %w", c.name, err))}
 			continue
@@ -94,7 +94,7 @@ func (c *Conn) produce(ctx context.Context, cl *kgo.Client, msgs []*kgo.Record) 
 // (none for a delete), its key, the hub's headers, the configured ones and
 // those taken from the record's fields (header_fields; a delete carries no
 // mapped data, so none of these).
-func message(entity string, e EntityConfig, rec connectors.WriteRecord) (*kgo.Record, error) {
+func message(entity string, e EntityConfig, names headerNames, rec connectors.WriteRecord) (*kgo.Record, error) {
 	key := rec.HubID
 	switch {
 	case rec.Op == connectors.OpDelete && rec.ExternalID != "":
@@ -110,13 +110,14 @@ func message(entity string, e EntityConfig, rec connectors.WriteRecord) (*kgo.Re
 		{Key: "hub-op", Value: []byte(rec.Op)},
 		{Key: "hub-version", Value: []byte(rec.Version.UTC().Format(time.RFC3339Nano))},
 	}}
-	// In name order, so that two messages of one record are alike byte
-	// for byte (a map's order changes from one range to the next).
-	for _, k := range slices.Sorted(maps.Keys(e.Headers)) {
+	// Each group in name order, so that two messages of one record carry
+	// the same headers in the same order (a map's order changes from one
+	// range to the next).
+	for _, k := range names.fixed {
 		m.Headers = append(m.Headers, kgo.RecordHeader{Key: k, Value: []byte(e.Headers[k])})
 	}
 	if rec.Op != connectors.OpDelete {
-		for _, k := range slices.Sorted(maps.Keys(e.HeaderFields)) {
+		for _, k := range names.fields {
 			if v := fieldText(rec.Data, e.HeaderFields[k]); v != "" {
 				m.Headers = append(m.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 			}
@@ -145,4 +146,14 @@ func classify(err error) error {
 		return connectors.Retryable(err, 0)
 	}
 	return connectors.Unavailable(err)
+}
+
+// headerNames are an entity's configured header names, each group sorted.
+type headerNames struct {
+	fixed  []string // of headers
+	fields []string // of header_fields
+}
+
+func (e EntityConfig) headerNames() headerNames {
+	return headerNames{fixed: slices.Sorted(maps.Keys(e.Headers)), fields: slices.Sorted(maps.Keys(e.HeaderFields))}
 }

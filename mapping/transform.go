@@ -462,18 +462,8 @@ func (c *compiler) transformParseTime(name string, arg *yaml.Node) (builtTransfo
 	if err != nil {
 		return builtTransform{}, err
 	}
-	loc := c.loc
-	fn := func(_ *scope, v Value) (Value, error) {
-		if v.kind == Null {
-			return v, nil
-		}
-		t, _, err := parseTime(v, layout, loc)
-		if err != nil {
-			return nullValue, err
-		}
-		return StringValue(t.UTC().Format(time.RFC3339Nano)), nil
-	}
-	return scalarTransform(fn, fmt.Sprintf("read the time in layout %q (zone %s) as RFC 3339 UTC", layout, loc))
+	fn := timeStep(layout, c.loc, func(t time.Time, _ bool) string { return t.UTC().Format(time.RFC3339Nano) })
+	return scalarTransform(fn, fmt.Sprintf("read the time in layout %q (zone %s) as RFC 3339 UTC", layout, c.loc))
 }
 
 // transformFormatTime compiles the format_time transform.
@@ -483,19 +473,12 @@ func (c *compiler) transformFormatTime(name string, arg *yaml.Node) (builtTransf
 		return builtTransform{}, err
 	}
 	loc := c.loc
-	fn := func(_ *scope, v Value) (Value, error) {
-		if v.kind == Null {
-			return v, nil
-		}
-		t, dateOnly, err := parseTime(v, "", loc)
-		if err != nil {
-			return nullValue, err
-		}
+	fn := timeStep("", loc, func(t time.Time, dateOnly bool) string {
 		if !dateOnly {
 			t = t.In(loc)
 		}
-		return StringValue(t.Format(layout)), nil
-	}
+		return t.Format(layout)
+	})
 	return scalarTransform(fn, fmt.Sprintf("format the date/time in layout %q (zone %s)", layout, loc))
 }
 
@@ -509,18 +492,24 @@ func (c *compiler) transformTimezone(name string, arg *yaml.Node) (builtTransfor
 	if err != nil {
 		return builtTransform{}, fmt.Errorf("timezone: unknown zone %q", zone)
 	}
-	loc := c.loc
-	fn := func(_ *scope, v Value) (Value, error) {
+	fn := timeStep("", c.loc, func(t time.Time, _ bool) string { return t.In(to).Format(time.RFC3339Nano) })
+	return scalarTransform(fn, fmt.Sprintf("convert the time to zone %s (RFC 3339 with offset)", zone))
+}
+
+// timeStep reads a date or time (in layout, or any the hub reads when
+// layout is ""; without a zone, in loc) and writes it with out; null
+// stays null.
+func timeStep(layout string, loc *time.Location, out func(t time.Time, dateOnly bool) string) step {
+	return func(_ *scope, v Value) (Value, error) {
 		if v.kind == Null {
 			return v, nil
 		}
-		t, _, err := parseTime(v, "", loc)
+		t, dateOnly, err := parseTime(v, layout, loc)
 		if err != nil {
 			return nullValue, err
 		}
-		return StringValue(t.In(to).Format(time.RFC3339Nano)), nil
+		return StringValue(out(t, dateOnly)), nil
 	}
-	return scalarTransform(fn, fmt.Sprintf("convert the time to zone %s (RFC 3339 with offset)", zone))
 }
 
 // transformDefault compiles the default transform.

@@ -309,11 +309,7 @@ func (c *Conn) pairLines(ctx context.Context, db sqlx.QueryerContext, e *entity,
 		at[chunk[i].keyS] = i
 	}
 	n := len(l.read)
-	vals := make([]any, n+2)
-	ptrs := make([]any, n+2)
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
+	vals, ptrs := scanTargets(n + 2) // the line's columns, its key, its row
 	m := make([]mapping.Member, n)
 	for res.Next() {
 		if err := res.Scan(ptrs...); err != nil {
@@ -362,11 +358,7 @@ func (c *Conn) readLines(ctx context.Context, db sqlx.QueryerContext, e *entity,
 	// One line's scan targets and members, used again for every line
 	// (Scan copies bytes; ObjectValue copies the members).
 	n := len(l.read)
-	vals := make([]any, n+1)
-	ptrs := make([]any, n+1)
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
+	vals, ptrs := scanTargets(n + 1) // the line's columns and its key
 	m := make([]mapping.Member, n)
 	// The chunk's lines in one array, a parent's lines side by side (they
 	// come ordered by parent): each parent's slice of it is taken once
@@ -703,4 +695,13 @@ func (c *Conn) readOutbox(ctx context.Context, db *sqlx.DB, e *entity, cursor st
 		})
 	}
 	return b, nil
+}
+
+// scanTargets are n values and pointers to them, for Scan.
+func scanTargets(n int) (vals, ptrs []any) {
+	vals, ptrs = make([]any, n), make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	return vals, ptrs
 }

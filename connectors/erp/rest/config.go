@@ -312,78 +312,7 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 	}
 	checkPath(p, key+".get", ec.Get, true)
 
-	if ec.ReadOnly {
-		if ec.Create != (WriteConfig{}) || ec.Update != (WriteConfig{}) || ec.Delete.Mode != "" && ec.Delete.Mode != DeleteNone {
-			p.Add(key+".read_only", "a read-only entity takes no create, update or delete")
-		}
-	} else {
-		if ec.Create.Path == "" {
-			ec.Create.Path = ec.List
-		}
-		if ec.Create.Path != "" {
-			checkPath(p, key+".create.path", ec.Create.Path, false)
-		}
-		switch m := strings.ToUpper(ec.Create.Method); m {
-		case "":
-			ec.Create.Method = http.MethodPost
-		case http.MethodPost, http.MethodPut:
-			ec.Create.Method = m
-		default:
-			p.Add(key+".create.method", "unknown method %q (POST or PUT)", ec.Create.Method)
-		}
-		if ec.Update.Path == "" {
-			ec.Update.Path = ec.Get
-		}
-		if ec.Update.Path != "" {
-			checkPath(p, key+".update.path", ec.Update.Path, true)
-		}
-		switch m := strings.ToUpper(ec.Update.Method); m {
-		case "":
-			ec.Update.Method = http.MethodPut
-		case http.MethodPut, http.MethodPatch, http.MethodPost:
-			ec.Update.Method = m
-		default:
-			p.Add(key+".update.method", "unknown method %q (PUT, PATCH or POST)", ec.Update.Method)
-		}
-		switch ec.Delete.Mode {
-		case DeleteNone:
-			if ec.Delete.Path != "" || ec.Delete.Method != "" || ec.Delete.Field != "" || ec.Delete.Value != nil {
-				p.Add(key+".delete.mode", "is required with the other delete keys (hard or soft)")
-			}
-		case DeleteHard:
-			if ec.Delete.Path == "" {
-				ec.Delete.Path = ec.Get
-			}
-			checkPath(p, key+".delete.path", ec.Delete.Path, true)
-			switch m := strings.ToUpper(ec.Delete.Method); m {
-			case "":
-				ec.Delete.Method = http.MethodDelete
-			case http.MethodDelete, http.MethodPost, http.MethodPut, http.MethodPatch:
-				ec.Delete.Method = m
-			default:
-				p.Add(key+".delete.method", "unknown method %q (DELETE, POST, PUT or PATCH)", ec.Delete.Method)
-			}
-			if ec.Delete.Field != "" || ec.Delete.Value != nil {
-				p.Add(key+".delete.field", "belongs to a soft delete, not a hard one")
-			}
-		case DeleteSoft:
-			if ec.Delete.Path != "" || ec.Delete.Method != "" {
-				p.Add(key+".delete.path", "a soft delete is an update (update.path and update.method)")
-			}
-			if ec.Delete.Field == "" {
-				p.Add(key+".delete.field", "is required for a soft delete")
-			} else if _, err := parsePath(ec.Delete.Field); err != nil {
-				p.Add(key+".delete.field", "%v", err)
-			}
-			if ec.Delete.Value == nil {
-				p.Add(key+".delete.value", "is required for a soft delete")
-			} else if v, err := valueOf(ec.Delete.Value); err != nil {
-				p.Add(key+".delete.value", "%v", err)
-			} else {
-				e.softValue = v
-			}
-		}
-	}
+	compileWrites(p, key, &ec, e)
 
 	var err error
 	if e.idPath, err = parsePath(ec.IDField); err != nil {
@@ -407,7 +336,120 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 	}
 	e.updatedFmt = compileFormat(p, key+".updated_at", ec.UpdatedAt.Format, ec.UpdatedAt.TimeZone)
 
-	// updated-since
+	compileSince(p, key, &ec, e)
+
+	e.static = compileStatic(p, key+".params", mergeQuery(p, key, ec.Params, ec.Query))
+
+	// pagination
+	ec.Pagination = compilePage(p, key+".pagination", ec.Pagination, &e.page)
+
+	compileMatch(p, key, &ec, e)
+
+	for i, w := range ec.WriteOnly {
+		wp, err := parsePath(w)
+		if err != nil || len(wp) == 0 {
+			p.Add(fmt.Sprintf("%s.write_only[%d]", key, i), "%q is not a member path", w)
+			continue
+		}
+		e.writeOnly = append(e.writeOnly, wp)
+	}
+	if ec.LookBack != nil && *ec.LookBack < 0 {
+		p.Add(key+".look_back", "must not be negative")
+	}
+	if ec.BatchSize < 1 || ec.BatchSize > maxBatchSize {
+		p.Add(key+".batch_size", "must be between 1 and %d", maxBatchSize)
+	}
+	e.cfg = ec
+	return ec, e
+}
+
+// compileWrites checks and completes how a writable entity is created,
+// updated and deleted (paths default to list and get, methods to POST,
+// PUT and DELETE); a read-only one may say none of it.
+func compileWrites(p *erp.Problems, key string, ec *EntityConfig, e *entity) {
+	if ec.ReadOnly {
+		if ec.Create != (WriteConfig{}) || ec.Update != (WriteConfig{}) || ec.Delete.Mode != "" && ec.Delete.Mode != DeleteNone {
+			p.Add(key+".read_only", "a read-only entity takes no create, update or delete")
+		}
+		return
+	}
+	if ec.Create.Path == "" {
+		ec.Create.Path = ec.List
+	}
+	if ec.Create.Path != "" {
+		checkPath(p, key+".create.path", ec.Create.Path, false)
+	}
+	switch m := strings.ToUpper(ec.Create.Method); m {
+	case "":
+		ec.Create.Method = http.MethodPost
+	case http.MethodPost, http.MethodPut:
+		ec.Create.Method = m
+	default:
+		p.Add(key+".create.method", "unknown method %q (POST or PUT)", ec.Create.Method)
+	}
+	if ec.Update.Path == "" {
+		ec.Update.Path = ec.Get
+	}
+	if ec.Update.Path != "" {
+		checkPath(p, key+".update.path", ec.Update.Path, true)
+	}
+	switch m := strings.ToUpper(ec.Update.Method); m {
+	case "":
+		ec.Update.Method = http.MethodPut
+	case http.MethodPut, http.MethodPatch, http.MethodPost:
+		ec.Update.Method = m
+	default:
+		p.Add(key+".update.method", "unknown method %q (PUT, PATCH or POST)", ec.Update.Method)
+	}
+	compileDelete(p, key, ec, e)
+}
+
+// compileDelete checks the delete mode and its keys; a soft delete's value
+// is compiled into e.
+func compileDelete(p *erp.Problems, key string, ec *EntityConfig, e *entity) {
+	switch ec.Delete.Mode {
+	case DeleteNone:
+		if ec.Delete.Path != "" || ec.Delete.Method != "" || ec.Delete.Field != "" || ec.Delete.Value != nil {
+			p.Add(key+".delete.mode", "is required with the other delete keys (hard or soft)")
+		}
+	case DeleteHard:
+		if ec.Delete.Path == "" {
+			ec.Delete.Path = ec.Get
+		}
+		checkPath(p, key+".delete.path", ec.Delete.Path, true)
+		switch m := strings.ToUpper(ec.Delete.Method); m {
+		case "":
+			ec.Delete.Method = http.MethodDelete
+		case http.MethodDelete, http.MethodPost, http.MethodPut, http.MethodPatch:
+			ec.Delete.Method = m
+		default:
+			p.Add(key+".delete.method", "unknown method %q (DELETE, POST, PUT or PATCH)", ec.Delete.Method)
+		}
+		if ec.Delete.Field != "" || ec.Delete.Value != nil {
+			p.Add(key+".delete.field", "belongs to a soft delete, not a hard one")
+		}
+	case DeleteSoft:
+		if ec.Delete.Path != "" || ec.Delete.Method != "" {
+			p.Add(key+".delete.path", "a soft delete is an update (update.path and update.method)")
+		}
+		if ec.Delete.Field == "" {
+			p.Add(key+".delete.field", "is required for a soft delete")
+		} else if _, err := parsePath(ec.Delete.Field); err != nil {
+			p.Add(key+".delete.field", "%v", err)
+		}
+		if ec.Delete.Value == nil {
+			p.Add(key+".delete.value", "is required for a soft delete")
+		} else if v, err := valueOf(ec.Delete.Value); err != nil {
+			p.Add(key+".delete.value", "%v", err)
+		} else {
+			e.softValue = v
+		}
+	}
+}
+
+// compileSince compiles how a read asks for what changed since a time
+// (format and zone default to updated_at's).
+func compileSince(p *erp.Problems, key string, ec *EntityConfig, e *entity) {
 	us := ec.UpdatedSince
 	if us.Format == "" {
 		us.Format = ec.UpdatedAt.Format
@@ -428,13 +470,11 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 		e.since = compileParams(p, key+".updated_since.params", sinceParams, "since")
 	}
 	e.exclusive = us.Exclusive
+}
 
-	e.static = compileStatic(p, key+".params", mergeQuery(p, key, ec.Params, ec.Query))
-
-	// pagination
-	ec.Pagination = compilePage(p, key+".pagination", ec.Pagination, &e.page)
-
-	// match
+// compileMatch compiles how the sink finds a record by a field before it
+// creates one.
+func compileMatch(p *erp.Problems, key string, ec *EntityConfig, e *entity) {
 	m := ec.Match
 	matchParams := mergeQuery(p, key+".match", m.Params, m.Query)
 	if m.Field != "" || m.Param != "" || len(matchParams) > 0 {
@@ -443,8 +483,10 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 		}
 		if m.Field == "" {
 			p.Add(key+".match.field", "is required")
-		} else if e.matchPath, err = parsePath(m.Field); err != nil {
+		} else if mp, err := parsePath(m.Field); err != nil {
 			p.Add(key+".match.field", "%v", err)
+		} else {
+			e.matchPath = mp
 		}
 		switch {
 		case m.Param != "" && len(matchParams) > 0:
@@ -458,23 +500,6 @@ func compileEntity(p *erp.Problems, key, name string, ec EntityConfig) (EntityCo
 			p.Add(key+".match", "needs param or params: how the list finds a record by %s", m.Field)
 		}
 	}
-
-	for i, w := range ec.WriteOnly {
-		wp, err := parsePath(w)
-		if err != nil || len(wp) == 0 {
-			p.Add(fmt.Sprintf("%s.write_only[%d]", key, i), "%q is not a member path", w)
-			continue
-		}
-		e.writeOnly = append(e.writeOnly, wp)
-	}
-	if ec.LookBack != nil && *ec.LookBack < 0 {
-		p.Add(key+".look_back", "must not be negative")
-	}
-	if ec.BatchSize < 1 || ec.BatchSize > maxBatchSize {
-		p.Add(key+".batch_size", "must be between 1 and %d", maxBatchSize)
-	}
-	e.cfg = ec
-	return ec, e
 }
 
 // mergeQuery returns params with the "name=value" entries of query added

@@ -364,11 +364,45 @@ func partnerOf(rec connectors.WriteRecord) int64 {
 func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	res := make([]connectors.Result, len(recs))
 	keys := make([]string, len(recs))
+	for i, rec := range recs {
+		keys[i] = orderKey(rec)
+	}
+	have, err := c.lookUpOrders(ctx, r, octx, recs, keys)
+	if err != nil {
+		return nil, err
+	}
+	creates, updates, unlinks := c.planOrders(recs, keys, have, res)
+	moving := c.createOrders(ctx, r, octx, creates, res)
+	moving = append(moving, c.updateOrders(ctx, r, octx, updates, res)...)
+	c.orderMethod(ctx, r, octx, "unlink", "delete", unlinks, res)
+	if c.cfg.SaleState == SaleConfirmed {
+		var confirm []orderJob
+		for _, j := range moving {
+			if editable(j.state) {
+				confirm = append(confirm, j)
+			}
+		}
+		c.orderMethod(ctx, r, octx, "action_confirm", "confirm", confirm, res)
+	}
+	return res, nil
+}
+
+// orderLookups is what Odoo holds for a batch of orders: the sale orders
+// by reference and by id, their lines, the products' ids by code, and
+// which of the customers exist.
+type orderLookups struct {
+	byRef, byID map[string]Row
+	lines       map[int64][]Row
+	prods       map[string]int64
+	known       map[int64]bool
+}
+
+// lookUpOrders reads what Odoo holds for recs (keys are their references).
+func (c *Conn) lookUpOrders(ctx context.Context, r *rpc, octx map[string]any, recs []connectors.WriteRecord, keys []string) (orderLookups, error) {
 	ids := []int64{}
 	var codes []string
 	var partners []int64
-	for i, rec := range recs {
-		keys[i] = orderKey(rec)
+	for _, rec := range recs {
 		if id, err := strconv.ParseInt(rec.ExternalID, 10, 64); err == nil {
 			ids = append(ids, id)
 		}
@@ -384,53 +418,55 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 	rows, err := r.searchRead(ctx, "sale.order", octx,
 		[]any{"|", []any{"client_order_ref", "in", keys}, []any{"id", "in", ids}}, saleReadFields(), 0, 0, "id")
 	if err != nil {
-		return nil, fmt.Errorf("odoo %s: look up sale orders: %w", c.name, err)
+		return orderLookups{}, fmt.Errorf("odoo %s: look up sale orders: %w", c.name, err)
 	}
-	byRef, byID := map[string]Row{}, map[string]Row{}
+	have := orderLookups{byRef: map[string]Row{}, byID: map[string]Row{}, lines: map[int64][]Row{}, known: map[int64]bool{}}
 	found := make([]int64, 0, len(rows))
 	for _, row := range rows {
 		if ref := asString(row["client_order_ref"]); ref != "" {
-			if _, dup := byRef[ref]; !dup {
-				byRef[ref] = row
+			if _, dup := have.byRef[ref]; !dup {
+				have.byRef[ref] = row
 			}
 		}
-		byID[idString(row.ID())] = row
+		have.byID[idString(row.ID())] = row
 		found = append(found, row.ID())
 	}
-	lines := map[int64][]Row{}
 	if len(found) > 0 {
 		ls, err := r.searchRead(ctx, "sale.order.line", octx, []any{[]any{"order_id", "in", found}}, saleLineReadFields(), 0, 0, "sequence, id")
 		if err != nil {
-			return nil, fmt.Errorf("odoo %s: read the lines of sale orders: %w", c.name, err)
+			return orderLookups{}, fmt.Errorf("odoo %s: read the lines of sale orders: %w", c.name, err)
 		}
 		for _, l := range ls {
 			if dt, _ := l["display_type"].(string); dt != "" {
 				continue // sections and notes stay as they are
 			}
 			oid, _ := many2one(l["order_id"])
-			lines[oid] = append(lines[oid], l)
+			have.lines[oid] = append(have.lines[oid], l)
 		}
 	}
-	prods, err := c.products.ids(ctx, r, octx, codes)
-	if err != nil {
-		return nil, fmt.Errorf("odoo %s: %w", c.name, err)
+	if have.prods, err = c.products.ids(ctx, r, octx, codes); err != nil {
+		return orderLookups{}, fmt.Errorf("odoo %s: %w", c.name, err)
 	}
-	known := map[int64]bool{}
 	if len(partners) > 0 {
 		ps, err := r.searchRead(ctx, "res.partner", withContext(octx, "active_test", false), []any{[]any{"id", "in", partners}}, []string{"id"}, 0, 0, "id")
 		if err != nil {
-			return nil, fmt.Errorf("odoo %s: check the customers of sale orders: %w", c.name, err)
+			return orderLookups{}, fmt.Errorf("odoo %s: check the customers of sale orders: %w", c.name, err)
 		}
 		for _, p := range ps {
-			known[p.ID()] = true
+			have.known[p.ID()] = true
 		}
 	}
+	return have, nil
+}
 
-	var creates, updates, unlinks []orderJob
+// planOrders sorts recs into orders to create, to update and to delete,
+// and sets the result of each record that needs nothing more (not found,
+// unchanged, refused).
+func (c *Conn) planOrders(recs []connectors.WriteRecord, keys []string, have orderLookups, res []connectors.Result) (creates, updates, unlinks []orderJob) {
 	for i, rec := range recs {
-		ex := byRef[keys[i]]
+		ex := have.byRef[keys[i]]
 		if ex == nil && rec.ExternalID != "" {
-			ex = byID[rec.ExternalID]
+			ex = have.byID[rec.ExternalID]
 		}
 		if ex == nil && (rec.Op == connectors.OpDelete || rec.ExternalID != "") {
 			res[i] = connectors.Result{Outcome: connectors.NotFound, ExternalID: rec.ExternalID}
@@ -450,7 +486,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 			}
 			continue
 		}
-		job, err := c.orderValues(rec, keys[i], ex, lines[ex.ID()], prods, known)
+		job, err := c.orderValues(rec, keys[i], ex, have.lines[ex.ID()], have.prods, have.known)
 		if err != nil {
 			if ex != nil {
 				res[i].ExternalID = idString(ex.ID())
@@ -467,8 +503,12 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 			updates = append(updates, job)
 		}
 	}
+	return creates, updates, unlinks
+}
 
-	// New orders: one create for all, each alone when Odoo refuses one.
+// createOrders creates the new orders, in one call for all and each alone
+// when Odoo refuses one, and returns those it created (drafts).
+func (c *Conn) createOrders(ctx context.Context, r *rpc, octx map[string]any, creates []orderJob, res []connectors.Result) []orderJob {
 	errs := erp.Each(creates, func(jobs []orderJob) error {
 		vals := make([]map[string]any, len(jobs))
 		for k, j := range jobs {
@@ -483,7 +523,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 		}
 		return nil
 	})
-	var moving []orderJob // orders to move on to sale_state
+	var created []orderJob
 	for k, j := range creates {
 		if errs[k] != nil {
 			res[j.i].Err = fmt.Errorf("odoo %s: create sale order %s: %w", c.name, j.key, errs[k])
@@ -491,10 +531,16 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 		}
 		res[j.i] = connectors.Result{ExternalID: idString(j.id), Outcome: connectors.Written}
 		j.state = "draft"
-		moving = append(moving, j)
+		created = append(created, j)
 	}
-	// Existing orders: lines and customer change only on quotations; a
-	// confirmed order takes header changes (origin, note) only.
+	return created
+}
+
+// updateOrders writes the changes of existing orders: lines and customer
+// change only on quotations; a confirmed order takes header changes
+// (origin, note) only. It returns the orders that may move on.
+func (c *Conn) updateOrders(ctx context.Context, r *rpc, octx map[string]any, updates []orderJob, res []connectors.Result) []orderJob {
+	var moving []orderJob
 	for _, j := range updates {
 		if j.structural && !editable(j.state) {
 			res[j.i].Err = recErr("odoo %s: update sale order %s (%d): it is %s in Odoo and its lines and customer can no longer change "+
@@ -511,17 +557,7 @@ func (c *Conn) writeOrders(ctx context.Context, r *rpc, octx map[string]any, rec
 		}
 		moving = append(moving, j)
 	}
-	c.orderMethod(ctx, r, octx, "unlink", "delete", unlinks, res)
-	if c.cfg.SaleState == SaleConfirmed {
-		var confirm []orderJob
-		for _, j := range moving {
-			if editable(j.state) {
-				confirm = append(confirm, j)
-			}
-		}
-		c.orderMethod(ctx, r, octx, "action_confirm", "confirm", confirm, res)
-	}
-	return res, nil
+	return moving
 }
 
 // orderMethod calls a method (action_confirm, unlink) on the jobs' orders,

@@ -317,11 +317,37 @@ type wantLine struct {
 func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs []connectors.WriteRecord) ([]connectors.Result, error) {
 	res := make([]connectors.Result, len(recs))
 	keys := make([]string, len(recs))
+	for i, rec := range recs {
+		keys[i] = erp.RecordKey(rec, "reference")
+	}
+	have, err := c.lookUpSales(ctx, r, tctx, recs, keys)
+	if err != nil {
+		return nil, err
+	}
+	creates, updates, cancels := c.planSales(ctx, r, tctx, recs, keys, have, res)
+	moving := c.createSales(ctx, r, tctx, creates, res)
+	moving = append(moving, c.updateSales(ctx, r, tctx, updates, res)...)
+	c.button(ctx, r, tctx, "cancel", cancels, res)
+	c.moveOn(ctx, r, tctx, moving, res)
+	return res, nil
+}
+
+// saleLookups is what Tryton holds for a batch of orders: the sales by
+// reference and by id, the products by code, the units, and the
+// customers' addresses.
+type saleLookups struct {
+	byRef, byID map[string]Row
+	prods       map[string]product
+	units       map[string]int64
+	addrs       map[int64]int64
+}
+
+// lookUpSales reads what Tryton holds for recs (keys are their references).
+func (c *Conn) lookUpSales(ctx context.Context, r *rpc, tctx map[string]any, recs []connectors.WriteRecord, keys []string) (saleLookups, error) {
 	ids := []int64{}
 	var codes []string
 	parties := map[int64]bool{}
-	for i, rec := range recs {
-		keys[i] = erp.RecordKey(rec, "reference")
+	for _, rec := range recs {
 		if id, err := strconv.ParseInt(rec.ExternalID, 10, 64); err == nil {
 			ids = append(ids, id)
 		}
@@ -337,36 +363,38 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 	rows, err := r.searchRead(ctx, "sale.sale", tctx,
 		[]any{"OR", []any{"reference", "in", keys}, []any{"id", "in", ids}}, 0, 0, [][2]string{{"id", "ASC"}}, saleReadFields())
 	if err != nil {
-		return nil, fmt.Errorf("tryton %s: look up sales: %w", c.name, err)
+		return saleLookups{}, fmt.Errorf("tryton %s: look up sales: %w", c.name, err)
 	}
-	byRef, byID := map[string]Row{}, map[string]Row{}
+	have := saleLookups{byRef: map[string]Row{}, byID: map[string]Row{}}
 	for _, row := range rows {
 		if ref := asString(row["reference"]); ref != "" {
-			if _, dup := byRef[ref]; !dup {
-				byRef[ref] = row
+			if _, dup := have.byRef[ref]; !dup {
+				have.byRef[ref] = row
 			}
 		}
-		byID[idString(row.ID())] = row
+		have.byID[idString(row.ID())] = row
 	}
-	prods, err := c.lookupProducts(ctx, r, tctx, codes)
-	if err != nil {
-		return nil, fmt.Errorf("tryton %s: %w", c.name, err)
+	if have.prods, err = c.lookupProducts(ctx, r, tctx, codes); err != nil {
+		return saleLookups{}, fmt.Errorf("tryton %s: %w", c.name, err)
 	}
-	units, _, err := c.loadUnits(ctx, r, tctx)
-	if err != nil {
-		return nil, fmt.Errorf("tryton %s: %w", c.name, err)
+	if have.units, _, err = c.loadUnits(ctx, r, tctx); err != nil {
+		return saleLookups{}, fmt.Errorf("tryton %s: %w", c.name, err)
 	}
-	addrs, err := c.partyAddresses(ctx, r, tctx, parties)
-	if err != nil {
-		return nil, fmt.Errorf("tryton %s: %w", c.name, err)
+	if have.addrs, err = c.partyAddresses(ctx, r, tctx, parties); err != nil {
+		return saleLookups{}, fmt.Errorf("tryton %s: %w", c.name, err)
 	}
+	return have, nil
+}
 
-	var creates, updates []saleJob
-	var cancels []saleJob
+// planSales sorts recs into sales to create, to update and to cancel, and
+// sets the result of each record that needs nothing more (not found,
+// unchanged, refused).
+func (c *Conn) planSales(ctx context.Context, r *rpc, tctx map[string]any, recs []connectors.WriteRecord, keys []string,
+	have saleLookups, res []connectors.Result) (creates, updates, cancels []saleJob) {
 	for i, rec := range recs {
-		ex := byRef[keys[i]]
+		ex := have.byRef[keys[i]]
 		if ex == nil && rec.ExternalID != "" {
-			ex = byID[rec.ExternalID]
+			ex = have.byID[rec.ExternalID]
 		}
 		if ex == nil && (rec.Op == connectors.OpDelete || rec.ExternalID != "") {
 			res[i] = connectors.Result{Outcome: connectors.NotFound, ExternalID: rec.ExternalID}
@@ -385,7 +413,7 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 			}
 			continue
 		}
-		job, err := c.saleValues(ctx, r, tctx, rec, keys[i], ex, prods, units, addrs)
+		job, err := c.saleValues(ctx, r, tctx, rec, keys[i], ex, have.prods, have.units, have.addrs)
 		if err != nil {
 			if ex != nil {
 				res[i].ExternalID = idString(ex.ID())
@@ -403,8 +431,12 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 			updates = append(updates, job)
 		}
 	}
+	return creates, updates, cancels
+}
 
-	// New sales: one create for all, each alone when Tryton refuses one.
+// createSales creates the new sales, in one call for all and each alone
+// when Tryton refuses one, and returns those it created (drafts).
+func (c *Conn) createSales(ctx context.Context, r *rpc, tctx map[string]any, creates []saleJob, res []connectors.Result) []saleJob {
 	errs := erp.Each(creates, func(jobs []saleJob) error {
 		vals := make([]map[string]any, len(jobs))
 		for k, j := range jobs {
@@ -421,7 +453,7 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 		}
 		return nil
 	})
-	var moving []saleJob // sales to move on to sale_state
+	var created []saleJob
 	for k, j := range creates {
 		if errs[k] != nil {
 			res[j.i].Err = fmt.Errorf("tryton %s: create sale %s: %w", c.name, j.key, errs[k])
@@ -429,10 +461,16 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 		}
 		res[j.i] = connectors.Result{ExternalID: idString(j.id), Outcome: connectors.Written}
 		j.state = SaleDraft
-		moving = append(moving, j)
+		created = append(created, j)
 	}
-	// Existing sales: edit drafts and quotations (a quotation goes back to
-	// draft first); a confirmed sale only when nothing changes.
+	return created
+}
+
+// updateSales edits existing sales: drafts and quotations (a quotation
+// goes back to draft first); a confirmed sale is amended. It returns the
+// sales that may move on.
+func (c *Conn) updateSales(ctx context.Context, r *rpc, tctx map[string]any, updates []saleJob, res []connectors.Result) []saleJob {
+	var moving []saleJob
 	for _, j := range updates {
 		if len(j.vals) > 0 {
 			if !editable(j.state) {
@@ -458,8 +496,12 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 		}
 		moving = append(moving, j)
 	}
-	c.button(ctx, r, tctx, "cancel", cancels, res)
-	// Move on: draft -> quotation -> confirmed, as far as sale_state says.
+	return moving
+}
+
+// moveOn moves the sales on, draft -> quotation -> confirmed, as far as
+// sale_state says, and processes confirmed sales Tryton never processed.
+func (c *Conn) moveOn(ctx context.Context, r *rpc, tctx map[string]any, moving []saleJob, res []connectors.Result) {
 	target := c.cfg.SaleState
 	var quote, confirm, process []saleJob
 	for _, j := range moving {
@@ -483,7 +525,6 @@ func (c *Conn) writeSales(ctx context.Context, r *rpc, tctx map[string]any, recs
 	}
 	c.button(ctx, r, tctx, "confirm", confirm, res)
 	c.button(ctx, r, tctx, "process", process, res)
-	return res, nil
 }
 
 // amendSale changes the lines of a sale that Tryton processes already

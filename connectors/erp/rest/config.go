@@ -3,6 +3,7 @@ package rest
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -298,6 +299,21 @@ func checkPath(p *erp.Problems, key, path string, id bool) {
 	}
 }
 
+// checkMethod sets *method, in upper case, to one of allowed (the first
+// when it is empty), or records a problem naming them.
+func checkMethod(p *erp.Problems, key string, method *string, allowed ...string) {
+	m := strings.ToUpper(*method)
+	switch {
+	case m == "":
+		*method = allowed[0]
+	case slices.Contains(allowed, m):
+		*method = m
+	default:
+		last := len(allowed) - 1
+		p.Add(key, "unknown method %q (%s or %s)", *method, strings.Join(allowed[:last], ", "), allowed[last])
+	}
+}
+
 func checkParamName(p *erp.Problems, key, name string) {
 	if name == "" || strings.ContainsAny(name, "&=#? \r\n") {
 		p.Add(key, "%q is not a query parameter name", name)
@@ -379,28 +395,14 @@ func compileWrites(p *erp.Problems, key string, ec *EntityConfig, e *entity) {
 	if ec.Create.Path != "" {
 		checkPath(p, key+".create.path", ec.Create.Path, false)
 	}
-	switch m := strings.ToUpper(ec.Create.Method); m {
-	case "":
-		ec.Create.Method = http.MethodPost
-	case http.MethodPost, http.MethodPut:
-		ec.Create.Method = m
-	default:
-		p.Add(key+".create.method", "unknown method %q (POST or PUT)", ec.Create.Method)
-	}
+	checkMethod(p, key+".create.method", &ec.Create.Method, http.MethodPost, http.MethodPut)
 	if ec.Update.Path == "" {
 		ec.Update.Path = ec.Get
 	}
 	if ec.Update.Path != "" {
 		checkPath(p, key+".update.path", ec.Update.Path, true)
 	}
-	switch m := strings.ToUpper(ec.Update.Method); m {
-	case "":
-		ec.Update.Method = http.MethodPut
-	case http.MethodPut, http.MethodPatch, http.MethodPost:
-		ec.Update.Method = m
-	default:
-		p.Add(key+".update.method", "unknown method %q (PUT, PATCH or POST)", ec.Update.Method)
-	}
+	checkMethod(p, key+".update.method", &ec.Update.Method, http.MethodPut, http.MethodPatch, http.MethodPost)
 	compileDelete(p, key, ec, e)
 }
 
@@ -417,14 +419,7 @@ func compileDelete(p *erp.Problems, key string, ec *EntityConfig, e *entity) {
 			ec.Delete.Path = ec.Get
 		}
 		checkPath(p, key+".delete.path", ec.Delete.Path, true)
-		switch m := strings.ToUpper(ec.Delete.Method); m {
-		case "":
-			ec.Delete.Method = http.MethodDelete
-		case http.MethodDelete, http.MethodPost, http.MethodPut, http.MethodPatch:
-			ec.Delete.Method = m
-		default:
-			p.Add(key+".delete.method", "unknown method %q (DELETE, POST, PUT or PATCH)", ec.Delete.Method)
-		}
+		checkMethod(p, key+".delete.method", &ec.Delete.Method, http.MethodDelete, http.MethodPost, http.MethodPut, http.MethodPatch)
 		if ec.Delete.Field != "" || ec.Delete.Value != nil {
 			p.Add(key+".delete.field", "belongs to a soft delete, not a hard one")
 		}

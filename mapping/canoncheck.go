@@ -124,7 +124,8 @@ func checkCountry(v Value) error {
 			return nil
 		}
 		if r, err := language.ParseRegion(strings.ToUpper(s)); err == nil && r.IsCountry() {
-			return badValue(v, "is not an ISO 3166-1 alpha-2 country code in upper case (%s? add transform: [upper])", r.String())
+			return &valueError{val: v, fix: r.String(),
+				msg: fmt.Sprintf("is not an ISO 3166-1 alpha-2 country code in upper case (%s? add transform: [upper])", r.String())}
 		}
 	}
 	return badValue(v, "is not an ISO 3166-1 alpha-2 country code (DE, US, CN; map country names with map: or a lookup)")
@@ -137,7 +138,8 @@ func checkCurrency(v Value) error {
 			return nil
 		}
 		if u, err := currency.ParseISO(strings.ToUpper(s)); err == nil {
-			return badValue(v, "is not an ISO 4217 currency code in upper case (%s? add transform: [upper])", u.String())
+			return &valueError{val: v, fix: u.String(),
+				msg: fmt.Sprintf("is not an ISO 4217 currency code in upper case (%s? add transform: [upper])", u.String())}
 		}
 	}
 	return badValue(v, "is not an ISO 4217 currency code (EUR, USD, CNY)")

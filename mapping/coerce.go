@@ -14,6 +14,7 @@ import (
 type valueError struct {
 	val Value
 	msg string
+	fix string // the value as it is wanted, where the check knows it ("EUR" for "eur")
 }
 
 func (e *valueError) Error() string { return snippet(e.val) + ": " + e.msg }

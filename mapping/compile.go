@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -767,18 +768,13 @@ func (c *compiler) checkConstant(f *fieldPlan, n *yaml.Node, full string, constV
 }
 
 // checkLiteral is the canonical check of a value written in the mapping
-// (a default, a constant): where the same text in upper or lower case
-// passes, the problem says to write it so (the check's own hint, to add
-// a transform, would not reach a default).
+// (a default, a constant): where the check knows the form it wants, the
+// problem says to write that (the check's own hint, to add a transform,
+// would not reach a default).
 func checkLiteral(check func(Value) error, v Value) error {
 	err := check(v)
-	if err == nil || v.kind != String {
-		return err
-	}
-	for _, alt := range []string{strings.ToUpper(v.s), strings.ToLower(v.s)} {
-		if alt != v.s && check(StringValue(alt)) == nil {
-			return badValue(v, "is not as the canonical model takes it: write %q", alt)
-		}
+	if ve, ok := errors.AsType[*valueError](err); ok && ve.fix != "" {
+		return badValue(v, "is not as the canonical model takes it: write %q", ve.fix)
 	}
 	return err
 }

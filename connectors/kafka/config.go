@@ -93,10 +93,10 @@ func (c *Config) check(name string, p *connectors.FieldErrors) {
 				p.Add(key, "names no field")
 			}
 		}
-		if e.Metadata != "" && !memberName.MatchString(e.Metadata) {
-			p.Add("entities."+entity+".metadata", "%q is not a member name (letters, digits and _, not starting with a digit; no dots)", e.Metadata)
-		}
 		if m := e.Metadata; m != "" {
+			if !memberName.MatchString(m) {
+				p.Add("entities."+entity+".metadata", "%q is not a member name (letters, digits and _, not starting with a digit; no dots)", m)
+			}
 			for _, f := range []struct{ key, field, instead string }{
 				{"key_field", e.KeyField, "leave it out to key by the message key"},
 				{"version_field", e.VersionField, "leave it out to order by the message timestamp"},
@@ -120,7 +120,8 @@ func (c *Conn) SourceOnly() map[string][]string { return c.given(EntityConfig.so
 // SinkOnly names, by entity, the settings given that only a sink reads.
 func (c *Conn) SinkOnly() map[string][]string { return c.given(EntityConfig.sinkOnly) }
 
-// given is, by entity, the settings keys names.
+// given lists, by entity, the settings keys(e) finds given (entities with
+// none are left out).
 func (c *Conn) given(keys func(EntityConfig) []string) map[string][]string {
 	out := map[string][]string{}
 	for entity, e := range c.cfg.Entities {

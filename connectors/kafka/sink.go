@@ -122,8 +122,6 @@ func message(entity string, e EntityConfig, names headerNames, rec connectors.Wr
 				m.Headers = append(m.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 			}
 		}
-	}
-	if rec.Op != connectors.OpDelete {
 		m.Value = mapping.AppendJSON(nil, rec.Data)
 	}
 	return m, nil

@@ -285,11 +285,7 @@ func (c *Conn) pairLines(ctx context.Context, db sqlx.QueryerContext, e *entity,
 	l := e.lines
 	pk := c.d.ident(l.cfg.ParentKey)
 	var q strings.Builder
-	q.WriteString("SELECT ")
-	for _, col := range l.read {
-		q.WriteString(c.d.ident(col) + ", ")
-	}
-	q.WriteString(pk + ", CASE")
+	q.WriteString(c.lineColumns(l) + pk + ", CASE")
 	args := make([]any, 0, 2*len(chunk))
 	for i := range chunk {
 		fmt.Fprintf(&q, " WHEN %s = ? THEN %d", pk, i)
@@ -337,19 +333,13 @@ func (c *Conn) pairLines(ctx context.Context, db sqlx.QueryerContext, e *entity,
 // where each parent key's run of them starts.
 func (c *Conn) readLines(ctx context.Context, db sqlx.QueryerContext, e *entity, chunk []row) ([]mapping.Value, []parentRun, error) {
 	l := e.lines
-	var sel strings.Builder
-	sel.WriteString("SELECT ")
-	for _, col := range l.read {
-		sel.WriteString(c.d.ident(col) + ", ")
-	}
 	pk := c.d.ident(l.cfg.ParentKey)
-	sel.WriteString(pk + " FROM " + l.t.q + " WHERE " + pk + " IN (")
 	args := make([]any, len(chunk))
 	for i, r := range chunk {
 		args[i] = r.key
 	}
 	args = c.d.padIn(args)
-	q := sel.String() + placeholders(len(args)) + ") ORDER BY " + pk + ", " + c.d.ident(l.cfg.Key)
+	q := c.lineColumns(l) + pk + " FROM " + l.t.q + " WHERE " + pk + " IN (" + placeholders(len(args)) + ") ORDER BY " + pk + ", " + c.d.ident(l.cfg.Key)
 	res, err := db.QueryxContext(ctx, c.d.rebind(q), args...)
 	if err != nil {
 		return nil, nil, c.d.classify(fmt.Errorf("read lines from %s: %w", l.cfg.Table, err))
@@ -695,6 +685,17 @@ func (c *Conn) readOutbox(ctx context.Context, db *sqlx.DB, e *entity, cursor st
 		})
 	}
 	return b, nil
+}
+
+// lineColumns is "SELECT " and the line columns a source reads, each
+// followed by ", ".
+func (c *Conn) lineColumns(l *lines) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for _, col := range l.read {
+		b.WriteString(c.d.ident(col) + ", ")
+	}
+	return b.String()
 }
 
 // scanTargets are n values and pointers to them, for Scan.

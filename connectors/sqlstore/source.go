@@ -165,11 +165,7 @@ func (c *Conn) queryRows(ctx context.Context, db sqlx.QueryerContext, e *entity,
 	var out []row
 	// One row's scan targets, used again for every row: Scan stores new
 	// values in them (it copies bytes), which the row keeps.
-	vals := make([]any, n+3)
-	ptrs := make([]any, n+3)
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
+	vals, ptrs := scanTargets(n + 3) // the columns, the key, updated_at and its cursor form
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, c.d.classify(err)

@@ -23,9 +23,7 @@ type arrivals struct {
 func newArrivals(w io.Writer, total int64, what string, bar bool) *arrivals {
 	a := &arrivals{w: w, total: total, what: what, lastAt: time.Now()}
 	if bar {
-		a.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("records"),
-			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+		a.bar = newBar(int(total), what, true, w, progressbar.OptionShowIts(), progressbar.OptionSetItsString("records"))
 	}
 	return a
 }

@@ -315,12 +315,13 @@ func wrong(got, want map[int64]sqlsum.Class) int {
 	return n
 }
 
-func newBar(max int, desc string, show bool, w io.Writer) *progressbar.ProgressBar {
+func newBar(max int, desc string, show bool, w io.Writer, more ...progressbar.Option) *progressbar.ProgressBar {
 	if !show {
 		w = io.Discard
 	}
-	return progressbar.NewOptions(max, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	opts := []progressbar.Option{progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(), progressbar.OptionThrottle(200 * time.Millisecond), progressbar.OptionClearOnFinish()}
+	return progressbar.NewOptions(max, append(opts, more...)...)
 }
 
 // seedReconcile fills both databases with the same orders, then seeds the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/expr-lang/expr/vm"
@@ -51,6 +52,14 @@ func (p *Plan) Lookups() []string { return slices.Clone(p.hooks) }
 // RequiredLookups lists the lookups of Lookups that some field asks for
 // without `optional: true`: a key they do not find fails the record.
 func (p *Plan) RequiredLookups() []string { return slices.Clone(p.required) }
+
+// XrefLookup is the name of the lookup that `xref: entity` asks for (a
+// sink answers these with the target's id of a hub id).
+func XrefLookup(entity string) string { return "xref." + entity }
+
+// XrefEntity is the entity of a lookup named as XrefLookup names them;
+// ok is false for any other lookup.
+func XrefEntity(lookup string) (entity string, ok bool) { return strings.CutPrefix(lookup, "xref.") }
 
 // LooksUp reports whether the plan may ask for the lookup name.
 func (p *Plan) LooksUp(name string) bool {

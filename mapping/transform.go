@@ -567,7 +567,7 @@ func (c *compiler) transformXref(name string, arg *yaml.Node) (builtTransform, e
 		if _, ok := Canonical(ent); !ok {
 			return builtTransform{}, fmt.Errorf("xref: unknown entity %q (one of %s)", ent, strings.Join(Entities(), ", "))
 		}
-		hookName = "xref." + ent
+		hookName = XrefLookup(ent)
 	} else {
 		if arg == nil || arg.Kind != yaml.MappingNode {
 			return builtTransform{}, fmt.Errorf("hook needs {name: NAME, optional: bool}")

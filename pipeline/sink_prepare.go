@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/crmhub/hub/connectors"
@@ -118,7 +117,7 @@ func (s *Sink) lookupBatch(ctx context.Context, items []*item) (*view, error) {
 	for entity := range refIDs {
 		// prepare leaves references to what the system cannot hold
 		// unresolved: their ids there only for the mapping's xref.
-		if s.Holds != nil && !s.Holds[entity] && !s.plan().LooksUp("xref."+entity) {
+		if s.Holds != nil && !s.Holds[entity] && !s.plan().LooksUp(mapping.XrefLookup(entity)) {
 			delete(refIDs, entity)
 		}
 	}
@@ -304,7 +303,7 @@ func hasMember(v mapping.Value, key string) bool {
 // target's id of a hub id, from the batch's view when it has it.
 func (s *Sink) lookup(v *view) mapping.Lookup {
 	return mapping.LookupFunc(func(ctx context.Context, name, key string) (string, bool, error) {
-		entity, ok := strings.CutPrefix(name, "xref.")
+		entity, ok := mapping.XrefEntity(name)
 		if !ok {
 			return "", false, fmt.Errorf("no lookup named %q", name)
 		}

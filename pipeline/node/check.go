@@ -186,12 +186,12 @@ func (c *checker) lookups(key string, sc config.SinkConfig, mp *mapping.Plan) {
 		known[entity] = true // a referenced record's id there, linked as it is first seen
 	}
 	for _, l := range mp.Lookups() {
-		if !strings.HasPrefix(l, "xref.") {
+		if _, ok := mapping.XrefEntity(l); !ok {
 			c.fail(key, "mapping %s looks up %s, which a sink does not answer (its lookups are xref.<entity>): every record would wait on it", mp.File, l)
 		}
 	}
 	for _, l := range mp.RequiredLookups() { // (an optional one gives null)
-		entity, ok := strings.CutPrefix(l, "xref.")
+		entity, ok := mapping.XrefEntity(l)
 		if ok && !known[entity] {
 			c.fail(key, "mapping %s looks up `xref: %s`, but nothing records the ids of %s in %s: no source reads or references them there and no sink with stamps writes them",
 				mp.File, entity, entity, sc.Connector)

@@ -36,9 +36,16 @@ type Push struct {
 
 var _ connectors.Ingest = (*Push)(nil)
 
-// group is one entity's queue of calls: one leader at a time takes every
-// call queued so far as one batch.
+// group is one entity's queue of calls (group commit): one batch runs at
+// a time, and the calls that arrive while it runs form the next one.
+// Each caller is answered once its own batch ends. The batch after it is
+// led by a goroutine of its own: a caller that went on taking batch after
+// batch kept its own sender waiting for as long as deliveries kept coming,
+// hundreds of milliseconds to seconds under a steady load.
 type group struct {
+	// take prepares and publishes one batch's records.
+	take func(ctx context.Context, recs []connectors.Record) ([]connectors.IngestResult, error)
+
 	mu      sync.Mutex
 	pending []*call
 	running bool
@@ -54,7 +61,7 @@ type call struct {
 	done chan struct{}
 }
 
-func (p *Push) group(entity string) *group {
+func (p *Push) group(entity string, in *Intake) *group {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.groups == nil {
@@ -63,6 +70,9 @@ func (p *Push) group(entity string) *group {
 	g, ok := p.groups[entity]
 	if !ok {
 		g = &group{}
+		g.take = func(ctx context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
+			return p.take(ctx, g, in, entity, recs)
+		}
 		p.groups[entity] = g
 	}
 	return g
@@ -82,15 +92,20 @@ func (p *Push) Ingest(ctx context.Context, entity string, recs []connectors.Reco
 			recs[i].Op = connectors.OpUpsert
 		}
 	}
+	return p.group(entity, in).do(ctx, recs)
+}
+
+// do queues recs for the next batch, leads it when no batch runs, and
+// waits for its outcome.
+func (g *group) do(ctx context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
 	c := &call{ctx: ctx, recs: recs, done: make(chan struct{})}
-	g := p.group(entity)
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
 	lead := !g.running
 	g.running = true
 	g.mu.Unlock()
 	if lead {
-		p.lead(g, in, entity)
+		g.lead()
 	}
 	select {
 	case <-c.done:
@@ -102,25 +117,26 @@ func (p *Push) Ingest(ctx context.Context, entity string, recs []connectors.Reco
 	}
 }
 
-// lead takes batches of the queued calls until none are left.
-func (p *Push) lead(g *group, in *Intake, entity string) {
-	for {
-		g.mu.Lock()
-		batch := g.pending
-		g.pending = nil
-		if len(batch) == 0 {
-			g.running = false
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
-		p.commit(g, in, entity, batch)
+// lead takes the calls queued so far as one batch, then hands the calls
+// queued meanwhile to a goroutine that leads them, or ends the run.
+func (g *group) lead() {
+	g.mu.Lock()
+	batch := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	g.commit(batch)
+	g.mu.Lock()
+	more := len(g.pending) > 0
+	g.running = more
+	g.mu.Unlock()
+	if more {
+		go g.lead()
 	}
 }
 
 // commit takes the records of calls as one batch and answers each call.
 // The batch runs until every caller has given up.
-func (p *Push) commit(g *group, in *Intake, entity string, calls []*call) {
+func (g *group) commit(calls []*call) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(calls[0].ctx))
 	var left sync.WaitGroup
 	left.Add(len(calls))
@@ -141,7 +157,7 @@ func (p *Push) commit(g *group, in *Intake, entity string, calls []*call) {
 	for _, c := range calls {
 		recs = append(recs, c.recs...)
 	}
-	res, err := p.take(ctx, g, in, entity, recs)
+	res, err := g.take(ctx, recs)
 	for _, c := range calls {
 		if err != nil {
 			c.err = err
@@ -208,7 +224,7 @@ func (p *Push) Status() []RunnerStatus {
 	for _, in := range p.Intakes {
 		st := RunnerStatus{Runner: "source " + in.Name, Kind: "push", Name: in.Name, Connector: p.System, Entity: in.Entity}
 		st.State, st.Reason = state(p.Controls, p.Health, p.System, st.Runner, false)
-		p.group(in.Entity).stats.fill(&st)
+		p.group(in.Entity, in).stats.fill(&st)
 		out = append(out, st)
 	}
 	return out

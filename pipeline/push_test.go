@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,4 +147,107 @@ func TestPushAnsweredOnceDurable(t *testing.T) {
 	if _, err := push.Ingest(ctx, "order", nil); err == nil || !strings.Contains(err.Error(), "no source takes order") {
 		t.Errorf("an entity without a source: %v", err)
 	}
+}
+
+// TestPushAnswersEachCallerWithItsBatch: under group commit a caller is
+// answered as soon as its own batch ends, while the batch of the calls that
+// arrived meanwhile still runs. (The caller that led a batch used to lead
+// the next ones too, and was answered only once no call was left: under a
+// steady load, seconds later.) Each caller gets its own records' results,
+// one batch runs at a time, and once the queue is empty the next call
+// leads again.
+func TestPushAnswersEachCallerWithItsBatch(t *testing.T) {
+	started := make(chan []string, 4) // each batch's keys, as it starts
+	release := make(chan struct{})    // each send ends one batch
+	running := 0
+	var mu sync.Mutex
+	g := &group{take: func(ctx context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
+		mu.Lock()
+		running++
+		if running > 1 {
+			t.Errorf("%d batches run at once", running)
+		}
+		mu.Unlock()
+		defer func() { mu.Lock(); running--; mu.Unlock() }()
+		var keys []string
+		res := make([]connectors.IngestResult, len(recs))
+		for i, r := range recs {
+			keys = append(keys, r.Key)
+			res[i] = connectors.IngestResult{Outcome: connectors.IngestPublished, HubID: "hub-" + r.Key}
+		}
+		started <- keys
+		select {
+		case <-release:
+			return res, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}}
+	type answer struct {
+		res []connectors.IngestResult
+		err error
+	}
+	ask := func(key string) chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			res, err := g.do(context.Background(), []connectors.Record{{Key: key}})
+			ch <- answer{res, err}
+		}()
+		return ch
+	}
+	batch := func(want ...string) {
+		t.Helper()
+		select {
+		case keys := <-started:
+			sort.Strings(keys)
+			if strings.Join(keys, ",") != strings.Join(want, ",") {
+				t.Fatalf("batch of %v, want %v", keys, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no batch of %v began", want)
+		}
+	}
+	answered := func(ch chan answer, key string) {
+		t.Helper()
+		select {
+		case a := <-ch:
+			if a.err != nil || len(a.res) != 1 || a.res[0].HubID != "hub-"+key {
+				t.Errorf("%s answered %+v, %v", key, a.res, a.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s not answered after its batch ended", key)
+		}
+	}
+	queued := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			g.mu.Lock()
+			got := len(g.pending)
+			g.mu.Unlock()
+			if got == n {
+				return
+			}
+		}
+		t.Fatalf("%d calls never queued", n)
+	}
+
+	a := ask("a")
+	batch("a")
+	b, c := ask("b"), ask("c")
+	queued(2)
+	release <- struct{}{} // a's batch ends: b and c form the next
+	batch("b", "c")
+	answered(a, "a") // while b and c's batch still runs
+	select {
+	case got := <-b:
+		t.Fatalf("b answered before its batch ended: %+v", got)
+	default:
+	}
+	release <- struct{}{}
+	answered(b, "b")
+	answered(c, "c")
+	d := ask("d") // nothing runs: d leads its own batch
+	batch("d")
+	release <- struct{}{}
+	answered(d, "d")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,10 @@ type Engine struct {
 	// Progress, when set, is told the rows read per side and the
 	// differences found so far; it is called often, from one goroutine.
 	Progress func(p Progress)
+	// Workers is how many parts are paired at once once both sides are
+	// read (default GOMAXPROCS). Whatever the number, the differences
+	// reach the sink one at a time, part after part.
+	Workers int
 }
 
 // Progress is how far a comparison is.
@@ -75,14 +80,24 @@ func (e *Engine) Compare(ctx context.Context, job Job, left, right Stream, out D
 	if err := r.read(ctx, left, right, byKey); err != nil {
 		return r.totals(), err
 	}
-	if err := byKey.each(func(part []entry) error { return r.pairByKey(ctx, part) }); err != nil {
+	apply := func(f *found) error { return r.apply(ctx, f) }
+	pairByKey := func(part []entry) *found { return r.pairPart(part, true) }
+	if err := byKey.eachParallel(ctx, e.workers(), pairByKey, apply); err != nil {
 		return r.totals(), err
 	}
-	if err := byHub.each(func(part []entry) error { return r.pairByHub(ctx, part) }); err != nil {
+	pairByHub := func(part []entry) *found { return r.pairPart(part, false) }
+	if err := byHub.eachParallel(ctx, e.workers(), pairByHub, apply); err != nil {
 		return r.totals(), err
 	}
 	r.report()
 	return r.totals(), nil
+}
+
+func (e *Engine) workers() int {
+	if e.Workers > 0 {
+		return e.Workers
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 func (e *Engine) partitions() *partitions {
@@ -218,7 +233,9 @@ func (r *run) place(ctx context.Context, e entry, byKey *partitions) error {
 	if e.row.HubID != "" {
 		return r.byHub.add(e.row.HubID, e)
 	}
-	return r.rest(ctx, e.side, []Row{e.row}, []slot{{partner: -1}}, false, false)
+	var f found
+	r.rest(&f, e.side, []Row{e.row}, []slot{{partner: -1}}, false, false)
+	return r.apply(ctx, &f)
 }
 
 func (r *run) report() {
@@ -258,21 +275,41 @@ func groupBy(part []entry, id func(Row) string) []*group {
 	return gs
 }
 
-// pairByKey pairs one key part's rows; rows without a key partner go on
-// to pairing by hub id.
-func (r *run) pairByKey(ctx context.Context, part []entry) error {
-	for _, g := range groupBy(part, func(row Row) string { return row.Key }) {
-		if err := r.pairGroup(ctx, g, true); err != nil {
+// found is what pairing one part found: the run applies it (r.apply)
+// one part at a time, in the parts' order, while other parts are paired.
+type found struct {
+	diffs   []Diff
+	toHub   []entry // rows without a key partner, for the hub id pass
+	matched int64
+	err     error // the part could not be read
+}
+
+// pairPart pairs one part's rows, by key (rows left without a key
+// partner go on to pairing by hub id) or by hub id (the rest is missing).
+// It only reads the run, so parts are paired at once.
+func (r *run) pairPart(part []entry, byKey bool) *found {
+	id := func(row Row) string { return row.HubID }
+	if byKey {
+		id = func(row Row) string { return row.Key }
+	}
+	f := &found{}
+	for _, g := range groupBy(part, id) {
+		r.pairGroup(f, g, byKey)
+	}
+	return f
+}
+
+// apply counts what a part found, hands its differences to the sink and
+// its rows without a key partner to the hub id pass.
+func (r *run) apply(ctx context.Context, f *found) error {
+	r.tot.Matched += f.matched
+	for _, d := range f.diffs {
+		if err := r.emit(ctx, d); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// pairByHub pairs one hub id part's rows: the rest is missing.
-func (r *run) pairByHub(ctx context.Context, part []entry) error {
-	for _, g := range groupBy(part, func(row Row) string { return row.HubID }) {
-		if err := r.pairGroup(ctx, g, false); err != nil {
+	for _, e := range f.toHub {
+		if err := r.byHub.add(e.row.HubID, e); err != nil {
 			return err
 		}
 	}
@@ -281,7 +318,7 @@ func (r *run) pairByHub(ctx context.Context, part []entry) error {
 
 // pairGroup pairs the rows of one group, compares the pairs and deals
 // with the rest: on to the hub id pass (byKey) or reported.
-func (r *run) pairGroup(ctx context.Context, g *group, byKey bool) error {
+func (r *run) pairGroup(f *found, g *group, byKey bool) {
 	dupL, dupR := len(g.left) > 1, len(g.right) > 1
 	for _, d := range []struct {
 		dup  bool
@@ -289,9 +326,7 @@ func (r *run) pairGroup(ctx context.Context, g *group, byKey bool) error {
 		rows []Row
 	}{{dupL, Left, g.left}, {dupR, Right, g.right}} {
 		if d.dup && r.anyInWindow(d.rows) {
-			if err := r.emit(ctx, duplicate(d.side, d.rows, byKey)); err != nil {
-				return err
-			}
+			f.diffs = append(f.diffs, duplicate(d.side, d.rows, byKey))
 		}
 	}
 	left, right := pairRows(g.left, g.right, byKey)
@@ -299,14 +334,10 @@ func (r *run) pairGroup(ctx context.Context, g *group, byKey bool) error {
 		if left[i].partner < 0 {
 			continue
 		}
-		if err := r.compare(ctx, &g.left[i], &g.right[left[i].partner]); err != nil {
-			return err
-		}
+		r.compare(f, &g.left[i], &g.right[left[i].partner])
 	}
-	if err := r.rest(ctx, Left, g.left, left, dupL, byKey); err != nil {
-		return err
-	}
-	return r.rest(ctx, Right, g.right, right, dupR, byKey)
+	r.rest(f, Left, g.left, left, dupL, byKey)
+	r.rest(f, Right, g.right, right, dupR, byKey)
 }
 
 type slot struct{ partner int }
@@ -342,16 +373,14 @@ func pairRows(left, right []Row, byKey bool) ([]slot, []slot) {
 }
 
 // rest deals with a side's rows left without a partner.
-func (r *run) rest(ctx context.Context, side Side, rows []Row, slots []slot, dup, byKey bool) error {
+func (r *run) rest(f *found, side Side, rows []Row, slots []slot, dup, byKey bool) {
 	for i := range rows {
 		if slots[i].partner >= 0 || dup {
 			continue // paired, or reported as a duplicate
 		}
 		row := rows[i]
 		if byKey && row.HubID != "" {
-			if err := r.byHub.add(row.HubID, entry{side: side, row: row}); err != nil {
-				return err
-			}
+			f.toHub = append(f.toHub, entry{side: side, row: row})
 			continue
 		}
 		if !r.inWindow(row) {
@@ -369,11 +398,8 @@ func (r *run) rest(ctx context.Context, side Side, rows []Row, slots []slot, dup
 		} else {
 			d.RightID, d.RightRow = row.ID, &row
 		}
-		if err := r.emit(ctx, d); err != nil {
-			return err
-		}
+		f.diffs = append(f.diffs, d)
 	}
-	return nil
 }
 
 func duplicate(side Side, rows []Row, byKey bool) Diff {
@@ -389,11 +415,11 @@ func duplicate(side Side, rows []Row, byKey bool) Diff {
 }
 
 // compare compares a pair's fields.
-func (r *run) compare(ctx context.Context, l, rt *Row) error {
+func (r *run) compare(f *found, l, rt *Row) {
 	if !r.inWindow(*l) && !r.inWindow(*rt) {
-		return nil
+		return
 	}
-	r.tot.Matched++
+	f.matched++
 	var fields []FieldDiff
 	for _, f := range r.job.Fields {
 		a, b := Lookup(l.Doc, f.Name), Lookup(rt.Doc, f.Name)
@@ -402,13 +428,13 @@ func (r *run) compare(ctx context.Context, l, rt *Row) error {
 		}
 	}
 	if len(fields) == 0 {
-		return nil
+		return
 	}
 	hub := l.HubID
 	if hub == "" {
 		hub = rt.HubID
 	}
-	return r.emit(ctx, Diff{Class: FieldMismatch, Key: l.Key, HubID: hub, LeftID: l.ID, RightID: rt.ID,
+	f.diffs = append(f.diffs, Diff{Class: FieldMismatch, Key: l.Key, HubID: hub, LeftID: l.ID, RightID: rt.ID,
 		Fields: fields, LeftRow: l, RightRow: rt})
 }
 

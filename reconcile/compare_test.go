@@ -2,8 +2,10 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -223,5 +225,63 @@ func TestEqualRules(t *testing.T) {
 		if got := Equal(c.rule, c.a, c.b); got != c.want {
 			t.Errorf("%d: Equal(%v, %v, %v) = %v", i, c.rule.Kind, c.a, c.b, got)
 		}
+	}
+}
+
+// TestCompareSameWhateverTheWorkers: parts paired at once hand the sink
+// the same differences, field for field, and give the same totals as
+// parts paired one by one, in memory and spilled; a sink that fails ends
+// the run with its error.
+func TestCompareSameWhateverTheWorkers(t *testing.T) {
+	l, r := seeded(3000)
+	for i := 10; i < len(r); i += 97 { // more mismatches, spread over the parts
+		r[i] = order(r[i].Key, r[i].ID, r[i].HubID, "99.00", "EUR")
+	}
+	for _, mem := range []int{0, 50} {
+		var want string
+		for _, workers := range []int{1, 2, 5} {
+			var c collect
+			e := Engine{MemRows: mem, Parts: 16, Workers: workers, TempDir: t.TempDir()}
+			tot, err := e.Compare(context.Background(), testJob(), NewRows(l...), NewRows(r...), &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, d := range c.diffs { // the parts' order depends on each run's hash seed
+				line := fmt.Sprintf("%s %s %s %s %s %s %v", d.Class, d.Side, d.Key, d.HubID, d.LeftID, d.RightID, d.IDs)
+				for _, f := range d.Fields {
+					line += fmt.Sprintf(" %s:%s/%s", f.Field, f.Left.Str(), f.Right.Str())
+				}
+				lines = append(lines, line)
+			}
+			sort.Strings(lines)
+			var b strings.Builder
+			fmt.Fprintf(&b, "%s\nmatched %d, left %+v, right %+v", strings.Join(lines, "\n"), tot.Matched, tot.Left, tot.Right)
+			if workers == 1 {
+				want = b.String()
+				if len(c.diffs) < 30 {
+					t.Fatalf("mem=%d: %d differences, want over 30", mem, len(c.diffs))
+				}
+				continue
+			}
+			if b.String() != want {
+				t.Errorf("mem=%d workers=%d:\n%s\nwant (one worker):\n%s", mem, workers, b.String(), want)
+			}
+		}
+		e := Engine{MemRows: mem, Parts: 16, Workers: 3, TempDir: t.TempDir()}
+		_, err := e.Compare(context.Background(), testJob(), NewRows(l...), NewRows(r...), failAfter(5))
+		if err == nil || !strings.Contains(err.Error(), "sink full") {
+			t.Errorf("mem=%d: a failing sink: %v", mem, err)
+		}
+	}
+}
+
+// failAfter is a sink that takes n differences, then fails.
+func failAfter(n int) DiffFunc {
+	return func(context.Context, Diff) error {
+		if n--; n < 0 {
+			return errors.New("sink full")
+		}
+		return nil
 	}
 }

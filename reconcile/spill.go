@@ -2,12 +2,15 @@ package reconcile
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/hub/mapping"
@@ -105,23 +108,66 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// each calls fn with every part's entries, one part at a time, and
-// forgets each part after it.
-func (p *partitions) each(fn func([]entry) error) error {
-	for i := range p.mem {
-		part := p.mem[i]
-		p.mem[i] = nil
-		if p.files != nil {
-			var err error
-			if part, err = p.read(i); err != nil {
-				return err
+// eachParallel hands every part to handle, on up to workers goroutines,
+// and what handle found to apply, one part at a time and in the parts'
+// order: a run applies what a sequential one would, in the same order. At
+// most workers+1 parts are held at a time; each is forgotten once
+// applied. A part that cannot be read, or an error of apply, ends it.
+func (p *partitions) eachParallel(ctx context.Context, workers int, handle func([]entry) *found, apply func(*found) error) error {
+	n := len(p.mem)
+	results := make([]chan *found, n)
+	for i := range results {
+		results[i] = make(chan *found, 1)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // before wg.Wait: it stops the workers waiting for a slot
+	slots := make(chan struct{}, workers+1)
+	var next atomic.Int64
+	for range max(workers, 1) {
+		wg.Go(func() {
+			for {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				part, err := p.load(i)
+				if err != nil {
+					results[i] <- &found{err: err}
+					continue
+				}
+				results[i] <- handle(part)
 			}
+		})
+	}
+	for i := range n {
+		f := <-results[i]
+		<-slots
+		if f.err != nil {
+			return f.err
 		}
-		if err := fn(part); err != nil {
+		if err := apply(f); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// load takes part i out of the partitions: from memory, or read back
+// from its file.
+func (p *partitions) load(i int) ([]entry, error) {
+	part := p.mem[i]
+	p.mem[i] = nil
+	if p.files == nil {
+		return part, nil
+	}
+	return p.read(i)
 }
 
 func (p *partitions) read(i int) ([]entry, error) {

@@ -149,7 +149,8 @@ counts the others). The goals: the streaming merge within 2x of the floor
 in under 300 MB RSS; the checksum path faster than the floor. The
 databases are dropped afterwards unless --keep.`,
 		Example: `  hub bench reconcile                     # 1,000,000 orders per side, 1% differences
-  hub bench reconcile --orders 20000 --diff 5`,
+  hub bench reconcile --orders 20000 --diff 5
+  hub bench reconcile --cpuprofile stream.pprof   # then: go tool pprof -top bin/hub stream.pprof`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Bar = isTerminal(cmd)
@@ -169,5 +170,6 @@ databases are dropped afterwards unless --keep.`,
 	f.IntVar(&o.Orders, "orders", 1000000, "orders on each side")
 	f.Float64Var(&o.DiffPercent, "diff", 1, "seeded differences, percent of the orders")
 	f.BoolVar(&o.Keep, "keep", false, "keep the databases afterwards")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the streaming merge phase to this file")
 	return cmd
 }

@@ -30,6 +30,9 @@ type ReconcileOptions struct {
 	Keep        bool    // keep the databases afterwards
 	// Bar shows progress bars (a terminal); otherwise progress is lines.
 	Bar bool
+	// CPUProfile, when set, is where a CPU profile of the streaming
+	// merge phase is written.
+	CPUProfile string
 }
 
 // Phase is one measured way of reading or comparing both sides.
@@ -134,6 +137,11 @@ func RunReconcile(ctx context.Context, o ReconcileOptions, progress io.Writer) (
 	}
 	logf("measuring the streaming merge through the reconciliation engine")
 	res.Stream = measure("streaming merge: reconcile.Engine over two SQL scans", func(p *Phase) error {
+		stop, err := Profiles(o.CPUProfile, "")
+		defer stop()
+		if err != nil {
+			return err
+		}
 		return runStream(ctx, dsns, o.Orders, want, p, o.Bar, progress)
 	})
 	if err := res.Stream.Err(); err != nil {

@@ -63,7 +63,7 @@ func (e *Engine) Compare(ctx context.Context, job Job, left, right Stream, out D
 	r := &run{
 		job: job, out: out, progress: e.Progress,
 		tot:  Totals{Classes: map[Class]int64{}},
-		sums: map[Side]map[string]decimal.Decimal{Left: {}, Right: {}},
+		sums: map[Side]map[string]*sum{Left: {}, Right: {}},
 	}
 	if job.Window > 0 {
 		now := time.Now
@@ -123,7 +123,7 @@ type run struct {
 	byHub    *partitions
 
 	tot        Totals
-	sums       map[Side]map[string]decimal.Decimal
+	sums       map[Side]map[string]*sum
 	readL      atomic.Int64
 	readR      atomic.Int64
 	diffs      int64
@@ -133,8 +133,16 @@ type run struct {
 func (r *run) totals() Totals {
 	t := r.tot
 	t.ScannedLeft, t.ScannedRight = r.readL.Load(), r.readR.Load()
-	t.Left.Amounts, t.Right.Amounts = amounts(r.sums[Left]), amounts(r.sums[Right])
+	t.Left.Amounts, t.Right.Amounts = amounts(totalsOf(r.sums[Left])), amounts(totalsOf(r.sums[Right]))
 	return t
+}
+
+func totalsOf(sums map[string]*sum) map[string]decimal.Decimal {
+	m := make(map[string]decimal.Decimal, len(sums))
+	for cur, s := range sums {
+		m[cur] = s.total()
+	}
+	return m
 }
 
 func amounts(m map[string]decimal.Decimal) map[string]string {
@@ -461,15 +469,21 @@ func (r *run) count(side Side, row Row) {
 	if r.job.Amount == "" {
 		return
 	}
-	amt, err := decimalOf(Lookup(row.Doc, r.job.Amount))
-	if err != nil {
+	amt := Lookup(row.Doc, r.job.Amount)
+	if amt.IsNull() {
 		return
 	}
 	cur := ""
 	if r.job.Currency != "" {
 		cur = Lookup(row.Doc, r.job.Currency).Str()
 	}
-	r.sums[side][cur] = r.sums[side][cur].Add(amt)
+	s, known := r.sums[side][cur]
+	if !known {
+		s = &sum{}
+	}
+	if s.add(amt.Str()) && !known {
+		r.sums[side][cur] = s // a currency gets a sum with its first number
+	}
 }
 
 func (r *run) emit(ctx context.Context, d Diff) error {

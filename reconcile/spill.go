@@ -205,66 +205,64 @@ func (p *partitions) read(i int) ([]entry, error) {
 	}
 }
 
-func decodeEntry(b []byte, dec *mapping.Decoder) (entry, error) {
+// decodeEntry reads one spilled entry. The entry is copied into one
+// string, and its key, ids, refs and document's strings share it.
+func decodeEntry(raw []byte, dec *mapping.Decoder) (entry, error) {
 	bad := errors.New("reconcile: read spilled rows: corrupt record")
-	if len(b) == 0 {
+	if len(raw) == 0 {
 		return entry{}, bad
 	}
 	e := entry{side: Left}
-	if b[0] == Right[0] {
+	if raw[0] == Right[0] {
 		e.side = Right
 	}
-	b = b[1:]
-	var strs [3]string
-	for i := range strs {
-		s, rest, ok := takeStr(b)
-		if !ok {
-			return entry{}, bad
+	all := string(raw)
+	pos := 1
+	str := func() (string, bool) {
+		l, n := binary.Uvarint(raw[pos:])
+		if n <= 0 || uint64(len(raw)-pos-n) < l {
+			return "", false
 		}
-		strs[i], b = s, rest
+		pos += n + int(l)
+		return all[pos-int(l) : pos], true
 	}
-	e.row.Key, e.row.ID, e.row.HubID = strs[0], strs[1], strs[2]
-	ver, n := binary.Varint(b)
+	var ok [3]bool
+	e.row.Key, ok[0] = str()
+	e.row.ID, ok[1] = str()
+	e.row.HubID, ok[2] = str()
+	if ok != [3]bool{true, true, true} {
+		return entry{}, bad
+	}
+	ver, n := binary.Varint(raw[pos:])
 	if n <= 0 {
 		return entry{}, bad
 	}
 	if ver != 0 {
 		e.row.Version = time.Unix(0, ver).UTC()
 	}
-	b = b[n:]
-	nrefs, n := binary.Uvarint(b)
-	if n <= 0 || nrefs > uint64(len(b)) {
+	pos += n
+	nrefs, n := binary.Uvarint(raw[pos:])
+	if n <= 0 || nrefs > uint64(len(raw)) {
 		return entry{}, bad
 	}
-	b = b[n:]
+	pos += n
 	if nrefs > 0 {
 		e.row.Refs = make(map[string]string, nrefs)
 	}
 	for range nrefs {
-		k, rest, ok := takeStr(b)
-		if !ok {
+		k, okK := str()
+		v, okV := str()
+		if !okK || !okV {
 			return entry{}, bad
 		}
-		v, rest, ok := takeStr(rest)
-		if !ok {
-			return entry{}, bad
-		}
-		e.row.Refs[k], b = v, rest
+		e.row.Refs[k] = v
 	}
-	v, err := dec.DecodeString(string(b))
+	v, err := dec.DecodeString(all[pos:])
 	if err != nil {
 		return entry{}, fmt.Errorf("reconcile: read spilled rows: %w", err)
 	}
 	e.row.Doc = v
 	return e, nil
-}
-
-func takeStr(b []byte) (string, []byte, bool) {
-	l, n := binary.Uvarint(b)
-	if n <= 0 || uint64(len(b)-n) < l {
-		return "", nil, false
-	}
-	return string(b[n : n+int(l)]), b[n+int(l):], true
 }
 
 // close removes the spill files.

@@ -22,7 +22,8 @@ type Engine struct {
 	// spilled to hash partitions on disk (default 100,000).
 	MemRows int
 	// Parts is the number of hash partitions once spilled (default 128):
-	// a part of about (rows / Parts) rows is in memory at a time.
+	// up to Workers+1 parts of about (rows / Parts) rows each are in
+	// memory at a time while they are paired.
 	Parts int
 	// Now is the clock the window is measured from (default time.Now).
 	Now func() time.Time
@@ -30,8 +31,9 @@ type Engine struct {
 	// differences found so far; it is called often, from one goroutine.
 	Progress func(p Progress)
 	// Workers is how many parts are paired at once once both sides are
-	// read (default GOMAXPROCS). Whatever the number, the differences
-	// reach the sink one at a time, part after part.
+	// read (default GOMAXPROCS, at most 4, so that a run leaves cores to
+	// the pipelines and holds few parts). Whatever the number, the
+	// differences reach the sink one at a time, part after part.
 	Workers int
 }
 
@@ -97,7 +99,7 @@ func (e *Engine) workers() int {
 	if e.Workers > 0 {
 		return e.Workers
 	}
-	return runtime.GOMAXPROCS(0)
+	return min(runtime.GOMAXPROCS(0), 4)
 }
 
 func (e *Engine) partitions() *partitions {

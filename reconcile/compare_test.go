@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,19 +231,24 @@ func TestEqualRules(t *testing.T) {
 
 // TestCompareSameWhateverTheWorkers: parts paired at once hand the sink
 // the same differences, field for field, and give the same totals as
-// parts paired one by one, in memory and spilled; a sink that fails ends
-// the run with its error.
+// parts paired one by one, in memory and spilled, with the hub id pass
+// spilled too (a third of the right side's keys renamed); the sink is
+// never called twice at once; a sink that fails ends the run with its
+// error.
 func TestCompareSameWhateverTheWorkers(t *testing.T) {
 	l, r := seeded(3000)
 	for i := 10; i < len(r); i += 97 { // more mismatches, spread over the parts
 		r[i] = order(r[i].Key, r[i].ID, r[i].HubID, "99.00", "EUR")
 	}
+	for i := 0; i < 3000; i += 3 { // paired by hub id instead
+		r[i].Key = "renamed-" + r[i].Key
+	}
 	for _, mem := range []int{0, 50} {
 		var want string
 		for _, workers := range []int{1, 2, 5} {
-			var c collect
+			c := &serialSink{t: t}
 			e := Engine{MemRows: mem, Parts: 16, Workers: workers, TempDir: t.TempDir()}
-			tot, err := e.Compare(context.Background(), testJob(), NewRows(l...), NewRows(r...), &c)
+			tot, err := e.Compare(context.Background(), testJob(), NewRows(l...), NewRows(r...), c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,17 +261,16 @@ func TestCompareSameWhateverTheWorkers(t *testing.T) {
 				lines = append(lines, line)
 			}
 			sort.Strings(lines)
-			var b strings.Builder
-			fmt.Fprintf(&b, "%s\nmatched %d, left %+v, right %+v", strings.Join(lines, "\n"), tot.Matched, tot.Left, tot.Right)
+			got := fmt.Sprintf("%s\nmatched %d, left %+v, right %+v", strings.Join(lines, "\n"), tot.Matched, tot.Left, tot.Right)
 			if workers == 1 {
-				want = b.String()
-				if len(c.diffs) < 30 {
-					t.Fatalf("mem=%d: %d differences, want over 30", mem, len(c.diffs))
+				want = got
+				if len(c.diffs) < 30 || tot.Matched != 3002 {
+					t.Fatalf("mem=%d: %d differences, %d matched; want over 30 and 3002", mem, len(c.diffs), tot.Matched)
 				}
 				continue
 			}
-			if b.String() != want {
-				t.Errorf("mem=%d workers=%d:\n%s\nwant (one worker):\n%s", mem, workers, b.String(), want)
+			if got != want {
+				t.Errorf("mem=%d workers=%d:\n%s\nwant (one worker):\n%s", mem, workers, got, want)
 			}
 		}
 		e := Engine{MemRows: mem, Parts: 16, Workers: 3, TempDir: t.TempDir()}
@@ -274,6 +279,52 @@ func TestCompareSameWhateverTheWorkers(t *testing.T) {
 			t.Errorf("mem=%d: a failing sink: %v", mem, err)
 		}
 	}
+}
+
+// TestCompareStopsWhenCancelled: a run whose context ends while its
+// parts are paired returns, whatever the number of workers, although
+// most parts have nothing to hand the sink (they never see the context).
+func TestCompareStopsWhenCancelled(t *testing.T) {
+	l, r := seeded(2000)
+	for _, workers := range []int{1, 2, 4} {
+		for _, mem := range []int{0, 50} {
+			ctx, cancel := context.WithCancel(context.Background())
+			sink := DiffFunc(func(context.Context, Diff) error { cancel(); return nil })
+			e := Engine{MemRows: mem, Parts: 128, Workers: workers, TempDir: t.TempDir()}
+			done := make(chan error, 1)
+			go func() {
+				_, err := e.Compare(ctx, testJob(), NewRows(l...), NewRows(r...), sink)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("workers=%d mem=%d: %v, want context canceled", workers, mem, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("workers=%d mem=%d: Compare did not return after its context ended", workers, mem)
+			}
+			cancel()
+		}
+	}
+}
+
+// serialSink collects differences and fails the test when called by two
+// goroutines at once.
+type serialSink struct {
+	t     *testing.T
+	busy  atomic.Int32
+	diffs []Diff
+}
+
+func (s *serialSink) Add(_ context.Context, d Diff) error {
+	if s.busy.Add(1) != 1 {
+		s.t.Error("the sink was called by two goroutines at once")
+	}
+	defer s.busy.Add(-1)
+	time.Sleep(time.Microsecond)
+	s.diffs = append(s.diffs, d)
+	return nil
 }
 
 // failAfter is a sink that takes n differences, then fails.

@@ -134,7 +134,7 @@ func (p *partitions) eachParallel(ctx context.Context, workers int, handle func(
 					return
 				}
 				i := int(next.Add(1) - 1)
-				if i >= n {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
 				part, err := p.load(i)
@@ -147,14 +147,19 @@ func (p *partitions) eachParallel(ctx context.Context, workers int, handle func(
 		})
 	}
 	for i := range n {
-		f := <-results[i]
-		<-slots
+		var f *found
+		select {
+		case f = <-results[i]:
+		case <-ctx.Done(): // part i's worker may have stopped before it
+			return ctx.Err()
+		}
 		if f.err != nil {
 			return f.err
 		}
 		if err := apply(f); err != nil {
 			return err
 		}
+		<-slots // only now: the part is no longer held
 	}
 	return nil
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/crmhub/hub/connectors"
 )
@@ -45,6 +48,7 @@ var _ connectors.Ingest = (*Push)(nil)
 type group struct {
 	// take prepares and publishes one batch's records.
 	take func(ctx context.Context, recs []connectors.Record) ([]connectors.IngestResult, error)
+	log  *slog.Logger // where a batch that panicked is told; nil: nowhere
 
 	mu      sync.Mutex
 	pending []*call
@@ -69,7 +73,7 @@ func (p *Push) group(entity string, in *Intake) *group {
 	}
 	g, ok := p.groups[entity]
 	if !ok {
-		g = &group{}
+		g = &group{log: in.Log}
 		g.take = func(ctx context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
 			return p.take(ctx, g, in, entity, recs)
 		}
@@ -157,7 +161,7 @@ func (g *group) commit(calls []*call) {
 	for _, c := range calls {
 		recs = append(recs, c.recs...)
 	}
-	res, err := g.take(ctx, recs)
+	res, err := g.takeSafely(ctx, recs)
 	for _, c := range calls {
 		if err != nil {
 			c.err = err
@@ -166,6 +170,50 @@ func (g *group) commit(calls []*call) {
 		}
 		close(c.done)
 	}
+}
+
+// takeSafely is take, with a panic turned into an error for the batch's
+// callers (their senders try again) and logged with its stack: a batch may
+// run on a goroutine of its own, where a panic would end the process.
+func (g *group) takeSafely(ctx context.Context, recs []connectors.Record) (res []connectors.IngestResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if g.log != nil {
+				g.log.Error("taking a batch of pushed records panicked", "records", len(recs), "panic", v, "stack", string(debug.Stack()))
+			}
+			res, err = nil, errors.New("an internal error stopped the batch (the hub's log says which)")
+		}
+	}()
+	return g.take(ctx, recs)
+}
+
+// Wait waits until no batch of pushed records runs, or ctx ends, and
+// reports whether none runs. The node calls it once webhooks and streams
+// have stopped: a batch whose callers all gave up still finishes its
+// publish before the Kafka clients and the store close.
+func (p *Push) Wait(ctx context.Context) bool {
+	for !p.idle() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+func (p *Push) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.groups {
+		g.mu.Lock()
+		running := g.running
+		g.mu.Unlock()
+		if running {
+			return false
+		}
+	}
+	return true
 }
 
 // take prepares and publishes one batch.

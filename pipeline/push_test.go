@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -243,11 +245,61 @@ func TestPushAnswersEachCallerWithItsBatch(t *testing.T) {
 		t.Fatalf("b answered before its batch ended: %+v", got)
 	default:
 	}
+	push := &Push{groups: map[string]*group{"customer": g}}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if push.Wait(short) {
+		t.Error("Wait says no batch runs while b and c's runs")
+	}
 	release <- struct{}{}
 	answered(b, "b")
 	answered(c, "c")
+	if !push.Wait(context.Background()) {
+		t.Fatal("Wait: a batch still runs")
+	}
 	d := ask("d") // nothing runs: d leads its own batch
 	batch("d")
 	release <- struct{}{}
 	answered(d, "d")
+}
+
+// TestPushBatchThatPanics: a batch that panics answers its callers with
+// an error (their senders try again), says so in the log, and the next
+// call is taken as usual: neither the process nor the entity's queue
+// stops.
+func TestPushBatchThatPanics(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	calls := 0
+	g := &group{log: slog.New(slog.NewTextHandler(&syncWriter{w: &logged, mu: &mu}, nil)),
+		take: func(_ context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
+			if calls++; calls == 1 {
+				panic("boom: a bug in the batch")
+			}
+			return []connectors.IngestResult{{Outcome: connectors.IngestPublished, HubID: "h-" + recs[0].Key}}, nil
+		}}
+	_, err := g.do(context.Background(), []connectors.Record{{Key: "a"}})
+	if err == nil || strings.Contains(err.Error(), "boom") {
+		t.Errorf("the panicking batch answered %v, want an error that does not tell the sender the panic", err)
+	}
+	mu.Lock()
+	if !strings.Contains(logged.String(), "panicked") || !strings.Contains(logged.String(), "boom: a bug") {
+		t.Errorf("the log says %q, want the panic", logged.String())
+	}
+	mu.Unlock()
+	res, err := g.do(context.Background(), []connectors.Record{{Key: "b"}})
+	if err != nil || len(res) != 1 || res[0].HubID != "h-b" {
+		t.Errorf("the next call: %+v, %v", res, err)
+	}
+}
+
+type syncWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }

@@ -284,6 +284,7 @@ func (n *Node) shutdown() error {
 		hcancel()
 	}
 	n.streams.stop()
+	n.waitPushes(at(0.3))
 	n.reconGroup.stop() // runs in progress are cancelled and recorded as failed
 	if !n.sources.stopWithin(at(0.4), 0, func() {}) {
 		errs = append(errs, errors.New("sources did not stop in time"))
@@ -333,6 +334,19 @@ func (n *Node) shutdown() error {
 
 // closeClients closes the Kafka readers and writers, the connectors and
 // the bus, each even if one before it failed.
+// waitPushes waits, at most d, for batches of pushed records whose
+// senders have all gone: they finish their publish before the clients
+// close.
+func (n *Node) waitPushes(d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for name, p := range n.pushes {
+		if !p.Wait(ctx) {
+			n.log.Warn("a batch of pushed records was still being published when the stop went on", "connector", name)
+		}
+	}
+}
+
 func (n *Node) closeClients() []error {
 	var errs []error
 	for _, c := range n.closers {

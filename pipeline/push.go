@@ -33,8 +33,9 @@ type Push struct {
 	Controls *Controls
 	Health   *Health
 
-	mu     sync.Mutex
-	groups map[string]*group
+	mu       sync.Mutex
+	groups   map[string]*group
+	stopping bool // Stop was called: new calls are refused
 }
 
 var _ connectors.Ingest = (*Push)(nil)
@@ -53,6 +54,7 @@ type group struct {
 	mu      sync.Mutex
 	pending []*call
 	running bool
+	closed  bool  // the hub is stopping: calls are refused (ErrStopping)
 	stats   stats // what the entity's source published, for its status
 }
 
@@ -73,7 +75,7 @@ func (p *Push) group(entity string, in *Intake) *group {
 	}
 	g, ok := p.groups[entity]
 	if !ok {
-		g = &group{log: in.Log}
+		g = &group{log: in.Log, closed: p.stopping}
 		g.take = func(ctx context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
 			return p.take(ctx, g, in, entity, recs)
 		}
@@ -104,6 +106,10 @@ func (p *Push) Ingest(ctx context.Context, entity string, recs []connectors.Reco
 func (g *group) do(ctx context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
 	c := &call{ctx: ctx, recs: recs, done: make(chan struct{})}
 	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil, ErrStopping
+	}
 	g.pending = append(g.pending, c)
 	lead := !g.running
 	g.running = true
@@ -184,13 +190,36 @@ func (g *group) takeSafely(ctx context.Context, recs []connectors.Record) (res [
 			res, err = nil, errors.New("an internal error stopped the batch (the hub's log says which)")
 		}
 	}()
-	return g.take(ctx, recs)
+	res, err = g.take(ctx, recs)
+	if err == nil && len(res) != len(recs) {
+		if g.log != nil {
+			g.log.Error("a batch of pushed records gave a result count that is not its records'", "records", len(recs), "results", len(res))
+		}
+		return nil, errors.New("an internal error stopped the batch (the hub's log says which)")
+	}
+	return res, err
+}
+
+// Stop refuses the calls that come from now on (ErrStopping: their
+// senders try again later) and waits, as Wait does, for the batches that
+// run. The node calls it once webhooks and streams have stopped, before
+// the Kafka clients and the store close: a handler the HTTP server's
+// shutdown gave up waiting for may still call, and a batch whose callers
+// have all gone is still winding down.
+func (p *Push) Stop(ctx context.Context) bool {
+	p.mu.Lock()
+	p.stopping = true
+	for _, g := range p.groups {
+		g.mu.Lock()
+		g.closed = true
+		g.mu.Unlock()
+	}
+	p.mu.Unlock()
+	return p.Wait(ctx)
 }
 
 // Wait waits until no batch of pushed records runs, or ctx ends, and
-// reports whether none runs. The node calls it once webhooks and streams
-// have stopped: a batch whose callers all gave up still finishes its
-// publish before the Kafka clients and the store close.
+// reports whether none runs.
 func (p *Push) Wait(ctx context.Context) bool {
 	for !p.idle() {
 		select {
@@ -265,6 +294,9 @@ func CheckRoute(kind, pattern string) error {
 
 // ErrPaused says a push source is paused: its sender should try again.
 var ErrPaused = errors.New("paused")
+
+// ErrStopping says the hub is stopping: the sender should try again.
+var ErrStopping = errors.New("the hub is stopping")
 
 // Status reports each push source.
 func (p *Push) Status() []RunnerStatus {

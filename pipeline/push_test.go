@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -262,29 +263,129 @@ func TestPushAnswersEachCallerWithItsBatch(t *testing.T) {
 	answered(d, "d")
 }
 
-// TestPushBatchThatPanics: a batch that panics answers its callers with
-// an error (their senders try again), says so in the log, and the next
-// call is taken as usual: neither the process nor the entity's queue
-// stops.
+// TestPushBatchThatPanics: a batch that panics, on the caller's goroutine
+// or on one of its own (the batch after a caller's), and a batch whose
+// results do not match its records, answer their callers with an error
+// (their senders try again) that does not tell the panic, say so in the
+// log, and the next call is taken as usual: neither the process nor the
+// entity's queue stops.
 func TestPushBatchThatPanics(t *testing.T) {
-	var logged strings.Builder // written by the caller that leads, this goroutine
-	calls := 0
+	var logged strings.Builder // written by the leading goroutines; read once their callers are answered
+	release := make(chan struct{})
 	g := &group{log: slog.New(slog.NewTextHandler(&logged, nil)),
 		take: func(_ context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
-			if calls++; calls == 1 {
+			switch recs[0].Key {
+			case "boom", "boom later":
 				panic("boom: a bug in the batch")
+			case "short":
+				return nil, nil
+			case "slow":
+				<-release
 			}
 			return []connectors.IngestResult{{Outcome: connectors.IngestPublished, HubID: "h-" + recs[0].Key}}, nil
 		}}
-	_, err := g.do(context.Background(), []connectors.Record{{Key: "a"}})
-	if err == nil || strings.Contains(err.Error(), "boom") {
-		t.Errorf("the panicking batch answered %v, want an error that does not tell the sender the panic", err)
+	push := &Push{groups: map[string]*group{"customer": g}}
+	call := func(key string) ([]connectors.IngestResult, error) {
+		return g.do(context.Background(), []connectors.Record{{Key: key}})
 	}
-	if !strings.Contains(logged.String(), "panicked") || !strings.Contains(logged.String(), "boom: a bug") {
-		t.Errorf("the log says %q, want the panic", logged.String())
+	idle := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if !push.Wait(ctx) {
+			t.Fatal("a batch still runs")
+		}
 	}
-	res, err := g.do(context.Background(), []connectors.Record{{Key: "b"}})
-	if err != nil || len(res) != 1 || res[0].HubID != "h-b" {
+	for _, key := range []string{"boom", "short"} {
+		if _, err := call(key); err == nil || strings.Contains(err.Error(), "boom") {
+			t.Errorf("%s: answered %v, want an error that does not tell the sender the panic", key, err)
+		}
+		idle()
+	}
+	// A panic on the goroutine that leads the batch after the slow one.
+	slow := make(chan error, 1)
+	go func() { _, err := call("slow"); slow <- err }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		started := g.running && len(g.pending) == 0
+		g.mu.Unlock()
+		if started {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow batch never began")
+		}
+	}
+	later := make(chan error, 1)
+	go func() { _, err := call("boom later"); later <- err }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		queued := len(g.pending) == 1
+		g.mu.Unlock()
+		if queued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second call never queued")
+		}
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Errorf("the slow batch: %v", err)
+	}
+	if err := <-later; err == nil {
+		t.Error("the batch that panicked on its own goroutine answered no error")
+	}
+	idle()
+	log := logged.String()
+	if strings.Count(log, "panicked") != 2 || !strings.Contains(log, "boom: a bug") || !strings.Contains(log, "result count") {
+		t.Errorf("the log says %q, want both panics and the short batch", log)
+	}
+	res, err := call("next")
+	if err != nil || len(res) != 1 || res[0].HubID != "h-next" {
 		t.Errorf("the next call: %+v, %v", res, err)
+	}
+}
+
+// TestPushStop: Stop waits for the batch that runs, and refuses the calls
+// that come after it with ErrStopping (their senders try again), also for
+// an entity that had no call before.
+func TestPushStop(t *testing.T) {
+	release := make(chan struct{})
+	push := &Push{System: "shop", Intakes: map[string]*Intake{"customer": {Name: "c"}, "order": {Name: "o"}}}
+	g := push.group("customer", push.Intakes["customer"])
+	g.take = func(_ context.Context, recs []connectors.Record) ([]connectors.IngestResult, error) {
+		<-release
+		return make([]connectors.IngestResult, len(recs)), nil
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := g.do(context.Background(), []connectors.Record{{Key: "a"}})
+		first <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); push.idle(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never began")
+		}
+	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if push.Stop(short) {
+		t.Error("Stop says no batch runs while one does")
+	}
+	late, cancelLate := context.WithTimeout(context.Background(), 2*time.Second) // not refused: it would wait
+	defer cancelLate()
+	if _, err := g.do(late, []connectors.Record{{Key: "b"}}); !errors.Is(err, ErrStopping) {
+		t.Errorf("a call after Stop: %v, want ErrStopping", err)
+	}
+	if _, err := push.Ingest(late, "order", []connectors.Record{{Key: "o1"}}); !errors.Is(err, ErrStopping) {
+		t.Errorf("a call of another entity after Stop: %v, want ErrStopping", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("the batch that ran: %v", err)
+	}
+	if !push.Stop(context.Background()) {
+		t.Error("Stop: a batch still runs")
 	}
 }

@@ -284,7 +284,7 @@ func (n *Node) shutdown() error {
 		hcancel()
 	}
 	n.streams.stop()
-	n.waitPushes(at(0.3))
+	n.stopPushes(at(0.3))
 	n.reconGroup.stop() // runs in progress are cancelled and recorded as failed
 	if !n.sources.stopWithin(at(0.4), 0, func() {}) {
 		errs = append(errs, errors.New("sources did not stop in time"))
@@ -332,21 +332,22 @@ func (n *Node) shutdown() error {
 	return errors.Join(errs...)
 }
 
-// closeClients closes the Kafka readers and writers, the connectors and
-// the bus, each even if one before it failed.
-// waitPushes waits, at most d, for batches of pushed records whose
-// senders have all gone: they finish their publish before the clients
-// close.
-func (n *Node) waitPushes(d time.Duration) {
+// stopPushes refuses pushed records from now on and waits, at most d,
+// for the batches still running (a handler the HTTP server stopped
+// waiting for, a batch whose senders have all gone and that winds down),
+// so that none runs against closed clients.
+func (n *Node) stopPushes(d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	for name, p := range n.pushes {
-		if !p.Wait(ctx) {
-			n.log.Warn("a batch of pushed records was still being published when the stop went on", "connector", name)
+		if !p.Stop(ctx) {
+			n.log.Warn("a batch of pushed records still ran when the stop went on", "connector", name)
 		}
 	}
 }
 
+// closeClients closes the Kafka readers and writers, the connectors and
+// the bus, each even if one before it failed.
 func (n *Node) closeClients() []error {
 	var errs []error
 	for _, c := range n.closers {

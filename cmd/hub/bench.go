@@ -94,7 +94,8 @@ same lookup answered by one PostgreSQL query. wrk (apt-get install wrk)
 measures each on loopback at every --connections level, after a warm-up.
 The schema hub_bench_screenpop is dropped afterwards unless --keep.`,
 		Example: `  hub bench screenpop                                   # 1,000,000 customers, 3,000,000 orders
-  hub bench screenpop --customers 100000 --duration 5s --connections 8`,
+  hub bench screenpop --customers 100000 --duration 5s --connections 8
+  hub bench screenpop --connections 1 --exectrace sp.trace  # then: go tool trace -pprof=sched sp.trace > sched.pprof`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			reg, err := kinds()
@@ -120,6 +121,7 @@ The schema hub_bench_screenpop is dropped afterwards unless --keep.`,
 	f.StringVar(&o.Wrk, "wrk", "wrk", "the wrk binary")
 	f.StringVar(&o.WrkCPUs, "wrk-cpus", "", "run wrk under taskset on these CPUs (e.g. 0; run the hub with taskset on the others)")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the first index run to this file")
+	f.StringVar(&o.ExecTrace, "exectrace", "", "write a Go execution trace of the first index run to this file (where requests wait: go tool trace FILE)")
 	f.BoolVar(&o.Keep, "keep", false, "keep the PostgreSQL schema afterwards")
 	return cmd
 }

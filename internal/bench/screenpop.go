@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,11 +52,13 @@ type ScreenpopOptions struct {
 	// so that it does not share a core with the hub when the hub itself
 	// runs under taskset on the others.
 	WrkCPUs string
-	// CPUProfile, when set, profiles the process during the index runs.
-	CPUProfile string
-	Kinds      *connectors.Registry
-	Keep       bool // keep the PostgreSQL schema
-	Log        *slog.Logger
+	// CPUProfile, when set, profiles the process during the first index
+	// run; ExecTrace writes a Go execution trace of the same run (where
+	// requests wait: go tool trace).
+	CPUProfile, ExecTrace string
+	Kinds                 *connectors.Registry
+	Keep                  bool // keep the PostgreSQL schema
+	Log                   *slog.Logger
 }
 
 // wrkRun is one wrk run's figures.
@@ -153,7 +154,12 @@ func RunScreenpop(ctx context.Context, o ScreenpopOptions, progress io.Writer) (
 			if _, err := runWrk(ctx, wrkPath, o.WrkCPUs, script, addr, o.Threads, c, o.Duration/3); err != nil { // warm-up
 				return nil, err
 			}
-			stopProfile := startProfile(o.CPUProfile, strings.HasPrefix(target.name, "index /api/v1/screenpop") && c == o.Connections[0])
+			stopProfile := func() {}
+			if strings.HasPrefix(target.name, "index /api/v1/screenpop") && c == o.Connections[0] {
+				if stopProfile, err = Profiles(o.CPUProfile, o.ExecTrace); err != nil {
+					return nil, err
+				}
+			}
 			hist.reset()
 			run, err := runWrk(ctx, wrkPath, o.WrkCPUs, script, addr, o.Threads, c, o.Duration)
 			stopProfile()
@@ -629,23 +635,6 @@ func wrkDuration(v, unit string) time.Duration {
 		return time.Duration(f * float64(time.Millisecond))
 	}
 	return time.Duration(f * float64(time.Second))
-}
-
-// startProfile profiles the process into path while on is true; it
-// returns what stops it.
-func startProfile(path string, on bool) func() {
-	if path == "" || !on {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return func() {}
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // String is the result as a report.

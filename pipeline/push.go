@@ -182,27 +182,31 @@ func (g *group) commit(calls []*call) {
 // callers (their senders try again) and logged with its stack: a batch may
 // run on a goroutine of its own, where a panic would end the process.
 func (g *group) takeSafely(ctx context.Context, recs []connectors.Record) (res []connectors.IngestResult, err error) {
+	failed := func(msg string, args ...any) {
+		if g.log != nil {
+			g.log.Error(msg, append([]any{"records", len(recs)}, args...)...)
+		}
+		res, err = nil, errBatchFailed
+	}
 	defer func() {
 		if v := recover(); v != nil {
-			if g.log != nil {
-				g.log.Error("taking a batch of pushed records panicked", "records", len(recs), "panic", v, "stack", string(debug.Stack()))
-			}
-			res, err = nil, errors.New("an internal error stopped the batch (the hub's log says which)")
+			failed("taking a batch of pushed records panicked", "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
 	res, err = g.take(ctx, recs)
 	if err == nil && len(res) != len(recs) {
-		if g.log != nil {
-			g.log.Error("a batch of pushed records gave a result count that is not its records'", "records", len(recs), "results", len(res))
-		}
-		return nil, errors.New("an internal error stopped the batch (the hub's log says which)")
+		failed("a batch of pushed records gave a result count that is not its records'", "results", len(res))
 	}
 	return res, err
 }
 
+// errBatchFailed is what the callers of a batch that failed inside the hub
+// are told: not the panic or the miscount, which the log has.
+var errBatchFailed = errors.New("an internal error stopped the batch (the hub's log says which)")
+
 // Stop refuses the calls that come from now on (ErrStopping: their
-// senders try again later) and waits, as Wait does, for the batches that
-// run. The node calls it once webhooks and streams have stopped, before
+// senders try again later) and waits for the batches that run, until ctx
+// ends; it reports whether none runs. The node calls it once webhooks and streams have stopped, before
 // the Kafka clients and the store close: a handler the HTTP server's
 // shutdown gave up waiting for may still call, and a batch whose callers
 // have all gone is still winding down.
@@ -215,12 +219,12 @@ func (p *Push) Stop(ctx context.Context) bool {
 		g.mu.Unlock()
 	}
 	p.mu.Unlock()
-	return p.Wait(ctx)
+	return p.wait(ctx)
 }
 
-// Wait waits until no batch of pushed records runs, or ctx ends, and
+// wait waits until no batch of pushed records runs, or ctx ends, and
 // reports whether none runs.
-func (p *Push) Wait(ctx context.Context) bool {
+func (p *Push) wait(ctx context.Context) bool {
 	for !p.idle() {
 		select {
 		case <-ctx.Done():

@@ -248,14 +248,14 @@ func TestPushAnswersEachCallerWithItsBatch(t *testing.T) {
 	push := &Push{groups: map[string]*group{"customer": g}}
 	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if push.Wait(short) {
-		t.Error("Wait says no batch runs while b and c's runs")
+	if push.wait(short) {
+		t.Error("wait says no batch runs while b and c's runs")
 	}
 	release <- struct{}{}
 	answered(b, "b")
 	answered(c, "c")
-	if !push.Wait(context.Background()) {
-		t.Fatal("Wait: a batch still runs")
+	if !push.wait(context.Background()) {
+		t.Fatal("wait: a batch still runs")
 	}
 	d := ask("d") // nothing runs: d leads its own batch
 	batch("d")
@@ -292,7 +292,7 @@ func TestPushBatchThatPanics(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if !push.Wait(ctx) {
+		if !push.wait(ctx) {
 			t.Fatal("a batch still runs")
 		}
 	}
